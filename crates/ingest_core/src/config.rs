@@ -1,0 +1,40 @@
+//! Engine configuration: plain data with presets. Units are in the field names.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Unsealed rows are made durable at least this often (ML_DASH_FLUSH_INTERVAL).
+    pub flush_interval: Duration,
+    /// Bound on batches queued between the JS thread and the writer.
+    pub max_queue_bytes: usize,
+    /// A track's unsealed rows are sealed into a segment once they hold about this much memory.
+    pub segment_bytes: usize,
+    /// How long `commit` waits for queue room before failing with `Backpressure`.
+    pub backpressure_timeout: Duration,
+    /// How long `close` waits for the writer to drain before failing with `Timeout`.
+    pub close_timeout: Duration,
+}
+
+impl EngineConfig {
+    /// What users get: durable within 5 s (the SDK's default), ~32 MiB of engine memory.
+    pub const DEFAULT: EngineConfig = EngineConfig {
+        flush_interval: Duration::from_secs(5),
+        max_queue_bytes: 8 << 20,
+        segment_bytes: 16 << 20,
+        backpressure_timeout: Duration::from_secs(30),
+        close_timeout: Duration::from_secs(60),
+    };
+
+    /// For deterministic tests: nothing is sealed unless asked (flush, read, size, close).
+    pub const NEVER: EngineConfig = EngineConfig {
+        flush_interval: Duration::from_secs(3600 * 24 * 365),
+        ..EngineConfig::DEFAULT
+    };
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig::DEFAULT
+    }
+}

@@ -1,0 +1,459 @@
+//! The engine of one experiment: a handle used by the producer (the JS thread) and one named
+//! writer thread that owns all track state.
+//!
+//! Contracts:
+//! - Order: commands are handled in the order they were queued, so a flush or read sees every
+//!   batch committed before it.
+//! - Memory: queued batches are bounded by `max_queue_bytes`; each track's unsealed rows by
+//!   `segment_bytes`. When the queue is full, `commit` waits up to `backpressure_timeout`, then
+//!   fails with `Backpressure` (nothing is dropped silently).
+//! - Durability: unsealed rows are sealed on request, every `flush_interval`, by size, and at
+//!   shutdown. A seal that fails loses those rows; the loss is counted in `Stats` and reported by
+//!   the next flush or close.
+//! - Shutdown: `close` seals everything; dropping the engine without `close` does the same with a
+//!   bounded wait.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value as Json};
+
+use crate::config::EngineConfig;
+use crate::error::{IngestError, Result};
+use crate::queue::{ByteQueue, PushError};
+use crate::table::{ColumnName, Table};
+use crate::track_store::{self, TrackStore};
+use crate::{experiment, paths, wire};
+
+/// Counters, readable at any time from any thread.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Entries handed to the engine by `commit`.
+    pub entries_committed: AtomicU64,
+    /// Entries whose data is in sealed segments.
+    pub entries_durable: AtomicU64,
+    /// Entries that could not be written (I/O errors); each loss is also reported as an error.
+    pub entries_lost: AtomicU64,
+    pub segments_written: AtomicU64,
+    pub segment_bytes_written: AtomicU64,
+    pub seals_by_size: AtomicU64,
+    pub seals_by_interval: AtomicU64,
+    pub seals_by_request: AtomicU64,
+    pub seals_at_shutdown: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum SealReason {
+    Size,
+    Interval,
+    Request,
+    Shutdown,
+}
+
+type Reply<T> = mpsc::SyncSender<Result<T>>;
+
+enum Command {
+    DefineTopic { id: u32, topic: String, dir: PathBuf },
+    DefineKey(ColumnName),
+    Entries { batch: Vec<u8>, entries: u64 },
+    Flush(Reply<()>),
+    Read { topic: u32, start: f64, end: f64, reply: Reply<Vec<u8>> },
+    Shutdown(Reply<()>),
+}
+
+/// A reply that will arrive from the writer thread.
+pub struct Pending<T> {
+    receiver: mpsc::Receiver<Result<T>>,
+    what: &'static str,
+}
+
+impl<T> Pending<T> {
+    /// Waits for the writer's answer for at most `timeout`.
+    pub fn wait(self, timeout: Duration) -> Result<T> {
+        match self.receiver.recv_timeout(timeout) {
+            Ok(result) => result,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(IngestError::Timeout {
+                what: self.what,
+                waited_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            }),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(IngestError::Writer("the writer thread stopped before answering".into()))
+            }
+        }
+    }
+}
+
+pub struct Engine {
+    dir: PathBuf,
+    config: EngineConfig,
+    queue: Arc<ByteQueue<Command>>,
+    stats: Arc<Stats>,
+    thread: Option<JoinHandle<()>>,
+    /// Topic name → id, and track directory name → topic, to refuse `a/b` beside `a_b`.
+    topics: HashMap<String, u32>,
+    dirs: HashMap<String, String>,
+    next_key: u32,
+    closed: bool,
+}
+
+impl Engine {
+    /// Opens (creating if needed) the experiment directory `<dash_root>/<prefix>` and starts the
+    /// writer thread.
+    pub fn start(dash_root: &Path, prefix: &str, config: EngineConfig) -> Result<Engine> {
+        let prefix = paths::experiment_prefix(prefix)?;
+        let dir = dash_root.join(&prefix);
+        crate::fsx::create_dir_all(&dir)?;
+        let queue = Arc::new(ByteQueue::new(config.max_queue_bytes));
+        let stats = Arc::new(Stats::default());
+        let writer = Writer {
+            queue: queue.clone(),
+            stats: stats.clone(),
+            config: config.clone(),
+            keys: Vec::new(),
+            tracks: Vec::new(),
+            failure: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("dash-ingest-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|e| IngestError::Writer(format!("could not start the writer thread: {e}")))?;
+        Ok(Engine {
+            dir,
+            config,
+            queue,
+            stats,
+            thread: Some(thread),
+            topics: HashMap::new(),
+            dirs: HashMap::new(),
+            next_key: 0,
+            closed: false,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    fn send(&self, command: Command, bytes: usize) -> Result<()> {
+        if self.closed {
+            return Err(IngestError::Closed);
+        }
+        self.queue
+            .push(command, bytes, self.config.backpressure_timeout)
+            .map_err(|e| match e {
+                PushError::Closed => IngestError::Closed,
+                PushError::Full => IngestError::Backpressure {
+                    waited_ms: u64::try_from(self.config.backpressure_timeout.as_millis()).unwrap_or(u64::MAX),
+                    bytes,
+                },
+            })
+    }
+
+    /// Registers a topic and returns its id (the same id for the same topic). Refuses invalid
+    /// names and topics whose directory belongs to another topic, in this run or on disk.
+    pub fn define_topic(&mut self, topic: &str) -> Result<u32> {
+        if let Some(id) = self.topics.get(topic) {
+            return Ok(*id);
+        }
+        let dir_name = paths::topic_dir(topic)?;
+        let dir = self.dir.join("tracks").join(&dir_name);
+        let collision = |existing: String| IngestError::TopicCollision {
+            topic: topic.into(),
+            existing,
+            dir: dir_name.clone(),
+        };
+        if let Some(existing) = self.dirs.get(&dir_name) {
+            return Err(collision(existing.clone()));
+        }
+        if let Some(existing) = track_store::recorded_topic(&dir)?.filter(|t| t != topic) {
+            return Err(collision(existing));
+        }
+        let id = u32::try_from(self.topics.len()).map_err(|_| IngestError::UnknownId { what: "topic", id: u32::MAX })?;
+        self.send(
+            Command::DefineTopic {
+                id,
+                topic: topic.into(),
+                dir,
+            },
+            0,
+        )?;
+        self.topics.insert(topic.into(), id);
+        self.dirs.insert(dir_name, topic.into());
+        Ok(id)
+    }
+
+    /// Registers a (flattened) field name and returns its id. Ids are never reused.
+    pub fn define_key(&mut self, name: &str) -> Result<u32> {
+        let id = self.next_key;
+        self.send(Command::DefineKey(ColumnName::from(name)), 0)?;
+        self.next_key += 1;
+        Ok(id)
+    }
+
+    /// Hands a batch of `entries` wire-encoded entries to the writer (copied; the caller may
+    /// reuse `batch` at once). Waits for room when the queue is full (see the module contract).
+    pub fn commit(&self, batch: &[u8], entries: u32) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.send(
+            Command::Entries {
+                batch: batch.to_vec(),
+                entries: u64::from(entries),
+            },
+            batch.len(),
+        )?;
+        self.stats.entries_committed.fetch_add(u64::from(entries), Relaxed);
+        Ok(())
+    }
+
+    /// Asks the writer to seal everything committed so far; the answer says whether all of it is
+    /// durable (or what was lost since the last flush).
+    pub fn flush(&self) -> Result<Pending<()>> {
+        let (reply, receiver) = mpsc::sync_channel(1);
+        self.send(Command::Flush(reply), 0)?;
+        Ok(Pending { receiver, what: "flush" })
+    }
+
+    /// Asks for the rows of a topic with `start <= timestamp <= end`, sealed or not, as wire
+    /// `rows`.
+    pub fn read(&self, topic: u32, start: f64, end: f64) -> Result<Pending<Vec<u8>>> {
+        let (reply, receiver) = mpsc::sync_channel(1);
+        self.send(Command::Read { topic, start, end, reply }, 0)?;
+        Ok(Pending { receiver, what: "read" })
+    }
+
+    /// Seals everything and stops the writer. Further calls fail with `Closed`.
+    pub fn close(&mut self) -> Result<Pending<()>> {
+        let (reply, receiver) = mpsc::sync_channel(1);
+        self.send(Command::Shutdown(reply), 0)?;
+        self.closed = true;
+        Ok(Pending { receiver, what: "close" })
+    }
+
+    /// `close` and wait for it, within the configured bound.
+    pub fn close_and_wait(&mut self) -> Result<()> {
+        let result = self.close()?.wait(self.config.close_timeout);
+        if result.is_ok() {
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
+        }
+        result
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    pub fn close_timeout(&self) -> Duration {
+        self.config.close_timeout
+    }
+
+    /// Merges `fields` into `experiment.json`.
+    pub fn update_experiment(&self, fields: Map<String, Json>) -> Result<Map<String, Json>> {
+        experiment::update(&self.dir, fields)
+    }
+}
+
+impl Drop for Engine {
+    /// Seals what is left with a bounded wait; never blocks forever, never panics.
+    fn drop(&mut self) {
+        if !self.closed {
+            let _ = self.close_and_wait();
+        } else if let Some(thread) = self.thread.take() {
+            if thread.is_finished() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+struct Track {
+    store: Option<TrackStore>,
+    dir: PathBuf,
+    topic: String,
+    pending: Table,
+    pending_entries: u64,
+}
+
+/// State owned by the writer thread.
+struct Writer {
+    queue: Arc<ByteQueue<Command>>,
+    stats: Arc<Stats>,
+    config: EngineConfig,
+    keys: Vec<ColumnName>,
+    tracks: Vec<Track>,
+    /// The first failure since the last flush, reported by the next flush or close.
+    failure: Option<IngestError>,
+}
+
+/// Closes the queue when the writer thread ends, however it ends, so producers get `Closed`
+/// instead of waiting on a consumer that is gone.
+struct CloseOnExit(Arc<ByteQueue<Command>>);
+
+impl Drop for CloseOnExit {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+impl Writer {
+    fn run(mut self) {
+        let _close = CloseOnExit(self.queue.clone());
+        let mut next_seal = Instant::now() + self.config.flush_interval;
+        loop {
+            let command = self.queue.pop(next_seal);
+            let mut stop = false;
+            match command {
+                None => {}
+                Some(Command::DefineTopic { id, topic, dir }) => {
+                    if usize::try_from(id).ok() == Some(self.tracks.len()) {
+                        self.tracks.push(Track {
+                            store: None,
+                            dir,
+                            topic,
+                            pending: Table::new(),
+                            pending_entries: 0,
+                        });
+                    }
+                }
+                Some(Command::DefineKey(name)) => self.keys.push(name),
+                Some(Command::Entries { batch, entries }) => self.ingest(&batch, entries),
+                Some(Command::Flush(reply)) => {
+                    let _ = reply.send(self.seal_all(SealReason::Request));
+                }
+                Some(Command::Read { topic, start, end, reply }) => {
+                    let _ = reply.send(self.read(topic, start, end));
+                }
+                Some(Command::Shutdown(reply)) => {
+                    let result = self.seal_all(SealReason::Shutdown);
+                    self.queue.close();
+                    let _ = reply.send(result);
+                    stop = true;
+                }
+            }
+            if stop {
+                break;
+            }
+            if Instant::now() >= next_seal {
+                // A failure here is kept in `self.failure` for the next flush to report.
+                let _ = self.seal_all(SealReason::Interval);
+                next_seal = Instant::now() + self.config.flush_interval;
+            }
+        }
+    }
+
+    fn fail(&mut self, error: IngestError) {
+        if self.failure.is_none() {
+            self.failure = Some(error);
+        }
+    }
+
+    fn ingest(&mut self, batch: &[u8], entries: u64) {
+        let keys = &self.keys;
+        let tracks = &mut self.tracks;
+        let result = wire::decode_batch(batch, |entry| {
+            let track = tracks
+                .get_mut(entry.topic as usize)
+                .ok_or(IngestError::UnknownId { what: "topic", id: entry.topic })?;
+            let mut fields = Vec::with_capacity(entry.fields.len());
+            for (key, value) in entry.fields.drain(..) {
+                let name = keys.get(key as usize).ok_or(IngestError::UnknownId { what: "key", id: key })?;
+                fields.push((name, value));
+            }
+            track.pending.push(entry.timestamp, fields);
+            track.pending_entries += 1;
+            Ok(())
+        });
+        if let Err(error) = result {
+            // Entries before the malformed byte were ingested; the rest of the batch is lost.
+            self.stats.entries_lost.fetch_add(entries, Relaxed);
+            self.fail(error);
+        }
+        let oversized: Vec<usize> = (0..self.tracks.len())
+            .filter(|i| self.tracks.get(*i).is_some_and(|t| t.pending.approx_bytes() >= self.config.segment_bytes))
+            .collect();
+        for index in oversized {
+            let _ = self.seal(index, SealReason::Size);
+        }
+    }
+
+    fn store(track: &mut Track) -> Result<&mut TrackStore> {
+        if track.store.is_none() {
+            track.store = Some(TrackStore::open(track.dir.clone(), &track.topic)?);
+        }
+        track.store.as_mut().ok_or(IngestError::Writer("track store missing".into()))
+    }
+
+    fn seal(&mut self, index: usize, reason: SealReason) -> Result<()> {
+        let Some(track) = self.tracks.get_mut(index) else {
+            return Ok(());
+        };
+        if track.pending_entries == 0 {
+            return Ok(());
+        }
+        let mut rows = std::mem::take(&mut track.pending);
+        track.pending = Table::new();
+        let entries = std::mem::take(&mut track.pending_entries);
+        rows.normalize();
+        let result = Self::store(track).and_then(|store| {
+            let before = store.segments().iter().map(|s| s.bytes).sum::<u64>();
+            store.seal(rows)?;
+            Ok(store.segments().iter().map(|s| s.bytes).sum::<u64>().saturating_sub(before))
+        });
+        match result {
+            Ok(bytes) => {
+                let counter = match reason {
+                    SealReason::Size => &self.stats.seals_by_size,
+                    SealReason::Interval => &self.stats.seals_by_interval,
+                    SealReason::Request => &self.stats.seals_by_request,
+                    SealReason::Shutdown => &self.stats.seals_at_shutdown,
+                };
+                counter.fetch_add(1, Relaxed);
+                self.stats.entries_durable.fetch_add(entries, Relaxed);
+                self.stats.segments_written.fetch_add(1, Relaxed);
+                self.stats.segment_bytes_written.fetch_add(bytes, Relaxed);
+                Ok(())
+            }
+            Err(error) => {
+                self.stats.entries_lost.fetch_add(entries, Relaxed);
+                let message = error.to_string();
+                self.fail(error);
+                Err(IngestError::Writer(message))
+            }
+        }
+    }
+
+    /// Seals every track; the result reports the first failure since the last call.
+    fn seal_all(&mut self, reason: SealReason) -> Result<()> {
+        for index in 0..self.tracks.len() {
+            let _ = self.seal(index, reason);
+        }
+        match self.failure.take() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    fn read(&mut self, topic: u32, start: f64, end: f64) -> Result<Vec<u8>> {
+        let track = self
+            .tracks
+            .get_mut(topic as usize)
+            .ok_or(IngestError::UnknownId { what: "topic", id: topic })?;
+        track.pending.normalize();
+        let unsealed = track.pending.range(start, end);
+        let mut rows = Self::store(track)?.read_range(start, end)?;
+        rows.absorb(unsealed);
+        rows.normalize();
+        Ok(wire::encode_rows(&rows))
+    }
+}

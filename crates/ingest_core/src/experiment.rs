@@ -1,0 +1,32 @@
+//! `experiment.json`: the ml-dash fields plus `status`, merged into whatever is already there so
+//! an experiment continued by a later run keeps its history.
+
+use std::path::Path;
+
+use serde_json::{Map, Value as Json};
+
+use crate::error::{IngestError, Result};
+use crate::{fsx, time};
+
+pub const EXPERIMENT_FILE: &str = "experiment.json";
+
+/// Merges `fields` into `<dir>/experiment.json` (created with `created_at` if missing, else
+/// `updated_at` is set) and writes it atomically.
+pub fn update(dir: &Path, fields: Map<String, Json>) -> Result<Map<String, Json>> {
+    let path = dir.join(EXPERIMENT_FILE);
+    let mut record = match fsx::read_json(&path)? {
+        Some(Json::Object(existing)) => existing,
+        Some(_) => return Err(IngestError::corrupt(&path, "not a JSON object")),
+        None => Map::new(),
+    };
+    let now = time::utc_now_iso();
+    if record.is_empty() {
+        record.insert("created_at".into(), Json::String(now));
+    } else {
+        record.insert("updated_at".into(), Json::String(now));
+    }
+    record.extend(fields);
+    fsx::create_dir_all(dir)?;
+    fsx::write_atomic(&path, Json::Object(record.clone()).to_string().as_bytes(), "experiment metadata")?;
+    Ok(record)
+}

@@ -1,0 +1,24 @@
+//! dash-ingest engine core: everything but the N-API conversions.
+//!
+//! Data path: the binding hands wire-encoded batches ([`wire`]) to an [`engine::Engine`], whose
+//! writer thread merges entries by timestamp ([`table`]) and seals them into Parquet segments
+//! ([`segment`]) under each track's directory ([`track_store`]).
+
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod experiment;
+pub mod fsx;
+pub mod paths;
+pub mod queue;
+pub mod segment;
+pub mod table;
+pub mod tagged;
+pub mod time;
+pub mod track_store;
+pub mod value;
+pub mod wire;
+
+pub use config::EngineConfig;
+pub use engine::{Engine, Pending, Stats};
+pub use error::{IngestError, Result};

@@ -1,0 +1,248 @@
+//! One track's directory: sealed Parquet segments plus `metadata.json` (the ml-dash fields and
+//! the segment list, which is the source of truth for what is durable).
+//!
+//! Invariant: every segment is sorted with unique timestamps, and segments have pairwise disjoint
+//! timestamp ranges. Sealing rows whose range overlaps existing segments rewrites those segments
+//! merged with the new rows (new segment durable first, then the metadata, then old files removed),
+//! so equal timestamps merge whatever the flush timing, and readers (ours or DuckDB over
+//! `*.parquet`) never see a timestamp twice.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Map, Value as Json};
+
+use crate::error::{IngestError, Result};
+use crate::table::Table;
+use crate::{fsx, segment, time};
+
+pub const METADATA_FILE: &str = "metadata.json";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentInfo {
+    pub file: String,
+    pub rows: u64,
+    pub min_timestamp: f64,
+    pub max_timestamp: f64,
+    pub bytes: u64,
+}
+
+#[derive(Debug)]
+pub struct TrackStore {
+    topic: String,
+    dir: PathBuf,
+    created_at: String,
+    columns: BTreeSet<String>,
+    segments: Vec<SegmentInfo>,
+    next_segment: u64,
+}
+
+/// Reads the topic recorded in a track directory's metadata, if any.
+pub fn recorded_topic(dir: &Path) -> Result<Option<String>> {
+    Ok(fsx::read_json(&dir.join(METADATA_FILE))?
+        .and_then(|meta| meta.get("topic").and_then(Json::as_str).map(str::to_string)))
+}
+
+fn num(v: &Json, key: &str) -> Option<f64> {
+    v.get(key).and_then(Json::as_f64)
+}
+
+/// JSON for a timestamp; non-finite values cannot occur (timestamps are validated finite).
+fn ts_json(v: Option<f64>) -> Json {
+    v.and_then(serde_json::Number::from_f64).map_or(Json::Null, Json::Number)
+}
+
+impl TrackStore {
+    /// Opens the track directory `dir` for `topic`, loading existing segments if any.
+    pub fn open(dir: PathBuf, topic: &str) -> Result<TrackStore> {
+        let meta_path = dir.join(METADATA_FILE);
+        let mut store = TrackStore {
+            topic: topic.to_string(),
+            dir,
+            created_at: time::utc_now_iso(),
+            columns: BTreeSet::new(),
+            segments: Vec::new(),
+            next_segment: 0,
+        };
+        let Some(meta) = fsx::read_json(&meta_path)? else {
+            return Ok(store);
+        };
+        let corrupt = |reason: &str| IngestError::corrupt(&meta_path, reason);
+        if let Some(existing) = meta.get("topic").and_then(Json::as_str) {
+            if existing != topic {
+                return Err(IngestError::TopicCollision {
+                    topic: topic.into(),
+                    existing: existing.into(),
+                    dir: store.dir.display().to_string(),
+                });
+            }
+        }
+        if let Some(created) = meta.get("createdAt").and_then(Json::as_str) {
+            store.created_at = created.to_string();
+        }
+        store.columns = meta
+            .get("columns")
+            .and_then(Json::as_array)
+            .map(|cols| cols.iter().filter_map(|c| c.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        store.next_segment = meta.get("nextSegment").and_then(Json::as_u64).unwrap_or(0);
+        for seg in meta.get("segments").and_then(Json::as_array).into_iter().flatten() {
+            store.segments.push(SegmentInfo {
+                file: seg
+                    .get("file")
+                    .and_then(Json::as_str)
+                    .filter(|f| !f.contains('/') && f.ends_with(".parquet"))
+                    .ok_or_else(|| corrupt("segment without a valid file name"))?
+                    .to_string(),
+                rows: seg.get("rows").and_then(Json::as_u64).ok_or_else(|| corrupt("segment without rows"))?,
+                min_timestamp: num(seg, "minTimestamp").ok_or_else(|| corrupt("segment without minTimestamp"))?,
+                max_timestamp: num(seg, "maxTimestamp").ok_or_else(|| corrupt("segment without maxTimestamp"))?,
+                bytes: seg.get("bytes").and_then(Json::as_u64).unwrap_or(0),
+            });
+        }
+        Ok(store)
+    }
+
+    pub fn segments(&self) -> &[SegmentInfo] {
+        &self.segments
+    }
+
+    pub fn total_rows(&self) -> u64 {
+        self.segments.iter().map(|s| s.rows).sum()
+    }
+
+    /// Makes `rows` (normalized) durable, merging with overlapping segments.
+    pub fn seal(&mut self, rows: Table) -> Result<()> {
+        let (Some(&lo), Some(&hi)) = (rows.timestamps().first(), rows.timestamps().last()) else {
+            return Ok(());
+        };
+        fsx::create_dir_all(&self.dir)?;
+        let (overlapping, kept): (Vec<SegmentInfo>, Vec<SegmentInfo>) = self
+            .segments
+            .iter()
+            .cloned()
+            .partition(|s| s.max_timestamp >= lo && s.min_timestamp <= hi);
+        let mut merged = self.load(&overlapping)?;
+        merged.absorb(rows);
+        merged.normalize();
+
+        let file = format!("seg-{:08}.parquet", self.next_segment);
+        let path = self.dir.join(&file);
+        let tmp = fsx::temp_path(&path);
+        let lost = format!("{} rows of track {:?}", merged.len(), self.topic);
+        let bytes = segment::write(&tmp, &merged)?;
+        fsx::publish(&tmp, &path, &lost)?;
+
+        let info = SegmentInfo {
+            file,
+            rows: merged.len() as u64,
+            min_timestamp: merged.timestamps().first().copied().unwrap_or(lo),
+            max_timestamp: merged.timestamps().last().copied().unwrap_or(hi),
+            bytes,
+        };
+        self.columns.extend(merged.columns().iter().map(|c| c.name.to_string()));
+        self.segments = kept;
+        let at = self.segments.partition_point(|s| s.min_timestamp < info.min_timestamp);
+        self.segments.insert(at, info);
+        self.next_segment += 1;
+        self.write_metadata(&lost)?;
+        for old in overlapping {
+            // The metadata no longer lists it, so a leftover file is harmless; ignore failures.
+            let _ = std::fs::remove_file(self.dir.join(old.file));
+        }
+        Ok(())
+    }
+
+    /// Reads and concatenates the given segments (disjoint, in timestamp order).
+    fn load(&self, segments: &[SegmentInfo]) -> Result<Table> {
+        let mut table = Table::new();
+        for info in segments {
+            table.absorb(segment::read(&self.dir.join(&info.file))?);
+        }
+        Ok(table)
+    }
+
+    /// Durable rows with `start <= timestamp <= end`, normalized; touches only overlapping segments.
+    pub fn read_range(&self, start: f64, end: f64) -> Result<Table> {
+        let wanted: Vec<SegmentInfo> = self
+            .segments
+            .iter()
+            .filter(|s| s.max_timestamp >= start && s.min_timestamp <= end)
+            .cloned()
+            .collect();
+        let mut table = self.load(&wanted)?;
+        table.normalize();
+        Ok(table.range(start, end))
+    }
+
+    fn write_metadata(&self, lost: &str) -> Result<()> {
+        let segments: Vec<Json> = self
+            .segments
+            .iter()
+            .map(|s| {
+                json!({
+                    "file": s.file, "rows": s.rows, "bytes": s.bytes,
+                    "minTimestamp": ts_json(Some(s.min_timestamp)),
+                    "maxTimestamp": ts_json(Some(s.max_timestamp)),
+                })
+            })
+            .collect();
+        let mut meta = Map::new();
+        let dir_name = self.dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        meta.insert("trackId".into(), json!(format!("local-track-{dir_name}")));
+        meta.insert("topic".into(), json!(self.topic));
+        meta.insert("columns".into(), json!(self.columns));
+        meta.insert("totalEntries".into(), json!(self.total_rows()));
+        meta.insert("firstTimestamp".into(), ts_json(self.segments.first().map(|s| s.min_timestamp)));
+        meta.insert("lastTimestamp".into(), ts_json(self.segments.last().map(|s| s.max_timestamp)));
+        meta.insert("createdAt".into(), json!(self.created_at));
+        meta.insert("updatedAt".into(), json!(time::utc_now_iso()));
+        meta.insert("format".into(), json!("dash-ingest/parquet-segments/1"));
+        meta.insert("segments".into(), Json::Array(segments));
+        meta.insert("nextSegment".into(), json!(self.next_segment));
+        let text = Json::Object(meta).to_string();
+        fsx::write_atomic(&self.dir.join(METADATA_FILE), text.as_bytes(), lost)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::ColumnName;
+    use crate::value::Value;
+
+    fn table(entries: &[(f64, &str, f64)]) -> Table {
+        let mut t = Table::new();
+        for (ts, name, v) in entries {
+            let name = ColumnName::from(*name);
+            t.push(*ts, [(&name, Value::F64(*v))]);
+        }
+        t.normalize();
+        t
+    }
+
+    #[test]
+    fn overlapping_seals_merge_and_keep_segments_disjoint() {
+        let dir = std::env::temp_dir().join(format!("dash-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut store = TrackStore::open(dir.clone(), "a/b").unwrap();
+        store.seal(table(&[(1.0, "x", 1.0), (2.0, "x", 2.0)])).unwrap();
+        store.seal(table(&[(5.0, "x", 5.0)])).unwrap();
+        store.seal(table(&[(2.0, "y", 20.0), (3.0, "x", 3.0)])).unwrap();
+        assert_eq!(store.segments().len(), 2);
+        assert_eq!(store.total_rows(), 4);
+        let all = store.read_range(f64::NEG_INFINITY, f64::INFINITY).unwrap();
+        assert_eq!(all.timestamps(), &[1.0, 2.0, 3.0, 5.0]);
+        let y = all.columns().iter().find(|c| &*c.name == "y").unwrap();
+        assert_eq!(y.cells[1], Some(Value::F64(20.0)));
+        let x = all.columns().iter().find(|c| &*c.name == "x").unwrap();
+        assert_eq!(x.cells[1], Some(Value::F64(2.0)));
+
+        let reopened = TrackStore::open(dir.clone(), "a/b").unwrap();
+        assert_eq!(reopened.segments(), store.segments());
+        assert_eq!(TrackStore::open(dir.clone(), "a_b").unwrap_err().code(), "ERR_DASH_TOPIC_COLLISION");
+        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).collect();
+        assert_eq!(files.len(), 3, "two segments and the metadata, no leftovers");
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

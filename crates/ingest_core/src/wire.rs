@@ -1,0 +1,299 @@
+//! The binary format that crosses the N-API line, both ways. Little-endian, unaligned.
+//! `src/wire.ts` is the other half; a change here is a change there.
+//!
+//! Batch (JS → engine), a sequence of entries:
+//! ```text
+//! entry := topic_id:u32 timestamp:f64 field_count:u32 field*
+//! field := key_id:u32 value
+//! value := tag:u8 payload      (see the TAG_* constants)
+//! ```
+//! Rows (engine → JS, for reads):
+//! ```text
+//! rows  := key_count:u32 (len:u32 utf8)* row_count:u32 row*
+//! row   := timestamp:f64 field_count:u32 (key_index:u32 value)*
+//! ```
+
+use crate::error::{IngestError, Result};
+use crate::value::{Elem, Value};
+
+pub const TAG_NULL: u8 = 0;
+pub const TAG_F64: u8 = 1;
+pub const TAG_TRUE: u8 = 2;
+pub const TAG_FALSE: u8 = 3;
+/// `len:u32` then UTF-8 bytes.
+pub const TAG_STR: u8 = 4;
+/// `i64`.
+pub const TAG_BIGINT: u8 = 5;
+/// `count:u32` then `count` f64.
+pub const TAG_F64_LIST: u8 = 6;
+/// `elem:u8 byte_len:u32` then raw bytes.
+pub const TAG_TYPED: u8 = 7;
+/// `len:u32` then JSON text.
+pub const TAG_JSON: u8 = 8;
+
+/// A bounds-checked little-endian cursor.
+pub struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, pos: 0 }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.bytes.len()
+    }
+
+    fn malformed(&self, reason: impl Into<String>) -> IngestError {
+        IngestError::Malformed {
+            offset: self.pos,
+            reason: reason.into(),
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|end| *end <= self.bytes.len())
+            .ok_or_else(|| self.malformed(format!("needs {n} more bytes")))?;
+        let slice = self.bytes.get(self.pos..end).ok_or_else(|| self.malformed("out of range"))?;
+        self.pos = end;
+        Ok(slice)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let slice = self.take(N)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(slice);
+        Ok(out)
+    }
+
+    pub fn u8(&mut self) -> Result<u8> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    pub fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    pub fn f64(&mut self) -> Result<f64> {
+        Ok(f64::from_le_bytes(self.array()?))
+    }
+
+    pub fn i64(&mut self) -> Result<i64> {
+        Ok(i64::from_le_bytes(self.array()?))
+    }
+
+    fn len_prefixed(&mut self) -> Result<&'a [u8]> {
+        let len = self.u32()? as usize;
+        self.take(len)
+    }
+
+    fn string(&mut self) -> Result<Box<str>> {
+        let bytes = self.len_prefixed()?;
+        std::str::from_utf8(bytes)
+            .map(Box::from)
+            .map_err(|e| self.malformed(format!("invalid UTF-8: {e}")))
+    }
+
+    pub fn value(&mut self) -> Result<Value> {
+        Ok(match self.u8()? {
+            TAG_NULL => Value::Null,
+            TAG_F64 => Value::F64(self.f64()?),
+            TAG_TRUE => Value::Bool(true),
+            TAG_FALSE => Value::Bool(false),
+            TAG_STR => Value::Str(self.string()?),
+            TAG_BIGINT => Value::BigInt(self.i64()?),
+            TAG_F64_LIST => {
+                let count = self.u32()? as usize;
+                let bytes = self.take(count.saturating_mul(8))?;
+                Value::F64List(
+                    bytes
+                        .chunks_exact(8)
+                        .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                        .collect(),
+                )
+            }
+            TAG_TYPED => {
+                let code = self.u8()?;
+                let elem = Elem::from_code(code)
+                    .ok_or_else(|| self.malformed(format!("unknown element code {code}")))?;
+                let bytes = self.len_prefixed()?;
+                if bytes.len() % elem.size() != 0 {
+                    return Err(self.malformed("typed array length is not a multiple of its element size"));
+                }
+                Value::Typed {
+                    elem,
+                    bytes: bytes.into(),
+                }
+            }
+            TAG_JSON => Value::Json(self.string()?),
+            tag => return Err(self.malformed(format!("unknown value tag {tag}"))),
+        })
+    }
+}
+
+/// One decoded batch entry; `fields` is reused between entries to avoid allocation.
+pub struct Entry {
+    pub topic: u32,
+    pub timestamp: f64,
+    pub fields: Vec<(u32, Value)>,
+}
+
+/// Decodes every entry of a batch, calling `sink` for each. Stops at the first malformed byte.
+pub fn decode_batch(bytes: &[u8], mut sink: impl FnMut(&mut Entry) -> Result<()>) -> Result<()> {
+    let mut reader = Reader::new(bytes);
+    let mut entry = Entry {
+        topic: 0,
+        timestamp: 0.0,
+        fields: Vec::new(),
+    };
+    while !reader.is_empty() {
+        entry.topic = reader.u32()?;
+        entry.timestamp = reader.f64()?;
+        let count = reader.u32()?;
+        entry.fields.clear();
+        for _ in 0..count {
+            let key = reader.u32()?;
+            entry.fields.push((key, reader.value()?));
+        }
+        sink(&mut entry)?;
+    }
+    Ok(())
+}
+
+/// Appends `value` in wire form.
+pub fn encode_value(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Null => out.push(TAG_NULL),
+        Value::F64(v) => {
+            out.push(TAG_F64);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        Value::Bool(true) => out.push(TAG_TRUE),
+        Value::Bool(false) => out.push(TAG_FALSE),
+        Value::Str(s) => {
+            out.push(TAG_STR);
+            encode_bytes(out, s.as_bytes());
+        }
+        Value::BigInt(v) => {
+            out.push(TAG_BIGINT);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        Value::F64List(values) => {
+            out.push(TAG_F64_LIST);
+            out.extend_from_slice(&len_u32(values.len()).to_le_bytes());
+            for v in values.iter() {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        Value::Typed { elem, bytes } => {
+            out.push(TAG_TYPED);
+            out.push(elem.code());
+            encode_bytes(out, bytes);
+        }
+        Value::Json(s) => {
+            out.push(TAG_JSON);
+            encode_bytes(out, s.as_bytes());
+        }
+    }
+}
+
+pub fn encode_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&len_u32(bytes.len()).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Lengths on the wire are u32; the JS side never produces a value of 4 GiB or more, and values
+/// read back were written through the same limit.
+pub fn len_u32(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_values() -> Vec<Value> {
+        vec![
+            Value::Null,
+            Value::F64(-0.0),
+            Value::F64(f64::NAN),
+            Value::Bool(true),
+            Value::Bool(false),
+            Value::Str("héllo 🌍".into()),
+            Value::BigInt(i64::MIN),
+            Value::F64List(vec![1.5, f64::INFINITY].into()),
+            Value::Typed {
+                elem: Elem::F32,
+                bytes: 1.25f32.to_le_bytes().to_vec().into(),
+            },
+            Value::Json("[\"a\",{\"b\":1}]".into()),
+        ]
+    }
+
+    #[test]
+    fn values_round_trip() {
+        for value in all_values() {
+            let mut out = Vec::new();
+            encode_value(&mut out, &value);
+            let decoded = Reader::new(&out).value().expect("decodes");
+            match (&value, &decoded) {
+                (Value::F64(a), Value::F64(b)) => assert_eq!(a.to_bits(), b.to_bits()),
+                _ => assert_eq!(value, decoded),
+            }
+        }
+    }
+
+    #[test]
+    fn batch_decodes_entries_and_rejects_truncation() {
+        let mut batch = Vec::new();
+        batch.extend_from_slice(&7u32.to_le_bytes());
+        batch.extend_from_slice(&1.5f64.to_le_bytes());
+        batch.extend_from_slice(&1u32.to_le_bytes());
+        batch.extend_from_slice(&3u32.to_le_bytes());
+        encode_value(&mut batch, &Value::F64(2.0));
+        let mut seen = Vec::new();
+        decode_batch(&batch, |e| {
+            seen.push((e.topic, e.timestamp, e.fields.clone()));
+            Ok(())
+        })
+        .expect("decodes");
+        assert_eq!(seen, vec![(7, 1.5, vec![(3, Value::F64(2.0))])]);
+
+        let truncated = &batch[..batch.len() - 1];
+        let err = decode_batch(truncated, |_| Ok(())).expect_err("truncated");
+        assert_eq!(err.code(), "ERR_DASH_MALFORMED_BATCH");
+    }
+}
+
+/// Encodes a normalized table as `rows` (see the module docs); absent cells are left out.
+pub fn encode_rows(table: &crate::table::Table) -> Vec<u8> {
+    let mut out = Vec::new();
+    let columns = table.columns();
+    out.extend_from_slice(&len_u32(columns.len()).to_le_bytes());
+    for column in columns {
+        encode_bytes(&mut out, column.name.as_bytes());
+    }
+    out.extend_from_slice(&len_u32(table.len()).to_le_bytes());
+    for (row, timestamp) in table.timestamps().iter().enumerate() {
+        out.extend_from_slice(&timestamp.to_le_bytes());
+        let count_at = out.len();
+        out.extend_from_slice(&0u32.to_le_bytes());
+        let mut count = 0u32;
+        for (index, column) in columns.iter().enumerate() {
+            if let Some(Some(value)) = column.cells.get(row) {
+                out.extend_from_slice(&len_u32(index).to_le_bytes());
+                encode_value(&mut out, value);
+                count += 1;
+            }
+        }
+        if let Some(slot) = out.get_mut(count_at..count_at + 4) {
+            slot.copy_from_slice(&count.to_le_bytes());
+        }
+    }
+    out
+}

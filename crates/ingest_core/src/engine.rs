@@ -57,11 +57,23 @@ enum SealReason {
 type Reply<T> = mpsc::SyncSender<Result<T>>;
 
 enum Command {
-    DefineTopic { id: u32, topic: String, dir: PathBuf },
+    DefineTopic {
+        id: u32,
+        topic: String,
+        dir: PathBuf,
+    },
     DefineKey(ColumnName),
-    Entries { batch: Vec<u8>, entries: u64 },
+    Entries {
+        batch: Vec<u8>,
+        entries: u64,
+    },
     Flush(Reply<()>),
-    Read { topic: u32, start: f64, end: f64, reply: Reply<Vec<u8>> },
+    Read {
+        topic: u32,
+        start: f64,
+        end: f64,
+        reply: Reply<Vec<u8>>,
+    },
     Shutdown(Reply<()>),
 }
 
@@ -80,9 +92,9 @@ impl<T> Pending<T> {
                 what: self.what,
                 waited_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
             }),
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                Err(IngestError::Writer("the writer thread stopped before answering".into()))
-            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(IngestError::Writer(
+                "the writer thread stopped before answering".into(),
+            )),
         }
     }
 }
@@ -151,7 +163,8 @@ impl Engine {
             .map_err(|e| match e {
                 PushError::Closed => IngestError::Closed,
                 PushError::Full => IngestError::Backpressure {
-                    waited_ms: u64::try_from(self.config.backpressure_timeout.as_millis()).unwrap_or(u64::MAX),
+                    waited_ms: u64::try_from(self.config.backpressure_timeout.as_millis())
+                        .unwrap_or(u64::MAX),
                     bytes,
                 },
             })
@@ -176,7 +189,10 @@ impl Engine {
         if let Some(existing) = track_store::recorded_topic(&dir)?.filter(|t| t != topic) {
             return Err(collision(existing));
         }
-        let id = u32::try_from(self.topics.len()).map_err(|_| IngestError::UnknownId { what: "topic", id: u32::MAX })?;
+        let id = u32::try_from(self.topics.len()).map_err(|_| IngestError::UnknownId {
+            what: "topic",
+            id: u32::MAX,
+        })?;
         self.send(
             Command::DefineTopic {
                 id,
@@ -211,7 +227,9 @@ impl Engine {
             },
             batch.len(),
         )?;
-        self.stats.entries_committed.fetch_add(u64::from(entries), Relaxed);
+        self.stats
+            .entries_committed
+            .fetch_add(u64::from(entries), Relaxed);
         Ok(())
     }
 
@@ -220,15 +238,29 @@ impl Engine {
     pub fn flush(&self) -> Result<Pending<()>> {
         let (reply, receiver) = mpsc::sync_channel(1);
         self.send(Command::Flush(reply), 0)?;
-        Ok(Pending { receiver, what: "flush" })
+        Ok(Pending {
+            receiver,
+            what: "flush",
+        })
     }
 
     /// Asks for the rows of a topic with `start <= timestamp <= end`, sealed or not, as wire
     /// `rows`.
     pub fn read(&self, topic: u32, start: f64, end: f64) -> Result<Pending<Vec<u8>>> {
         let (reply, receiver) = mpsc::sync_channel(1);
-        self.send(Command::Read { topic, start, end, reply }, 0)?;
-        Ok(Pending { receiver, what: "read" })
+        self.send(
+            Command::Read {
+                topic,
+                start,
+                end,
+                reply,
+            },
+            0,
+        )?;
+        Ok(Pending {
+            receiver,
+            what: "read",
+        })
     }
 
     /// Seals everything and stops the writer. Further calls fail with `Closed`.
@@ -236,7 +268,10 @@ impl Engine {
         let (reply, receiver) = mpsc::sync_channel(1);
         self.send(Command::Shutdown(reply), 0)?;
         self.closed = true;
-        Ok(Pending { receiver, what: "close" })
+        Ok(Pending {
+            receiver,
+            what: "close",
+        })
     }
 
     /// `close` and wait for it, within the configured bound.
@@ -258,9 +293,13 @@ impl Engine {
         self.config.close_timeout
     }
 
-    /// Merges `fields` into `experiment.json`.
-    pub fn update_experiment(&self, fields: Map<String, Json>) -> Result<Map<String, Json>> {
-        experiment::update(&self.dir, fields)
+    /// Merges `fields` into `experiment.json` (see [`experiment::update`]).
+    pub fn update_experiment(
+        &self,
+        fields: Map<String, Json>,
+        defaults: Map<String, Json>,
+    ) -> Result<Map<String, Json>> {
+        experiment::update(&self.dir, fields, defaults)
     }
 }
 
@@ -315,23 +354,30 @@ impl Writer {
             let mut stop = false;
             match command {
                 None => {}
-                Some(Command::DefineTopic { id, topic, dir }) => {
-                    if usize::try_from(id).ok() == Some(self.tracks.len()) {
-                        self.tracks.push(Track {
-                            store: None,
-                            dir,
-                            topic,
-                            pending: Table::new(),
-                            pending_entries: 0,
-                        });
-                    }
+                // Ids are assigned in order by `define_topic`, so each new id is the next index.
+                Some(Command::DefineTopic { id, topic, dir })
+                    if usize::try_from(id).ok() == Some(self.tracks.len()) =>
+                {
+                    self.tracks.push(Track {
+                        store: None,
+                        dir,
+                        topic,
+                        pending: Table::new(),
+                        pending_entries: 0,
+                    });
                 }
+                Some(Command::DefineTopic { .. }) => {}
                 Some(Command::DefineKey(name)) => self.keys.push(name),
                 Some(Command::Entries { batch, entries }) => self.ingest(&batch, entries),
                 Some(Command::Flush(reply)) => {
                     let _ = reply.send(self.seal_all(SealReason::Request));
                 }
-                Some(Command::Read { topic, start, end, reply }) => {
+                Some(Command::Read {
+                    topic,
+                    start,
+                    end,
+                    reply,
+                }) => {
                     let _ = reply.send(self.read(topic, start, end));
                 }
                 Some(Command::Shutdown(reply)) => {
@@ -364,10 +410,16 @@ impl Writer {
         let result = wire::decode_batch(batch, |entry| {
             let track = tracks
                 .get_mut(entry.topic as usize)
-                .ok_or(IngestError::UnknownId { what: "topic", id: entry.topic })?;
+                .ok_or(IngestError::UnknownId {
+                    what: "topic",
+                    id: entry.topic,
+                })?;
             let mut fields = Vec::with_capacity(entry.fields.len());
             for (key, value) in entry.fields.drain(..) {
-                let name = keys.get(key as usize).ok_or(IngestError::UnknownId { what: "key", id: key })?;
+                let name = keys.get(key as usize).ok_or(IngestError::UnknownId {
+                    what: "key",
+                    id: key,
+                })?;
                 fields.push((name, value));
             }
             track.pending.push(entry.timestamp, fields);
@@ -380,7 +432,11 @@ impl Writer {
             self.fail(error);
         }
         let oversized: Vec<usize> = (0..self.tracks.len())
-            .filter(|i| self.tracks.get(*i).is_some_and(|t| t.pending.approx_bytes() >= self.config.segment_bytes))
+            .filter(|i| {
+                self.tracks
+                    .get(*i)
+                    .is_some_and(|t| t.pending.approx_bytes() >= self.config.segment_bytes)
+            })
             .collect();
         for index in oversized {
             let _ = self.seal(index, SealReason::Size);
@@ -391,7 +447,10 @@ impl Writer {
         if track.store.is_none() {
             track.store = Some(TrackStore::open(track.dir.clone(), &track.topic)?);
         }
-        track.store.as_mut().ok_or(IngestError::Writer("track store missing".into()))
+        track
+            .store
+            .as_mut()
+            .ok_or(IngestError::Writer("track store missing".into()))
     }
 
     fn seal(&mut self, index: usize, reason: SealReason) -> Result<()> {
@@ -408,7 +467,12 @@ impl Writer {
         let result = Self::store(track).and_then(|store| {
             let before = store.segments().iter().map(|s| s.bytes).sum::<u64>();
             store.seal(rows)?;
-            Ok(store.segments().iter().map(|s| s.bytes).sum::<u64>().saturating_sub(before))
+            Ok(store
+                .segments()
+                .iter()
+                .map(|s| s.bytes)
+                .sum::<u64>()
+                .saturating_sub(before))
         });
         match result {
             Ok(bytes) => {
@@ -448,7 +512,10 @@ impl Writer {
         let track = self
             .tracks
             .get_mut(topic as usize)
-            .ok_or(IngestError::UnknownId { what: "topic", id: topic })?;
+            .ok_or(IngestError::UnknownId {
+                what: "topic",
+                id: topic,
+            })?;
         track.pending.normalize();
         let unsealed = track.pending.range(start, end);
         let mut rows = Self::store(track)?.read_range(start, end)?;

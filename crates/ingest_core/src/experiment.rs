@@ -10,9 +10,14 @@ use crate::{fsx, time};
 
 pub const EXPERIMENT_FILE: &str = "experiment.json";
 
-/// Merges `fields` into `<dir>/experiment.json` (created with `created_at` if missing, else
-/// `updated_at` is set) and writes it atomically.
-pub fn update(dir: &Path, fields: Map<String, Json>) -> Result<Map<String, Json>> {
+/// Merges `fields` into `<dir>/experiment.json` and writes it atomically. A new record gets
+/// `defaults` and `created_at`; an existing one keeps its values for keys in `defaults` and gets
+/// `updated_at`.
+pub fn update(
+    dir: &Path,
+    fields: Map<String, Json>,
+    defaults: Map<String, Json>,
+) -> Result<Map<String, Json>> {
     let path = dir.join(EXPERIMENT_FILE);
     let mut record = match fsx::read_json(&path)? {
         Some(Json::Object(existing)) => existing,
@@ -22,11 +27,16 @@ pub fn update(dir: &Path, fields: Map<String, Json>) -> Result<Map<String, Json>
     let now = time::utc_now_iso();
     if record.is_empty() {
         record.insert("created_at".into(), Json::String(now));
+        record.extend(defaults);
     } else {
         record.insert("updated_at".into(), Json::String(now));
     }
     record.extend(fields);
     fsx::create_dir_all(dir)?;
-    fsx::write_atomic(&path, Json::Object(record.clone()).to_string().as_bytes(), "experiment metadata")?;
+    fsx::write_atomic(
+        &path,
+        Json::Object(record.clone()).to_string().as_bytes(),
+        "experiment metadata",
+    )?;
     Ok(record)
 }

@@ -25,15 +25,31 @@ fn check_components(what: &'static str, name: &str) -> Result<()> {
         return Err(invalid(what, name, "is longer than 1024 bytes"));
     }
     if name.chars().any(|c| c.is_control() || c == '\\') {
-        return Err(invalid(what, name, "must not contain control characters, NUL or backslashes"));
+        return Err(invalid(
+            what,
+            name,
+            "must not contain control characters, NUL or backslashes",
+        ));
     }
     if name.starts_with('/') {
         return Err(invalid(what, name, "must be relative (no leading '/')"));
     }
     for component in name.split('/') {
         match component {
-            "" => return Err(invalid(what, name, "must not contain empty components ('//' or a trailing '/')")),
-            "." | ".." => return Err(invalid(what, name, "must not contain '.' or '..' components")),
+            "" => {
+                return Err(invalid(
+                    what,
+                    name,
+                    "must not contain empty components ('//' or a trailing '/')",
+                ))
+            }
+            "." | ".." => {
+                return Err(invalid(
+                    what,
+                    name,
+                    "must not contain '.' or '..' components",
+                ))
+            }
             c if c.len() > MAX_COMPONENT_BYTES => {
                 return Err(invalid(what, name, "has a component longer than 255 bytes"))
             }
@@ -56,7 +72,11 @@ pub fn topic_dir(topic: &str) -> Result<String> {
     check_components("topic", topic)?;
     let dir = topic.replace('/', "_");
     if dir.len() > MAX_COMPONENT_BYTES {
-        return Err(invalid("topic", topic, "maps to a directory name longer than 255 bytes"));
+        return Err(invalid(
+            "topic",
+            topic,
+            "maps to a directory name longer than 255 bytes",
+        ));
     }
     Ok(dir)
 }
@@ -67,8 +87,14 @@ mod tests {
 
     #[test]
     fn hostile_names_are_refused() {
-        for bad in ["", "../x", "a/../b", "/abs", "a//b", "a/", "a\0b", "a\\b", ".", "x/./y"] {
-            assert_eq!(topic_dir(bad).unwrap_err().code(), "ERR_DASH_INVALID_NAME", "{bad:?}");
+        for bad in [
+            "", "../x", "a/../b", "/abs", "a//b", "a/", "a\0b", "a\\b", ".", "x/./y",
+        ] {
+            assert_eq!(
+                topic_dir(bad).unwrap_err().code(),
+                "ERR_DASH_INVALID_NAME",
+                "{bad:?}"
+            );
         }
         assert!(topic_dir(&"x".repeat(256)).is_err());
         assert!(experiment_prefix("../escape").is_err());
@@ -77,6 +103,9 @@ mod tests {
     #[test]
     fn topics_map_like_the_sdk() {
         assert_eq!(topic_dir("robot/position").unwrap(), "robot_position");
-        assert_eq!(experiment_prefix("/robotics/training/").unwrap(), "robotics/training");
+        assert_eq!(
+            experiment_prefix("/robotics/training/").unwrap(),
+            "robotics/training"
+        );
     }
 }

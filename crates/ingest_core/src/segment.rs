@@ -12,7 +12,9 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use parquet::basic::{Compression, Encoding, IntType, LogicalType, Repetition, Type as Physical, ZstdLevel};
+use parquet::basic::{
+    Compression, Encoding, IntType, LogicalType, Repetition, Type as Physical, ZstdLevel,
+};
 use parquet::column::reader::ColumnReader;
 use parquet::column::writer::ColumnWriter;
 use parquet::data_type::ByteArray;
@@ -47,7 +49,12 @@ fn element_type(elem: Elem) -> PResult<Type> {
     };
     Type::primitive_type_builder("element", physical)
         .with_repetition(Repetition::REQUIRED)
-        .with_logical_type(logical.map(|(bit_width, is_signed)| LogicalType::Integer(IntType { bit_width, is_signed })))
+        .with_logical_type(logical.map(|(bit_width, is_signed)| {
+            LogicalType::Integer(IntType {
+                bit_width,
+                is_signed,
+            })
+        }))
         .build()
 }
 
@@ -82,7 +89,9 @@ fn column_type(name: &str, kind: Kind) -> PResult<Type> {
 
 fn leaf_path(name: &str, kind: Kind) -> ColumnPath {
     match kind {
-        Kind::F64List | Kind::Typed(_) => ColumnPath::new(vec![name.into(), "list".into(), "element".into()]),
+        Kind::F64List | Kind::Typed(_) => {
+            ColumnPath::new(vec![name.into(), "list".into(), "element".into()])
+        }
         _ => ColumnPath::new(vec![name.into()]),
     }
 }
@@ -91,14 +100,19 @@ fn properties(columns: &[(&Column, Kind)]) -> PResult<WriterProperties> {
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
         .set_dictionary_enabled(false)
-        .set_column_encoding(ColumnPath::new(vec![TIMESTAMP.into()]), Encoding::BYTE_STREAM_SPLIT);
+        .set_column_encoding(
+            ColumnPath::new(vec![TIMESTAMP.into()]),
+            Encoding::BYTE_STREAM_SPLIT,
+        );
     for (column, kind) in columns {
         let path = leaf_path(&column.name, *kind);
         builder = match kind {
             Kind::F64 | Kind::F64List | Kind::Typed(Elem::F32 | Elem::F64) => {
                 builder.set_column_encoding(path, Encoding::BYTE_STREAM_SPLIT)
             }
-            Kind::Str | Kind::Json | Kind::Mixed => builder.set_column_dictionary_enabled(path, true),
+            Kind::Str | Kind::Json | Kind::Mixed => {
+                builder.set_column_dictionary_enabled(path, true)
+            }
             _ => builder,
         };
     }
@@ -109,7 +123,11 @@ fn properties(columns: &[(&Column, Kind)]) -> PResult<WriterProperties> {
 /// Returns the file size in bytes.
 pub fn write(path: &Path, table: &Table) -> Result<u64> {
     let fail = |e: parquet::errors::ParquetError| {
-        IngestError::io(path, format!("segment of {} rows", table.len()), std::io::Error::other(e))
+        IngestError::io(
+            path,
+            format!("segment of {} rows", table.len()),
+            std::io::Error::other(e),
+        )
     };
     let columns: Vec<(&Column, Kind)> = table
         .columns()
@@ -126,10 +144,16 @@ pub fn write(path: &Path, table: &Table) -> Result<u64> {
     for (column, kind) in &columns {
         fields.push(Arc::new(column_type(&column.name, *kind).map_err(fail)?));
     }
-    let schema = Arc::new(Type::group_type_builder("schema").with_fields(fields).build().map_err(fail)?);
+    let schema = Arc::new(
+        Type::group_type_builder("schema")
+            .with_fields(fields)
+            .build()
+            .map_err(fail)?,
+    );
     let file = File::create(path).map_err(|e| IngestError::io(path, "segment file", e))?;
     let mut writer =
-        SerializedFileWriter::new(file, schema, Arc::new(properties(&columns).map_err(fail)?)).map_err(fail)?;
+        SerializedFileWriter::new(file, schema, Arc::new(properties(&columns).map_err(fail)?))
+            .map_err(fail)?;
     let kinds: BTreeMap<&str, String> = columns.iter().map(|(c, k)| (&*c.name, k.name())).collect();
     writer.append_key_value_metadata(KeyValue::new(
         KINDS_KEY.into(),
@@ -142,22 +166,32 @@ pub fn write(path: &Path, table: &Table) -> Result<u64> {
         match leaves.next().flatten() {
             None => {
                 if let ColumnWriter::DoubleColumnWriter(w) = leaf.untyped() {
-                    w.write_batch(table.timestamps(), None, None).map_err(fail)?;
+                    w.write_batch(table.timestamps(), None, None)
+                        .map_err(fail)?;
                 }
             }
-            Some((column, kind)) => write_column(leaf.untyped(), &column.cells, *kind).map_err(fail)?,
+            Some((column, kind)) => {
+                write_column(leaf.untyped(), &column.cells, *kind).map_err(fail)?
+            }
         }
         leaf.close().map_err(fail)?;
     }
     row_group.close().map_err(fail)?;
     let file = writer.into_inner().map_err(fail)?;
-    file.sync_all().map_err(|e| IngestError::io(path, "segment fsync", e))?;
-    let size = file.metadata().map_err(|e| IngestError::io(path, "segment stat", e))?.len();
+    file.sync_all()
+        .map_err(|e| IngestError::io(path, "segment fsync", e))?;
+    let size = file
+        .metadata()
+        .map_err(|e| IngestError::io(path, "segment stat", e))?
+        .len();
     Ok(size)
 }
 
 /// Definition levels of a flat optional column (1 = present) and its present values.
-fn flat<T>(cells: &[Option<Value>], mut pick: impl FnMut(&Value) -> Option<T>) -> (Vec<i16>, Vec<T>) {
+fn flat<T>(
+    cells: &[Option<Value>],
+    mut pick: impl FnMut(&Value) -> Option<T>,
+) -> (Vec<i16>, Vec<T>) {
     let mut defs = Vec::with_capacity(cells.len());
     let mut values = Vec::with_capacity(cells.len());
     for cell in cells {
@@ -173,7 +207,10 @@ fn flat<T>(cells: &[Option<Value>], mut pick: impl FnMut(&Value) -> Option<T>) -
 }
 
 /// Levels of a 3-level list column: def 0 = absent, 1 = empty list, 2 = element.
-fn nested<T>(cells: &[Option<Value>], mut items: impl FnMut(&Value, &mut Vec<T>)) -> (Vec<i16>, Vec<i16>, Vec<T>) {
+fn nested<T>(
+    cells: &[Option<Value>],
+    mut items: impl FnMut(&Value, &mut Vec<T>),
+) -> (Vec<i16>, Vec<i16>, Vec<T>) {
     let (mut defs, mut reps, mut values) = (Vec::new(), Vec::new(), Vec::new());
     for cell in cells {
         let before = values.len();
@@ -220,15 +257,33 @@ fn write_column(writer: &mut ColumnWriter<'_>, cells: &[Option<Value>], kind: Ki
     };
     match (writer, kind) {
         (ColumnWriter::DoubleColumnWriter(w), Kind::F64) => {
-            let (defs, values) = flat(cells, |v| if let Value::F64(x) = v { Some(*x) } else { None });
+            let (defs, values) = flat(cells, |v| {
+                if let Value::F64(x) = v {
+                    Some(*x)
+                } else {
+                    None
+                }
+            });
             w.write_batch(&values, Some(&defs), None)?;
         }
         (ColumnWriter::BoolColumnWriter(w), Kind::Bool) => {
-            let (defs, values) = flat(cells, |v| if let Value::Bool(x) = v { Some(*x) } else { None });
+            let (defs, values) = flat(cells, |v| {
+                if let Value::Bool(x) = v {
+                    Some(*x)
+                } else {
+                    None
+                }
+            });
             w.write_batch(&values, Some(&defs), None)?;
         }
         (ColumnWriter::Int64ColumnWriter(w), Kind::BigInt) => {
-            let (defs, values) = flat(cells, |v| if let Value::BigInt(x) = v { Some(*x) } else { None });
+            let (defs, values) = flat(cells, |v| {
+                if let Value::BigInt(x) = v {
+                    Some(*x)
+                } else {
+                    None
+                }
+            });
             w.write_batch(&values, Some(&defs), None)?;
         }
         (ColumnWriter::ByteArrayColumnWriter(w), Kind::Str | Kind::Json | Kind::Mixed) => {
@@ -244,16 +299,19 @@ fn write_column(writer: &mut ColumnWriter<'_>, cells: &[Option<Value>], kind: Ki
             w.write_batch(&values, Some(&defs), Some(&reps))?;
         }
         (ColumnWriter::DoubleColumnWriter(w), Kind::Typed(Elem::F64)) => {
-            let (defs, reps, values) = nested(cells, |v, out| typed_items(v, out, f64::from_le_bytes));
+            let (defs, reps, values) =
+                nested(cells, |v, out| typed_items(v, out, f64::from_le_bytes));
             w.write_batch(&values, Some(&defs), Some(&reps))?;
         }
         (ColumnWriter::FloatColumnWriter(w), Kind::Typed(Elem::F32)) => {
-            let (defs, reps, values) = nested(cells, |v, out| typed_items(v, out, f32::from_le_bytes));
+            let (defs, reps, values) =
+                nested(cells, |v, out| typed_items(v, out, f32::from_le_bytes));
             w.write_batch(&values, Some(&defs), Some(&reps))?;
         }
         (ColumnWriter::Int64ColumnWriter(w), Kind::Typed(Elem::I64 | Elem::U64)) => {
             // U64 is stored as its bit pattern with the UINT_64 logical type.
-            let (defs, reps, values) = nested(cells, |v, out| typed_items(v, out, i64::from_le_bytes));
+            let (defs, reps, values) =
+                nested(cells, |v, out| typed_items(v, out, i64::from_le_bytes));
             w.write_batch(&values, Some(&defs), Some(&reps))?;
         }
         (ColumnWriter::Int32ColumnWriter(w), Kind::Typed(elem)) => {
@@ -295,8 +353,12 @@ fn read_leaf<T: parquet::data_type::DataType>(
     };
     let mut read = 0;
     while read < rows {
-        let (records, _, _) =
-            reader.read_records(rows - read, Some(&mut leaf.defs), Some(&mut leaf.reps), &mut leaf.values)?;
+        let (records, _, _) = reader.read_records(
+            rows - read,
+            Some(&mut leaf.defs),
+            Some(&mut leaf.reps),
+            &mut leaf.values,
+        )?;
         if records == 0 {
             break;
         }
@@ -307,14 +369,27 @@ fn read_leaf<T: parquet::data_type::DataType>(
 
 impl<T> Leaf<T> {
     /// Cells of a flat optional column.
-    fn flat_cells(self, rows: usize, mut make: impl FnMut(T) -> Option<Value>) -> Option<Vec<Option<Value>>> {
+    fn flat_cells(
+        self,
+        rows: usize,
+        mut make: impl FnMut(T) -> Option<Value>,
+    ) -> Option<Vec<Option<Value>>> {
         let mut values = self.values.into_iter();
         let cells: Vec<Option<Value>> = if self.defs.is_empty() {
-            values.map(&mut make).collect::<Option<Vec<_>>>()?.into_iter().map(Some).collect()
+            values
+                .map(&mut make)
+                .collect::<Option<Vec<_>>>()?
+                .into_iter()
+                .map(Some)
+                .collect()
         } else {
             let mut out = Vec::with_capacity(rows);
             for def in self.defs {
-                out.push(if def > 0 { Some(make(values.next()?)?) } else { None });
+                out.push(if def > 0 {
+                    Some(make(values.next()?)?)
+                } else {
+                    None
+                });
             }
             out
         };
@@ -383,16 +458,31 @@ pub fn read(path: &Path) -> Result<Table> {
     let mut timestamps: Vec<f64> = Vec::new();
     let mut columns: Vec<Column> = Vec::new();
     for group_index in 0..reader.num_row_groups() {
-        let group = reader.get_row_group(group_index).map_err(|e| corrupt(e.to_string()))?;
-        let rows = usize::try_from(group.metadata().num_rows()).map_err(|e| corrupt(e.to_string()))?;
+        let group = reader
+            .get_row_group(group_index)
+            .map_err(|e| corrupt(e.to_string()))?;
+        let rows =
+            usize::try_from(group.metadata().num_rows()).map_err(|e| corrupt(e.to_string()))?;
         for leaf_index in 0..schema.num_columns() {
-            let name = schema.column(leaf_index).path().parts().first().cloned().unwrap_or_default();
-            let column_reader = group.get_column_reader(leaf_index).map_err(|e| corrupt(e.to_string()))?;
+            let name = schema
+                .column(leaf_index)
+                .path()
+                .parts()
+                .first()
+                .cloned()
+                .unwrap_or_default();
+            let column_reader = group
+                .get_column_reader(leaf_index)
+                .map_err(|e| corrupt(e.to_string()))?;
             if name == TIMESTAMP {
                 let ColumnReader::DoubleColumnReader(r) = column_reader else {
                     return Err(corrupt("timestamp is not DOUBLE".into()));
                 };
-                timestamps.extend(read_leaf(r, rows).map_err(|e| corrupt(e.to_string()))?.values);
+                timestamps.extend(
+                    read_leaf(r, rows)
+                        .map_err(|e| corrupt(e.to_string()))?
+                        .values,
+                );
                 continue;
             }
             let kind = kinds
@@ -401,7 +491,12 @@ pub fn read(path: &Path) -> Result<Table> {
                 .ok_or_else(|| corrupt(format!("no kind for column {name:?}")))?;
             let cells = read_cells(column_reader, kind, rows)
                 .map_err(|e| corrupt(e.to_string()))?
-                .ok_or_else(|| corrupt(format!("column {name:?} does not decode as {}", kind.name())))?;
+                .ok_or_else(|| {
+                    corrupt(format!(
+                        "column {name:?} does not decode as {}",
+                        kind.name()
+                    ))
+                })?;
             match columns.iter_mut().find(|c| *c.name == *name) {
                 Some(column) => column.cells.extend(cells),
                 None => columns.push(Column {
@@ -417,11 +512,23 @@ pub fn read(path: &Path) -> Result<Table> {
     Ok(Table::from_columns(timestamps, columns))
 }
 
-fn read_cells(reader: ColumnReader, kind: Kind, rows: usize) -> PResult<Option<Vec<Option<Value>>>> {
-    let utf8 = |b: ByteArray| String::from_utf8(b.data().to_vec()).ok().map(String::into_boxed_str);
+fn read_cells(
+    reader: ColumnReader,
+    kind: Kind,
+    rows: usize,
+) -> PResult<Option<Vec<Option<Value>>>> {
+    let utf8 = |b: ByteArray| {
+        String::from_utf8(b.data().to_vec())
+            .ok()
+            .map(String::into_boxed_str)
+    };
     Ok(match (reader, kind) {
-        (ColumnReader::DoubleColumnReader(r), Kind::F64) => read_leaf(r, rows)?.flat_cells(rows, |v| Some(Value::F64(v))),
-        (ColumnReader::BoolColumnReader(r), Kind::Bool) => read_leaf(r, rows)?.flat_cells(rows, |v| Some(Value::Bool(v))),
+        (ColumnReader::DoubleColumnReader(r), Kind::F64) => {
+            read_leaf(r, rows)?.flat_cells(rows, |v| Some(Value::F64(v)))
+        }
+        (ColumnReader::BoolColumnReader(r), Kind::Bool) => {
+            read_leaf(r, rows)?.flat_cells(rows, |v| Some(Value::Bool(v)))
+        }
         (ColumnReader::Int64ColumnReader(r), Kind::BigInt) => {
             read_leaf(r, rows)?.flat_cells(rows, |v| Some(Value::BigInt(v)))
         }
@@ -437,18 +544,16 @@ fn read_cells(reader: ColumnReader, kind: Kind, rows: usize) -> PResult<Option<V
         (ColumnReader::DoubleColumnReader(r), Kind::F64List) => {
             read_leaf(r, rows)?.list_cells(rows, |items| Value::F64List(items.into()))
         }
-        (ColumnReader::DoubleColumnReader(r), Kind::Typed(elem @ Elem::F64)) => {
-            read_leaf(r, rows)?.list_cells(rows, |items| Value::Typed {
+        (ColumnReader::DoubleColumnReader(r), Kind::Typed(elem @ Elem::F64)) => read_leaf(r, rows)?
+            .list_cells(rows, |items| Value::Typed {
                 elem,
                 bytes: le_bytes(items, f64::to_le_bytes),
-            })
-        }
-        (ColumnReader::FloatColumnReader(r), Kind::Typed(elem @ Elem::F32)) => {
-            read_leaf(r, rows)?.list_cells(rows, |items| Value::Typed {
+            }),
+        (ColumnReader::FloatColumnReader(r), Kind::Typed(elem @ Elem::F32)) => read_leaf(r, rows)?
+            .list_cells(rows, |items| Value::Typed {
                 elem,
                 bytes: le_bytes(items, f32::to_le_bytes),
-            })
-        }
+            }),
         (ColumnReader::Int64ColumnReader(r), Kind::Typed(elem @ (Elem::I64 | Elem::U64))) => {
             read_leaf(r, rows)?.list_cells(rows, |items| Value::Typed {
                 elem,
@@ -477,10 +582,22 @@ mod tests {
         let samples: Vec<(&str, Vec<Value>)> = vec![
             ("num", vec![Value::F64(1.5), Value::F64(f64::NAN)]),
             ("flag", vec![Value::Bool(true), Value::Bool(false)]),
-            ("text", vec![Value::Str("ü🌍".into()), Value::Str("".into())]),
+            (
+                "text",
+                vec![Value::Str("ü🌍".into()), Value::Str("".into())],
+            ),
             ("big", vec![Value::BigInt(i64::MIN), Value::BigInt(7)]),
-            ("list", vec![Value::F64List(vec![1.0, 2.0].into()), Value::F64List(Vec::new().into())]),
-            ("json", vec![Value::Json("[\"a\"]".into()), Value::Json("[{}]".into())]),
+            (
+                "list",
+                vec![
+                    Value::F64List(vec![1.0, 2.0].into()),
+                    Value::F64List(Vec::new().into()),
+                ],
+            ),
+            (
+                "json",
+                vec![Value::Json("[\"a\"]".into()), Value::Json("[{}]".into())],
+            ),
             ("mixed", vec![Value::Null, Value::Str("x".into())]),
         ];
         let mut typed: Vec<(String, Vec<Value>)> = Vec::new();
@@ -488,13 +605,26 @@ mod tests {
             let bytes: Vec<u8> = (0..elem.size() * 2).map(|i| i as u8 + 1).collect();
             typed.push((
                 elem.js_name().into(),
-                vec![Value::Typed { elem, bytes: bytes.into() }, Value::Typed { elem, bytes: Vec::new().into() }],
+                vec![
+                    Value::Typed {
+                        elem,
+                        bytes: bytes.into(),
+                    },
+                    Value::Typed {
+                        elem,
+                        bytes: Vec::new().into(),
+                    },
+                ],
             ));
         }
         let names: Vec<(ColumnName, Vec<Value>)> = samples
             .into_iter()
             .map(|(n, v)| (ColumnName::from(n), v))
-            .chain(typed.into_iter().map(|(n, v)| (ColumnName::from(n.as_str()), v)))
+            .chain(
+                typed
+                    .into_iter()
+                    .map(|(n, v)| (ColumnName::from(n.as_str()), v)),
+            )
             .collect();
         let mut table = Table::new();
         // Row 0: first sample of each column; row 1: nothing (all absent); row 2: second sample.
@@ -506,10 +636,16 @@ mod tests {
         let back = read(&path).expect("reads");
         assert_eq!(back.timestamps(), table.timestamps());
         for column in table.columns() {
-            let other = back.columns().iter().find(|c| c.name == column.name).expect("column kept");
+            let other = back
+                .columns()
+                .iter()
+                .find(|c| c.name == column.name)
+                .expect("column kept");
             for (a, b) in column.cells.iter().zip(&other.cells) {
                 match (a, b) {
-                    (Some(a), Some(b)) => assert!(a.identical(b), "{}: {a:?} vs {b:?}", column.name),
+                    (Some(a), Some(b)) => {
+                        assert!(a.identical(b), "{}: {a:?} vs {b:?}", column.name)
+                    }
                     (None, None) => {}
                     _ => panic!("{}: presence differs: {a:?} vs {b:?}", column.name),
                 }

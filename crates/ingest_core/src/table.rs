@@ -70,7 +70,11 @@ impl Table {
 
     /// Appends one entry. An entry with the timestamp of the last row merges into it at once; any
     /// other equal timestamp merges in `normalize`.
-    pub fn push<'a>(&mut self, timestamp: f64, fields: impl IntoIterator<Item = (&'a ColumnName, Value)>) {
+    pub fn push<'a>(
+        &mut self,
+        timestamp: f64,
+        fields: impl IntoIterator<Item = (&'a ColumnName, Value)>,
+    ) {
         let merges_into_last = self.timestamps.last() == Some(&timestamp);
         if !merges_into_last {
             if let Some(last) = self.timestamps.last() {
@@ -109,8 +113,11 @@ impl Table {
         let mut newer = newer;
         newer.pad();
         let names: Vec<ColumnName> = newer.columns.iter().map(|c| c.name.clone()).collect();
-        let mut columns: Vec<std::vec::IntoIter<Option<Value>>> =
-            newer.columns.into_iter().map(|c| c.cells.into_iter()).collect();
+        let mut columns: Vec<std::vec::IntoIter<Option<Value>>> = newer
+            .columns
+            .into_iter()
+            .map(|c| c.cells.into_iter())
+            .collect();
         for timestamp in newer.timestamps {
             let fields: Vec<(&ColumnName, Value)> = names
                 .iter()
@@ -137,7 +144,9 @@ impl Table {
         // For each new row, the old rows merged into it, in append order.
         let mut groups: Vec<Vec<usize>> = Vec::with_capacity(order.len());
         for old in order {
-            let Some(&ts) = self.timestamps.get(old) else { continue };
+            let Some(&ts) = self.timestamps.get(old) else {
+                continue;
+            };
             match (timestamps.last(), groups.last_mut()) {
                 (Some(last), Some(group)) if *last == ts => group.push(old),
                 _ => {
@@ -168,7 +177,11 @@ impl Table {
         let from = self.timestamps.partition_point(|t| *t < start);
         let to = self.timestamps.partition_point(|t| *t <= end).max(from);
         let mut out = Table::new();
-        out.timestamps = self.timestamps.get(from..to).map(<[f64]>::to_vec).unwrap_or_default();
+        out.timestamps = self
+            .timestamps
+            .get(from..to)
+            .map(<[f64]>::to_vec)
+            .unwrap_or_default();
         out.columns = self
             .columns
             .iter()
@@ -233,7 +246,10 @@ mod tests {
             rows(&t),
             vec![
                 (1.0, vec![("a".into(), Value::F64(10.0))]),
-                (2.0, vec![("a".into(), Value::F64(3.0)), ("b".into(), Value::F64(2.0))]),
+                (
+                    2.0,
+                    vec![("a".into(), Value::F64(3.0)), ("b".into(), Value::F64(2.0))]
+                ),
             ]
         );
     }
@@ -241,7 +257,13 @@ mod tests {
     #[test]
     fn absorbing_in_parts_equals_one_table() {
         let (a, b) = (name("a"), name("b"));
-        let entries = [(3.0, &a, 1.0), (1.0, &b, 2.0), (3.0, &b, 3.0), (2.0, &a, 4.0), (1.0, &b, 5.0)];
+        let entries = [
+            (3.0, &a, 1.0),
+            (1.0, &b, 2.0),
+            (3.0, &b, 3.0),
+            (2.0, &a, 4.0),
+            (1.0, &b, 5.0),
+        ];
         let mut whole = Table::new();
         for (ts, n, v) in entries {
             whole.push(ts, [(n, Value::F64(v))]);

@@ -49,7 +49,8 @@ fn num(v: &Json, key: &str) -> Option<f64> {
 
 /// JSON for a timestamp; non-finite values cannot occur (timestamps are validated finite).
 fn ts_json(v: Option<f64>) -> Json {
-    v.and_then(serde_json::Number::from_f64).map_or(Json::Null, Json::Number)
+    v.and_then(serde_json::Number::from_f64)
+        .map_or(Json::Null, Json::Number)
 }
 
 impl TrackStore {
@@ -83,10 +84,19 @@ impl TrackStore {
         store.columns = meta
             .get("columns")
             .and_then(Json::as_array)
-            .map(|cols| cols.iter().filter_map(|c| c.as_str().map(str::to_string)).collect())
+            .map(|cols| {
+                cols.iter()
+                    .filter_map(|c| c.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         store.next_segment = meta.get("nextSegment").and_then(Json::as_u64).unwrap_or(0);
-        for seg in meta.get("segments").and_then(Json::as_array).into_iter().flatten() {
+        for seg in meta
+            .get("segments")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+        {
             store.segments.push(SegmentInfo {
                 file: seg
                     .get("file")
@@ -94,9 +104,14 @@ impl TrackStore {
                     .filter(|f| !f.contains('/') && f.ends_with(".parquet"))
                     .ok_or_else(|| corrupt("segment without a valid file name"))?
                     .to_string(),
-                rows: seg.get("rows").and_then(Json::as_u64).ok_or_else(|| corrupt("segment without rows"))?,
-                min_timestamp: num(seg, "minTimestamp").ok_or_else(|| corrupt("segment without minTimestamp"))?,
-                max_timestamp: num(seg, "maxTimestamp").ok_or_else(|| corrupt("segment without maxTimestamp"))?,
+                rows: seg
+                    .get("rows")
+                    .and_then(Json::as_u64)
+                    .ok_or_else(|| corrupt("segment without rows"))?,
+                min_timestamp: num(seg, "minTimestamp")
+                    .ok_or_else(|| corrupt("segment without minTimestamp"))?,
+                max_timestamp: num(seg, "maxTimestamp")
+                    .ok_or_else(|| corrupt("segment without maxTimestamp"))?,
                 bytes: seg.get("bytes").and_then(Json::as_u64).unwrap_or(0),
             });
         }
@@ -140,9 +155,12 @@ impl TrackStore {
             max_timestamp: merged.timestamps().last().copied().unwrap_or(hi),
             bytes,
         };
-        self.columns.extend(merged.columns().iter().map(|c| c.name.to_string()));
+        self.columns
+            .extend(merged.columns().iter().map(|c| c.name.to_string()));
         self.segments = kept;
-        let at = self.segments.partition_point(|s| s.min_timestamp < info.min_timestamp);
+        let at = self
+            .segments
+            .partition_point(|s| s.min_timestamp < info.min_timestamp);
         self.segments.insert(at, info);
         self.next_segment += 1;
         self.write_metadata(&lost)?;
@@ -188,13 +206,23 @@ impl TrackStore {
             })
             .collect();
         let mut meta = Map::new();
-        let dir_name = self.dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let dir_name = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         meta.insert("trackId".into(), json!(format!("local-track-{dir_name}")));
         meta.insert("topic".into(), json!(self.topic));
         meta.insert("columns".into(), json!(self.columns));
         meta.insert("totalEntries".into(), json!(self.total_rows()));
-        meta.insert("firstTimestamp".into(), ts_json(self.segments.first().map(|s| s.min_timestamp)));
-        meta.insert("lastTimestamp".into(), ts_json(self.segments.last().map(|s| s.max_timestamp)));
+        meta.insert(
+            "firstTimestamp".into(),
+            ts_json(self.segments.first().map(|s| s.min_timestamp)),
+        );
+        meta.insert(
+            "lastTimestamp".into(),
+            ts_json(self.segments.last().map(|s| s.max_timestamp)),
+        );
         meta.insert("createdAt".into(), json!(self.created_at));
         meta.insert("updatedAt".into(), json!(time::utc_now_iso()));
         meta.insert("format".into(), json!("dash-ingest/parquet-segments/1"));
@@ -226,9 +254,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dash-store-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut store = TrackStore::open(dir.clone(), "a/b").unwrap();
-        store.seal(table(&[(1.0, "x", 1.0), (2.0, "x", 2.0)])).unwrap();
+        store
+            .seal(table(&[(1.0, "x", 1.0), (2.0, "x", 2.0)]))
+            .unwrap();
         store.seal(table(&[(5.0, "x", 5.0)])).unwrap();
-        store.seal(table(&[(2.0, "y", 20.0), (3.0, "x", 3.0)])).unwrap();
+        store
+            .seal(table(&[(2.0, "y", 20.0), (3.0, "x", 3.0)]))
+            .unwrap();
         assert_eq!(store.segments().len(), 2);
         assert_eq!(store.total_rows(), 4);
         let all = store.read_range(f64::NEG_INFINITY, f64::INFINITY).unwrap();
@@ -240,9 +272,19 @@ mod tests {
 
         let reopened = TrackStore::open(dir.clone(), "a/b").unwrap();
         assert_eq!(reopened.segments(), store.segments());
-        assert_eq!(TrackStore::open(dir.clone(), "a_b").unwrap_err().code(), "ERR_DASH_TOPIC_COLLISION");
-        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).collect();
-        assert_eq!(files.len(), 3, "two segments and the metadata, no leftovers");
+        assert_eq!(
+            TrackStore::open(dir.clone(), "a_b").unwrap_err().code(),
+            "ERR_DASH_TOPIC_COLLISION"
+        );
+        let files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .collect();
+        assert_eq!(
+            files.len(),
+            3,
+            "two segments and the metadata, no leftovers"
+        );
         std::fs::remove_dir_all(dir).ok();
     }
 }

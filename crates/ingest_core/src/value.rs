@@ -96,7 +96,10 @@ pub enum Value {
     /// A plain JS array of numbers.
     F64List(Box<[f64]>),
     /// A typed array: element type plus its raw little-endian bytes.
-    Typed { elem: Elem, bytes: Box<[u8]> },
+    Typed {
+        elem: Elem,
+        bytes: Box<[u8]>,
+    },
     /// Any other JSON-representable value (arrays of strings or objects), as JSON text.
     Json(Box<str>),
 }
@@ -136,7 +139,10 @@ impl Value {
         match (self, other) {
             (Value::F64(a), Value::F64(b)) => a.to_bits() == b.to_bits(),
             (Value::F64List(a), Value::F64List(b)) => {
-                a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.to_bits() == y.to_bits())
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(b.iter())
+                        .all(|(x, y)| x.to_bits() == y.to_bits())
             }
             (a, b) => a == b,
         }

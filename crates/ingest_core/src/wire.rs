@@ -59,7 +59,10 @@ impl<'a> Reader<'a> {
             .checked_add(n)
             .filter(|end| *end <= self.bytes.len())
             .ok_or_else(|| self.malformed(format!("needs {n} more bytes")))?;
-        let slice = self.bytes.get(self.pos..end).ok_or_else(|| self.malformed("out of range"))?;
+        let slice = self
+            .bytes
+            .get(self.pos..end)
+            .ok_or_else(|| self.malformed("out of range"))?;
         self.pos = end;
         Ok(slice)
     }
@@ -113,7 +116,9 @@ impl<'a> Reader<'a> {
                 Value::F64List(
                     bytes
                         .chunks_exact(8)
-                        .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                        .map(|c| {
+                            f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
+                        })
                         .collect(),
                 )
             }
@@ -123,7 +128,9 @@ impl<'a> Reader<'a> {
                     .ok_or_else(|| self.malformed(format!("unknown element code {code}")))?;
                 let bytes = self.len_prefixed()?;
                 if bytes.len() % elem.size() != 0 {
-                    return Err(self.malformed("typed array length is not a multiple of its element size"));
+                    return Err(
+                        self.malformed("typed array length is not a multiple of its element size")
+                    );
                 }
                 Value::Typed {
                     elem,
@@ -213,6 +220,34 @@ pub fn len_u32(len: usize) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX)
 }
 
+/// Encodes a normalized table as `rows` (see the module docs); absent cells are left out.
+pub fn encode_rows(table: &crate::table::Table) -> Vec<u8> {
+    let mut out = Vec::new();
+    let columns = table.columns();
+    out.extend_from_slice(&len_u32(columns.len()).to_le_bytes());
+    for column in columns {
+        encode_bytes(&mut out, column.name.as_bytes());
+    }
+    out.extend_from_slice(&len_u32(table.len()).to_le_bytes());
+    for (row, timestamp) in table.timestamps().iter().enumerate() {
+        out.extend_from_slice(&timestamp.to_le_bytes());
+        let count_at = out.len();
+        out.extend_from_slice(&0u32.to_le_bytes());
+        let mut count = 0u32;
+        for (index, column) in columns.iter().enumerate() {
+            if let Some(Some(value)) = column.cells.get(row) {
+                out.extend_from_slice(&len_u32(index).to_le_bytes());
+                encode_value(&mut out, value);
+                count += 1;
+            }
+        }
+        if let Some(slot) = out.get_mut(count_at..count_at + 4) {
+            slot.copy_from_slice(&count.to_le_bytes());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,32 +303,4 @@ mod tests {
         let err = decode_batch(truncated, |_| Ok(())).expect_err("truncated");
         assert_eq!(err.code(), "ERR_DASH_MALFORMED_BATCH");
     }
-}
-
-/// Encodes a normalized table as `rows` (see the module docs); absent cells are left out.
-pub fn encode_rows(table: &crate::table::Table) -> Vec<u8> {
-    let mut out = Vec::new();
-    let columns = table.columns();
-    out.extend_from_slice(&len_u32(columns.len()).to_le_bytes());
-    for column in columns {
-        encode_bytes(&mut out, column.name.as_bytes());
-    }
-    out.extend_from_slice(&len_u32(table.len()).to_le_bytes());
-    for (row, timestamp) in table.timestamps().iter().enumerate() {
-        out.extend_from_slice(&timestamp.to_le_bytes());
-        let count_at = out.len();
-        out.extend_from_slice(&0u32.to_le_bytes());
-        let mut count = 0u32;
-        for (index, column) in columns.iter().enumerate() {
-            if let Some(Some(value)) = column.cells.get(row) {
-                out.extend_from_slice(&len_u32(index).to_le_bytes());
-                encode_value(&mut out, value);
-                count += 1;
-            }
-        }
-        if let Some(slot) = out.get_mut(count_at..count_at + 4) {
-            slot.copy_from_slice(&count.to_le_bytes());
-        }
-    }
-    out
 }

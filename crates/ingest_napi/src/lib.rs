@@ -1,0 +1,256 @@
+//! N-API binding of dash-ingest: converts between JS and `ingest_core`, nothing else.
+//! The TypeScript layer (`src/`) is the public API; this class is private to it.
+
+mod error;
+
+use std::path::Path;
+use std::time::Duration;
+
+use ingest_core::{Engine, EngineConfig, IngestError, Pending};
+use napi::bindgen_prelude::{AsyncTask, Buffer, Uint8Array};
+use napi::{Env, Task};
+use napi_derive::napi;
+
+use crate::error::check;
+
+/// Engine settings; every field is optional and falls back to the engine defaults.
+#[napi(object)]
+pub struct EngineOptions {
+    /// Root directory of all experiments (`dashRoot`).
+    pub dash_root: String,
+    /// Experiment prefix, e.g. `robotics/training`.
+    pub prefix: String,
+    /// Unsealed rows become durable at least this often, in milliseconds.
+    pub flush_interval_ms: Option<f64>,
+    /// Bound on batches queued for the writer, in bytes.
+    pub max_queue_bytes: Option<f64>,
+    /// A track's unsealed rows are sealed once they hold about this many bytes.
+    pub segment_bytes: Option<f64>,
+    /// How long an append waits for queue room before failing, in milliseconds.
+    pub backpressure_timeout_ms: Option<f64>,
+    /// How long close waits for the writer, in milliseconds.
+    pub close_timeout_ms: Option<f64>,
+}
+
+/// Engine counters (see `ingest_core::Stats`).
+#[napi(object)]
+pub struct EngineStats {
+    pub entries_committed: f64,
+    pub entries_durable: f64,
+    pub entries_lost: f64,
+    pub segments_written: f64,
+    pub segment_bytes_written: f64,
+    pub seals_by_size: f64,
+    pub seals_by_interval: f64,
+    pub seals_by_request: f64,
+    pub seals_at_shutdown: f64,
+}
+
+fn millis(value: Option<f64>, default: Duration) -> Duration {
+    value
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .map_or(default, |ms| Duration::from_secs_f64(ms / 1000.0))
+}
+
+fn bytes(value: Option<f64>, default: usize) -> usize {
+    // Saturating float-to-int conversion; the TS layer has already checked the range.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    value
+        .filter(|v| v.is_finite() && *v >= 1.0)
+        .map_or(default, |v| v as usize)
+}
+
+/// A reply from the writer thread, awaited on the libuv thread pool.
+pub struct Wait<T: Send + 'static> {
+    pending: Option<Pending<T>>,
+    timeout: Duration,
+}
+
+impl<T: Send + 'static> Wait<T> {
+    fn take(&mut self) -> ingest_core::Result<T> {
+        match self.pending.take() {
+            Some(pending) => pending.wait(self.timeout),
+            None => Err(IngestError::Writer("reply already taken".into())),
+        }
+    }
+}
+
+/// Resolves with nothing once the writer answered.
+pub type WaitDone = Wait<()>;
+
+impl Task for Wait<()> {
+    type Output = ingest_core::Result<()>;
+    type JsValue = ();
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(self.take())
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<()> {
+        check(&env, output)
+    }
+}
+
+impl Task for Wait<Vec<u8>> {
+    type Output = ingest_core::Result<Vec<u8>>;
+    type JsValue = Buffer;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(self.take())
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Buffer> {
+        check(&env, output).map(Buffer::from)
+    }
+}
+
+/// The engine of one experiment. Owned by the TypeScript `Experiment`; not public API.
+#[napi]
+pub struct NativeEngine {
+    engine: Engine,
+}
+
+#[napi]
+impl NativeEngine {
+    #[napi(constructor, catch_unwind)]
+    pub fn new(env: Env, options: EngineOptions) -> napi::Result<Self> {
+        let defaults = EngineConfig::DEFAULT;
+        let config = EngineConfig {
+            flush_interval: millis(options.flush_interval_ms, defaults.flush_interval),
+            max_queue_bytes: bytes(options.max_queue_bytes, defaults.max_queue_bytes),
+            segment_bytes: bytes(options.segment_bytes, defaults.segment_bytes),
+            backpressure_timeout: millis(
+                options.backpressure_timeout_ms,
+                defaults.backpressure_timeout,
+            ),
+            close_timeout: millis(options.close_timeout_ms, defaults.close_timeout),
+        };
+        let engine = check(
+            &env,
+            Engine::start(Path::new(&options.dash_root), &options.prefix, config),
+        )?;
+        Ok(NativeEngine { engine })
+    }
+
+    /// The experiment directory.
+    #[napi(getter)]
+    pub fn dir(&self) -> String {
+        self.engine.dir().display().to_string()
+    }
+
+    /// Registers a topic; returns its id. Throws a `TypeError` for invalid or colliding names.
+    #[napi(catch_unwind)]
+    pub fn define_topic(&mut self, env: Env, topic: String) -> napi::Result<u32> {
+        check(&env, self.engine.define_topic(&topic))
+    }
+
+    /// Registers a flattened field name; returns its id.
+    #[napi(catch_unwind)]
+    pub fn define_key(&mut self, env: Env, name: String) -> napi::Result<u32> {
+        check(&env, self.engine.define_key(&name))
+    }
+
+    /// Hands `entries` wire-encoded entries to the writer; the bytes are copied.
+    #[napi(catch_unwind)]
+    pub fn commit(&self, env: Env, batch: Uint8Array, entries: u32) -> napi::Result<()> {
+        check(&env, self.engine.commit(&batch, entries))
+    }
+
+    /// Resolves when everything committed before the call is durable.
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
+    pub fn flush(&self, env: Env) -> napi::Result<AsyncTask<WaitDone>> {
+        let pending = check(&env, self.engine.flush())?;
+        Ok(AsyncTask::new(Wait {
+            pending: Some(pending),
+            timeout: self.engine.close_timeout(),
+        }))
+    }
+
+    /// Resolves with the wire-encoded rows of `topic` with `start <= timestamp <= end`.
+    #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
+    pub fn read(
+        &self,
+        env: Env,
+        topic: u32,
+        start: f64,
+        end: f64,
+    ) -> napi::Result<AsyncTask<Wait<Vec<u8>>>> {
+        let pending = check(&env, self.engine.read(topic, start, end))?;
+        Ok(AsyncTask::new(Wait {
+            pending: Some(pending),
+            timeout: self.engine.close_timeout(),
+        }))
+    }
+
+    /// Seals everything and stops the writer; resolves when done.
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
+    pub fn close(&mut self, env: Env) -> napi::Result<AsyncTask<WaitDone>> {
+        let pending = check(&env, self.engine.close())?;
+        Ok(AsyncTask::new(Wait {
+            pending: Some(pending),
+            timeout: self.engine.close_timeout(),
+        }))
+    }
+
+    /// Seals everything and stops the writer, blocking (bounded by the close timeout). For
+    /// process exit, where nothing asynchronous can run any more.
+    #[napi(catch_unwind)]
+    pub fn close_sync(&mut self, env: Env) -> napi::Result<()> {
+        check(&env, self.engine.close_and_wait())
+    }
+
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.engine.is_closed()
+    }
+
+    /// Merges the JSON object `fields` into `experiment.json` (`defaults` only for a new record);
+    /// returns the whole record as JSON.
+    #[napi(catch_unwind)]
+    pub fn update_experiment(
+        &self,
+        env: Env,
+        fields: String,
+        defaults: String,
+    ) -> napi::Result<String> {
+        let (Some(fields), Some(defaults)) =
+            (serde_json_object(&fields), serde_json_object(&defaults))
+        else {
+            return check(
+                &env,
+                Err(IngestError::Writer(
+                    "experiment fields are not JSON objects".into(),
+                )),
+            );
+        };
+        check(&env, self.engine.update_experiment(fields, defaults))
+            .map(|record| serde_json::Value::Object(record).to_string())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> EngineStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = self.engine.stats();
+        // Counters stay far below 2^53, where f64 is exact.
+        #[allow(clippy::cast_precision_loss)]
+        let n = |c: &std::sync::atomic::AtomicU64| c.load(Relaxed) as f64;
+        EngineStats {
+            entries_committed: n(&s.entries_committed),
+            entries_durable: n(&s.entries_durable),
+            entries_lost: n(&s.entries_lost),
+            segments_written: n(&s.segments_written),
+            segment_bytes_written: n(&s.segment_bytes_written),
+            seals_by_size: n(&s.seals_by_size),
+            seals_by_interval: n(&s.seals_by_interval),
+            seals_by_request: n(&s.seals_by_request),
+            seals_at_shutdown: n(&s.seals_at_shutdown),
+        }
+    }
+}
+
+fn serde_json_object(text: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    match serde_json::from_str(text).ok()? {
+        serde_json::Value::Object(map) => Some(map),
+        _ => None,
+    }
+}

@@ -1,0 +1,68 @@
+/**
+ * Configuration: options passed to `new Experiment(…)` win over the `ML_DASH_*` environment
+ * variables, which win over the defaults. Read once, when the experiment is created.
+ */
+import { dashRangeError, dashTypeError, describe } from "./errors.js";
+
+export interface EngineTuning {
+  /** Seconds between automatic flushes to durable segments (`ML_DASH_FLUSH_INTERVAL`, default 5). */
+  flushInterval?: number;
+  /** Entries buffered in JS before they cross to the engine (`ML_DASH_TRACK_BATCH_SIZE`, default 100). */
+  trackBatchSize?: number;
+  /** Bound on data queued for the writer thread, in bytes (default 8 MiB). */
+  maxQueueBytes?: number;
+  /** A track's unsealed rows are sealed into a segment at about this many bytes (default 16 MiB). */
+  segmentBytes?: number;
+  /** Seconds an append may wait for room when the writer falls behind, then throws (default 30). */
+  backpressureTimeout?: number;
+}
+
+export interface ResolvedConfig {
+  flushIntervalSeconds: number;
+  trackBatchSize: number;
+  maxQueueBytes: number | undefined;
+  segmentBytes: number | undefined;
+  backpressureTimeoutSeconds: number | undefined;
+}
+
+const DEFAULT_FLUSH_INTERVAL_SECONDS = 5;
+const DEFAULT_TRACK_BATCH_SIZE = 100;
+
+function positive(name: string, value: unknown, integer: boolean): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+    throw dashRangeError(
+      "ERR_DASH_INVALID_ARGUMENT",
+      `${name} must be a positive ${integer ? "integer" : "number"}, got ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
+function fromEnv(name: string, integer: boolean): number | undefined {
+  const text = process.env[name];
+  if (text === undefined || text.trim() === "") return undefined;
+  return positive(`environment variable ${name}`, Number(text), integer);
+}
+
+function optional(name: string, value: unknown, integer: boolean): number | undefined {
+  return value === undefined ? undefined : positive(name, value, integer);
+}
+
+export function resolveConfig(options: EngineTuning): ResolvedConfig {
+  if (typeof options !== "object" || options === null) {
+    throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `options must be an object, got ${describe(options)}`);
+  }
+  return {
+    flushIntervalSeconds:
+      optional("flushInterval", options.flushInterval, false) ??
+      fromEnv("ML_DASH_FLUSH_INTERVAL", false) ??
+      DEFAULT_FLUSH_INTERVAL_SECONDS,
+    trackBatchSize:
+      optional("trackBatchSize", options.trackBatchSize, true) ??
+      fromEnv("ML_DASH_TRACK_BATCH_SIZE", true) ??
+      DEFAULT_TRACK_BATCH_SIZE,
+    maxQueueBytes: optional("maxQueueBytes", options.maxQueueBytes, true),
+    segmentBytes: optional("segmentBytes", options.segmentBytes, true),
+    backpressureTimeoutSeconds: optional("backpressureTimeout", options.backpressureTimeout, false),
+  };
+}

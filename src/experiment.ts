@@ -1,0 +1,211 @@
+/** Experiments: the unit of recording, stored under `<dashRoot>/<prefix>/` in the ml-dash layout. */
+import { resolveConfig, type EngineTuning, type ResolvedConfig } from "./config.js";
+import { dashError, dashTypeError, describe } from "./errors.js";
+import { registerForExit, unregisterForExit } from "./exit.js";
+import { NativeEngine } from "./native.js";
+import { Recorder, type Stats } from "./recorder.js";
+import { TrackBuilder } from "./track.js";
+
+export type { Stats } from "./recorder.js";
+
+export type ExperimentStatus = "RUNNING" | "COMPLETED" | "FAILED" | "CANCELLED";
+
+export interface ExperimentOptions extends EngineTuning {
+  /** Local root directory (default `.dash`, or `ML_DASH_ROOT`). */
+  dashRoot?: string;
+  tags?: string[];
+  description?: string;
+  /** A remote ML-Dash server; not supported yet (local mode only). */
+  dashUrl?: string;
+}
+
+/** `experiment.tracks(topic)` (same as `track(topic)`) plus whole-experiment operations. */
+export interface Tracks {
+  (topic: string): TrackBuilder;
+  /** Resolves when everything appended before the call is durable. */
+  flush(): Promise<void>;
+}
+
+/** The SDK's split of a prefix: `owner/project/…/name` or `project/name`. */
+function nameAndProject(prefix: string): { name: string; project: string } {
+  const parts = prefix.split("/").filter((p) => p.length > 0);
+  const name = parts[parts.length - 1] ?? prefix;
+  const project = (parts.length >= 3 ? parts[1] : parts[0]) ?? name;
+  return { name, project };
+}
+
+/**
+ * One experiment. Create it, `start()` it (or use `run(fn)`), append to its tracks, then
+ * `complete()`, `fail()` or `cancel()`: each makes everything durable and records the status.
+ * A process that exits without finishing still has its data flushed (status stays `RUNNING`).
+ */
+export class Experiment {
+  readonly prefix: string;
+  readonly dashRoot: string;
+  readonly tags: string[] | undefined;
+  readonly description: string | undefined;
+  readonly tracks: Tracks;
+  readonly #config: ResolvedConfig;
+  #recorder: Recorder | undefined;
+  readonly #builders = new Map<string, TrackBuilder>();
+  #finishing: Promise<void> | undefined;
+  #status: ExperimentStatus | undefined;
+
+  constructor(prefix: string, options: ExperimentOptions = {}) {
+    if (typeof prefix !== "string") {
+      throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `experiment prefix must be a string, got ${describe(prefix)}`);
+    }
+    this.#config = resolveConfig(options);
+    const { dashRoot = process.env.ML_DASH_ROOT ?? ".dash", tags, description, dashUrl } = options;
+    if (typeof dashRoot !== "string" || dashRoot.length === 0) {
+      throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `dashRoot must be a non-empty string, got ${describe(dashRoot)}`);
+    }
+    if (tags !== undefined && (!Array.isArray(tags) || !tags.every((t) => typeof t === "string"))) {
+      throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", "tags must be an array of strings");
+    }
+    if (description !== undefined && typeof description !== "string") {
+      throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `description must be a string, got ${describe(description)}`);
+    }
+    if (dashUrl !== undefined) {
+      throw dashError("ERR_DASH_INVALID_ARGUMENT", "dashUrl (remote mode) is not supported yet; use local mode (dashRoot)");
+    }
+    this.prefix = prefix;
+    this.dashRoot = dashRoot;
+    this.tags = tags;
+    this.description = description;
+    this.tracks = Object.assign((topic: string) => this.track(topic), { flush: () => this.flush() });
+  }
+
+  /** The experiment directory, once started. */
+  get dir(): string | undefined {
+    return this.#recorder?.native.dir;
+  }
+
+  get status(): ExperimentStatus | undefined {
+    return this.#status;
+  }
+
+  #started(): Recorder {
+    if (this.#recorder === undefined) {
+      throw dashError("ERR_DASH_NOT_STARTED", `experiment "${this.prefix}" is not started; call start() or run()`);
+    }
+    return this.#recorder;
+  }
+
+  /**
+   * Opens (or continues) the experiment on disk and marks it `RUNNING`. Resolves to the
+   * experiment, so `await using e = await new Experiment("p/x").start()` works.
+   */
+  async start(): Promise<this> {
+    if (this.#recorder !== undefined) return this;
+    const native = new NativeEngine({
+      dashRoot: this.dashRoot,
+      prefix: this.prefix,
+      flushIntervalMs: this.#config.flushIntervalSeconds * 1000,
+      maxQueueBytes: this.#config.maxQueueBytes,
+      segmentBytes: this.#config.segmentBytes,
+      backpressureTimeoutMs:
+        this.#config.backpressureTimeoutSeconds === undefined ? undefined : this.#config.backpressureTimeoutSeconds * 1000,
+    });
+    const { name, project } = nameAndProject(this.prefix);
+    const fields: Record<string, unknown> = { name, project, prefix: this.prefix, status: "RUNNING", engine: "dash-ingest" };
+    if (this.description !== undefined) fields.description = this.description;
+    if (this.tags !== undefined) fields.tags = this.tags;
+    const defaults = { description: null, tags: [], bindrs: [], metadata: null, write_protected: false };
+    native.updateExperiment(JSON.stringify(fields), JSON.stringify(defaults));
+    this.#recorder = new Recorder(native, this.#config);
+    this.#status = "RUNNING";
+    registerForExit(this);
+    return this;
+  }
+
+  /** The builder for `topic` (cached: the same object for the same topic). */
+  track(topic: string): TrackBuilder {
+    if (typeof topic !== "string") {
+      throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `topic must be a string, got ${describe(topic)}`);
+    }
+    let builder = this.#builders.get(topic);
+    if (builder === undefined) {
+      builder = new TrackBuilder(this.#started(), topic);
+      this.#builders.set(topic, builder);
+    }
+    return builder;
+  }
+
+  /** Resolves when everything appended before the call is durable and readable by others. */
+  flush(): Promise<void> {
+    return this.#started().flush();
+  }
+
+  /** Counters: entries appended, durable, lost; segments and bytes written. */
+  stats(): Stats {
+    return this.#started().stats();
+  }
+
+  /**
+   * Runs `fn` inside start() / complete(). If `fn` throws, the experiment is marked `FAILED`
+   * (its data kept) and the error rethrown.
+   */
+  async run<T>(fn: (experiment: this) => T | Promise<T>): Promise<T> {
+    await this.start();
+    let result: T;
+    try {
+      result = await fn(this);
+    } catch (error) {
+      await this.fail().catch(() => undefined);
+      throw error;
+    }
+    await this.complete();
+    return result;
+  }
+
+  complete(): Promise<void> {
+    return this.#finish("COMPLETED");
+  }
+
+  fail(): Promise<void> {
+    return this.#finish("FAILED");
+  }
+
+  cancel(): Promise<void> {
+    return this.#finish("CANCELLED");
+  }
+
+  /** Completes the experiment if it is still running (for `await using`). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#recorder !== undefined) await this.complete();
+  }
+
+  /** Flushes, records `status`, stops the engine. Idempotent: later calls share the first. */
+  #finish(status: ExperimentStatus): Promise<void> {
+    if (this.#finishing !== undefined) return this.#finishing;
+    const recorder = this.#started();
+    this.#finishing = (async () => {
+      let failure: unknown;
+      try {
+        await recorder.flush();
+      } catch (error) {
+        failure = error;
+      }
+      try {
+        recorder.native.updateExperiment(JSON.stringify({ status, finished_at: new Date().toISOString() }), "{}");
+        this.#status = status;
+      } catch (error) {
+        failure ??= error;
+      }
+      try {
+        await recorder.close();
+      } catch (error) {
+        failure ??= error;
+      }
+      unregisterForExit(this);
+      if (failure !== undefined) throw failure;
+    })();
+    return this.#finishing;
+  }
+
+  /** @internal Called by the exit hook: seal everything synchronously. */
+  closeOnExit(): void {
+    this.#recorder?.closeSync();
+  }
+}

@@ -1,0 +1,17 @@
+/**
+ * dash-ingest: the ml-dash Track API over a Rust engine that writes Parquet segments.
+ *
+ * ```ts
+ * import { Experiment } from "dash-ingest";
+ * await new Experiment("robotics/training").run(async (experiment) => {
+ *   experiment.track("robot/position").append({ step: 0, x: 0.1, y: 0.2, z: 0.3 });
+ * });
+ * ```
+ */
+export { Experiment } from "./experiment.js";
+export type { ExperimentOptions, ExperimentStatus, Tracks, Stats } from "./experiment.js";
+export { TrackBuilder } from "./track.js";
+export type { AppendOptions, ReadOptions, ReadResult, TrackData } from "./track.js";
+export type { Entry, FieldValue, TypedArray } from "./wire.js";
+export type { EngineTuning } from "./config.js";
+export type { DashError, DashErrorCode } from "./errors.js";

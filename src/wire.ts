@@ -1,0 +1,482 @@
+/**
+ * The JS half of the binary format that crosses N-API (`crates/ingest_core/src/wire.rs` is the
+ * other half and documents the layout). The encoder reads fields in JS and writes them into one
+ * staging buffer per experiment; the engine receives the buffer once per batch.
+ */
+import { dashRangeError, dashTypeError, describe } from "./errors.js";
+
+const TAG_NULL = 0;
+const TAG_F64 = 1;
+const TAG_TRUE = 2;
+const TAG_FALSE = 3;
+const TAG_STR = 4;
+const TAG_BIGINT = 5;
+const TAG_F64_LIST = 6;
+const TAG_TYPED = 7;
+const TAG_JSON = 8;
+
+/** A JS typed array of any element type. */
+export type TypedArray =
+  | Int8Array
+  | Uint8Array
+  | Uint8ClampedArray
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | Float32Array
+  | Float64Array
+  | BigInt64Array
+  | BigUint64Array;
+
+/** Element codes, in the order of `Elem::ALL` in `value.rs`. */
+const ELEM_CONSTRUCTORS = [
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+] as const;
+const ELEM_CODES = new Map<unknown, number>(ELEM_CONSTRUCTORS.map((ctor, code) => [ctor.prototype, code]));
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const INITIAL_CAPACITY = 64 * 1024;
+/** The largest single entry accepted (the wire format's u32 lengths and the engine's memory). */
+const MAX_ENTRY_BYTES = 1 << 30;
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** What the encoder hands over once per batch. */
+export interface BatchSink {
+  commit(batch: Uint8Array, entries: number): void;
+  defineKey(name: string): number;
+}
+
+/** Per-topic cache of the last entry's top-level keys, so a repeated shape skips key lookups. */
+export interface ShapeCache {
+  keys: string[];
+  ids: number[];
+}
+
+export function newShapeCache(): ShapeCache {
+  return { keys: [], ids: [] };
+}
+
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * JSON text for values stored as JSON (arrays that are not all numbers). Refuses anything JSON
+ * would change or drop (non-finite numbers, -0, undefined, BigInt, typed arrays, class instances),
+ * so what reads back is what was appended.
+ */
+function losslessJson(value: unknown, path: string, seen: object[]): string {
+  switch (typeof value) {
+    case "string":
+      if (!value.isWellFormed()) {
+        throw dashTypeError("ERR_DASH_UNSUPPORTED_VALUE", `${path} contains a lone surrogate, which UTF-8 cannot store`);
+      }
+      return JSON.stringify(value);
+    case "boolean":
+      return value ? "true" : "false";
+    case "number":
+      if (!Number.isFinite(value) || Object.is(value, -0)) {
+        throw dashTypeError(
+          "ERR_DASH_UNSUPPORTED_VALUE",
+          `${path} is ${describe(value)} inside an array that is not all numbers; JSON cannot keep it`,
+        );
+      }
+      return JSON.stringify(value);
+    case "object": {
+      if (value === null) return "null";
+      if (seen.includes(value)) {
+        throw dashTypeError("ERR_DASH_CIRCULAR_VALUE", `${path} refers back to itself (circular structure)`);
+      }
+      seen.push(value);
+      let text: string;
+      if (Array.isArray(value)) {
+        const items: string[] = [];
+        for (let i = 0; i < value.length; i++) items.push(losslessJson(value[i], `${path}[${i}]`, seen));
+        text = `[${items.join(",")}]`;
+      } else if (isPlainObject(value)) {
+        const items: string[] = [];
+        for (const key of Object.keys(value)) {
+          const item = (value as Record<string, unknown>)[key];
+          if (item !== undefined) items.push(`${JSON.stringify(key)}:${losslessJson(item, `${path}.${key}`, seen)}`);
+        }
+        text = `{${items.join(",")}}`;
+      } else {
+        throw dashTypeError(
+          "ERR_DASH_UNSUPPORTED_VALUE",
+          `${path} is ${describe(value)} inside an array that is not all numbers; only JSON values can be stored there`,
+        );
+      }
+      seen.pop();
+      return text;
+    }
+    default:
+      throw dashTypeError(
+        "ERR_DASH_UNSUPPORTED_VALUE",
+        `${path} is ${describe(value)} inside an array; only JSON values can be stored there`,
+      );
+  }
+}
+
+/**
+ * Encodes entries into a growable staging buffer. An entry that throws while being encoded leaves
+ * nothing behind (the write position rewinds to the entry's start).
+ */
+export class BatchEncoder {
+  #buffer = new Uint8Array(INITIAL_CAPACITY);
+  #view = new DataView(this.#buffer.buffer);
+  #pos = 0;
+  #entryStart = 0;
+  #entries = 0;
+  #fieldCount = 0;
+  readonly #keyIds = new Map<string, number>();
+  readonly #sink: BatchSink;
+  /** Objects on the current nesting path, to refuse circular structures. */
+  readonly #path: object[] = [];
+
+  constructor(sink: BatchSink) {
+    this.#sink = sink;
+  }
+
+  get pendingEntries(): number {
+    return this.#entries;
+  }
+
+  /** Hands every complete entry to the sink. */
+  commit(): void {
+    if (this.#entries === 0) return;
+    this.#sink.commit(this.#buffer.subarray(0, this.#entryStart), this.#entries);
+    this.#entries = 0;
+    this.#buffer.copyWithin(0, this.#entryStart, this.#pos);
+    this.#pos -= this.#entryStart;
+    this.#entryStart = 0;
+  }
+
+  /** Makes room for `n` more bytes of the current entry. */
+  #reserve(n: number): void {
+    const needed = this.#pos + n;
+    if (needed <= this.#buffer.length) return;
+    if (this.#entryStart > 0) {
+      this.commit();
+      if (this.#pos + n <= this.#buffer.length) return;
+    }
+    const size = this.#pos + n;
+    if (size > MAX_ENTRY_BYTES) {
+      throw dashRangeError("ERR_DASH_VALUE_OUT_OF_RANGE", `an entry of more than ${MAX_ENTRY_BYTES} bytes cannot be appended`);
+    }
+    let capacity = this.#buffer.length * 2;
+    while (capacity < size) capacity *= 2;
+    const grown = new Uint8Array(capacity);
+    grown.set(this.#buffer.subarray(0, this.#pos));
+    this.#buffer = grown;
+    this.#view = new DataView(grown.buffer);
+  }
+
+  #keyId(name: string): number {
+    let id = this.#keyIds.get(name);
+    if (id === undefined) {
+      id = this.#sink.defineKey(name);
+      this.#keyIds.set(name, id);
+    }
+    return id;
+  }
+
+  /**
+   * Encodes one entry. `data` fields are read here, in JS; `_ts` is skipped (the caller resolved
+   * it). Throws a `TypeError`/`RangeError` with a `code` for values that cannot be stored, in
+   * which case nothing of the entry is kept.
+   */
+  entry(topic: number, timestamp: number, data: object | undefined, shape: ShapeCache): void {
+    this.#entryStart = this.#pos;
+    try {
+      this.#reserve(16);
+      const view = this.#view;
+      view.setUint32(this.#pos, topic, true);
+      view.setFloat64(this.#pos + 4, timestamp, true);
+      this.#pos += 16;
+      this.#fieldCount = 0;
+      if (data !== undefined) this.#topLevel(data, shape);
+      // The entry may have moved (commit or growth while encoding); its start is still #entryStart.
+      this.#view.setUint32(this.#entryStart + 12, this.#fieldCount, true);
+    } catch (error) {
+      this.#pos = this.#entryStart;
+      this.#path.length = 0;
+      throw error;
+    }
+    this.#entryStart = this.#pos;
+    this.#entries++;
+  }
+
+  #topLevel(data: object, shape: ShapeCache): void {
+    const record = data as Record<string, unknown>;
+    let index = 0;
+    this.#path.push(data);
+    // for…in is the fastest key walk V8 has for plain objects (the caller checked `data` is one,
+    // so every enumerable key is its own).
+    for (const key in record) {
+      const value = record[key];
+      if (value === undefined || key === "_ts") continue;
+      if (typeof value === "object" && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value)) {
+        this.#nested(key, value);
+        continue;
+      }
+      let id: number;
+      if (shape.keys[index] === key) {
+        id = shape.ids[index] as number;
+      } else {
+        if (key === "timestamp") {
+          throw dashTypeError("ERR_DASH_RESERVED_FIELD", `"timestamp" is reserved for the entry's timestamp; rename the field`);
+        }
+        id = this.#keyId(key);
+        shape.keys[index] = key;
+        shape.ids[index] = id;
+      }
+      index++;
+      this.#field(id, value, key);
+    }
+    this.#path.pop();
+  }
+
+  /** Flattens a nested plain object into dotted field names. */
+  #nested(prefix: string, value: object): void {
+    if (!isPlainObject(value)) {
+      throw dashTypeError(
+        "ERR_DASH_UNSUPPORTED_VALUE",
+        `field "${prefix}" is ${describe(value)}; only plain objects, arrays, typed arrays and primitives can be stored`,
+      );
+    }
+    if (this.#path.includes(value)) {
+      throw dashTypeError("ERR_DASH_CIRCULAR_VALUE", `field "${prefix}" refers back to itself (circular structure)`);
+    }
+    this.#path.push(value);
+    const record = value as Record<string, unknown>;
+    let empty = true;
+    for (const key of Object.keys(record)) {
+      const item = record[key];
+      if (item === undefined) continue;
+      empty = false;
+      const name = `${prefix}.${key}`;
+      if (typeof item === "object" && item !== null && !Array.isArray(item) && !ArrayBuffer.isView(item)) {
+        this.#nested(name, item);
+      } else {
+        this.#field(this.#keyId(name), item, name);
+      }
+    }
+    if (empty) {
+      // An empty object has no fields to flatten into; keep it as a JSON value so it reads back.
+      this.#field(this.#keyId(prefix), [], prefix, "{}");
+    }
+    this.#path.pop();
+  }
+
+  #field(id: number, value: unknown, name: string, json?: string): void {
+    this.#reserve(5);
+    this.#view.setUint32(this.#pos, id, true);
+    this.#pos += 4;
+    this.#fieldCount++;
+    if (json !== undefined) {
+      this.#json(json);
+      return;
+    }
+    const view = this.#view;
+    switch (typeof value) {
+      case "number":
+        this.#reserve(9);
+        this.#buffer[this.#pos] = TAG_F64;
+        this.#view.setFloat64(this.#pos + 1, value, true);
+        this.#pos += 9;
+        return;
+      case "boolean":
+        view.setUint8(this.#pos++, value ? TAG_TRUE : TAG_FALSE);
+        return;
+      case "string":
+        this.#string(TAG_STR, value, name);
+        return;
+      case "bigint":
+        if (value < INT64_MIN || value > INT64_MAX) {
+          throw dashRangeError("ERR_DASH_VALUE_OUT_OF_RANGE", `field "${name}" is ${value}n, outside int64`);
+        }
+        this.#reserve(9);
+        this.#buffer[this.#pos] = TAG_BIGINT;
+        this.#view.setBigInt64(this.#pos + 1, value, true);
+        this.#pos += 9;
+        return;
+      case "object":
+        if (value === null) {
+          view.setUint8(this.#pos++, TAG_NULL);
+        } else if (Array.isArray(value)) {
+          this.#array(value, name);
+        } else if (ArrayBuffer.isView(value)) {
+          this.#typed(value, name);
+        } else {
+          throw dashTypeError("ERR_DASH_UNSUPPORTED_VALUE", `field "${name}" is ${describe(value)}`);
+        }
+        return;
+      default:
+        throw dashTypeError(
+          "ERR_DASH_UNSUPPORTED_VALUE",
+          `field "${name}" is ${describe(value)}; functions, symbols and undefined-only values cannot be stored`,
+        );
+    }
+  }
+
+  #string(tag: number, value: string, name: string): void {
+    if (!value.isWellFormed()) {
+      throw dashTypeError("ERR_DASH_UNSUPPORTED_VALUE", `field "${name}" contains a lone surrogate, which UTF-8 cannot store`);
+    }
+    this.#reserve(5 + value.length * 3);
+    this.#buffer[this.#pos] = tag;
+    const { written } = utf8.encodeInto(value, this.#buffer.subarray(this.#pos + 5));
+    this.#view.setUint32(this.#pos + 1, written, true);
+    this.#pos += 5 + written;
+  }
+
+  #json(text: string): void {
+    this.#string(TAG_JSON, text, "");
+  }
+
+  #array(value: unknown[], name: string): void {
+    let numeric = true;
+    for (let i = 0; i < value.length; i++) {
+      if (typeof value[i] !== "number") {
+        numeric = false;
+        break;
+      }
+    }
+    if (!numeric) {
+      if (this.#path.includes(value)) {
+        throw dashTypeError("ERR_DASH_CIRCULAR_VALUE", `field "${name}" refers back to itself (circular structure)`);
+      }
+      this.#json(losslessJson(value, `field "${name}"`, [...this.#path]));
+      return;
+    }
+    this.#reserve(5 + value.length * 8);
+    this.#buffer[this.#pos] = TAG_F64_LIST;
+    this.#view.setUint32(this.#pos + 1, value.length, true);
+    let at = this.#pos + 5;
+    for (let i = 0; i < value.length; i++, at += 8) this.#view.setFloat64(at, value[i] as number, true);
+    this.#pos = at;
+  }
+
+  #typed(value: ArrayBufferView, name: string): void {
+    const code = ELEM_CODES.get(Object.getPrototypeOf(value));
+    if (code === undefined) {
+      throw dashTypeError(
+        "ERR_DASH_UNSUPPORTED_VALUE",
+        `field "${name}" is ${describe(value)}; use a typed array (DataView and subclasses are not stored)`,
+      );
+    }
+    const bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    this.#reserve(6 + bytes.length);
+    this.#buffer[this.#pos] = TAG_TYPED;
+    this.#buffer[this.#pos + 1] = code;
+    this.#view.setUint32(this.#pos + 2, bytes.length, true);
+    this.#buffer.set(bytes, this.#pos + 6);
+    this.#pos += 6 + bytes.length;
+  }
+}
+
+/** A value read back: what was appended, with the same JS type. */
+export type FieldValue =
+  | number
+  | boolean
+  | string
+  | bigint
+  | null
+  | number[]
+  | TypedArray
+  | unknown[]
+  | Record<string, unknown>;
+
+/** An entry read back: its timestamp plus its (flattened) fields. */
+export type Entry = { timestamp: number } & Record<string, FieldValue>;
+
+/** Decodes wire `rows` from the engine into entries; `columns` (if given) projects fields. */
+export function decodeRows(bytes: Uint8Array, columns?: ReadonlySet<string>): Entry[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let pos = 0;
+  const u32 = (): number => {
+    const v = view.getUint32(pos, true);
+    pos += 4;
+    return v;
+  };
+  const text = (): string => {
+    const len = u32();
+    const s = utf8Decoder.decode(bytes.subarray(pos, pos + len));
+    pos += len;
+    return s;
+  };
+  const value = (): FieldValue => {
+    const tag = view.getUint8(pos++);
+    switch (tag) {
+      case TAG_NULL:
+        return null;
+      case TAG_F64: {
+        const v = view.getFloat64(pos, true);
+        pos += 8;
+        return v;
+      }
+      case TAG_TRUE:
+        return true;
+      case TAG_FALSE:
+        return false;
+      case TAG_STR:
+        return text();
+      case TAG_BIGINT: {
+        const v = view.getBigInt64(pos, true);
+        pos += 8;
+        return v;
+      }
+      case TAG_F64_LIST: {
+        const count = u32();
+        const out = new Array<number>(count);
+        for (let i = 0; i < count; i++, pos += 8) out[i] = view.getFloat64(pos, true);
+        return out;
+      }
+      case TAG_TYPED: {
+        const Ctor = ELEM_CONSTRUCTORS[view.getUint8(pos++)];
+        const len = u32();
+        if (Ctor === undefined) throw new Error("dash-ingest: unknown element code from the engine");
+        // Copy into a fresh, aligned buffer the caller owns (Buffer#slice would share memory).
+        const copy = new Uint8Array(len);
+        copy.set(bytes.subarray(pos, pos + len));
+        pos += len;
+        return new Ctor(copy.buffer, 0, len / Ctor.BYTES_PER_ELEMENT);
+      }
+      case TAG_JSON:
+        return JSON.parse(text()) as unknown[] | Record<string, unknown>;
+      default:
+        throw new Error(`dash-ingest: unknown value tag ${tag} from the engine`);
+    }
+  };
+
+  const names: string[] = [];
+  for (let i = u32(); i > 0; i--) names.push(text());
+  const rows = u32();
+  const entries: Entry[] = new Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const entry: Entry = { timestamp: view.getFloat64(pos, true) } as Entry;
+    pos += 8;
+    for (let f = u32(); f > 0; f--) {
+      const name = names[u32()] as string;
+      const v = value();
+      if (columns === undefined || columns.has(name)) entry[name] = v;
+    }
+    entries[r] = entry;
+  }
+  return entries;
+}

@@ -1,0 +1,64 @@
+/** Process and thread boundaries: exit without complete(), worker threads. */
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { Worker } from "node:worker_threads";
+import { describe, expect, it } from "vitest";
+import { Experiment } from "../src/index.js";
+import { expectSegmentsMatch, readJson, tempRoot, trackDir } from "./helpers.js";
+
+const fixtures = join(__dirname, "fixtures");
+
+async function readBack(root: string, prefix: string, topic: string) {
+  const experiment = await new Experiment(prefix, { dashRoot: root }).start();
+  const { entries } = await experiment.track(topic).read();
+  const dir = trackDir(experiment, topic);
+  await experiment.complete();
+  return { entries, dir };
+}
+
+describe("exit paths", () => {
+  for (const [mode, expectedStatus] of [
+    ["natural", 0],
+    ["exit", 0],
+    ["throw", 1],
+    ["reject", 1],
+  ] as const) {
+    it(`a script that ends by "${mode}" without complete() still has its data on disk`, async () => {
+      const root = tempRoot();
+      const child = spawnSync(process.execPath, [join(fixtures, "append-and-exit.cjs"), root, mode, "5000"], {
+        encoding: "utf8",
+        timeout: 60_000,
+      });
+      expect(child.status, child.stderr).toBe(expectedStatus);
+      const { entries, dir } = await readBack(root, "exit/child", "robot/position");
+      expect(entries).toHaveLength(5000);
+      expect(entries.every((e, i) => e.step === i && e.x === i * 0.5)).toBe(true);
+      await expectSegmentsMatch(dir, entries);
+    });
+  }
+});
+
+describe("worker threads", () => {
+  function runWorker(root: string, mode: "complete" | "natural") {
+    return new Promise<number>((resolve, reject) => {
+      const worker = new Worker(join(fixtures, "worker.cjs"), { workerData: { root, count: 3000, mode } });
+      worker.on("error", reject);
+      worker.on("exit", resolve);
+    });
+  }
+
+  it("loads the addon in a worker, appends, completes, and exits cleanly", async () => {
+    const root = tempRoot();
+    expect(await runWorker(root, "complete")).toBe(0);
+    const { entries } = await readBack(root, "worker/child", "worker/data");
+    expect(entries.map((e) => e.step)).toEqual(Array.from({ length: 3000 }, (_, i) => i));
+    expect(readJson(join(root, "worker/child/experiment.json")).status).toBe("COMPLETED");
+  });
+
+  it("a worker that ends without complete() still flushes its data", async () => {
+    const root = tempRoot();
+    expect(await runWorker(root, "natural")).toBe(0);
+    const { entries } = await readBack(root, "worker/child", "worker/data");
+    expect(entries).toHaveLength(3000);
+  });
+});

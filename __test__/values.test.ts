@@ -1,0 +1,201 @@
+/** Values: every supported JS value reads back as the same value; unsupported ones throw clearly. */
+import { describe, expect, it } from "vitest";
+import { Experiment } from "../src/index.js";
+import { expectSegmentsMatch, tempRoot, trackDir } from "./helpers.js";
+
+async function started(name: string): Promise<Experiment> {
+  return new Experiment(`values/${name}`, { dashRoot: tempRoot() }).start();
+}
+
+const typedArrays = [
+  Int8Array.of(-128, 0, 127),
+  Uint8Array.of(0, 200, 255),
+  Uint8ClampedArray.of(0, 128, 255),
+  Int16Array.of(-32768, 5, 32767),
+  Uint16Array.of(0, 65535),
+  Int32Array.of(-2147483648, 2147483647),
+  Uint32Array.of(0, 4294967295),
+  Float32Array.of(0.1, -2.5, Number.NaN, Infinity),
+  Float64Array.of(0.1, -0, Number.MAX_VALUE, Number.MIN_VALUE),
+  BigInt64Array.of(-(2n ** 63n), 2n ** 63n - 1n),
+  BigUint64Array.of(0n, 2n ** 64n - 1n),
+];
+
+describe("values", () => {
+  it("round-trips primitives, nulls, strings with any Unicode, BigInt, arrays and nested objects", async () => {
+    const experiment = await started("primitives");
+    const entry = {
+      n: 1.5,
+      negZero: -0,
+      nan: Number.NaN,
+      inf: -Infinity,
+      yes: true,
+      no: false,
+      nothing: null,
+      text: "héllo wörld 🌍 \u0000 \n \"quoted\" 日本語",
+      empty: "",
+      big: -(2n ** 63n),
+      numbers: [1, 2.5, Number.NaN],
+      noNumbers: [],
+      strings: ["a", "b"],
+      objects: [{ k: 1 }, { k: [true, null] }],
+      nested: { a: 1, deeper: { b: "two", list: [3] } },
+      emptyObject: {},
+    };
+    experiment.track("all").append(entry, 1);
+    const [back] = (await experiment.track("all").read()).entries;
+    expect(back).toEqual({
+      timestamp: 1,
+      n: 1.5,
+      negZero: -0,
+      nan: Number.NaN,
+      inf: -Infinity,
+      yes: true,
+      no: false,
+      nothing: null,
+      text: entry.text,
+      empty: "",
+      big: -(2n ** 63n),
+      numbers: [1, 2.5, Number.NaN],
+      noNumbers: [],
+      strings: ["a", "b"],
+      objects: [{ k: 1 }, { k: [true, null] }],
+      "nested.a": 1,
+      "nested.deeper.b": "two",
+      "nested.deeper.list": [3],
+      emptyObject: {},
+    });
+    expect(Object.is(back?.negZero, -0)).toBe(true);
+    await experiment.complete();
+  });
+
+  it("typed arrays of every element type keep their type and exact values", async () => {
+    const experiment = await started("typed");
+    const track = experiment.track("arrays");
+    const fields = Object.fromEntries(typedArrays.map((a) => [a.constructor.name, a]));
+    track.append(fields, 1);
+    track.append(Object.fromEntries(typedArrays.map((a) => [a.constructor.name, a.subarray(1)])), 2);
+    await experiment.flush();
+    const { entries } = await track.read();
+    for (const array of typedArrays) {
+      const name = array.constructor.name;
+      expect(entries[0]?.[name]).toBeInstanceOf(array.constructor);
+      expect(entries[0]?.[name]).toEqual(array);
+      expect(entries[1]?.[name]).toEqual(array.subarray(1));
+    }
+    await expectSegmentsMatch(trackDir(experiment, "arrays"), entries);
+    await experiment.complete();
+  });
+
+  it("absent fields stay absent, explicit null stays null, undefined is omitted", async () => {
+    const experiment = await started("absent");
+    const track = experiment.track("sparse");
+    track.append({ a: 1, b: undefined }, 1);
+    track.append({ b: null }, 2);
+    track.append({ a: 3 }, 3);
+    await experiment.flush();
+    expect((await track.read()).entries).toEqual([
+      { timestamp: 1, a: 1 },
+      { timestamp: 2, b: null },
+      { timestamp: 3, a: 3 },
+    ]);
+    await experiment.complete();
+  });
+
+  it("a field whose type changes between entries is stored losslessly", async () => {
+    const experiment = await started("mixed");
+    const track = experiment.track("mixed");
+    const values = [1.5, "text", true, null, 7n, [1, 2], Float32Array.of(0.5), ["x"], Number.NaN, -0];
+    values.forEach((value, i) => track.append({ value }, i));
+    await experiment.flush();
+    const { entries } = await track.read();
+    expect(entries.map((e) => e.value)).toEqual(values);
+    expect(entries[6]?.value).toBeInstanceOf(Float32Array);
+    expect(Object.is(entries[9]?.value, -0)).toBe(true);
+    await experiment.complete();
+  });
+
+  it("unsupported values throw with a code, record nothing, and leave the engine usable", async () => {
+    const experiment = await started("errors");
+    const track = experiment.track("guarded");
+    const circular: Record<string, unknown> = { a: 1 };
+    circular.self = circular;
+    const circularArray: unknown[] = [];
+    circularArray.push(circularArray);
+    const throwing = {
+      get boom(): number {
+        throw new Error("getter exploded");
+      },
+    };
+    const cases: [unknown, string, ErrorConstructor][] = [
+      [{ f: () => 1 }, "ERR_DASH_UNSUPPORTED_VALUE", TypeError],
+      [{ s: Symbol("x") }, "ERR_DASH_UNSUPPORTED_VALUE", TypeError],
+      [{ c: circular }, "ERR_DASH_CIRCULAR_VALUE", TypeError],
+      [{ c: [1, "x", circularArray] }, "ERR_DASH_CIRCULAR_VALUE", TypeError],
+      [{ d: new Date(0) }, "ERR_DASH_UNSUPPORTED_VALUE", TypeError],
+      [{ m: new Map() }, "ERR_DASH_UNSUPPORTED_VALUE", TypeError],
+      [{ v: new DataView(new ArrayBuffer(4)) }, "ERR_DASH_UNSUPPORTED_VALUE", TypeError],
+      [{ big: 2n ** 63n }, "ERR_DASH_VALUE_OUT_OF_RANGE", RangeError],
+      [{ lone: "\ud800" }, "ERR_DASH_UNSUPPORTED_VALUE", TypeError],
+      [{ mixed: ["a", Number.NaN] }, "ERR_DASH_UNSUPPORTED_VALUE", TypeError],
+      [{ timestamp: 5 }, "ERR_DASH_RESERVED_FIELD", TypeError],
+      [new Map([["a", 1]]), "ERR_DASH_INVALID_ARGUMENT", TypeError],
+      [42, "ERR_DASH_INVALID_ARGUMENT", TypeError],
+    ];
+    for (const [data, code, type] of cases) {
+      // A valid field first, so a partial write would be visible.
+      const entry = data !== null && typeof data === "object" && !(data instanceof Map) ? { ok: 1, ...data } : data;
+      let caught: unknown;
+      try {
+        track.append(entry as Record<string, unknown>, 1);
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught, `${String(code)} for ${Object.keys(data as object)}`).toBeInstanceOf(type);
+      expect((caught as { code?: string }).code).toBe(code);
+    }
+    expect(() => track.append({ ok: 1, ...throwing }, 1)).toThrow("getter exploded");
+    for (const bad of [Number.NaN, Infinity, "1", null]) {
+      expect(() => track.append({ ok: 1 }, { timestamp: bad as number })).toThrow(
+        expect.objectContaining({ code: "ERR_DASH_INVALID_TIMESTAMP", name: "TypeError" }),
+      );
+      expect(() => track.append({ ok: 1, _ts: bad })).toThrow(expect.objectContaining({ code: "ERR_DASH_INVALID_TIMESTAMP" }));
+    }
+    expect(() => track.append({ ok: 1 }, Number.NaN)).toThrow(/guarded.*NaN/);
+    track.append({ ok: 2 }, 2);
+    expect((await track.read()).entries).toEqual([{ timestamp: 2, ok: 2 }]);
+    expect(experiment.stats()).toMatchObject({ entriesAppended: 1 });
+    await experiment.complete();
+  });
+
+  it("large entries (a 16 MiB typed array, a 1 MiB string) cross intact", async () => {
+    const experiment = await started("large");
+    const track = experiment.track("large");
+    const big = Float32Array.from({ length: 4 << 20 }, (_, i) => i);
+    const text = "x".repeat(1 << 20);
+    track.append({ small: 1 }, 1).append({ big, text }, 2).append({ small: 3 }, 3);
+    const { entries } = await track.read();
+    const back = entries[1]?.big as Float32Array;
+    expect(back).toBeInstanceOf(Float32Array);
+    // Byte comparison: a deep equality over 4M elements would take the test runner seconds.
+    expect(Buffer.compare(Buffer.from(back.buffer, back.byteOffset, back.byteLength), Buffer.from(big.buffer))).toBe(0);
+    expect(entries[1]?.text).toBe(text);
+    expect(entries.map((e) => e.timestamp)).toEqual([1, 2, 3]);
+    await experiment.complete();
+  });
+
+  it("hostile topics are refused with a TypeError; colliding topics too", async () => {
+    const experiment = await started("topics");
+    for (const topic of ["../../x", "/abs", "a/../b", "a\0b", "", "x".repeat(300), "a//b"]) {
+      expect(() => experiment.track(topic)).toThrow(expect.objectContaining({ name: "TypeError", code: "ERR_DASH_INVALID_NAME" }));
+    }
+    expect(() => experiment.track(5 as unknown as string)).toThrow(expect.objectContaining({ code: "ERR_DASH_INVALID_ARGUMENT" }));
+    experiment.track("a/b").append({ v: 1 }, 1);
+    expect(() => experiment.track("a_b")).toThrow(expect.objectContaining({ name: "TypeError", code: "ERR_DASH_TOPIC_COLLISION" }));
+    await experiment.complete();
+    const again = await new Experiment(experiment.prefix, { dashRoot: experiment.dashRoot }).start();
+    expect(() => again.track("a_b")).toThrow(expect.objectContaining({ code: "ERR_DASH_TOPIC_COLLISION" }));
+    expect((await again.track("a/b").read()).entries).toEqual([{ timestamp: 1, v: 1 }]);
+    await again.complete();
+  });
+});

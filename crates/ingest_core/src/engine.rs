@@ -92,9 +92,9 @@ impl<T> Pending<T> {
                 what: self.what,
                 waited_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
             }),
-            Err(mpsc::RecvTimeoutError::Disconnected) => Err(IngestError::Writer(
-                "the writer thread stopped before answering".into(),
-            )),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(IngestError::Writer("the writer thread stopped before answering".into()))
+            }
         }
     }
 }
@@ -163,8 +163,7 @@ impl Engine {
             .map_err(|e| match e {
                 PushError::Closed => IngestError::Closed,
                 PushError::Full => IngestError::Backpressure {
-                    waited_ms: u64::try_from(self.config.backpressure_timeout.as_millis())
-                        .unwrap_or(u64::MAX),
+                    waited_ms: u64::try_from(self.config.backpressure_timeout.as_millis()).unwrap_or(u64::MAX),
                     bytes,
                 },
             })
@@ -227,9 +226,7 @@ impl Engine {
             },
             batch.len(),
         )?;
-        self.stats
-            .entries_committed
-            .fetch_add(u64::from(entries), Relaxed);
+        self.stats.entries_committed.fetch_add(u64::from(entries), Relaxed);
         Ok(())
     }
 
@@ -257,10 +254,7 @@ impl Engine {
             },
             0,
         )?;
-        Ok(Pending {
-            receiver,
-            what: "read",
-        })
+        Ok(Pending { receiver, what: "read" })
     }
 
     /// Seals everything and stops the writer. Further calls fail with `Closed`.
@@ -408,21 +402,19 @@ impl Writer {
         let keys = &self.keys;
         let tracks = &mut self.tracks;
         let result = wire::decode_batch(batch, |entry| {
-            let track = tracks
-                .get_mut(entry.topic as usize)
-                .ok_or(IngestError::UnknownId {
-                    what: "topic",
-                    id: entry.topic,
-                })?;
-            let mut fields = Vec::with_capacity(entry.fields.len());
+            let track = tracks.get_mut(entry.topic as usize).ok_or(IngestError::UnknownId {
+                what: "topic",
+                id: entry.topic,
+            })?;
+            let table = &mut track.pending;
+            let row = table.begin_row(entry.timestamp);
             for (key, value) in entry.fields.drain(..) {
-                let name = keys.get(key as usize).ok_or(IngestError::UnknownId {
-                    what: "key",
-                    id: key,
-                })?;
-                fields.push((name, value));
+                let name = keys
+                    .get(key as usize)
+                    .ok_or(IngestError::UnknownId { what: "key", id: key })?;
+                let column = table.column_index_for_key(key, name);
+                table.set(column, row, value);
             }
-            track.pending.push(entry.timestamp, fields);
             track.pending_entries += 1;
             Ok(())
         });
@@ -509,13 +501,10 @@ impl Writer {
     }
 
     fn read(&mut self, topic: u32, start: f64, end: f64) -> Result<Vec<u8>> {
-        let track = self
-            .tracks
-            .get_mut(topic as usize)
-            .ok_or(IngestError::UnknownId {
-                what: "topic",
-                id: topic,
-            })?;
+        let track = self.tracks.get_mut(topic as usize).ok_or(IngestError::UnknownId {
+            what: "topic",
+            id: topic,
+        })?;
         track.pending.normalize();
         let unsealed = track.pending.range(start, end);
         let mut rows = Self::store(track)?.read_range(start, end)?;

@@ -86,11 +86,7 @@ impl IngestError {
         )
     }
 
-    pub(crate) fn io(
-        path: impl Into<PathBuf>,
-        lost: impl Into<String>,
-        source: std::io::Error,
-    ) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, lost: impl Into<String>, source: std::io::Error) -> Self {
         IngestError::Io {
             path: path.into(),
             lost: lost.into(),

@@ -13,11 +13,7 @@ pub const EXPERIMENT_FILE: &str = "experiment.json";
 /// Merges `fields` into `<dir>/experiment.json` and writes it atomically. A new record gets
 /// `defaults` and `created_at`; an existing one keeps its values for keys in `defaults` and gets
 /// `updated_at`.
-pub fn update(
-    dir: &Path,
-    fields: Map<String, Json>,
-    defaults: Map<String, Json>,
-) -> Result<Map<String, Json>> {
+pub fn update(dir: &Path, fields: Map<String, Json>, defaults: Map<String, Json>) -> Result<Map<String, Json>> {
     let path = dir.join(EXPERIMENT_FILE);
     let mut record = match fsx::read_json(&path)? {
         Some(Json::Object(existing)) => existing,

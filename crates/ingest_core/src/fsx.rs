@@ -8,10 +8,7 @@ use crate::error::{IngestError, Result};
 
 /// The temporary name a file is written under before it is renamed into place.
 pub fn temp_path(path: &Path) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".tmp");
     path.with_file_name(name)
 }

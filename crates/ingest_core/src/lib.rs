@@ -4,6 +4,7 @@
 //! writer thread merges entries by timestamp ([`table`]) and seals them into Parquet segments
 //! ([`segment`]) under each track's directory ([`track_store`]).
 
+pub mod column;
 pub mod config;
 pub mod engine;
 pub mod error;

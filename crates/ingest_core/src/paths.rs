@@ -43,13 +43,7 @@ fn check_components(what: &'static str, name: &str) -> Result<()> {
                     "must not contain empty components ('//' or a trailing '/')",
                 ))
             }
-            "." | ".." => {
-                return Err(invalid(
-                    what,
-                    name,
-                    "must not contain '.' or '..' components",
-                ))
-            }
+            "." | ".." => return Err(invalid(what, name, "must not contain '.' or '..' components")),
             c if c.len() > MAX_COMPONENT_BYTES => {
                 return Err(invalid(what, name, "has a component longer than 255 bytes"))
             }
@@ -87,14 +81,8 @@ mod tests {
 
     #[test]
     fn hostile_names_are_refused() {
-        for bad in [
-            "", "../x", "a/../b", "/abs", "a//b", "a/", "a\0b", "a\\b", ".", "x/./y",
-        ] {
-            assert_eq!(
-                topic_dir(bad).unwrap_err().code(),
-                "ERR_DASH_INVALID_NAME",
-                "{bad:?}"
-            );
+        for bad in ["", "../x", "a/../b", "/abs", "a//b", "a/", "a\0b", "a\\b", ".", "x/./y"] {
+            assert_eq!(topic_dir(bad).unwrap_err().code(), "ERR_DASH_INVALID_NAME", "{bad:?}");
         }
         assert!(topic_dir(&"x".repeat(256)).is_err());
         assert!(experiment_prefix("../escape").is_err());
@@ -103,9 +91,6 @@ mod tests {
     #[test]
     fn topics_map_like_the_sdk() {
         assert_eq!(topic_dir("robot/position").unwrap(), "robot_position");
-        assert_eq!(
-            experiment_prefix("/robotics/training/").unwrap(),
-            "robotics/training"
-        );
+        assert_eq!(experiment_prefix("/robotics/training/").unwrap(), "robotics/training");
     }
 }

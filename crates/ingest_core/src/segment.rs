@@ -12,9 +12,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use parquet::basic::{
-    Compression, Encoding, IntType, LogicalType, Repetition, Type as Physical, ZstdLevel,
-};
+use parquet::basic::{Compression, Encoding, IntType, LogicalType, Repetition, Type as Physical, ZstdLevel};
 use parquet::column::reader::ColumnReader;
 use parquet::column::writer::ColumnWriter;
 use parquet::data_type::ByteArray;
@@ -49,12 +47,7 @@ fn element_type(elem: Elem) -> PResult<Type> {
     };
     Type::primitive_type_builder("element", physical)
         .with_repetition(Repetition::REQUIRED)
-        .with_logical_type(logical.map(|(bit_width, is_signed)| {
-            LogicalType::Integer(IntType {
-                bit_width,
-                is_signed,
-            })
-        }))
+        .with_logical_type(logical.map(|(bit_width, is_signed)| LogicalType::Integer(IntType { bit_width, is_signed })))
         .build()
 }
 
@@ -89,9 +82,7 @@ fn column_type(name: &str, kind: Kind) -> PResult<Type> {
 
 fn leaf_path(name: &str, kind: Kind) -> ColumnPath {
     match kind {
-        Kind::F64List | Kind::Typed(_) => {
-            ColumnPath::new(vec![name.into(), "list".into(), "element".into()])
-        }
+        Kind::F64List | Kind::Typed(_) => ColumnPath::new(vec![name.into(), "list".into(), "element".into()]),
         _ => ColumnPath::new(vec![name.into()]),
     }
 }
@@ -100,19 +91,14 @@ fn properties(columns: &[(&Column, Kind)]) -> PResult<WriterProperties> {
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
         .set_dictionary_enabled(false)
-        .set_column_encoding(
-            ColumnPath::new(vec![TIMESTAMP.into()]),
-            Encoding::BYTE_STREAM_SPLIT,
-        );
+        .set_column_encoding(ColumnPath::new(vec![TIMESTAMP.into()]), Encoding::BYTE_STREAM_SPLIT);
     for (column, kind) in columns {
         let path = leaf_path(&column.name, *kind);
         builder = match kind {
             Kind::F64 | Kind::F64List | Kind::Typed(Elem::F32 | Elem::F64) => {
                 builder.set_column_encoding(path, Encoding::BYTE_STREAM_SPLIT)
             }
-            Kind::Str | Kind::Json | Kind::Mixed => {
-                builder.set_column_dictionary_enabled(path, true)
-            }
+            Kind::Str | Kind::Json | Kind::Mixed => builder.set_column_dictionary_enabled(path, true),
             _ => builder,
         };
     }
@@ -132,7 +118,7 @@ pub fn write(path: &Path, table: &Table) -> Result<u64> {
     let columns: Vec<(&Column, Kind)> = table
         .columns()
         .iter()
-        .filter_map(|c| Kind::of_cells(&c.cells).map(|k| (c, k)))
+        .filter_map(|c| c.kind().map(|k| (c, k)))
         .collect();
 
     let mut fields = vec![Arc::new(
@@ -152,8 +138,7 @@ pub fn write(path: &Path, table: &Table) -> Result<u64> {
     );
     let file = File::create(path).map_err(|e| IngestError::io(path, "segment file", e))?;
     let mut writer =
-        SerializedFileWriter::new(file, schema, Arc::new(properties(&columns).map_err(fail)?))
-            .map_err(fail)?;
+        SerializedFileWriter::new(file, schema, Arc::new(properties(&columns).map_err(fail)?)).map_err(fail)?;
     let kinds: BTreeMap<&str, String> = columns.iter().map(|(c, k)| (&*c.name, k.name())).collect();
     writer.append_key_value_metadata(KeyValue::new(
         KINDS_KEY.into(),
@@ -166,20 +151,16 @@ pub fn write(path: &Path, table: &Table) -> Result<u64> {
         match leaves.next().flatten() {
             None => {
                 if let ColumnWriter::DoubleColumnWriter(w) = leaf.untyped() {
-                    w.write_batch(table.timestamps(), None, None)
-                        .map_err(fail)?;
+                    w.write_batch(table.timestamps(), None, None).map_err(fail)?;
                 }
             }
-            Some((column, kind)) => {
-                write_column(leaf.untyped(), &column.cells, *kind).map_err(fail)?
-            }
+            Some((column, kind)) => write_column(leaf.untyped(), column, *kind).map_err(fail)?,
         }
         leaf.close().map_err(fail)?;
     }
     row_group.close().map_err(fail)?;
     let file = writer.into_inner().map_err(fail)?;
-    file.sync_all()
-        .map_err(|e| IngestError::io(path, "segment fsync", e))?;
+    file.sync_all().map_err(|e| IngestError::io(path, "segment fsync", e))?;
     let size = file
         .metadata()
         .map_err(|e| IngestError::io(path, "segment stat", e))?
@@ -188,10 +169,7 @@ pub fn write(path: &Path, table: &Table) -> Result<u64> {
 }
 
 /// Definition levels of a flat optional column (1 = present) and its present values.
-fn flat<T>(
-    cells: &[Option<Value>],
-    mut pick: impl FnMut(&Value) -> Option<T>,
-) -> (Vec<i16>, Vec<T>) {
+fn flat<T>(cells: &[Option<Value>], mut pick: impl FnMut(&Value) -> Option<T>) -> (Vec<i16>, Vec<T>) {
     let mut defs = Vec::with_capacity(cells.len());
     let mut values = Vec::with_capacity(cells.len());
     for cell in cells {
@@ -207,10 +185,7 @@ fn flat<T>(
 }
 
 /// Levels of a 3-level list column: def 0 = absent, 1 = empty list, 2 = element.
-fn nested<T>(
-    cells: &[Option<Value>],
-    mut items: impl FnMut(&Value, &mut Vec<T>),
-) -> (Vec<i16>, Vec<i16>, Vec<T>) {
+fn nested<T>(cells: &[Option<Value>], mut items: impl FnMut(&Value, &mut Vec<T>)) -> (Vec<i16>, Vec<i16>, Vec<T>) {
     let (mut defs, mut reps, mut values) = (Vec::new(), Vec::new(), Vec::new());
     for cell in cells {
         let before = values.len();
@@ -247,7 +222,25 @@ fn typed_items<const N: usize, T>(value: &Value, out: &mut Vec<T>, convert: impl
     }
 }
 
-fn write_column(writer: &mut ColumnWriter<'_>, cells: &[Option<Value>], kind: Kind) -> PResult<()> {
+fn write_column(writer: &mut ColumnWriter<'_>, column: &Column, kind: Kind) -> PResult<()> {
+    if let (ColumnWriter::DoubleColumnWriter(w), Some((values, present))) = (&mut *writer, column.numbers()) {
+        // The sensor fast path: numbers straight from the column, no per-cell values.
+        let defs: Vec<i16> = present.iter().map(|p| i16::from(*p)).collect();
+        if present.iter().all(|p| *p) {
+            w.write_batch(values, Some(&defs), None)?;
+        } else {
+            let dense: Vec<f64> = values
+                .iter()
+                .zip(present)
+                .filter(|(_, p)| **p)
+                .map(|(v, _)| *v)
+                .collect();
+            w.write_batch(&dense, Some(&defs), None)?;
+        }
+        return Ok(());
+    }
+    let cells = column.cells();
+    let cells: &[Option<Value>] = &cells;
     let bytes_of = |v: &Value| -> Option<ByteArray> {
         match (kind, v) {
             (Kind::Mixed, v) => Some(ByteArray::from(tagged::encode(v).into_bytes())),
@@ -257,33 +250,15 @@ fn write_column(writer: &mut ColumnWriter<'_>, cells: &[Option<Value>], kind: Ki
     };
     match (writer, kind) {
         (ColumnWriter::DoubleColumnWriter(w), Kind::F64) => {
-            let (defs, values) = flat(cells, |v| {
-                if let Value::F64(x) = v {
-                    Some(*x)
-                } else {
-                    None
-                }
-            });
+            let (defs, values) = flat(cells, |v| if let Value::F64(x) = v { Some(*x) } else { None });
             w.write_batch(&values, Some(&defs), None)?;
         }
         (ColumnWriter::BoolColumnWriter(w), Kind::Bool) => {
-            let (defs, values) = flat(cells, |v| {
-                if let Value::Bool(x) = v {
-                    Some(*x)
-                } else {
-                    None
-                }
-            });
+            let (defs, values) = flat(cells, |v| if let Value::Bool(x) = v { Some(*x) } else { None });
             w.write_batch(&values, Some(&defs), None)?;
         }
         (ColumnWriter::Int64ColumnWriter(w), Kind::BigInt) => {
-            let (defs, values) = flat(cells, |v| {
-                if let Value::BigInt(x) = v {
-                    Some(*x)
-                } else {
-                    None
-                }
-            });
+            let (defs, values) = flat(cells, |v| if let Value::BigInt(x) = v { Some(*x) } else { None });
             w.write_batch(&values, Some(&defs), None)?;
         }
         (ColumnWriter::ByteArrayColumnWriter(w), Kind::Str | Kind::Json | Kind::Mixed) => {
@@ -299,19 +274,16 @@ fn write_column(writer: &mut ColumnWriter<'_>, cells: &[Option<Value>], kind: Ki
             w.write_batch(&values, Some(&defs), Some(&reps))?;
         }
         (ColumnWriter::DoubleColumnWriter(w), Kind::Typed(Elem::F64)) => {
-            let (defs, reps, values) =
-                nested(cells, |v, out| typed_items(v, out, f64::from_le_bytes));
+            let (defs, reps, values) = nested(cells, |v, out| typed_items(v, out, f64::from_le_bytes));
             w.write_batch(&values, Some(&defs), Some(&reps))?;
         }
         (ColumnWriter::FloatColumnWriter(w), Kind::Typed(Elem::F32)) => {
-            let (defs, reps, values) =
-                nested(cells, |v, out| typed_items(v, out, f32::from_le_bytes));
+            let (defs, reps, values) = nested(cells, |v, out| typed_items(v, out, f32::from_le_bytes));
             w.write_batch(&values, Some(&defs), Some(&reps))?;
         }
         (ColumnWriter::Int64ColumnWriter(w), Kind::Typed(Elem::I64 | Elem::U64)) => {
             // U64 is stored as its bit pattern with the UINT_64 logical type.
-            let (defs, reps, values) =
-                nested(cells, |v, out| typed_items(v, out, i64::from_le_bytes));
+            let (defs, reps, values) = nested(cells, |v, out| typed_items(v, out, i64::from_le_bytes));
             w.write_batch(&values, Some(&defs), Some(&reps))?;
         }
         (ColumnWriter::Int32ColumnWriter(w), Kind::Typed(elem)) => {
@@ -369,11 +341,7 @@ fn read_leaf<T: parquet::data_type::DataType>(
 
 impl<T> Leaf<T> {
     /// Cells of a flat optional column.
-    fn flat_cells(
-        self,
-        rows: usize,
-        mut make: impl FnMut(T) -> Option<Value>,
-    ) -> Option<Vec<Option<Value>>> {
+    fn flat_cells(self, rows: usize, mut make: impl FnMut(T) -> Option<Value>) -> Option<Vec<Option<Value>>> {
         let mut values = self.values.into_iter();
         let cells: Vec<Option<Value>> = if self.defs.is_empty() {
             values
@@ -385,11 +353,7 @@ impl<T> Leaf<T> {
         } else {
             let mut out = Vec::with_capacity(rows);
             for def in self.defs {
-                out.push(if def > 0 {
-                    Some(make(values.next()?)?)
-                } else {
-                    None
-                });
+                out.push(if def > 0 { Some(make(values.next()?)?) } else { None });
             }
             out
         };
@@ -458,11 +422,8 @@ pub fn read(path: &Path) -> Result<Table> {
     let mut timestamps: Vec<f64> = Vec::new();
     let mut columns: Vec<Column> = Vec::new();
     for group_index in 0..reader.num_row_groups() {
-        let group = reader
-            .get_row_group(group_index)
-            .map_err(|e| corrupt(e.to_string()))?;
-        let rows =
-            usize::try_from(group.metadata().num_rows()).map_err(|e| corrupt(e.to_string()))?;
+        let group = reader.get_row_group(group_index).map_err(|e| corrupt(e.to_string()))?;
+        let rows = usize::try_from(group.metadata().num_rows()).map_err(|e| corrupt(e.to_string()))?;
         for leaf_index in 0..schema.num_columns() {
             let name = schema
                 .column(leaf_index)
@@ -478,11 +439,7 @@ pub fn read(path: &Path) -> Result<Table> {
                 let ColumnReader::DoubleColumnReader(r) = column_reader else {
                     return Err(corrupt("timestamp is not DOUBLE".into()));
                 };
-                timestamps.extend(
-                    read_leaf(r, rows)
-                        .map_err(|e| corrupt(e.to_string()))?
-                        .values,
-                );
+                timestamps.extend(read_leaf(r, rows).map_err(|e| corrupt(e.to_string()))?.values);
                 continue;
             }
             let kind = kinds
@@ -491,37 +448,48 @@ pub fn read(path: &Path) -> Result<Table> {
                 .ok_or_else(|| corrupt(format!("no kind for column {name:?}")))?;
             let cells = read_cells(column_reader, kind, rows)
                 .map_err(|e| corrupt(e.to_string()))?
-                .ok_or_else(|| {
-                    corrupt(format!(
-                        "column {name:?} does not decode as {}",
-                        kind.name()
-                    ))
-                })?;
-            match columns.iter_mut().find(|c| *c.name == *name) {
-                Some(column) => column.cells.extend(cells),
-                None => columns.push(Column {
-                    name: ColumnName::from(name.as_str()),
-                    cells,
-                }),
+                .ok_or_else(|| corrupt(format!("column {name:?} does not decode as {}", kind.name())))?;
+            let name = ColumnName::from(name.as_str());
+            let column = match cells {
+                Cells::Numbers(values, present) => Column::from_numbers(name, values, present),
+                Cells::Values(cells) => Column::from_cells(name, cells),
+            };
+            match columns.iter_mut().find(|c| c.name == column.name) {
+                Some(existing) => existing.append(column),
+                None => columns.push(column),
             }
         }
     }
-    if columns.iter().any(|c| c.cells.len() != timestamps.len()) {
+    if columns.iter().any(|c| c.len() != timestamps.len()) {
         return Err(corrupt("columns of unequal length".into()));
     }
     Ok(Table::from_columns(timestamps, columns))
 }
 
-fn read_cells(
-    reader: ColumnReader,
-    kind: Kind,
-    rows: usize,
-) -> PResult<Option<Vec<Option<Value>>>> {
-    let utf8 = |b: ByteArray| {
-        String::from_utf8(b.data().to_vec())
-            .ok()
-            .map(String::into_boxed_str)
-    };
+/// What one leaf column decodes to: compact numbers, or general cells.
+enum Cells {
+    Numbers(Vec<f64>, Vec<bool>),
+    Values(Vec<Option<Value>>),
+}
+
+fn read_cells(reader: ColumnReader, kind: Kind, rows: usize) -> PResult<Option<Cells>> {
+    match (reader, kind) {
+        (ColumnReader::DoubleColumnReader(r), Kind::F64) => {
+            let leaf = read_leaf(r, rows)?;
+            let present: Vec<bool> = leaf.defs.iter().map(|d| *d > 0).collect();
+            let mut values = leaf.values.into_iter();
+            let dense: Option<Vec<f64>> = present
+                .iter()
+                .map(|p| if *p { values.next() } else { Some(0.0) })
+                .collect();
+            Ok(dense.filter(|d| d.len() == rows).map(|d| Cells::Numbers(d, present)))
+        }
+        (reader, kind) => Ok(read_value_cells(reader, kind, rows)?.map(Cells::Values)),
+    }
+}
+
+fn read_value_cells(reader: ColumnReader, kind: Kind, rows: usize) -> PResult<Option<Vec<Option<Value>>>> {
+    let utf8 = |b: ByteArray| String::from_utf8(b.data().to_vec()).ok().map(String::into_boxed_str);
     Ok(match (reader, kind) {
         (ColumnReader::DoubleColumnReader(r), Kind::F64) => {
             read_leaf(r, rows)?.flat_cells(rows, |v| Some(Value::F64(v)))
@@ -544,22 +512,23 @@ fn read_cells(
         (ColumnReader::DoubleColumnReader(r), Kind::F64List) => {
             read_leaf(r, rows)?.list_cells(rows, |items| Value::F64List(items.into()))
         }
-        (ColumnReader::DoubleColumnReader(r), Kind::Typed(elem @ Elem::F64)) => read_leaf(r, rows)?
-            .list_cells(rows, |items| Value::Typed {
-                elem,
-                bytes: le_bytes(items, f64::to_le_bytes),
-            }),
-        (ColumnReader::FloatColumnReader(r), Kind::Typed(elem @ Elem::F32)) => read_leaf(r, rows)?
-            .list_cells(rows, |items| Value::Typed {
-                elem,
-                bytes: le_bytes(items, f32::to_le_bytes),
-            }),
-        (ColumnReader::Int64ColumnReader(r), Kind::Typed(elem @ (Elem::I64 | Elem::U64))) => {
+        (ColumnReader::DoubleColumnReader(r), Kind::Typed(elem @ Elem::F64)) => {
             read_leaf(r, rows)?.list_cells(rows, |items| Value::Typed {
                 elem,
-                bytes: le_bytes(items, i64::to_le_bytes),
+                bytes: le_bytes(items, f64::to_le_bytes),
             })
         }
+        (ColumnReader::FloatColumnReader(r), Kind::Typed(elem @ Elem::F32)) => {
+            read_leaf(r, rows)?.list_cells(rows, |items| Value::Typed {
+                elem,
+                bytes: le_bytes(items, f32::to_le_bytes),
+            })
+        }
+        (ColumnReader::Int64ColumnReader(r), Kind::Typed(elem @ (Elem::I64 | Elem::U64))) => read_leaf(r, rows)?
+            .list_cells(rows, |items| Value::Typed {
+                elem,
+                bytes: le_bytes(items, i64::to_le_bytes),
+            }),
         (ColumnReader::Int32ColumnReader(r), Kind::Typed(elem)) => {
             read_leaf(r, rows)?.list_cells(rows, |items| Value::Typed {
                 elem,
@@ -582,22 +551,13 @@ mod tests {
         let samples: Vec<(&str, Vec<Value>)> = vec![
             ("num", vec![Value::F64(1.5), Value::F64(f64::NAN)]),
             ("flag", vec![Value::Bool(true), Value::Bool(false)]),
-            (
-                "text",
-                vec![Value::Str("ü🌍".into()), Value::Str("".into())],
-            ),
+            ("text", vec![Value::Str("ü🌍".into()), Value::Str("".into())]),
             ("big", vec![Value::BigInt(i64::MIN), Value::BigInt(7)]),
             (
                 "list",
-                vec![
-                    Value::F64List(vec![1.0, 2.0].into()),
-                    Value::F64List(Vec::new().into()),
-                ],
+                vec![Value::F64List(vec![1.0, 2.0].into()), Value::F64List(Vec::new().into())],
             ),
-            (
-                "json",
-                vec![Value::Json("[\"a\"]".into()), Value::Json("[{}]".into())],
-            ),
+            ("json", vec![Value::Json("[\"a\"]".into()), Value::Json("[{}]".into())]),
             ("mixed", vec![Value::Null, Value::Str("x".into())]),
         ];
         let mut typed: Vec<(String, Vec<Value>)> = Vec::new();
@@ -620,11 +580,7 @@ mod tests {
         let names: Vec<(ColumnName, Vec<Value>)> = samples
             .into_iter()
             .map(|(n, v)| (ColumnName::from(n), v))
-            .chain(
-                typed
-                    .into_iter()
-                    .map(|(n, v)| (ColumnName::from(n.as_str()), v)),
-            )
+            .chain(typed.into_iter().map(|(n, v)| (ColumnName::from(n.as_str()), v)))
             .collect();
         let mut table = Table::new();
         // Row 0: first sample of each column; row 1: nothing (all absent); row 2: second sample.
@@ -641,7 +597,7 @@ mod tests {
                 .iter()
                 .find(|c| c.name == column.name)
                 .expect("column kept");
-            for (a, b) in column.cells.iter().zip(&other.cells) {
+            for (a, b) in column.cells().iter().zip(other.cells().iter()) {
                 match (a, b) {
                     (Some(a), Some(b)) => {
                         assert!(a.identical(b), "{}: {a:?} vs {b:?}", column.name)

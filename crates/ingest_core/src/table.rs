@@ -5,27 +5,23 @@
 //! winning per field. The result never depends on how appends were split between tables, as long
 //! as tables are absorbed in append order.
 
+pub use crate::column::{Column, ColumnName};
 use crate::value::Value;
 
-/// Column name as stored (flattened, dotted).
-pub type ColumnName = std::sync::Arc<str>;
+/// Marks "no column yet" in the key → column cache.
+const NO_COLUMN: u32 = u32::MAX;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Table {
     timestamps: Vec<f64>,
-    /// Columns in first-seen order; every column has exactly `timestamps.len()` cells once
-    /// `pad()` ran (all public accessors pad first).
+    /// Columns in first-seen order. A column may be shorter than `timestamps` until `pad()`
+    /// (all public accessors of a normalized table see padded columns).
     columns: Vec<Column>,
+    /// Column index per interned key id (the writer's field ids), so the hot path never searches.
+    by_key: Vec<u32>,
     /// True while timestamps are strictly increasing, so `normalize` has nothing to do.
     in_order: bool,
     approx_bytes: usize,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Column {
-    pub name: ColumnName,
-    /// `None` = the row has no such field (absent), distinct from `Some(Value::Null)`.
-    pub cells: Vec<Option<Value>>,
 }
 
 impl Table {
@@ -57,46 +53,61 @@ impl Table {
         self.approx_bytes
     }
 
-    fn column_index(&mut self, name: &ColumnName) -> usize {
+    /// Starts the row for an entry at `timestamp` and returns its index. An entry with the
+    /// timestamp of the last row merges into it at once; other equal timestamps merge in
+    /// `normalize`.
+    pub fn begin_row(&mut self, timestamp: f64) -> usize {
+        match self.timestamps.last() {
+            Some(last) if *last == timestamp => return self.timestamps.len() - 1,
+            Some(last) if timestamp < *last => self.in_order = false,
+            _ => {}
+        }
+        self.timestamps.push(timestamp);
+        self.approx_bytes += 8;
+        self.timestamps.len() - 1
+    }
+
+    /// The index of the column called `name`, created if needed.
+    pub fn column_index(&mut self, name: &ColumnName) -> usize {
         if let Some(i) = self.columns.iter().position(|c| c.name == *name) {
             return i;
         }
-        self.columns.push(Column {
-            name: name.clone(),
-            cells: Vec::new(),
-        });
+        self.columns.push(Column::new(name.clone()));
         self.columns.len() - 1
     }
 
-    /// Appends one entry. An entry with the timestamp of the last row merges into it at once; any
-    /// other equal timestamp merges in `normalize`.
-    pub fn push<'a>(
-        &mut self,
-        timestamp: f64,
-        fields: impl IntoIterator<Item = (&'a ColumnName, Value)>,
-    ) {
-        let merges_into_last = self.timestamps.last() == Some(&timestamp);
-        if !merges_into_last {
-            if let Some(last) = self.timestamps.last() {
-                if timestamp < *last {
-                    self.in_order = false;
-                }
+    /// `column_index` through a cache keyed by the caller's interned id for `name`.
+    pub fn column_index_for_key(&mut self, key: u32, name: &ColumnName) -> usize {
+        let slot = key as usize;
+        if let Some(&index) = self.by_key.get(slot) {
+            if index != NO_COLUMN {
+                return index as usize;
             }
-            self.timestamps.push(timestamp);
-            self.approx_bytes += 8;
         }
-        let row = self.timestamps.len() - 1;
+        let index = self.column_index(name);
+        if self.by_key.len() <= slot {
+            self.by_key.resize(slot + 1, NO_COLUMN);
+        }
+        if let Some(cached) = self.by_key.get_mut(slot) {
+            *cached = u32::try_from(index).unwrap_or(NO_COLUMN);
+        }
+        index
+    }
+
+    /// Sets a field of `row` (a row returned by `begin_row`).
+    pub fn set(&mut self, column: usize, row: usize, value: Value) {
+        self.approx_bytes += value.approx_bytes();
+        if let Some(column) = self.columns.get_mut(column) {
+            column.set(row, value);
+        }
+    }
+
+    /// Appends one entry (see `begin_row`).
+    pub fn push<'a>(&mut self, timestamp: f64, fields: impl IntoIterator<Item = (&'a ColumnName, Value)>) {
+        let row = self.begin_row(timestamp);
         for (name, value) in fields {
-            self.approx_bytes += value.approx_bytes();
-            let index = self.column_index(name);
-            if let Some(column) = self.columns.get_mut(index) {
-                if column.cells.len() <= row {
-                    column.cells.resize(row + 1, None);
-                }
-                if let Some(cell) = column.cells.get_mut(row) {
-                    *cell = Some(value);
-                }
-            }
+            let column = self.column_index(name);
+            self.set(column, row, value);
         }
     }
 
@@ -104,7 +115,7 @@ impl Table {
     fn pad(&mut self) {
         let rows = self.timestamps.len();
         for column in &mut self.columns {
-            column.cells.resize(rows, None);
+            column.pad(rows);
         }
     }
 
@@ -112,19 +123,14 @@ impl Table {
     pub fn absorb(&mut self, newer: Table) {
         let mut newer = newer;
         newer.pad();
-        let names: Vec<ColumnName> = newer.columns.iter().map(|c| c.name.clone()).collect();
-        let mut columns: Vec<std::vec::IntoIter<Option<Value>>> = newer
-            .columns
-            .into_iter()
-            .map(|c| c.cells.into_iter())
-            .collect();
-        for timestamp in newer.timestamps {
-            let fields: Vec<(&ColumnName, Value)> = names
-                .iter()
-                .zip(columns.iter_mut())
-                .filter_map(|(name, cells)| cells.next().flatten().map(|v| (name, v)))
-                .collect();
-            self.push(timestamp, fields);
+        let targets: Vec<usize> = newer.columns.iter().map(|c| self.column_index(&c.name)).collect();
+        for (row, timestamp) in newer.timestamps.iter().enumerate() {
+            let at = self.begin_row(*timestamp);
+            for (column, target) in newer.columns.iter_mut().zip(&targets) {
+                if let Some(value) = column.take(row) {
+                    self.set(*target, at, value);
+                }
+            }
         }
     }
 
@@ -144,9 +150,7 @@ impl Table {
         // For each new row, the old rows merged into it, in append order.
         let mut groups: Vec<Vec<usize>> = Vec::with_capacity(order.len());
         for old in order {
-            let Some(&ts) = self.timestamps.get(old) else {
-                continue;
-            };
+            let Some(&ts) = self.timestamps.get(old) else { continue };
             match (timestamps.last(), groups.last_mut()) {
                 (Some(last), Some(group)) if *last == ts => group.push(old),
                 _ => {
@@ -156,16 +160,14 @@ impl Table {
             }
         }
         for column in &mut self.columns {
-            let mut old_cells = std::mem::take(&mut column.cells);
-            column.cells = groups
-                .iter()
-                .map(|group| {
-                    group
-                        .iter()
-                        .filter_map(|old| old_cells.get_mut(*old).and_then(Option::take))
-                        .last()
-                })
-                .collect();
+            let mut merged = Column::new(column.name.clone());
+            for (row, group) in groups.iter().enumerate() {
+                if let Some(value) = group.iter().filter_map(|old| column.take(*old)).last() {
+                    merged.set(row, value);
+                }
+            }
+            merged.pad(groups.len());
+            *column = merged;
         }
         self.timestamps = timestamps;
         self.in_order = true;
@@ -177,31 +179,23 @@ impl Table {
         let from = self.timestamps.partition_point(|t| *t < start);
         let to = self.timestamps.partition_point(|t| *t <= end).max(from);
         let mut out = Table::new();
-        out.timestamps = self
-            .timestamps
-            .get(from..to)
-            .map(<[f64]>::to_vec)
-            .unwrap_or_default();
+        out.timestamps = self.timestamps.get(from..to).map(<[f64]>::to_vec).unwrap_or_default();
         out.columns = self
             .columns
             .iter()
-            .filter_map(|c| {
-                let cells = c.cells.get(from..to)?.to_vec();
-                cells.iter().any(Option::is_some).then(|| Column {
-                    name: c.name.clone(),
-                    cells,
-                })
-            })
+            .map(|c| c.slice(from, to))
+            .filter(|c| c.kind().is_some())
             .collect();
         out
     }
 
-    /// Builds a table from columns read back from storage. Timestamps must be strictly
-    /// increasing and every column as long as `timestamps`.
+    /// Builds a table from columns read back from storage. Every column must be as long as
+    /// `timestamps`.
     pub fn from_columns(timestamps: Vec<f64>, columns: Vec<Column>) -> Table {
         let mut table = Table {
             timestamps,
             columns,
+            by_key: Vec::new(),
             in_order: true,
             approx_bytes: 0,
         };
@@ -225,7 +219,7 @@ mod tests {
                 let mut fields: Vec<(String, Value)> = table
                     .columns()
                     .iter()
-                    .filter_map(|c| c.cells[i].clone().map(|v| (c.name.to_string(), v)))
+                    .filter_map(|c| c.get(i).map(|v| (c.name.to_string(), v)))
                     .collect();
                 fields.sort_by(|a, b| a.0.cmp(&b.0));
                 (table.timestamps()[i], fields)
@@ -239,7 +233,7 @@ mod tests {
         let mut t = Table::new();
         t.push(2.0, [(&a, Value::F64(1.0))]);
         t.push(1.0, [(&a, Value::F64(10.0))]);
-        t.push(2.0, [(&b, Value::F64(2.0))]);
+        t.push(2.0, [(&b, Value::Str("x".into()))]);
         t.push(2.0, [(&a, Value::F64(3.0))]);
         t.normalize();
         assert_eq!(
@@ -248,7 +242,7 @@ mod tests {
                 (1.0, vec![("a".into(), Value::F64(10.0))]),
                 (
                     2.0,
-                    vec![("a".into(), Value::F64(3.0)), ("b".into(), Value::F64(2.0))]
+                    vec![("a".into(), Value::F64(3.0)), ("b".into(), Value::Str("x".into()))]
                 ),
             ]
         );
@@ -282,6 +276,18 @@ mod tests {
             first.normalize();
             assert_eq!(rows(&first), rows(&whole), "split at {split}");
         }
+    }
+
+    #[test]
+    fn keyed_lookup_matches_named_lookup() {
+        let (a, b) = (name("a"), name("b"));
+        let mut t = Table::new();
+        let row = t.begin_row(1.0);
+        let ca = t.column_index_for_key(7, &a);
+        let cb = t.column_index_for_key(2, &b);
+        assert_eq!((t.column_index_for_key(7, &a), t.column_index(&b)), (ca, cb));
+        t.set(ca, row, Value::F64(1.0));
+        assert_eq!(rows(&t), vec![(1.0, vec![("a".into(), Value::F64(1.0))])]);
     }
 
     #[test]

@@ -116,13 +116,7 @@ pub fn decode(text: &str) -> Option<Value> {
         Kind::Bool => Value::Bool(payload.as_bool()?),
         Kind::Str => Value::Str(payload.as_str()?.into()),
         Kind::BigInt => Value::BigInt(payload.as_str()?.parse().ok()?),
-        Kind::F64List => Value::F64List(
-            payload
-                .as_array()?
-                .iter()
-                .map(json_float)
-                .collect::<Option<_>>()?,
-        ),
+        Kind::F64List => Value::F64List(payload.as_array()?.iter().map(json_float).collect::<Option<_>>()?),
         Kind::Typed(elem) => Value::Typed {
             elem,
             bytes: typed_bytes(elem, payload.as_array()?)?,
@@ -161,9 +155,7 @@ mod tests {
             Value::F64List(vec![1.0, f64::NAN].into()),
             Value::Typed {
                 elem: Elem::F32,
-                bytes: [0.1f32.to_le_bytes(), (-2.5f32).to_le_bytes()]
-                    .concat()
-                    .into(),
+                bytes: [0.1f32.to_le_bytes(), (-2.5f32).to_le_bytes()].concat().into(),
             },
             Value::Json("[\"a\",{\"b\":[1,2]}]".into()),
         ];

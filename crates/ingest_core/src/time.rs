@@ -4,9 +4,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Now as the SDK writes it: naive UTC ISO-8601 with microseconds and a trailing `Z`.
 pub fn utc_now_iso() -> String {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     iso_from_unix(since.as_secs(), since.subsec_micros())
 }
 
@@ -41,9 +39,6 @@ mod tests {
     #[test]
     fn formats_known_instants() {
         assert_eq!(super::iso_from_unix(0, 0), "1970-01-01T00:00:00.000000Z");
-        assert_eq!(
-            super::iso_from_unix(1_709_251_199, 5),
-            "2024-02-29T23:59:59.000005Z"
-        );
+        assert_eq!(super::iso_from_unix(1_709_251_199, 5), "2024-02-29T23:59:59.000005Z");
     }
 }

@@ -84,19 +84,10 @@ impl TrackStore {
         store.columns = meta
             .get("columns")
             .and_then(Json::as_array)
-            .map(|cols| {
-                cols.iter()
-                    .filter_map(|c| c.as_str().map(str::to_string))
-                    .collect()
-            })
+            .map(|cols| cols.iter().filter_map(|c| c.as_str().map(str::to_string)).collect())
             .unwrap_or_default();
         store.next_segment = meta.get("nextSegment").and_then(Json::as_u64).unwrap_or(0);
-        for seg in meta
-            .get("segments")
-            .and_then(Json::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for seg in meta.get("segments").and_then(Json::as_array).into_iter().flatten() {
             store.segments.push(SegmentInfo {
                 file: seg
                     .get("file")
@@ -108,10 +99,8 @@ impl TrackStore {
                     .get("rows")
                     .and_then(Json::as_u64)
                     .ok_or_else(|| corrupt("segment without rows"))?,
-                min_timestamp: num(seg, "minTimestamp")
-                    .ok_or_else(|| corrupt("segment without minTimestamp"))?,
-                max_timestamp: num(seg, "maxTimestamp")
-                    .ok_or_else(|| corrupt("segment without maxTimestamp"))?,
+                min_timestamp: num(seg, "minTimestamp").ok_or_else(|| corrupt("segment without minTimestamp"))?,
+                max_timestamp: num(seg, "maxTimestamp").ok_or_else(|| corrupt("segment without maxTimestamp"))?,
                 bytes: seg.get("bytes").and_then(Json::as_u64).unwrap_or(0),
             });
         }
@@ -155,12 +144,9 @@ impl TrackStore {
             max_timestamp: merged.timestamps().last().copied().unwrap_or(hi),
             bytes,
         };
-        self.columns
-            .extend(merged.columns().iter().map(|c| c.name.to_string()));
+        self.columns.extend(merged.columns().iter().map(|c| c.name.to_string()));
         self.segments = kept;
-        let at = self
-            .segments
-            .partition_point(|s| s.min_timestamp < info.min_timestamp);
+        let at = self.segments.partition_point(|s| s.min_timestamp < info.min_timestamp);
         self.segments.insert(at, info);
         self.next_segment += 1;
         self.write_metadata(&lost)?;
@@ -254,21 +240,17 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dash-store-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut store = TrackStore::open(dir.clone(), "a/b").unwrap();
-        store
-            .seal(table(&[(1.0, "x", 1.0), (2.0, "x", 2.0)]))
-            .unwrap();
+        store.seal(table(&[(1.0, "x", 1.0), (2.0, "x", 2.0)])).unwrap();
         store.seal(table(&[(5.0, "x", 5.0)])).unwrap();
-        store
-            .seal(table(&[(2.0, "y", 20.0), (3.0, "x", 3.0)]))
-            .unwrap();
+        store.seal(table(&[(2.0, "y", 20.0), (3.0, "x", 3.0)])).unwrap();
         assert_eq!(store.segments().len(), 2);
         assert_eq!(store.total_rows(), 4);
         let all = store.read_range(f64::NEG_INFINITY, f64::INFINITY).unwrap();
         assert_eq!(all.timestamps(), &[1.0, 2.0, 3.0, 5.0]);
         let y = all.columns().iter().find(|c| &*c.name == "y").unwrap();
-        assert_eq!(y.cells[1], Some(Value::F64(20.0)));
+        assert_eq!(y.get(1), Some(Value::F64(20.0)));
         let x = all.columns().iter().find(|c| &*c.name == "x").unwrap();
-        assert_eq!(x.cells[1], Some(Value::F64(2.0)));
+        assert_eq!(x.get(1), Some(Value::F64(2.0)));
 
         let reopened = TrackStore::open(dir.clone(), "a/b").unwrap();
         assert_eq!(reopened.segments(), store.segments());
@@ -276,15 +258,8 @@ mod tests {
             TrackStore::open(dir.clone(), "a_b").unwrap_err().code(),
             "ERR_DASH_TOPIC_COLLISION"
         );
-        let files: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .collect();
-        assert_eq!(
-            files.len(),
-            3,
-            "two segments and the metadata, no leftovers"
-        );
+        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).collect();
+        assert_eq!(files.len(), 3, "two segments and the metadata, no leftovers");
         std::fs::remove_dir_all(dir).ok();
     }
 }

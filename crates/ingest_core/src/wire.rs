@@ -116,21 +116,17 @@ impl<'a> Reader<'a> {
                 Value::F64List(
                     bytes
                         .chunks_exact(8)
-                        .map(|c| {
-                            f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
-                        })
+                        .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
                         .collect(),
                 )
             }
             TAG_TYPED => {
                 let code = self.u8()?;
-                let elem = Elem::from_code(code)
-                    .ok_or_else(|| self.malformed(format!("unknown element code {code}")))?;
+                let elem =
+                    Elem::from_code(code).ok_or_else(|| self.malformed(format!("unknown element code {code}")))?;
                 let bytes = self.len_prefixed()?;
                 if bytes.len() % elem.size() != 0 {
-                    return Err(
-                        self.malformed("typed array length is not a multiple of its element size")
-                    );
+                    return Err(self.malformed("typed array length is not a multiple of its element size"));
                 }
                 Value::Typed {
                     elem,
@@ -235,9 +231,9 @@ pub fn encode_rows(table: &crate::table::Table) -> Vec<u8> {
         out.extend_from_slice(&0u32.to_le_bytes());
         let mut count = 0u32;
         for (index, column) in columns.iter().enumerate() {
-            if let Some(Some(value)) = column.cells.get(row) {
+            if let Some(value) = column.get(row) {
                 out.extend_from_slice(&len_u32(index).to_le_bytes());
-                encode_value(&mut out, value);
+                encode_value(&mut out, &value);
                 count += 1;
             }
         }

@@ -119,10 +119,7 @@ impl NativeEngine {
             flush_interval: millis(options.flush_interval_ms, defaults.flush_interval),
             max_queue_bytes: bytes(options.max_queue_bytes, defaults.max_queue_bytes),
             segment_bytes: bytes(options.segment_bytes, defaults.segment_bytes),
-            backpressure_timeout: millis(
-                options.backpressure_timeout_ms,
-                defaults.backpressure_timeout,
-            ),
+            backpressure_timeout: millis(options.backpressure_timeout_ms, defaults.backpressure_timeout),
             close_timeout: millis(options.close_timeout_ms, defaults.close_timeout),
         };
         let engine = check(
@@ -168,13 +165,7 @@ impl NativeEngine {
 
     /// Resolves with the wire-encoded rows of `topic` with `start <= timestamp <= end`.
     #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
-    pub fn read(
-        &self,
-        env: Env,
-        topic: u32,
-        start: f64,
-        end: f64,
-    ) -> napi::Result<AsyncTask<Wait<Vec<u8>>>> {
+    pub fn read(&self, env: Env, topic: u32, start: f64, end: f64) -> napi::Result<AsyncTask<Wait<Vec<u8>>>> {
         let pending = check(&env, self.engine.read(topic, start, end))?;
         Ok(AsyncTask::new(Wait {
             pending: Some(pending),
@@ -207,20 +198,11 @@ impl NativeEngine {
     /// Merges the JSON object `fields` into `experiment.json` (`defaults` only for a new record);
     /// returns the whole record as JSON.
     #[napi(catch_unwind)]
-    pub fn update_experiment(
-        &self,
-        env: Env,
-        fields: String,
-        defaults: String,
-    ) -> napi::Result<String> {
-        let (Some(fields), Some(defaults)) =
-            (serde_json_object(&fields), serde_json_object(&defaults))
-        else {
+    pub fn update_experiment(&self, env: Env, fields: String, defaults: String) -> napi::Result<String> {
+        let (Some(fields), Some(defaults)) = (serde_json_object(&fields), serde_json_object(&defaults)) else {
             return check(
                 &env,
-                Err(IngestError::Writer(
-                    "experiment fields are not JSON objects".into(),
-                )),
+                Err(IngestError::Writer("experiment fields are not JSON objects".into())),
             );
         };
         check(&env, self.engine.update_experiment(fields, defaults))

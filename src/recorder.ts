@@ -44,6 +44,7 @@ export class Recorder {
     this.#encoder = new BatchEncoder({
       commit: (batch, entries) => native.commit(batch, entries),
       defineKey: (name) => native.defineKey(name),
+      defineShape: (keys) => native.defineShape(keys),
     });
   }
 

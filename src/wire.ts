@@ -45,6 +45,9 @@ const ELEM_CONSTRUCTORS = [
 ] as const;
 const ELEM_CODES = new Map<unknown, number>(ELEM_CONSTRUCTORS.map((ctor, code) => [ctor.prototype, code]));
 
+/** Marks a numeric shape entry in the topic word (see `NUMERIC_FLAG` in wire.rs). */
+const NUMERIC_FLAG = 0x8000_0000;
+
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 const INITIAL_CAPACITY = 64 * 1024;
@@ -54,20 +57,31 @@ const MAX_ENTRY_BYTES = 1 << 30;
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
 
+// The fast path writes numbers through a Float64Array, which uses the platform's byte order.
+if (new Uint8Array(Float64Array.of(1).buffer)[7] !== 0x3f) {
+  throw new Error("dash-ingest supports little-endian platforms only");
+}
+
 /** What the encoder hands over once per batch. */
 export interface BatchSink {
   commit(batch: Uint8Array, entries: number): void;
   defineKey(name: string): number;
+  defineShape(keys: Uint32Array): number;
 }
 
-/** Per-topic cache of the last entry's top-level keys, so a repeated shape skips key lookups. */
+/**
+ * Per-topic cache: the last entry's top-level keys (so a repeated shape skips key lookups), and the
+ * learned numeric shape (so an entry of only numbers with the same keys takes the fast path).
+ */
 export interface ShapeCache {
   keys: string[];
   ids: number[];
+  numeric: string[] | undefined;
+  numericId: number;
 }
 
 export function newShapeCache(): ShapeCache {
-  return { keys: [], ids: [] };
+  return { keys: [], ids: [], numeric: undefined, numericId: -1 };
 }
 
 function isPlainObject(value: object): boolean {
@@ -139,11 +153,16 @@ function losslessJson(value: unknown, path: string, seen: object[]): string {
 export class BatchEncoder {
   #buffer = new Uint8Array(INITIAL_CAPACITY);
   #view = new DataView(this.#buffer.buffer);
+  #f64 = new Float64Array(this.#buffer.buffer);
   #pos = 0;
   #entryStart = 0;
   #entries = 0;
   #fieldCount = 0;
   readonly #keyIds = new Map<string, number>();
+  /** Shape ids by their key-id signature, so alternating shapes reuse ids. */
+  readonly #shapeIds = new Map<string, number>();
+  /** Whether every top-level field of the entry being encoded was a number. */
+  #allNumbers = false;
   readonly #sink: BatchSink;
   /** Objects on the current nesting path, to refuse circular structures. */
   readonly #path: object[] = [];
@@ -184,6 +203,7 @@ export class BatchEncoder {
     grown.set(this.#buffer.subarray(0, this.#pos));
     this.#buffer = grown;
     this.#view = new DataView(grown.buffer);
+    this.#f64 = new Float64Array(grown.buffer);
   }
 
   #keyId(name: string): number {
@@ -201,17 +221,22 @@ export class BatchEncoder {
    * which case nothing of the entry is kept.
    */
   entry(topic: number, timestamp: number, data: object | undefined, shape: ShapeCache): void {
+    if (data !== undefined && shape.numeric !== undefined && this.#numericEntry(topic, timestamp, data, shape.numeric, shape.numericId)) {
+      return;
+    }
     this.#entryStart = this.#pos;
     try {
       this.#reserve(16);
-      const view = this.#view;
-      view.setUint32(this.#pos, topic, true);
-      view.setFloat64(this.#pos + 4, timestamp, true);
+      this.#view.setUint32(this.#pos, topic, true);
+      this.#f64[(this.#pos >> 3) + 1] = timestamp;
       this.#pos += 16;
       this.#fieldCount = 0;
+      this.#allNumbers = data !== undefined;
       if (data !== undefined) this.#topLevel(data, shape);
       // The entry may have moved (commit or growth while encoding); its start is still #entryStart.
-      this.#view.setUint32(this.#entryStart + 12, this.#fieldCount, true);
+      this.#view.setUint32(this.#entryStart + 4, this.#fieldCount, true);
+      this.#reserve(8);
+      this.#pos = (this.#pos + 7) & ~7;
     } catch (error) {
       this.#pos = this.#entryStart;
       this.#path.length = 0;
@@ -219,6 +244,47 @@ export class BatchEncoder {
     }
     this.#entryStart = this.#pos;
     this.#entries++;
+    if (this.#allNumbers && this.#fieldCount > 0) this.#learnNumericShape(shape);
+  }
+
+  /**
+   * The fast path: if `data` has exactly the keys of the learned numeric shape, in order, all
+   * numbers, writes a numeric entry and returns true; otherwise writes nothing and returns false.
+   */
+  #numericEntry(topic: number, timestamp: number, data: object, keys: string[], shapeId: number): boolean {
+    const n = keys.length;
+    this.#reserve(16 + n * 8);
+    const f64 = this.#f64;
+    const first = (this.#pos >> 3) + 2;
+    let i = 0;
+    for (const key in data) {
+      const value = (data as Record<string, unknown>)[key];
+      if (i === n || key !== keys[i] || typeof value !== "number") return false;
+      f64[first + i] = value;
+      i++;
+    }
+    if (i !== n) return false;
+    const view = this.#view;
+    view.setUint32(this.#pos, (topic | NUMERIC_FLAG) >>> 0, true);
+    view.setUint32(this.#pos + 4, shapeId, true);
+    f64[first - 1] = timestamp;
+    this.#pos += 16 + n * 8;
+    this.#entryStart = this.#pos;
+    this.#entries++;
+    return true;
+  }
+
+  #learnNumericShape(shape: ShapeCache): void {
+    const count = this.#fieldCount;
+    const ids = shape.ids.slice(0, count);
+    const signature = ids.join(",");
+    let id = this.#shapeIds.get(signature);
+    if (id === undefined) {
+      id = this.#sink.defineShape(Uint32Array.from(ids));
+      this.#shapeIds.set(signature, id);
+    }
+    shape.numeric = shape.keys.slice(0, count);
+    shape.numericId = id;
   }
 
   #topLevel(data: object, shape: ShapeCache): void {
@@ -229,11 +295,16 @@ export class BatchEncoder {
     // so every enumerable key is its own).
     for (const key in record) {
       const value = record[key];
-      if (value === undefined || key === "_ts") continue;
+      if (value === undefined || key === "_ts") {
+        this.#allNumbers = false;
+        continue;
+      }
       if (typeof value === "object" && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value)) {
+        this.#allNumbers = false;
         this.#nested(key, value);
         continue;
       }
+      if (typeof value !== "number") this.#allNumbers = false;
       let id: number;
       if (shape.keys[index] === key) {
         id = shape.ids[index] as number;

@@ -63,6 +63,7 @@ enum Command {
         dir: PathBuf,
     },
     DefineKey(ColumnName),
+    DefineShape(Box<[u32]>),
     Entries {
         batch: Vec<u8>,
         entries: u64,
@@ -109,6 +110,7 @@ pub struct Engine {
     topics: HashMap<String, u32>,
     dirs: HashMap<String, String>,
     next_key: u32,
+    next_shape: u32,
     closed: bool,
 }
 
@@ -126,6 +128,7 @@ impl Engine {
             stats: stats.clone(),
             config: config.clone(),
             keys: Vec::new(),
+            shapes: Vec::new(),
             tracks: Vec::new(),
             failure: None,
         };
@@ -142,6 +145,7 @@ impl Engine {
             topics: HashMap::new(),
             dirs: HashMap::new(),
             next_key: 0,
+            next_shape: 0,
             closed: false,
         })
     }
@@ -210,6 +214,17 @@ impl Engine {
         let id = self.next_key;
         self.send(Command::DefineKey(ColumnName::from(name)), 0)?;
         self.next_key += 1;
+        Ok(id)
+    }
+
+    /// Registers a shape (the key ids of a numeric entry, in order) and returns its id.
+    pub fn define_shape(&mut self, keys: &[u32]) -> Result<u32> {
+        if let Some(bad) = keys.iter().find(|k| **k >= self.next_key) {
+            return Err(IngestError::UnknownId { what: "key", id: *bad });
+        }
+        let id = self.next_shape;
+        self.send(Command::DefineShape(keys.into()), 0)?;
+        self.next_shape += 1;
         Ok(id)
     }
 
@@ -324,6 +339,7 @@ struct Writer {
     stats: Arc<Stats>,
     config: EngineConfig,
     keys: Vec<ColumnName>,
+    shapes: Vec<Box<[u32]>>,
     tracks: Vec<Track>,
     /// The first failure since the last flush, reported by the next flush or close.
     failure: Option<IngestError>,
@@ -362,6 +378,7 @@ impl Writer {
                 }
                 Some(Command::DefineTopic { .. }) => {}
                 Some(Command::DefineKey(name)) => self.keys.push(name),
+                Some(Command::DefineShape(keys)) => self.shapes.push(keys),
                 Some(Command::Entries { batch, entries }) => self.ingest(&batch, entries),
                 Some(Command::Flush(reply)) => {
                     let _ = reply.send(self.seal_all(SealReason::Request));
@@ -401,17 +418,19 @@ impl Writer {
     fn ingest(&mut self, batch: &[u8], entries: u64) {
         let keys = &self.keys;
         let tracks = &mut self.tracks;
-        let result = wire::decode_batch(batch, |entry| {
-            let track = tracks.get_mut(entry.topic as usize).ok_or(IngestError::UnknownId {
-                what: "topic",
-                id: entry.topic,
-            })?;
+        let result = wire::decode_batch(batch, &self.shapes, |entry| {
+            let Some(track) = tracks.get_mut(entry.topic as usize) else {
+                return Err(IngestError::UnknownId {
+                    what: "topic",
+                    id: entry.topic,
+                });
+            };
             let table = &mut track.pending;
             let row = table.begin_row(entry.timestamp);
             for (key, value) in entry.fields.drain(..) {
-                let name = keys
-                    .get(key as usize)
-                    .ok_or(IngestError::UnknownId { what: "key", id: key })?;
+                let Some(name) = keys.get(key as usize) else {
+                    return Err(IngestError::UnknownId { what: "key", id: key });
+                };
                 let column = table.column_index_for_key(key, name);
                 table.set(column, row, value);
             }
@@ -442,7 +461,7 @@ impl Writer {
         track
             .store
             .as_mut()
-            .ok_or(IngestError::Writer("track store missing".into()))
+            .ok_or_else(|| IngestError::Writer("track store missing".into()))
     }
 
     fn seal(&mut self, index: usize, reason: SealReason) -> Result<()> {
@@ -501,10 +520,12 @@ impl Writer {
     }
 
     fn read(&mut self, topic: u32, start: f64, end: f64) -> Result<Vec<u8>> {
-        let track = self.tracks.get_mut(topic as usize).ok_or(IngestError::UnknownId {
-            what: "topic",
-            id: topic,
-        })?;
+        let Some(track) = self.tracks.get_mut(topic as usize) else {
+            return Err(IngestError::UnknownId {
+                what: "topic",
+                id: topic,
+            });
+        };
         track.pending.normalize();
         let unsealed = track.pending.range(start, end);
         let mut rows = Self::store(track)?.read_range(start, end)?;

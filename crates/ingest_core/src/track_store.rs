@@ -126,9 +126,14 @@ impl TrackStore {
             .iter()
             .cloned()
             .partition(|s| s.max_timestamp >= lo && s.min_timestamp <= hi);
-        let mut merged = self.load(&overlapping)?;
-        merged.absorb(rows);
-        merged.normalize();
+        let merged = if overlapping.is_empty() {
+            rows
+        } else {
+            let mut merged = self.load(&overlapping)?;
+            merged.absorb(rows);
+            merged.normalize();
+            merged
+        };
 
         let file = format!("seg-{:08}.parquet", self.next_segment);
         let path = self.dir.join(&file);

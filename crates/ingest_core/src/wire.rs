@@ -1,12 +1,17 @@
 //! The binary format that crosses the N-API line, both ways. Little-endian, unaligned.
 //! `src/wire.ts` is the other half; a change here is a change there.
 //!
-//! Batch (JS → engine), a sequence of entries:
+//! Batch (JS → engine), a sequence of entries, each starting at a multiple of 8 bytes from the
+//! start of the batch (so JS can write the numbers of the fast path through a `Float64Array`):
 //! ```text
-//! entry := topic_id:u32 timestamp:f64 field_count:u32 field*
-//! field := key_id:u32 value
-//! value := tag:u8 payload      (see the TAG_* constants)
+//! entry   := general | numeric
+//! general := topic_id:u32 field_count:u32 timestamp:f64 field* padding-to-8
+//! field   := key_id:u32 value
+//! value   := tag:u8 payload      (see the TAG_* constants)
+//! numeric := (topic_id | NUMERIC_FLAG):u32 shape_id:u32 timestamp:f64 f64*n
 //! ```
+//! A numeric entry is the fast path for the common sensor entry: every field a number, the keys
+//! those of a shape (a list of `n` key ids) defined before the batch.
 //! Rows (engine → JS, for reads):
 //! ```text
 //! rows  := key_count:u32 (len:u32 utf8)* row_count:u32 row*
@@ -30,6 +35,9 @@ pub const TAG_F64_LIST: u8 = 6;
 pub const TAG_TYPED: u8 = 7;
 /// `len:u32` then JSON text.
 pub const TAG_JSON: u8 = 8;
+
+/// Set in an entry's topic word when the entry is a numeric shape entry.
+pub const NUMERIC_FLAG: u32 = 1 << 31;
 
 /// A bounds-checked little-endian cursor.
 pub struct Reader<'a> {
@@ -84,6 +92,12 @@ impl<'a> Reader<'a> {
 
     pub fn f64(&mut self) -> Result<f64> {
         Ok(f64::from_le_bytes(self.array()?))
+    }
+
+    /// Skips to the next multiple of 8 bytes from the start.
+    pub fn align8(&mut self) -> Result<()> {
+        let pad = (8 - self.pos % 8) % 8;
+        self.take(pad).map(|_| ())
     }
 
     pub fn i64(&mut self) -> Result<i64> {
@@ -146,8 +160,9 @@ pub struct Entry {
     pub fields: Vec<(u32, Value)>,
 }
 
-/// Decodes every entry of a batch, calling `sink` for each. Stops at the first malformed byte.
-pub fn decode_batch(bytes: &[u8], mut sink: impl FnMut(&mut Entry) -> Result<()>) -> Result<()> {
+/// Decodes every entry of a batch, calling `sink` for each; `shapes` are the key lists of numeric
+/// entries, by shape id. Stops at the first malformed byte.
+pub fn decode_batch(bytes: &[u8], shapes: &[Box<[u32]>], mut sink: impl FnMut(&mut Entry) -> Result<()>) -> Result<()> {
     let mut reader = Reader::new(bytes);
     let mut entry = Entry {
         topic: 0,
@@ -155,13 +170,28 @@ pub fn decode_batch(bytes: &[u8], mut sink: impl FnMut(&mut Entry) -> Result<()>
         fields: Vec::new(),
     };
     while !reader.is_empty() {
-        entry.topic = reader.u32()?;
+        let topic_word = reader.u32()?;
+        let count_or_shape = reader.u32()?;
         entry.timestamp = reader.f64()?;
-        let count = reader.u32()?;
         entry.fields.clear();
-        for _ in 0..count {
-            let key = reader.u32()?;
-            entry.fields.push((key, reader.value()?));
+        if topic_word & NUMERIC_FLAG != 0 {
+            entry.topic = topic_word & !NUMERIC_FLAG;
+            let Some(keys) = shapes.get(count_or_shape as usize) else {
+                return Err(IngestError::UnknownId {
+                    what: "shape",
+                    id: count_or_shape,
+                });
+            };
+            for key in keys.iter() {
+                entry.fields.push((*key, Value::F64(reader.f64()?)));
+            }
+        } else {
+            entry.topic = topic_word;
+            for _ in 0..count_or_shape {
+                let key = reader.u32()?;
+                entry.fields.push((key, reader.value()?));
+            }
+            reader.align8()?;
         }
         sink(&mut entry)?;
     }
@@ -283,20 +313,35 @@ mod tests {
     fn batch_decodes_entries_and_rejects_truncation() {
         let mut batch = Vec::new();
         batch.extend_from_slice(&7u32.to_le_bytes());
-        batch.extend_from_slice(&1.5f64.to_le_bytes());
         batch.extend_from_slice(&1u32.to_le_bytes());
+        batch.extend_from_slice(&1.5f64.to_le_bytes());
         batch.extend_from_slice(&3u32.to_le_bytes());
         encode_value(&mut batch, &Value::F64(2.0));
+        batch.resize(batch.len().div_ceil(8) * 8, 0);
+        batch.extend_from_slice(&(2 | NUMERIC_FLAG).to_le_bytes());
+        batch.extend_from_slice(&0u32.to_le_bytes());
+        batch.extend_from_slice(&2.5f64.to_le_bytes());
+        batch.extend_from_slice(&10.0f64.to_le_bytes());
+        batch.extend_from_slice(&20.0f64.to_le_bytes());
+        let shapes: Vec<Box<[u32]>> = vec![vec![4, 5].into()];
         let mut seen = Vec::new();
-        decode_batch(&batch, |e| {
+        decode_batch(&batch, &shapes, |e| {
             seen.push((e.topic, e.timestamp, e.fields.clone()));
             Ok(())
         })
         .expect("decodes");
-        assert_eq!(seen, vec![(7, 1.5, vec![(3, Value::F64(2.0))])]);
+        assert_eq!(
+            seen,
+            vec![
+                (7, 1.5, vec![(3, Value::F64(2.0))]),
+                (2, 2.5, vec![(4, Value::F64(10.0)), (5, Value::F64(20.0))]),
+            ]
+        );
 
         let truncated = &batch[..batch.len() - 1];
-        let err = decode_batch(truncated, |_| Ok(())).expect_err("truncated");
+        let err = decode_batch(truncated, &shapes, |_| Ok(())).expect_err("truncated");
         assert_eq!(err.code(), "ERR_DASH_MALFORMED_BATCH");
+        let err = decode_batch(&batch, &[], |_| Ok(())).expect_err("unknown shape");
+        assert_eq!(err.code(), "ERR_DASH_UNKNOWN_ID");
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use ingest_core::{Engine, EngineConfig, IngestError, Pending};
-use napi::bindgen_prelude::{AsyncTask, Buffer, Uint8Array};
+use napi::bindgen_prelude::{AsyncTask, Buffer, Uint32Array, Uint8Array};
 use napi::{Env, Task};
 use napi_derive::napi;
 
@@ -145,6 +145,12 @@ impl NativeEngine {
     #[napi(catch_unwind)]
     pub fn define_key(&mut self, env: Env, name: String) -> napi::Result<u32> {
         check(&env, self.engine.define_key(&name))
+    }
+
+    /// Registers the key ids of a numeric entry shape; returns its id.
+    #[napi(catch_unwind)]
+    pub fn define_shape(&mut self, env: Env, keys: Uint32Array) -> napi::Result<u32> {
+        check(&env, self.engine.define_shape(&keys))
     }
 
     /// Hands `entries` wire-encoded entries to the writer; the bytes are copied.

@@ -87,6 +87,33 @@ describe("values", () => {
     await experiment.complete();
   });
 
+  it("entries whose shape changes read back exactly (numeric fast path and general path)", async () => {
+    const experiment = await started("shapes");
+    const track = experiment.track("shapes");
+    const entries: Record<string, unknown>[] = [
+      { a: 1, b: 2 },
+      { a: 3, b: 4 },
+      { b: 5, a: 6 },
+      { a: 7, b: "x" },
+      { a: 8 },
+      { a: 9, b: 10, c: 11 },
+      { a: 12, b: 13 },
+      { a: 14, b: 15, _ts: 100 },
+      { a: 16, b: undefined },
+      { a: 17, b: 18 },
+      {},
+    ];
+    entries.forEach((entry, i) => track.append(entry, entry._ts === undefined ? i : undefined));
+    const expected = entries.map((entry, i) => {
+      const { _ts, ...fields } = entry;
+      const defined = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+      return { timestamp: (_ts as number | undefined) ?? i, ...defined };
+    });
+    expected.sort((x, y) => x.timestamp - y.timestamp);
+    expect((await track.read()).entries).toEqual(expected);
+    await experiment.complete();
+  });
+
   it("absent fields stay absent, explicit null stays null, undefined is omitted", async () => {
     const experiment = await started("absent");
     const track = experiment.track("sparse");

@@ -2,11 +2,20 @@
 import { resolveConfig, type EngineTuning, type ResolvedConfig } from "./config.js";
 import { dashError, dashTypeError, describe } from "./errors.js";
 import { registerForExit, unregisterForExit } from "./exit.js";
-import { NativeEngine } from "./native.js";
+import { NativeEngine, type TrackInfo } from "./native.js";
 import { Recorder, type Stats } from "./recorder.js";
 import { TrackBuilder } from "./track.js";
 
 export type { Stats } from "./recorder.js";
+
+/** A track as `experiment.tracks.list()` reports it (the SDK's fields). */
+export interface TrackSummary {
+  topic: string;
+  totalEntries: number;
+  columns: string[];
+  firstTimestamp: number | null;
+  lastTimestamp: number | null;
+}
 
 export type ExperimentStatus = "RUNNING" | "COMPLETED" | "FAILED" | "CANCELLED";
 
@@ -24,6 +33,27 @@ export interface Tracks {
   (topic: string): TrackBuilder;
   /** Resolves when everything appended before the call is durable. */
   flush(): Promise<void>;
+  /**
+   * Every track of the experiment on disk (including earlier runs'), sorted by topic. `filter`:
+   * an exact topic, or `"robot/*"` for the topics under `robot/` (not `robotics/…`).
+   */
+  list(filter?: string): Promise<TrackSummary[]>;
+}
+
+function matchesFilter(topic: string, filter: string | undefined): boolean {
+  if (filter === undefined || filter === "*") return true;
+  if (filter.endsWith("/*")) return topic.startsWith(filter.slice(0, -1));
+  return topic === filter;
+}
+
+function summary(info: TrackInfo): TrackSummary {
+  return {
+    topic: info.topic,
+    totalEntries: info.totalEntries,
+    columns: info.columns,
+    firstTimestamp: info.firstTimestamp ?? null,
+    lastTimestamp: info.lastTimestamp ?? null,
+  };
 }
 
 /** The SDK's split of a prefix: `owner/project/…/name` or `project/name`. */
@@ -50,6 +80,7 @@ export class Experiment {
   readonly #builders = new Map<string, TrackBuilder>();
   #finishing: Promise<void> | undefined;
   #status: ExperimentStatus | undefined;
+  #readOnly = false;
 
   constructor(prefix: string, options: ExperimentOptions = {}) {
     if (typeof prefix !== "string") {
@@ -73,7 +104,10 @@ export class Experiment {
     this.dashRoot = dashRoot;
     this.tags = tags;
     this.description = description;
-    this.tracks = Object.assign((topic: string) => this.track(topic), { flush: () => this.flush() });
+    this.tracks = Object.assign((topic: string) => this.track(topic), {
+      flush: () => this.flush(),
+      list: (filter?: string) => this.#listTracks(filter),
+    });
   }
 
   /** The experiment directory, once started. */
@@ -97,16 +131,13 @@ export class Experiment {
    * experiment, so `await using e = await new Experiment("p/x").start()` works.
    */
   async start(): Promise<this> {
-    if (this.#recorder !== undefined) return this;
-    const native = new NativeEngine({
-      dashRoot: this.dashRoot,
-      prefix: this.prefix,
-      flushIntervalMs: this.#config.flushIntervalSeconds * 1000,
-      maxQueueBytes: this.#config.maxQueueBytes,
-      segmentBytes: this.#config.segmentBytes,
-      backpressureTimeoutMs:
-        this.#config.backpressureTimeoutSeconds === undefined ? undefined : this.#config.backpressureTimeoutSeconds * 1000,
-    });
+    if (this.#recorder !== undefined) {
+      if (this.#readOnly) {
+        throw dashError("ERR_DASH_READ_ONLY", `experiment "${this.prefix}" was opened for reading; create a new Experiment to continue it`);
+      }
+      return this;
+    }
+    const native = this.#native();
     const { name, project } = nameAndProject(this.prefix);
     const fields: Record<string, unknown> = { name, project, prefix: this.prefix, status: "RUNNING", engine: "dash-ingest" };
     if (this.description !== undefined) fields.description = this.description;
@@ -135,6 +166,65 @@ export class Experiment {
   /** Resolves when everything appended before the call is durable and readable by others. */
   flush(): Promise<void> {
     return this.#started().flush();
+  }
+
+  async #listTracks(filter?: string): Promise<TrackSummary[]> {
+    if (filter !== undefined && typeof filter !== "string") {
+      throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `tracks.list: filter must be a string, got ${describe(filter)}`);
+    }
+    const tracks = await this.#started().listTracks();
+    return tracks
+      .filter((t) => matchesFilter(t.topic, filter))
+      .map(summary)
+      .sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
+  }
+
+  /**
+   * Writes, for every track, the ml-dash SDK's own `tracks/<topic>/data.jsonl` (and keeps the
+   * SDK's `metadata.json` fields current), so the Python SDK reads the same entries. The files are a
+   * snapshot: run it again after appending more.
+   */
+  exportMlDash(): Promise<void> {
+    return this.#started().exportMlDash();
+  }
+
+  /**
+   * Opens an experiment already on disk for reading — written by this engine or by the Python
+   * ml-dash SDK: tracks read through the same `read()` / `slice()` API. Appends throw
+   * `ERR_DASH_READ_ONLY`; a missing experiment rejects with `ERR_DASH_NOT_FOUND`. Release it with
+   * `close()` (or `await using`).
+   */
+  static async open(prefix: string, options: Pick<ExperimentOptions, "dashRoot"> = {}): Promise<Experiment> {
+    const experiment = new Experiment(prefix, { dashRoot: options.dashRoot });
+    const native = experiment.#native({ mustExist: true });
+    experiment.#recorder = new Recorder(native, experiment.#config, true);
+    experiment.#readOnly = true;
+    registerForExit(experiment);
+    return experiment;
+  }
+
+  #native(extra: { mustExist?: boolean } = {}): NativeEngine {
+    return new NativeEngine({
+      dashRoot: this.dashRoot,
+      prefix: this.prefix,
+      flushIntervalMs: this.#config.flushIntervalSeconds * 1000,
+      maxQueueBytes: this.#config.maxQueueBytes,
+      segmentBytes: this.#config.segmentBytes,
+      backpressureTimeoutMs:
+        this.#config.backpressureTimeoutSeconds === undefined ? undefined : this.#config.backpressureTimeoutSeconds * 1000,
+      ...extra,
+    });
+  }
+
+  /**
+   * Releases the experiment: for a running one, the same as `complete()`; for one opened with
+   * `Experiment.open`, stops its engine.
+   */
+  async close(): Promise<void> {
+    if (this.#recorder === undefined) return;
+    if (!this.#readOnly) return this.complete();
+    unregisterForExit(this);
+    await this.#recorder.close();
   }
 
   /** Counters: entries appended, durable, lost; segments and bytes written. */
@@ -171,15 +261,18 @@ export class Experiment {
     return this.#finish("CANCELLED");
   }
 
-  /** Completes the experiment if it is still running (for `await using`). */
+  /** `close()`, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
-    if (this.#recorder !== undefined) await this.complete();
+    await this.close();
   }
 
   /** Flushes, records `status`, stops the engine. Idempotent: later calls share the first. */
   #finish(status: ExperimentStatus): Promise<void> {
     if (this.#finishing !== undefined) return this.#finishing;
     const recorder = this.#started();
+    if (this.#readOnly) {
+      return Promise.reject(dashError("ERR_DASH_READ_ONLY", `experiment "${this.prefix}" was opened for reading; use close()`));
+    }
     this.#finishing = (async () => {
       let failure: unknown;
       try {

@@ -9,9 +9,10 @@
  * ```
  */
 export { Experiment } from "./experiment.js";
-export type { ExperimentOptions, ExperimentStatus, Tracks, Stats } from "./experiment.js";
+export type { ExperimentOptions, ExperimentStatus, Tracks, TrackSummary, Stats } from "./experiment.js";
 export { TrackBuilder } from "./track.js";
-export type { AppendOptions, ReadOptions, ReadResult, TrackData } from "./track.js";
+export type { AppendOptions, MocapResult, ReadFormat, ReadOptions, ReadOutput, ReadResult, TrackData } from "./track.js";
+export { TrackSlice } from "./slice.js";
 export type { Entry, FieldValue, TypedArray } from "./wire.js";
 export type { EngineTuning } from "./config.js";
 export type { DashError, DashErrorCode } from "./errors.js";

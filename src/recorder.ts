@@ -8,7 +8,7 @@
  */
 import { dashError, dashTypeError, describe } from "./errors.js";
 import { StrictClock } from "./clock.js";
-import { NativeEngine, type EngineStats } from "./native.js";
+import { NativeEngine, type EngineStats, type TrackInfo } from "./native.js";
 import { BatchEncoder, decodeRows, type Entry, type ShapeCache } from "./wire.js";
 import type { ResolvedConfig } from "./config.js";
 
@@ -37,9 +37,12 @@ export class Recorder {
   #appended = 0;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly #readOnly: boolean;
 
-  constructor(native: NativeEngine, config: ResolvedConfig) {
+  /** `readOnly`: an experiment opened for reading (`Experiment.open`); appends throw. */
+  constructor(native: NativeEngine, config: ResolvedConfig, readOnly = false) {
     this.#native = native;
+    this.#readOnly = readOnly;
     this.#batchSize = config.trackBatchSize;
     this.#encoder = new BatchEncoder({
       commit: (batch, entries) => native.commit(batch, entries),
@@ -91,6 +94,9 @@ export class Recorder {
 
   append(topic: number, name: string, data: Record<string, unknown> | undefined, options: unknown, shape: ShapeCache): void {
     this.#assertOpen();
+    if (this.#readOnly) {
+      throw dashError("ERR_DASH_READ_ONLY", `track "${name}": the experiment was opened for reading; start() it to append`);
+    }
     const timestamp = this.#resolveTimestamp(name, data, options);
     this.#encoder.entry(topic, timestamp, data, shape);
     this.#lastTimestamp = timestamp;
@@ -119,10 +125,36 @@ export class Recorder {
     await this.#native.flush();
   }
 
-  async read(topic: number, start: number, end: number, columns?: ReadonlySet<string>): Promise<Entry[]> {
+  /** Rows of `topic` in `[start, end]`, seeing every append made before the call. */
+  async readEntries(topic: number, start: number, end: number, columns?: string[]): Promise<Entry[]> {
+    return decodeRows(await this.readBytes(topic, start, end, columns, "rows"));
+  }
+
+  /** Rows of `topic` in `[start, end]` in an engine format: wire rows, JSON lines or Parquet. */
+  async readBytes(
+    topic: number,
+    start: number,
+    end: number,
+    columns: string[] | undefined,
+    format: "rows" | "jsonl" | "parquet",
+  ): Promise<Buffer> {
     this.#assertOpen();
     this.commit();
-    return decodeRows(await this.#native.read(topic, start, end), columns);
+    return this.#native.read(topic, start, end, columns, format);
+  }
+
+  /** Every track on disk, after making what was appended durable. */
+  async listTracks(): Promise<TrackInfo[]> {
+    this.#assertOpen();
+    this.commit();
+    return this.#native.listTracks();
+  }
+
+  /** Writes every track's ml-dash `data.jsonl`. */
+  async exportMlDash(): Promise<void> {
+    this.#assertOpen();
+    this.commit();
+    await this.#native.exportMlDash();
   }
 
   stats(): Stats {

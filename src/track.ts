@@ -1,6 +1,7 @@
 /** Tracks: time series of entries, one per topic, merged by timestamp. */
 import { dashRangeError, dashTypeError, describe } from "./errors.js";
 import type { AppendOptions, Recorder } from "./recorder.js";
+import { TrackSlice } from "./slice.js";
 import { newShapeCache, type Entry } from "./wire.js";
 
 export type { AppendOptions } from "./recorder.js";
@@ -8,15 +9,17 @@ export type { AppendOptions } from "./recorder.js";
 /** The fields of one entry. Nested plain objects are flattened to dotted names. */
 export type TrackData = Record<string, unknown>;
 
-export interface ReadOptions {
+export type ReadFormat = "json" | "jsonl" | "parquet" | "mocap";
+
+export interface ReadOptions<F extends ReadFormat = ReadFormat> {
   /** Earliest timestamp to include (inclusive). */
   start?: number;
   /** Latest timestamp to include (inclusive). */
   end?: number;
   /** Fields to keep; `timestamp` is always kept. */
   columns?: string[];
-  /** Only `"json"` so far. */
-  format?: "json";
+  /** `"json"` (default), `"jsonl"`, `"parquet"` or `"mocap"`. */
+  format?: F;
 }
 
 export interface ReadResult {
@@ -25,22 +28,83 @@ export interface ReadResult {
   count: number;
 }
 
+/** The ml-dash SDK's motion-capture shape of a track. */
+export interface MocapResult {
+  version: "1.0";
+  metadata: {
+    topic: string;
+    description?: string | null;
+    tags?: string[];
+    fps?: number;
+    duration: number;
+    frameCount: number;
+    startTime: number;
+    endTime: number;
+  };
+  /** Field names, sorted. */
+  channels: string[];
+  frames: ({ time: number } & Record<string, unknown>)[];
+}
+
+/** What `read` resolves to for each format. */
+export type ReadOutput<F extends ReadFormat> = F extends "json"
+  ? ReadResult
+  : F extends "mocap"
+    ? MocapResult
+    : Buffer;
+
+/** Frame rate the SDK reports for mocap output when a track does not say otherwise. */
+const MOCAP_DEFAULT_FPS = 30;
+
 function isPlainObject(value: object): boolean {
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
 }
 
-function bound(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
+function bound(what: string, value: unknown, fallback: number): number {
+  if (value === undefined || value === null) return fallback;
   if (typeof value !== "number" || Number.isNaN(value)) {
-    throw dashRangeError("ERR_DASH_INVALID_ARGUMENT", `read: ${name} must be a number of seconds, got ${describe(value)}`);
+    throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `${what} must be a number of seconds, got ${describe(value)}`);
   }
   return value;
 }
 
+function toMocap(topic: string, entries: Entry[]): MocapResult {
+  const first = entries[0];
+  const last = entries[entries.length - 1];
+  if (first === undefined || last === undefined) {
+    return {
+      version: "1.0",
+      metadata: { topic, frameCount: 0, duration: 0, startTime: 0, endTime: 0 },
+      channels: [],
+      frames: [],
+    };
+  }
+  const channels = new Set<string>();
+  const frames = entries.map(({ timestamp, ...fields }) => {
+    for (const key of Object.keys(fields)) channels.add(key);
+    return { time: timestamp, ...fields };
+  });
+  return {
+    version: "1.0",
+    metadata: {
+      topic,
+      description: null,
+      tags: [],
+      fps: MOCAP_DEFAULT_FPS,
+      duration: last.timestamp - first.timestamp,
+      frameCount: entries.length,
+      startTime: first.timestamp,
+      endTime: last.timestamp,
+    },
+    channels: [...channels].sort(),
+    frames,
+  };
+}
+
 /**
- * Appends entries to one topic. Returned by `experiment.track(topic)`; the same builder is
- * returned for the same topic.
+ * Appends entries to one topic and reads them back. Returned by `experiment.track(topic)`; the
+ * same builder is returned for the same topic.
  */
 export class TrackBuilder {
   readonly topic: string;
@@ -85,25 +149,44 @@ export class TrackBuilder {
     return this.#recorder.flush();
   }
 
-  /** Reads entries sorted by timestamp; sees every append made before the call. */
-  async read(options: ReadOptions = {}): Promise<ReadResult> {
+  /**
+   * Reads entries sorted by timestamp, equal timestamps merged; sees every append made before the
+   * call, flushed or not. `start`/`end` are inclusive; `columns` projects (timestamp always kept).
+   * Formats: `"json"` → `{ entries, count }`; `"jsonl"` → a Buffer of JSON lines (as the Python SDK
+   * writes them); `"parquet"` → a Buffer holding one Parquet file; `"mocap"` → the SDK's mocap shape.
+   */
+  async read<F extends ReadFormat = "json">(options: ReadOptions<F> = {}): Promise<ReadOutput<F>> {
     if (typeof options !== "object" || options === null) {
       throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `read options must be an object, got ${describe(options)}`);
     }
-    const format = options.format ?? "json";
-    if (format !== "json") {
-      throw dashRangeError("ERR_DASH_INVALID_ARGUMENT", `read: unknown format ${describe(format)}; supported: "json"`);
+    const format: ReadFormat = options.format ?? "json";
+    if (!["json", "jsonl", "parquet", "mocap"].includes(format)) {
+      throw dashRangeError(
+        "ERR_DASH_INVALID_ARGUMENT",
+        `read: unknown format ${describe(format)}; use "json", "jsonl", "parquet" or "mocap"`,
+      );
     }
-    let columns: Set<string> | undefined;
-    if (options.columns !== undefined) {
-      if (!Array.isArray(options.columns) || !options.columns.every((c) => typeof c === "string")) {
-        throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", "read: columns must be an array of field names");
-      }
-      columns = new Set(options.columns);
+    const { columns } = options;
+    if (columns !== undefined && (!Array.isArray(columns) || !columns.every((c) => typeof c === "string"))) {
+      throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", "read: columns must be an array of field names");
     }
-    const start = bound("start", options.start, -Infinity);
-    const end = bound("end", options.end, Infinity);
-    const entries = await this.#recorder.read(this.#id, start, end, columns);
-    return { entries, count: entries.length };
+    const start = bound("read: start", options.start, -Infinity);
+    const end = bound("read: end", options.end, Infinity);
+    if (format === "jsonl" || format === "parquet") {
+      return (await this.#recorder.readBytes(this.#id, start, end, columns, format)) as ReadOutput<F>;
+    }
+    const entries = await this.#recorder.readEntries(this.#id, start, end, columns);
+    if (format === "mocap") return toMocap(this.topic, entries) as ReadOutput<F>;
+    return { entries, count: entries.length } as ReadOutput<F>;
+  }
+
+  /**
+   * The entries with `start ≤ timestamp ≤ end` (both optional) as a `TrackSlice`: `length`,
+   * `for … of`, and `findByTime(t)` floor-match lookups.
+   */
+  async slice(start?: number, end?: number): Promise<TrackSlice> {
+    const from = bound("slice: start", start, -Infinity);
+    const to = bound("slice: end", end, Infinity);
+    return new TrackSlice(this.topic, await this.#recorder.readEntries(this.#id, from, to));
   }
 }

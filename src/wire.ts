@@ -476,8 +476,8 @@ export type FieldValue =
 /** An entry read back: its timestamp plus its (flattened) fields. */
 export type Entry = { timestamp: number } & Record<string, FieldValue>;
 
-/** Decodes wire `rows` from the engine into entries; `columns` (if given) projects fields. */
-export function decodeRows(bytes: Uint8Array, columns?: ReadonlySet<string>): Entry[] {
+/** Decodes wire `rows` from the engine into entries. */
+export function decodeRows(bytes: Uint8Array): Entry[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = 0;
   const u32 = (): number => {
@@ -544,8 +544,7 @@ export function decodeRows(bytes: Uint8Array, columns?: ReadonlySet<string>): En
     pos += 8;
     for (let f = u32(); f > 0; f--) {
       const name = names[u32()] as string;
-      const v = value();
-      if (columns === undefined || columns.has(name)) entry[name] = v;
+      entry[name] = value();
     }
     entries[r] = entry;
   }

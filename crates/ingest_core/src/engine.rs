@@ -26,8 +26,8 @@ use crate::config::EngineConfig;
 use crate::error::{IngestError, Result};
 use crate::queue::{ByteQueue, PushError};
 use crate::table::{ColumnName, Table};
-use crate::track_store::{self, TrackStore};
-use crate::{experiment, paths, wire};
+use crate::track_store::{self, TrackStore, TrackSummary};
+use crate::{experiment, jsonl, paths, segment, wire};
 
 /// Counters, readable at any time from any thread.
 #[derive(Debug, Default)]
@@ -71,11 +71,32 @@ enum Command {
     Flush(Reply<()>),
     Read {
         topic: u32,
-        start: f64,
-        end: f64,
+        query: ReadQuery,
         reply: Reply<Vec<u8>>,
     },
+    ListTracks(Reply<Vec<TrackSummary>>),
+    ExportMlDash(Reply<()>),
     Shutdown(Reply<()>),
+}
+
+/// What `read` returns: the engine's wire rows (for the JS API), or a file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFormat {
+    /// Wire `rows` (see [`wire`]).
+    Rows,
+    /// JSON lines as the Python SDK writes them.
+    JsonLines,
+    /// One self-contained Parquet file.
+    Parquet,
+}
+
+/// A read: rows with `start <= timestamp <= end`, optionally only some columns.
+#[derive(Debug, Clone)]
+pub struct ReadQuery {
+    pub start: f64,
+    pub end: f64,
+    pub columns: Option<Vec<String>>,
+    pub format: ReadFormat,
 }
 
 /// A reply that will arrive from the writer thread.
@@ -115,6 +136,18 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// Like `start`, but the experiment directory must already exist (`NotFound` otherwise).
+    pub fn open_existing(dash_root: &Path, prefix: &str, config: EngineConfig) -> Result<Engine> {
+        let normalized = paths::experiment_prefix(prefix)?;
+        if !dash_root.join(&normalized).is_dir() {
+            return Err(IngestError::NotFound {
+                what: "experiment",
+                name: format!("{normalized} (under {})", dash_root.display()),
+            });
+        }
+        Engine::start(dash_root, &normalized, config)
+    }
+
     /// Opens (creating if needed) the experiment directory `<dash_root>/<prefix>` and starts the
     /// writer thread.
     pub fn start(dash_root: &Path, prefix: &str, config: EngineConfig) -> Result<Engine> {
@@ -124,6 +157,7 @@ impl Engine {
         let queue = Arc::new(ByteQueue::new(config.max_queue_bytes));
         let stats = Arc::new(Stats::default());
         let writer = Writer {
+            tracks_dir: dir.join("tracks"),
             queue: queue.clone(),
             stats: stats.clone(),
             config: config.clone(),
@@ -137,7 +171,7 @@ impl Engine {
             .spawn(move || writer.run())
             .map_err(|e| IngestError::Writer(format!("could not start the writer thread: {e}")))?;
         Ok(Engine {
-            dir,
+            dir: dir.clone(),
             config,
             queue,
             stats,
@@ -256,20 +290,32 @@ impl Engine {
         })
     }
 
-    /// Asks for the rows of a topic with `start <= timestamp <= end`, sealed or not, as wire
-    /// `rows`.
-    pub fn read(&self, topic: u32, start: f64, end: f64) -> Result<Pending<Vec<u8>>> {
+    /// Asks for the rows of a topic matching `query`, sealed or not (read-your-writes).
+    pub fn read(&self, topic: u32, query: ReadQuery) -> Result<Pending<Vec<u8>>> {
         let (reply, receiver) = mpsc::sync_channel(1);
-        self.send(
-            Command::Read {
-                topic,
-                start,
-                end,
-                reply,
-            },
-            0,
-        )?;
+        self.send(Command::Read { topic, query, reply }, 0)?;
         Ok(Pending { receiver, what: "read" })
+    }
+
+    /// Seals everything, then summarizes every track on disk (this run's and earlier ones').
+    pub fn list_tracks(&self) -> Result<Pending<Vec<TrackSummary>>> {
+        let (reply, receiver) = mpsc::sync_channel(1);
+        self.send(Command::ListTracks(reply), 0)?;
+        Ok(Pending {
+            receiver,
+            what: "list tracks",
+        })
+    }
+
+    /// Seals everything, then writes every track's SDK `data.jsonl` (see
+    /// [`TrackStore::export_ml_dash`]).
+    pub fn export_ml_dash(&self) -> Result<Pending<()>> {
+        let (reply, receiver) = mpsc::sync_channel(1);
+        self.send(Command::ExportMlDash(reply), 0)?;
+        Ok(Pending {
+            receiver,
+            what: "ml-dash export",
+        })
     }
 
     /// Seals everything and stops the writer. Further calls fail with `Closed`.
@@ -335,6 +381,7 @@ struct Track {
 
 /// State owned by the writer thread.
 struct Writer {
+    tracks_dir: PathBuf,
     queue: Arc<ByteQueue<Command>>,
     stats: Arc<Stats>,
     config: EngineConfig,
@@ -383,13 +430,14 @@ impl Writer {
                 Some(Command::Flush(reply)) => {
                     let _ = reply.send(self.seal_all(SealReason::Request));
                 }
-                Some(Command::Read {
-                    topic,
-                    start,
-                    end,
-                    reply,
-                }) => {
-                    let _ = reply.send(self.read(topic, start, end));
+                Some(Command::Read { topic, query, reply }) => {
+                    let _ = reply.send(self.read(topic, &query));
+                }
+                Some(Command::ListTracks(reply)) => {
+                    let _ = reply.send(self.seal_all(SealReason::Request).and_then(|()| self.list_tracks()));
+                }
+                Some(Command::ExportMlDash(reply)) => {
+                    let _ = reply.send(self.seal_all(SealReason::Request).and_then(|()| self.export_ml_dash()));
                 }
                 Some(Command::Shutdown(reply)) => {
                     let result = self.seal_all(SealReason::Shutdown);
@@ -519,7 +567,7 @@ impl Writer {
         }
     }
 
-    fn read(&mut self, topic: u32, start: f64, end: f64) -> Result<Vec<u8>> {
+    fn read(&mut self, topic: u32, query: &ReadQuery) -> Result<Vec<u8>> {
         let Some(track) = self.tracks.get_mut(topic as usize) else {
             return Err(IngestError::UnknownId {
                 what: "topic",
@@ -527,10 +575,55 @@ impl Writer {
             });
         };
         track.pending.normalize();
-        let unsealed = track.pending.range(start, end);
-        let mut rows = Self::store(track)?.read_range(start, end)?;
+        let unsealed = track.pending.range(query.start, query.end);
+        let mut rows = Self::store(track)?.read_range(query.start, query.end)?;
         rows.absorb(unsealed);
         rows.normalize();
-        Ok(wire::encode_rows(&rows))
+        if let Some(columns) = &query.columns {
+            rows.project(columns);
+        }
+        Ok(match query.format {
+            ReadFormat::Rows => wire::encode_rows(&rows),
+            ReadFormat::JsonLines => jsonl::write_rows(&rows).into_bytes(),
+            ReadFormat::Parquet => segment::to_bytes(&rows)?,
+        })
+    }
+
+    /// Every track directory on disk with its topic, in directory-name order.
+    fn track_dirs(&self) -> Result<Vec<(PathBuf, String)>> {
+        let entries = match std::fs::read_dir(&self.tracks_dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(IngestError::io(&self.tracks_dir, "nothing (listing)", e)),
+        };
+        let mut dirs = Vec::new();
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            if let Some(topic) = track_store::recorded_topic(&dir)? {
+                dirs.push((dir, topic));
+            }
+        }
+        dirs.sort();
+        Ok(dirs)
+    }
+
+    /// Runs `f` on the store of every track on disk (this run's stores where they exist).
+    fn for_each_store<T>(&mut self, mut f: impl FnMut(&mut TrackStore) -> Result<T>) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        for (dir, topic) in self.track_dirs()? {
+            match self.tracks.iter_mut().find(|t| t.dir == dir) {
+                Some(track) => out.push(f(Self::store(track)?)?),
+                None => out.push(f(&mut TrackStore::open(dir, &topic)?)?),
+            }
+        }
+        Ok(out)
+    }
+
+    fn list_tracks(&mut self) -> Result<Vec<TrackSummary>> {
+        self.for_each_store(|store| store.summary())
+    }
+
+    fn export_ml_dash(&mut self) -> Result<()> {
+        self.for_each_store(TrackStore::export_ml_dash).map(|_| ())
     }
 }

@@ -22,6 +22,10 @@ pub enum IngestError {
         dir: String,
     },
 
+    /// An experiment or track that does not exist.
+    #[error("{what} {name:?} does not exist")]
+    NotFound { what: &'static str, name: String },
+
     /// A batch from the binding does not follow the wire format (a bug, never user input).
     #[error("malformed batch at byte {offset}: {reason}")]
     Malformed { offset: usize, reason: String },
@@ -66,6 +70,7 @@ impl IngestError {
         match self {
             IngestError::InvalidName { .. } => "ERR_DASH_INVALID_NAME",
             IngestError::TopicCollision { .. } => "ERR_DASH_TOPIC_COLLISION",
+            IngestError::NotFound { .. } => "ERR_DASH_NOT_FOUND",
             IngestError::Malformed { .. } => "ERR_DASH_MALFORMED_BATCH",
             IngestError::UnknownId { .. } => "ERR_DASH_UNKNOWN_ID",
             IngestError::Backpressure { .. } => "ERR_DASH_BACKPRESSURE",

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod experiment;
 pub mod fsx;
+pub mod jsonl;
 pub mod paths;
 pub mod queue;
 pub mod segment;
@@ -21,5 +22,6 @@ pub mod value;
 pub mod wire;
 
 pub use config::EngineConfig;
-pub use engine::{Engine, Pending, Stats};
+pub use engine::{Engine, Pending, ReadFormat, ReadQuery, Stats};
 pub use error::{IngestError, Result};
+pub use track_store::TrackSummary;

@@ -105,67 +105,59 @@ fn properties(columns: &[(&Column, Kind)]) -> PResult<WriterProperties> {
     Ok(builder.build())
 }
 
-/// Writes `table` (normalized, non-empty) to `path` as one Parquet file and fsyncs it.
-/// Returns the file size in bytes.
-pub fn write(path: &Path, table: &Table) -> Result<u64> {
-    let fail = |e: parquet::errors::ParquetError| {
-        IngestError::io(
-            path,
-            format!("segment of {} rows", table.len()),
-            std::io::Error::other(e),
-        )
-    };
+/// Encodes `table` (normalized) as one Parquet file into `sink`.
+fn encode<W: std::io::Write + Send>(sink: W, table: &Table) -> PResult<W> {
     let columns: Vec<(&Column, Kind)> = table
         .columns()
         .iter()
         .filter_map(|c| c.kind().map(|k| (c, k)))
         .collect();
-
     let mut fields = vec![Arc::new(
         Type::primitive_type_builder(TIMESTAMP, Physical::DOUBLE)
             .with_repetition(Repetition::REQUIRED)
-            .build()
-            .map_err(fail)?,
+            .build()?,
     )];
     for (column, kind) in &columns {
-        fields.push(Arc::new(column_type(&column.name, *kind).map_err(fail)?));
+        fields.push(Arc::new(column_type(&column.name, *kind)?));
     }
-    let schema = Arc::new(
-        Type::group_type_builder("schema")
-            .with_fields(fields)
-            .build()
-            .map_err(fail)?,
-    );
-    let file = File::create(path).map_err(|e| IngestError::io(path, "segment file", e))?;
-    let mut writer =
-        SerializedFileWriter::new(file, schema, Arc::new(properties(&columns).map_err(fail)?)).map_err(fail)?;
+    let schema = Arc::new(Type::group_type_builder("schema").with_fields(fields).build()?);
+    let mut writer = SerializedFileWriter::new(sink, schema, Arc::new(properties(&columns)?))?;
     let kinds: BTreeMap<&str, String> = columns.iter().map(|(c, k)| (&*c.name, k.name())).collect();
     writer.append_key_value_metadata(KeyValue::new(
         KINDS_KEY.into(),
         serde_json::to_string(&kinds).unwrap_or_default(),
     ));
 
-    let mut row_group = writer.next_row_group().map_err(fail)?;
+    let mut row_group = writer.next_row_group()?;
     let mut leaves = std::iter::once(None).chain(columns.iter().map(Some));
-    while let Some(mut leaf) = row_group.next_column().map_err(fail)? {
+    while let Some(mut leaf) = row_group.next_column()? {
         match leaves.next().flatten() {
             None => {
                 if let ColumnWriter::DoubleColumnWriter(w) = leaf.untyped() {
-                    w.write_batch(table.timestamps(), None, None).map_err(fail)?;
+                    w.write_batch(table.timestamps(), None, None)?;
                 }
             }
-            Some((column, kind)) => write_column(leaf.untyped(), column, *kind).map_err(fail)?,
+            Some((column, kind)) => write_column(leaf.untyped(), column, *kind)?,
         }
-        leaf.close().map_err(fail)?;
+        leaf.close()?;
     }
-    row_group.close().map_err(fail)?;
-    let file = writer.into_inner().map_err(fail)?;
-    file.sync_all().map_err(|e| IngestError::io(path, "segment fsync", e))?;
-    let size = file
-        .metadata()
-        .map_err(|e| IngestError::io(path, "segment stat", e))?
-        .len();
+    row_group.close()?;
+    writer.into_inner()
+}
+
+/// Writes `table` (normalized) to `path` as one Parquet file and fsyncs it. Returns its size.
+pub fn write(path: &Path, table: &Table) -> Result<u64> {
+    let lost = || format!("segment of {} rows", table.len());
+    let file = File::create(path).map_err(|e| IngestError::io(path, lost(), e))?;
+    let file = encode(file, table).map_err(|e| IngestError::io(path, lost(), std::io::Error::other(e)))?;
+    file.sync_all().map_err(|e| IngestError::io(path, lost(), e))?;
+    let size = file.metadata().map_err(|e| IngestError::io(path, lost(), e))?.len();
     Ok(size)
+}
+
+/// `table` (normalized) as the bytes of one self-contained Parquet file.
+pub fn to_bytes(table: &Table) -> Result<Vec<u8>> {
+    encode(Vec::new(), table).map_err(|e| IngestError::Writer(format!("encoding Parquet in memory: {e}")))
 }
 
 /// Definition levels of a flat optional column (1 = present) and its present values.

@@ -189,6 +189,12 @@ impl Table {
         out
     }
 
+    /// Keeps only the named columns (timestamps always stay).
+    pub fn project(&mut self, names: &[String]) {
+        self.columns.retain(|c| names.iter().any(|n| **n == *c.name));
+        self.by_key.clear();
+    }
+
     /// Builds a table from columns read back from storage. Every column must be as long as
     /// `timestamps`.
     pub fn from_columns(timestamps: Vec<f64>, columns: Vec<Column>) -> Table {

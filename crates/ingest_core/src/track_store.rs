@@ -1,6 +1,11 @@
 //! One track's directory: sealed Parquet segments plus `metadata.json` (the ml-dash fields and
 //! the segment list, which is the source of truth for what is durable).
 //!
+//! A track written by the Python SDK keeps its rows in `data.jsonl`; such a file is part of the
+//! track (the oldest rows) until this engine first seals rows into the track, which imports it into
+//! a segment. From then on, like after `export_ml_dash`, `data.jsonl` is a derived copy that reads
+//! ignore (`dataJsonl` in the metadata says which).
+//!
 //! Invariant: every segment is sorted with unique timestamps, and segments have pairwise disjoint
 //! timestamp ranges. Sealing rows whose range overlaps existing segments rewrites those segments
 //! merged with the new rows (new segment durable first, then the metadata, then old files removed),
@@ -14,9 +19,30 @@ use serde_json::{json, Map, Value as Json};
 
 use crate::error::{IngestError, Result};
 use crate::table::Table;
-use crate::{fsx, segment, time};
+use crate::{fsx, jsonl, segment, time};
 
 pub const METADATA_FILE: &str = "metadata.json";
+pub const DATA_JSONL: &str = "data.jsonl";
+
+/// What a track's `data.jsonl` is to this engine.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum DataJsonl {
+    Absent,
+    /// Written by the Python SDK: rows of this track not (yet) in any segment.
+    Foreign,
+    /// Written or imported by this engine: a copy of rows the segments hold.
+    Derived(&'static str),
+}
+
+/// A track's summary, as `tracks.list()` reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackSummary {
+    pub topic: String,
+    pub total_entries: u64,
+    pub columns: Vec<String>,
+    pub first_timestamp: Option<f64>,
+    pub last_timestamp: Option<f64>,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SegmentInfo {
@@ -35,6 +61,7 @@ pub struct TrackStore {
     columns: BTreeSet<String>,
     segments: Vec<SegmentInfo>,
     next_segment: u64,
+    data_jsonl: DataJsonl,
 }
 
 /// Reads the topic recorded in a track directory's metadata, if any.
@@ -64,10 +91,18 @@ impl TrackStore {
             columns: BTreeSet::new(),
             segments: Vec::new(),
             next_segment: 0,
+            data_jsonl: DataJsonl::Absent,
         };
         let Some(meta) = fsx::read_json(&meta_path)? else {
             return Ok(store);
         };
+        if store.dir.join(DATA_JSONL).exists() {
+            store.data_jsonl = match meta.get("dataJsonl").and_then(Json::as_str) {
+                Some("export") => DataJsonl::Derived("export"),
+                Some(_) => DataJsonl::Derived("imported"),
+                None => DataJsonl::Foreign,
+            };
+        }
         let corrupt = |reason: &str| IngestError::corrupt(&meta_path, reason);
         if let Some(existing) = meta.get("topic").and_then(Json::as_str) {
             if existing != topic {
@@ -115,8 +150,21 @@ impl TrackStore {
         self.segments.iter().map(|s| s.rows).sum()
     }
 
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
     /// Makes `rows` (normalized) durable, merging with overlapping segments.
     pub fn seal(&mut self, rows: Table) -> Result<()> {
+        let mut rows = rows;
+        if self.data_jsonl == DataJsonl::Foreign && !rows.is_empty() {
+            // First write into an SDK track: its rows become the oldest part of this segment.
+            let mut imported = jsonl::read_rows(&self.dir.join(DATA_JSONL))?;
+            imported.absorb(rows);
+            imported.normalize();
+            rows = imported;
+            self.data_jsonl = DataJsonl::Derived("imported");
+        }
         let (Some(&lo), Some(&hi)) = (rows.timestamps().first(), rows.timestamps().last()) else {
             return Ok(());
         };
@@ -179,9 +227,50 @@ impl TrackStore {
             .filter(|s| s.max_timestamp >= start && s.min_timestamp <= end)
             .cloned()
             .collect();
-        let mut table = self.load(&wanted)?;
+        let mut table = match self.data_jsonl {
+            DataJsonl::Foreign => jsonl::read_rows(&self.dir.join(DATA_JSONL))?.range(start, end),
+            _ => Table::new(),
+        };
+        table.absorb(self.load(&wanted)?);
         table.normalize();
         Ok(table.range(start, end))
+    }
+
+    /// Topic, entry count, columns and time range of the durable rows.
+    pub fn summary(&self) -> Result<TrackSummary> {
+        if self.data_jsonl == DataJsonl::Foreign {
+            let rows = self.read_range(f64::NEG_INFINITY, f64::INFINITY)?;
+            let mut columns: Vec<String> = rows.columns().iter().map(|c| c.name.to_string()).collect();
+            columns.sort();
+            return Ok(TrackSummary {
+                topic: self.topic.clone(),
+                total_entries: rows.len() as u64,
+                columns,
+                first_timestamp: rows.timestamps().first().copied(),
+                last_timestamp: rows.timestamps().last().copied(),
+            });
+        }
+        Ok(TrackSummary {
+            topic: self.topic.clone(),
+            total_entries: self.total_rows(),
+            columns: self.columns.iter().cloned().collect(),
+            first_timestamp: self.segments.first().map(|s| s.min_timestamp),
+            last_timestamp: self.segments.last().map(|s| s.max_timestamp),
+        })
+    }
+
+    /// Writes every durable row to the SDK's `data.jsonl` (a snapshot the Python SDK reads). A
+    /// track that still is an SDK track already has its rows there and is left alone.
+    pub fn export_ml_dash(&mut self) -> Result<()> {
+        if self.data_jsonl == DataJsonl::Foreign {
+            return Ok(());
+        }
+        let rows = self.read_range(f64::NEG_INFINITY, f64::INFINITY)?;
+        let lost = format!("ml-dash export of track {:?}", self.topic);
+        fsx::create_dir_all(&self.dir)?;
+        fsx::write_atomic(&self.dir.join(DATA_JSONL), jsonl::write_rows(&rows).as_bytes(), &lost)?;
+        self.data_jsonl = DataJsonl::Derived("export");
+        self.write_metadata(&lost)
     }
 
     fn write_metadata(&self, lost: &str) -> Result<()> {
@@ -219,6 +308,9 @@ impl TrackStore {
         meta.insert("format".into(), json!("dash-ingest/parquet-segments/1"));
         meta.insert("segments".into(), Json::Array(segments));
         meta.insert("nextSegment".into(), json!(self.next_segment));
+        if let DataJsonl::Derived(how) = self.data_jsonl {
+            meta.insert("dataJsonl".into(), json!(how));
+        }
         let text = Json::Object(meta).to_string();
         fsx::write_atomic(&self.dir.join(METADATA_FILE), text.as_bytes(), lost)
     }

@@ -6,7 +6,7 @@ mod error;
 use std::path::Path;
 use std::time::Duration;
 
-use ingest_core::{Engine, EngineConfig, IngestError, Pending};
+use ingest_core::{Engine, EngineConfig, IngestError, Pending, ReadFormat, ReadQuery, TrackSummary};
 use napi::bindgen_prelude::{AsyncTask, Buffer, Uint32Array, Uint8Array};
 use napi::{Env, Task};
 use napi_derive::napi;
@@ -30,6 +30,8 @@ pub struct EngineOptions {
     pub backpressure_timeout_ms: Option<f64>,
     /// How long close waits for the writer, in milliseconds.
     pub close_timeout_ms: Option<f64>,
+    /// Fail with `ERR_DASH_NOT_FOUND` instead of creating the experiment directory.
+    pub must_exist: Option<bool>,
 }
 
 /// Engine counters (see `ingest_core::Stats`).
@@ -58,6 +60,30 @@ fn bytes(value: Option<f64>, default: usize) -> usize {
     value
         .filter(|v| v.is_finite() && *v >= 1.0)
         .map_or(default, |v| v as usize)
+}
+
+/// One track as `tracks.list()` reports it.
+#[napi(object)]
+pub struct TrackInfo {
+    pub topic: String,
+    pub total_entries: f64,
+    pub columns: Vec<String>,
+    pub first_timestamp: Option<f64>,
+    pub last_timestamp: Option<f64>,
+}
+
+impl From<TrackSummary> for TrackInfo {
+    fn from(s: TrackSummary) -> Self {
+        TrackInfo {
+            topic: s.topic,
+            // Row counts stay far below 2^53, where f64 is exact.
+            #[allow(clippy::cast_precision_loss)]
+            total_entries: s.total_entries as f64,
+            columns: s.columns,
+            first_timestamp: s.first_timestamp,
+            last_timestamp: s.last_timestamp,
+        }
+    }
 }
 
 /// A reply from the writer thread, awaited on the libuv thread pool.
@@ -104,6 +130,19 @@ impl Task for Wait<Vec<u8>> {
     }
 }
 
+impl Task for Wait<Vec<TrackSummary>> {
+    type Output = ingest_core::Result<Vec<TrackSummary>>;
+    type JsValue = Vec<TrackInfo>;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(self.take())
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Vec<TrackInfo>> {
+        check(&env, output).map(|tracks| tracks.into_iter().map(TrackInfo::from).collect())
+    }
+}
+
 /// The engine of one experiment. Owned by the TypeScript `Experiment`; not public API.
 #[napi]
 pub struct NativeEngine {
@@ -122,10 +161,13 @@ impl NativeEngine {
             backpressure_timeout: millis(options.backpressure_timeout_ms, defaults.backpressure_timeout),
             close_timeout: millis(options.close_timeout_ms, defaults.close_timeout),
         };
-        let engine = check(
-            &env,
-            Engine::start(Path::new(&options.dash_root), &options.prefix, config),
-        )?;
+        let root = Path::new(&options.dash_root);
+        let engine = if options.must_exist == Some(true) {
+            Engine::open_existing(root, &options.prefix, config)
+        } else {
+            Engine::start(root, &options.prefix, config)
+        };
+        let engine = check(&env, engine)?;
         Ok(NativeEngine { engine })
     }
 
@@ -162,17 +204,52 @@ impl NativeEngine {
     /// Resolves when everything committed before the call is durable.
     #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn flush(&self, env: Env) -> napi::Result<AsyncTask<WaitDone>> {
-        let pending = check(&env, self.engine.flush())?;
-        Ok(AsyncTask::new(Wait {
-            pending: Some(pending),
-            timeout: self.engine.close_timeout(),
-        }))
+        self.wait(check(&env, self.engine.flush())?)
     }
 
-    /// Resolves with the wire-encoded rows of `topic` with `start <= timestamp <= end`.
+    /// Resolves with the rows of `topic` with `start <= timestamp <= end`, projected to `columns`
+    /// if given, as `format`: `"rows"` (wire rows), `"jsonl"` or `"parquet"`.
     #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
-    pub fn read(&self, env: Env, topic: u32, start: f64, end: f64) -> napi::Result<AsyncTask<Wait<Vec<u8>>>> {
-        let pending = check(&env, self.engine.read(topic, start, end))?;
+    pub fn read(
+        &self,
+        env: Env,
+        topic: u32,
+        start: f64,
+        end: f64,
+        columns: Option<Vec<String>>,
+        format: String,
+    ) -> napi::Result<AsyncTask<Wait<Vec<u8>>>> {
+        let format = match format.as_str() {
+            "rows" => ReadFormat::Rows,
+            "jsonl" => ReadFormat::JsonLines,
+            "parquet" => ReadFormat::Parquet,
+            _ => return Err(napi::Error::from_reason(format!("unknown read format {format:?}"))),
+        };
+        let query = ReadQuery {
+            start,
+            end,
+            columns,
+            format,
+        };
+        self.wait(check(&env, self.engine.read(topic, query))?)
+    }
+
+    /// Resolves with every track on disk, after sealing what was appended.
+    #[napi(catch_unwind, ts_return_type = "Promise<TrackInfo[]>")]
+    pub fn list_tracks(&self, env: Env) -> napi::Result<AsyncTask<Wait<Vec<TrackSummary>>>> {
+        self.wait(check(&env, self.engine.list_tracks())?)
+    }
+
+    /// Writes every track's ml-dash `data.jsonl`; resolves when done.
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
+    pub fn export_ml_dash(&self, env: Env) -> napi::Result<AsyncTask<WaitDone>> {
+        self.wait(check(&env, self.engine.export_ml_dash())?)
+    }
+
+    fn wait<T: Send + 'static>(&self, pending: Pending<T>) -> napi::Result<AsyncTask<Wait<T>>>
+    where
+        Wait<T>: Task,
+    {
         Ok(AsyncTask::new(Wait {
             pending: Some(pending),
             timeout: self.engine.close_timeout(),
@@ -183,10 +260,7 @@ impl NativeEngine {
     #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn close(&mut self, env: Env) -> napi::Result<AsyncTask<WaitDone>> {
         let pending = check(&env, self.engine.close())?;
-        Ok(AsyncTask::new(Wait {
-            pending: Some(pending),
-            timeout: self.engine.close_timeout(),
-        }))
+        self.wait(pending)
     }
 
     /// Seals everything and stops the writer, blocking (bounded by the close timeout). For

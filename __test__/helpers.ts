@@ -60,9 +60,10 @@ function asDuck(value: unknown): unknown {
 export async function expectSegmentsMatch(dir: string, entries: Entry[]): Promise<void> {
   const rows = await duckRows(dir);
   expect(rows.length).toBe(entries.length);
+  // Parquet readers see an explicit null like an absent field (the difference is in dash.nulls).
   const expected = entries.map((entry) => {
     const out: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(entry)) out[key] = asDuck(value);
+    for (const [key, value] of Object.entries(entry)) if (value !== null) out[key] = asDuck(value);
     return out;
   });
   expect(rows).toEqual(expected);

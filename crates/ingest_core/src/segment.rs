@@ -4,8 +4,12 @@
 //! Physical layout per column kind (standard Parquet, readable by DuckDB / pyarrow / polars):
 //! number → DOUBLE (byte-stream-split), boolean → BOOLEAN, string → BYTE_ARRAY (String),
 //! bigint → INT64, json / mixed → BYTE_ARRAY (JSON), number[] and typed arrays → 3-level LIST of
-//! their element type. The exact JS kind of each column is kept in the file's key-value metadata
-//! (`dash.kinds`) so reads give back the same JS types. Compression: zstd level 1.
+//! their element type; a column of only explicit nulls → INT32 with the NULL logical type. The exact
+//! JS kind of each column is kept in the file's key-value metadata (`dash.kinds`) so reads give back
+//! the same JS types. Explicit nulls are Parquet nulls like absent fields, and the rows where they
+//! are explicit are listed in `dash.nulls` (`{column: [[first_row, count], …]}`), so other readers
+//! see plain typed columns and we still tell `null` from absent. (Mixed columns tag their nulls
+//! instead.) Compression: zstd level 1.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -28,6 +32,7 @@ use crate::tagged;
 use crate::value::{Elem, Kind, Value};
 
 const KINDS_KEY: &str = "dash.kinds";
+const NULLS_KEY: &str = "dash.nulls";
 pub const TIMESTAMP: &str = "timestamp";
 
 type PResult<T> = std::result::Result<T, parquet::errors::ParquetError>;
@@ -75,6 +80,7 @@ fn column_type(name: &str, kind: Kind) -> PResult<Type> {
         Kind::Str => primitive(Physical::BYTE_ARRAY, Some(LogicalType::String)),
         Kind::BigInt => primitive(Physical::INT64, None),
         Kind::Json | Kind::Mixed => primitive(Physical::BYTE_ARRAY, Some(LogicalType::Json)),
+        Kind::Null => primitive(Physical::INT32, Some(LogicalType::Unknown)),
         Kind::F64List => list(element_type(Elem::F64)?),
         Kind::Typed(elem) => list(element_type(elem)?),
     }
@@ -127,6 +133,20 @@ fn encode<W: std::io::Write + Send>(sink: W, table: &Table) -> PResult<W> {
         KINDS_KEY.into(),
         serde_json::to_string(&kinds).unwrap_or_default(),
     ));
+    let nulls: BTreeMap<&str, Vec<[usize; 2]>> = columns
+        .iter()
+        .filter(|(_, kind)| *kind != Kind::Mixed)
+        .filter_map(|(c, _)| {
+            let runs = null_runs(c);
+            (!runs.is_empty()).then_some((&*c.name, runs))
+        })
+        .collect();
+    if !nulls.is_empty() {
+        writer.append_key_value_metadata(KeyValue::new(
+            NULLS_KEY.into(),
+            serde_json::to_string(&nulls).unwrap_or_default(),
+        ));
+    }
 
     let mut row_group = writer.next_row_group()?;
     let mut leaves = std::iter::once(None).chain(columns.iter().map(Some));
@@ -160,6 +180,23 @@ pub fn to_bytes(table: &Table) -> Result<Vec<u8>> {
     encode(Vec::new(), table).map_err(|e| IngestError::Writer(format!("encoding Parquet in memory: {e}")))
 }
 
+/// The rows holding an explicit null, as `[first_row, count]` runs.
+fn null_runs(column: &Column) -> Vec<[usize; 2]> {
+    let mut runs: Vec<[usize; 2]> = Vec::new();
+    if column.numbers().is_some() {
+        return runs;
+    }
+    for (row, cell) in column.cells().iter().enumerate() {
+        if let Some(Value::Null) = cell {
+            match runs.last_mut() {
+                Some([first, count]) if *first + *count == row => *count += 1,
+                _ => runs.push([row, 1]),
+            }
+        }
+    }
+    runs
+}
+
 /// Definition levels of a flat optional column (1 = present) and its present values.
 fn flat<T>(cells: &[Option<Value>], mut pick: impl FnMut(&Value) -> Option<T>) -> (Vec<i16>, Vec<T>) {
     let mut defs = Vec::with_capacity(cells.len());
@@ -186,7 +223,7 @@ fn nested<T>(cells: &[Option<Value>], mut items: impl FnMut(&Value, &mut Vec<T>)
         }
         let count = values.len() - before;
         match (cell, count) {
-            (None, _) => {
+            (None | Some(Value::Null), _) => {
                 defs.push(0);
                 reps.push(0);
             }
@@ -241,6 +278,10 @@ fn write_column(writer: &mut ColumnWriter<'_>, column: &Column, kind: Kind) -> P
         }
     };
     match (writer, kind) {
+        (ColumnWriter::Int32ColumnWriter(w), Kind::Null) => {
+            // Every row is null or absent; which are explicit nulls is in `dash.nulls`.
+            w.write_batch(&[], Some(&vec![0; cells.len()]), None)?;
+        }
         (ColumnWriter::DoubleColumnWriter(w), Kind::F64) => {
             let (defs, values) = flat(cells, |v| if let Value::F64(x) = v { Some(*x) } else { None });
             w.write_batch(&values, Some(&defs), None)?;
@@ -402,13 +443,20 @@ pub fn read(path: &Path) -> Result<Table> {
     let file = File::open(path).map_err(|e| IngestError::io(path, "nothing (reading)", e))?;
     let reader = SerializedFileReader::new(file).map_err(|e| corrupt(e.to_string()))?;
     let metadata = reader.metadata();
-    let kinds: BTreeMap<String, String> = metadata
-        .file_metadata()
-        .key_value_metadata()
-        .and_then(|kvs| kvs.iter().find(|kv| kv.key == KINDS_KEY))
-        .and_then(|kv| kv.value.as_deref())
+    let key_value = |key: &str| {
+        metadata
+            .file_metadata()
+            .key_value_metadata()
+            .and_then(|kvs| kvs.iter().find(|kv| kv.key == key))
+            .and_then(|kv| kv.value.as_deref())
+    };
+    let kinds: BTreeMap<String, String> = key_value(KINDS_KEY)
         .and_then(|text| serde_json::from_str(text).ok())
         .ok_or_else(|| corrupt(format!("no {KINDS_KEY} metadata")))?;
+    let nulls: BTreeMap<String, Vec<[usize; 2]>> = match key_value(NULLS_KEY) {
+        Some(text) => serde_json::from_str(text).map_err(|e| corrupt(format!("{NULLS_KEY}: {e}")))?,
+        None => BTreeMap::new(),
+    };
     let schema = metadata.file_metadata().schema_descr();
 
     let mut timestamps: Vec<f64> = Vec::new();
@@ -455,6 +503,16 @@ pub fn read(path: &Path) -> Result<Table> {
     if columns.iter().any(|c| c.len() != timestamps.len()) {
         return Err(corrupt("columns of unequal length".into()));
     }
+    for column in &mut columns {
+        for [first, count] in nulls.get(&*column.name).into_iter().flatten() {
+            if first.saturating_add(*count) > timestamps.len() {
+                return Err(corrupt(format!("{NULLS_KEY} of {:?} beyond the last row", column.name)));
+            }
+            for row in *first..first + count {
+                column.set(row, Value::Null);
+            }
+        }
+    }
     Ok(Table::from_columns(timestamps, columns))
 }
 
@@ -483,6 +541,7 @@ fn read_cells(reader: ColumnReader, kind: Kind, rows: usize) -> PResult<Option<C
 fn read_value_cells(reader: ColumnReader, kind: Kind, rows: usize) -> PResult<Option<Vec<Option<Value>>>> {
     let utf8 = |b: ByteArray| String::from_utf8(b.data().to_vec()).ok().map(String::into_boxed_str);
     Ok(match (reader, kind) {
+        (ColumnReader::Int32ColumnReader(r), Kind::Null) => read_leaf(r, rows)?.flat_cells(rows, |_| Some(Value::Null)),
         (ColumnReader::DoubleColumnReader(r), Kind::F64) => {
             read_leaf(r, rows)?.flat_cells(rows, |v| Some(Value::F64(v)))
         }
@@ -550,7 +609,10 @@ mod tests {
                 vec![Value::F64List(vec![1.0, 2.0].into()), Value::F64List(Vec::new().into())],
             ),
             ("json", vec![Value::Json("[\"a\"]".into()), Value::Json("[{}]".into())]),
-            ("mixed", vec![Value::Null, Value::Str("x".into())]),
+            ("str_or_null", vec![Value::Null, Value::Str("x".into())]),
+            ("num_or_null", vec![Value::F64(1.0), Value::Null]),
+            ("only_null", vec![Value::Null, Value::Null]),
+            ("mixed", vec![Value::Bool(true), Value::Str("x".into())]),
         ];
         let mut typed: Vec<(String, Vec<Value>)> = Vec::new();
         for elem in Elem::ALL {

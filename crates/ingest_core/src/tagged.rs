@@ -122,6 +122,7 @@ pub fn decode(text: &str) -> Option<Value> {
             bytes: typed_bytes(elem, payload.as_array()?)?,
         },
         Kind::Json => Value::Json(payload.as_str()?.into()),
+        Kind::Null => Value::Null,
         Kind::Mixed => return None,
     })
 }

@@ -115,14 +115,16 @@ pub enum Kind {
     F64List,
     Typed(Elem),
     Json,
-    /// Values of different kinds, or explicit nulls (which must stay distinct from absent cells).
+    /// Only explicit nulls.
+    Null,
+    /// Values of different kinds.
     Mixed,
 }
 
 impl Value {
     pub fn kind(&self) -> Kind {
         match self {
-            Value::Null => Kind::Mixed,
+            Value::Null => Kind::Null,
             Value::F64(_) => Kind::F64,
             Value::Bool(_) => Kind::Bool,
             Value::Str(_) => Kind::Str,
@@ -168,6 +170,7 @@ impl Kind {
             Kind::F64List => "number[]".into(),
             Kind::Typed(elem) => elem.js_name().into(),
             Kind::Json => "json".into(),
+            Kind::Null => "null".into(),
             Kind::Mixed => "mixed".into(),
         }
     }
@@ -180,12 +183,14 @@ impl Kind {
             "bigint" => Kind::BigInt,
             "number[]" => Kind::F64List,
             "json" => Kind::Json,
+            "null" => Kind::Null,
             "mixed" => Kind::Mixed,
             other => Kind::Typed(Elem::from_js_name(other)?),
         })
     }
 
-    /// The kind of a column holding all of `values` (absent cells ignored).
+    /// The kind of a column holding all of `values`: absent cells are ignored, and explicit nulls
+    /// do not change the kind of the other values (they are kept beside the column).
     pub fn of_cells<'a>(values: impl IntoIterator<Item = &'a Option<Value>>) -> Option<Kind> {
         let mut kind = None;
         for value in values.into_iter().flatten() {
@@ -193,6 +198,8 @@ impl Kind {
             kind = match kind {
                 None => Some(k),
                 Some(prev) if prev == k => Some(prev),
+                Some(Kind::Null) => Some(k),
+                Some(prev) if k == Kind::Null => Some(prev),
                 Some(_) => return Some(Kind::Mixed),
             };
         }

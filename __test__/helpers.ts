@@ -26,20 +26,66 @@ export function segmentFiles(dir: string): string[] {
     .map((f) => join(dir, f));
 }
 
-/** Every row of every segment in `dir`, read by DuckDB, sorted by timestamp, nulls dropped. */
+/** A number as the engine's tagged JSON writes it (non-finite ones as strings). */
+function taggedNumber(x: unknown): unknown {
+  return typeof x === "string" ? Number(x) : x;
+}
+
+/**
+ * The value inside a cell of a column whose values change kind: the engine stores those as tagged
+ * JSON text, `{"t": kind, "v": payload}` (see tagged.rs), which DuckDB shows as a JSON string.
+ */
+function untag(text: string): unknown {
+  const { t, v } = JSON.parse(text) as { t: string; v: unknown };
+  switch (t) {
+    case "null":
+      return null;
+    case "number":
+      return taggedNumber(v);
+    case "bigint":
+      return BigInt(v as string);
+    case "json":
+      return JSON.parse(v as string);
+    case "boolean":
+    case "string":
+      return v;
+    default: // number[] and typed arrays: lists of numbers (64-bit integers as strings)
+      return (v as unknown[]).map((x) => (t.startsWith("Big") ? BigInt(x as string) : taggedNumber(x)));
+  }
+}
+
+/**
+ * Every row of every segment in `dir`, read by DuckDB, sorted by timestamp; null cells dropped and
+ * tagged cells of mixed columns decoded (then shown as `asDuck` shows our values). Each file is
+ * read on its own: a field whose type changed between segments has a different Parquet type in
+ * each, which a multi-file read would cast to one type.
+ */
 export async function duckRows(dir: string): Promise<Record<string, unknown>[]> {
-  const files = segmentFiles(dir);
-  if (files.length === 0) return [];
+  const rows: Record<string, unknown>[] = [];
+  for (const file of segmentFiles(dir)) rows.push(...(await duckFileRows(file)));
+  return rows.sort((a, b) => (a.timestamp as number) - (b.timestamp as number));
+}
+
+async function duckFileRows(file: string): Promise<Record<string, unknown>[]> {
   const instance = await DuckDBInstance.create(":memory:");
   const connection = await instance.connect();
   try {
-    const list = files.map((f) => `'${f}'`).join(", ");
-    const reader = await connection.runAndReadAll(
-      `SELECT * FROM read_parquet([${list}], union_by_name = true) ORDER BY timestamp`,
+    const source = `read_parquet('${file}')`;
+    const types = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`);
+    const jsonColumns = new Set(
+      types
+        .getRowObjectsJS()
+        .filter((c) => c.column_type === "JSON")
+        .map((c) => c.column_name as string),
     );
+    const reader = await connection.runAndReadAll(`SELECT * FROM ${source} ORDER BY timestamp`);
     return reader.getRowObjectsJS().map((row) => {
       const out: Record<string, unknown> = {};
-      for (const [key, value] of Object.entries(row)) if (value !== null) out[key] = value;
+      for (const [key, raw] of Object.entries(row)) {
+        const tagged = jsonColumns.has(key) && typeof raw === "string" && raw.startsWith('{"t":');
+        const value = tagged ? asDuck(untag(raw)) : raw;
+        if (value !== null) out[key] = value;
+      }
       return out;
     });
   } finally {

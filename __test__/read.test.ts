@@ -1,0 +1,206 @@
+/** The read side: every format's exact shape, slices and floor matches, track listing. */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { Experiment, type TrackBuilder } from "../src/index.js";
+import { duckRows, expectSegmentsMatch, tempRoot, trackDir } from "./helpers.js";
+
+async function known(): Promise<{ experiment: Experiment; track: TrackBuilder }> {
+  const experiment = await new Experiment("read/known", { dashRoot: tempRoot() }).start();
+  const track = experiment.track("robot/pose");
+  track.append({ step: 2, x: 0.5, label: "b" }, 2);
+  track.append({ step: 1, x: 0.25, label: "a", q: Float32Array.of(1, 2) }, 1);
+  track.append({ step: 3, x: 0.75 }, 3.5);
+  return { experiment, track };
+}
+
+const knownEntries = [
+  { timestamp: 1, step: 1, x: 0.25, label: "a", q: Float32Array.of(1, 2) },
+  { timestamp: 2, step: 2, x: 0.5, label: "b" },
+  { timestamp: 3.5, step: 3, x: 0.75 },
+];
+
+async function duckOf(parquet: Buffer): Promise<Record<string, unknown>[]> {
+  const dir = mkdtempSync(join(tmpdir(), "dash-parquet-"));
+  writeFileSync(join(dir, "read.parquet"), parquet);
+  return duckRows(dir);
+}
+
+describe("read formats", () => {
+  it("json: { entries, count } sorted, ranges inclusive, columns projected", async () => {
+    const { experiment, track } = await known();
+    expect(await track.read()).toEqual({ entries: knownEntries, count: 3 });
+    expect(await track.read({ format: "json", start: 2, end: 3.5 })).toEqual({ entries: knownEntries.slice(1), count: 2 });
+    expect(await track.read({ start: 1.5, end: 1.9 })).toEqual({ entries: [], count: 0 });
+    expect((await track.read({ columns: ["x"] })).entries).toEqual([
+      { timestamp: 1, x: 0.25 },
+      { timestamp: 2, x: 0.5 },
+      { timestamp: 3.5, x: 0.75 },
+    ]);
+    await experiment.complete();
+  });
+
+  it("jsonl: a Buffer of JSON lines as the Python SDK writes them", async () => {
+    const { experiment, track } = await known();
+    const jsonl = await track.read({ format: "jsonl", columns: ["step", "label", "q"] });
+    expect(Buffer.isBuffer(jsonl)).toBe(true);
+    expect(jsonl.toString("utf8")).toBe(
+      '{"timestamp": 1.0, "step": 1.0, "label": "a", "q": [1.0, 2.0]}\n' +
+        '{"timestamp": 2.0, "step": 2.0, "label": "b"}\n' +
+        '{"timestamp": 3.5, "step": 3.0}\n',
+    );
+    await experiment.complete();
+  });
+
+  it("parquet: one self-contained file an independent reader opens", async () => {
+    const { experiment, track } = await known();
+    const parquet = await track.read({ format: "parquet" });
+    expect(parquet.subarray(0, 4).toString()).toBe("PAR1");
+    expect(await duckOf(parquet)).toEqual([
+      { timestamp: 1, step: 1, x: 0.25, label: "a", q: [1, 2] },
+      { timestamp: 2, step: 2, x: 0.5, label: "b" },
+      { timestamp: 3.5, step: 3, x: 0.75 },
+    ]);
+    expect(await duckOf(await track.read({ format: "parquet", start: 3 }))).toEqual([{ timestamp: 3.5, step: 3, x: 0.75 }]);
+    await experiment.complete();
+  });
+
+  it("mocap: the SDK's shape", async () => {
+    const { experiment, track } = await known();
+    expect(await track.read({ format: "mocap", columns: ["step", "x"] })).toEqual({
+      version: "1.0",
+      metadata: {
+        topic: "robot/pose",
+        description: null,
+        tags: [],
+        fps: 30,
+        duration: 2.5,
+        frameCount: 3,
+        startTime: 1,
+        endTime: 3.5,
+      },
+      channels: ["step", "x"],
+      frames: [
+        { time: 1, step: 1, x: 0.25 },
+        { time: 2, step: 2, x: 0.5 },
+        { time: 3.5, step: 3, x: 0.75 },
+      ],
+    });
+    await experiment.complete();
+  });
+
+  it("an empty and a missing track give the empty shape of every format", async () => {
+    const experiment = await new Experiment("read/empty", { dashRoot: tempRoot() }).start();
+    for (const track of [experiment.track("missing"), experiment.track("emptied")]) {
+      expect(await track.read()).toEqual({ entries: [], count: 0 });
+      expect((await track.read({ format: "jsonl" })).length).toBe(0);
+      expect(await duckOf(await track.read({ format: "parquet" }))).toEqual([]);
+      expect(await track.read({ format: "mocap" })).toEqual({
+        version: "1.0",
+        metadata: { topic: track.topic, frameCount: 0, duration: 0, startTime: 0, endTime: 0 },
+        channels: [],
+        frames: [],
+      });
+    }
+    await experiment.complete();
+  });
+
+  it("bad read arguments are TypeError/RangeError with codes", async () => {
+    const { experiment, track } = await known();
+    await expect(track.read({ format: "xml" as "json" })).rejects.toMatchObject({ name: "RangeError", code: "ERR_DASH_INVALID_ARGUMENT" });
+    await expect(track.read({ start: Number.NaN })).rejects.toMatchObject({ name: "TypeError", code: "ERR_DASH_INVALID_ARGUMENT" });
+    await expect(track.read({ columns: "x" as unknown as string[] })).rejects.toMatchObject({ code: "ERR_DASH_INVALID_ARGUMENT" });
+    await expect(track.slice("0" as unknown as number)).rejects.toMatchObject({ code: "ERR_DASH_INVALID_ARGUMENT" });
+    await experiment.complete();
+  });
+});
+
+describe("slices and floor matches", () => {
+  it("findByTime: exact hit, between entries, after the last, before the first, lists", async () => {
+    const experiment = await new Experiment("read/floor", { dashRoot: tempRoot() }).start();
+    const track = experiment.track("t");
+    for (const ts of [7, 1, 5, 3]) track.append({ v: ts }, ts); // out of order
+    track.append({ w: 1 }, 5); // merged
+    const slice = await track.slice();
+    expect(slice.length).toBe(4);
+    expect([...slice].map((e) => e.timestamp)).toEqual([1, 3, 5, 7]);
+    expect(slice.findByTime(3)).toEqual({ timestamp: 3, v: 3 });
+    expect(slice.findByTime(5.5)).toEqual({ timestamp: 5, v: 5, w: 1 });
+    expect(slice.findByTime(100)).toEqual({ timestamp: 7, v: 7 });
+    expect(slice.findByTime(Infinity)).toEqual({ timestamp: 7, v: 7 });
+    expect(slice.findByTime([1, 2.9, 7])).toEqual([
+      { timestamp: 1, v: 1 },
+      { timestamp: 1, v: 1 },
+      { timestamp: 7, v: 7 },
+    ]);
+    expect(() => slice.findByTime(0.5)).toThrow(expect.objectContaining({ name: "RangeError", code: "ERR_DASH_NO_ENTRY" }));
+    expect(() => slice.findByTime([3, 0])).toThrow(expect.objectContaining({ code: "ERR_DASH_NO_ENTRY" }));
+    expect(() => slice.findByTime("3" as unknown as number)).toThrow(expect.objectContaining({ name: "TypeError" }));
+    const part = await track.slice(2, 5);
+    expect(part.toArray()).toEqual([
+      { timestamp: 3, v: 3 },
+      { timestamp: 5, v: 5, w: 1 },
+    ]);
+    expect(part.findByTime(100)).toEqual({ timestamp: 5, v: 5, w: 1 });
+    const empty = await track.slice(10, 20);
+    expect(empty.length).toBe(0);
+    expect(() => empty.findByTime(15)).toThrow(expect.objectContaining({ name: "RangeError", code: "ERR_DASH_NO_ENTRY" }));
+    await experiment.complete();
+  });
+});
+
+describe("tracks.list", () => {
+  it("lists every track with its summary; robot/* means under robot/, not robotics/", async () => {
+    const root = tempRoot();
+    await new Experiment("list/x", { dashRoot: root }).run((e) => {
+      e.track("robot/position").append({ a: 1 }, 1).append({ b: 2 }, 2);
+    });
+    const experiment = await new Experiment("list/x", { dashRoot: root }).start();
+    experiment.track("robot/joints/arm").append({ j: 0.5 }, 5);
+    experiment.track("robotics/other").append({ z: 1 }, 9);
+    experiment.track("camera").append({ f: "x" }, 3);
+    expect(await experiment.tracks.list("robot/*")).toEqual([
+      { topic: "robot/joints/arm", totalEntries: 1, columns: ["j"], firstTimestamp: 5, lastTimestamp: 5 },
+      { topic: "robot/position", totalEntries: 2, columns: ["a", "b"], firstTimestamp: 1, lastTimestamp: 2 },
+    ]);
+    expect((await experiment.tracks.list()).map((t) => t.topic)).toEqual(["camera", "robot/joints/arm", "robot/position", "robotics/other"]);
+    expect((await experiment.tracks.list("camera")).map((t) => t.topic)).toEqual(["camera"]);
+    await experiment.complete();
+  });
+});
+
+describe("property: flush timing never changes what is read", () => {
+  it("random appends with duplicate timestamps and random flush points equal the no-flush run", async () => {
+    const entry = fc.record({
+      ts: fc.integer({ min: 0, max: 40 }).map((n) => n / 4),
+      field: fc.constantFrom("a", "b", "c", "d"),
+      value: fc.oneof(fc.double({ noNaN: true }), fc.string(), fc.boolean(), fc.constant(null)),
+      flush: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(entry, { minLength: 1, maxLength: 60 }), async (appends) => {
+        const root = tempRoot();
+        const flushed = await new Experiment("prop/flushed", { dashRoot: root }).start();
+        const plain = await new Experiment("prop/plain", { dashRoot: root }).start();
+        for (const { ts, field, value, flush } of appends) {
+          flushed.track("t").append({ [field]: value }, ts);
+          plain.track("t").append({ [field]: value }, ts);
+          if (flush) await flushed.flush();
+        }
+        const a = (await flushed.track("t").read()).entries;
+        const b = (await plain.track("t").read()).entries;
+        await flushed.complete();
+        await plain.complete();
+        expect(a).toEqual(b);
+        // Segments never share a timestamp, so an independent reader sees the same rows.
+        await expectSegmentsMatch(trackDir(flushed, "t"), a);
+        const reopened = await Experiment.open("prop/flushed", { dashRoot: root });
+        expect((await reopened.track("t").read()).entries).toEqual(b);
+        await reopened.close();
+      }),
+      { numRuns: 40 },
+    );
+  });
+});

@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -33,6 +34,9 @@ use crate::value::{Elem, Kind, Value};
 
 const KINDS_KEY: &str = "dash.kinds";
 const NULLS_KEY: &str = "dash.nulls";
+/// Rows per row group: small enough that range reads skip most of a segment, large enough that
+/// per-group overhead stays negligible.
+const ROW_GROUP_ROWS: usize = 64 * 1024;
 pub const TIMESTAMP: &str = "timestamp";
 
 type PResult<T> = std::result::Result<T, parquet::errors::ParquetError>;
@@ -148,20 +152,29 @@ fn encode<W: std::io::Write + Send>(sink: W, table: &Table) -> PResult<W> {
         ));
     }
 
-    let mut row_group = writer.next_row_group()?;
-    let mut leaves = std::iter::once(None).chain(columns.iter().map(Some));
-    while let Some(mut leaf) = row_group.next_column()? {
-        match leaves.next().flatten() {
-            None => {
-                if let ColumnWriter::DoubleColumnWriter(w) = leaf.untyped() {
-                    w.write_batch(table.timestamps(), None, None)?;
+    // Row groups of bounded size, so a time-range read skips the groups outside its range.
+    let mut from = 0;
+    loop {
+        let to = (from + ROW_GROUP_ROWS).min(table.len());
+        let mut row_group = writer.next_row_group()?;
+        let mut leaves = std::iter::once(None).chain(columns.iter().map(Some));
+        while let Some(mut leaf) = row_group.next_column()? {
+            match leaves.next().flatten() {
+                None => {
+                    if let ColumnWriter::DoubleColumnWriter(w) = leaf.untyped() {
+                        w.write_batch(table.timestamps().get(from..to).unwrap_or_default(), None, None)?;
+                    }
                 }
+                Some((column, kind)) => write_column(leaf.untyped(), column, *kind, from..to)?,
             }
-            Some((column, kind)) => write_column(leaf.untyped(), column, *kind)?,
+            leaf.close()?;
         }
-        leaf.close()?;
+        row_group.close()?;
+        from = to;
+        if from >= table.len() {
+            break;
+        }
     }
-    row_group.close()?;
     writer.into_inner()
 }
 
@@ -251,9 +264,12 @@ fn typed_items<const N: usize, T>(value: &Value, out: &mut Vec<T>, convert: impl
     }
 }
 
-fn write_column(writer: &mut ColumnWriter<'_>, column: &Column, kind: Kind) -> PResult<()> {
+/// Writes rows `rows` of `column` into one column chunk.
+fn write_column(writer: &mut ColumnWriter<'_>, column: &Column, kind: Kind, rows: Range<usize>) -> PResult<()> {
     if let (ColumnWriter::DoubleColumnWriter(w), Some((values, present))) = (&mut *writer, column.numbers()) {
         // The sensor fast path: numbers straight from the column, no per-cell values.
+        let values = values.get(rows.clone()).unwrap_or_default();
+        let present = present.get(rows).unwrap_or_default();
         let defs: Vec<i16> = present.iter().map(|p| i16::from(*p)).collect();
         if present.iter().all(|p| *p) {
             w.write_batch(values, Some(&defs), None)?;
@@ -268,8 +284,8 @@ fn write_column(writer: &mut ColumnWriter<'_>, column: &Column, kind: Kind) -> P
         }
         return Ok(());
     }
-    let cells = column.cells();
-    let cells: &[Option<Value>] = &cells;
+    let all = column.cells();
+    let cells: &[Option<Value>] = all.get(rows).unwrap_or_default();
     let bytes_of = |v: &Value| -> Option<ByteArray> {
         match (kind, v) {
             (Kind::Mixed, v) => Some(ByteArray::from(tagged::encode(v).into_bytes())),
@@ -439,6 +455,20 @@ fn int32_bytes(elem: Elem, items: Vec<i32>) -> Box<[u8]> {
 
 /// Reads a segment written by `write` back into a table.
 pub fn read(path: &Path) -> Result<Table> {
+    read_range(path, f64::NEG_INFINITY, f64::INFINITY)
+}
+
+/// The timestamp range of a row group, from its statistics (`None` if it has none).
+fn timestamp_range(group: &parquet::file::metadata::RowGroupMetaData) -> Option<(f64, f64)> {
+    match group.columns().first()?.statistics()? {
+        parquet::file::statistics::Statistics::Double(s) => Some((*s.min_opt()?, *s.max_opt()?)),
+        _ => None,
+    }
+}
+
+/// Reads the row groups of a segment that may hold timestamps in `[start, end]` (whole groups:
+/// the caller trims to the exact range).
+pub fn read_range(path: &Path, start: f64, end: f64) -> Result<Table> {
     let corrupt = |reason: String| IngestError::corrupt(path, reason);
     let file = File::open(path).map_err(|e| IngestError::io(path, "nothing (reading)", e))?;
     let reader = SerializedFileReader::new(file).map_err(|e| corrupt(e.to_string()))?;
@@ -461,9 +491,19 @@ pub fn read(path: &Path) -> Result<Table> {
 
     let mut timestamps: Vec<f64> = Vec::new();
     let mut columns: Vec<Column> = Vec::new();
+    // (first row in the file, first row in the table, rows) of every row group read.
+    let mut spans: Vec<(usize, usize, usize)> = Vec::new();
+    let mut file_row = 0;
     for group_index in 0..reader.num_row_groups() {
         let group = reader.get_row_group(group_index).map_err(|e| corrupt(e.to_string()))?;
         let rows = usize::try_from(group.metadata().num_rows()).map_err(|e| corrupt(e.to_string()))?;
+        file_row += rows;
+        if let Some((lo, hi)) = timestamp_range(group.metadata()) {
+            if hi < start || lo > end {
+                continue;
+            }
+        }
+        spans.push((file_row - rows, timestamps.len(), rows));
         for leaf_index in 0..schema.num_columns() {
             let name = schema
                 .column(leaf_index)
@@ -505,11 +545,14 @@ pub fn read(path: &Path) -> Result<Table> {
     }
     for column in &mut columns {
         for [first, count] in nulls.get(&*column.name).into_iter().flatten() {
-            if first.saturating_add(*count) > timestamps.len() {
+            if first.saturating_add(*count) > file_row {
                 return Err(corrupt(format!("{NULLS_KEY} of {:?} beyond the last row", column.name)));
             }
             for row in *first..first + count {
-                column.set(row, Value::Null);
+                let span = spans.iter().find(|(from, _, rows)| (*from..from + rows).contains(&row));
+                if let Some((from, at, _)) = span {
+                    column.set(at + (row - from), Value::Null);
+                }
             }
         }
     }
@@ -593,6 +636,42 @@ fn read_value_cells(reader: ColumnReader, kind: Kind, rows: usize) -> PResult<Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn range_reads_skip_row_groups_and_keep_explicit_nulls() {
+        let dir = std::env::temp_dir().join(format!("dash-seg-range-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.parquet");
+        let (x, note) = (ColumnName::from("x"), ColumnName::from("note"));
+        let mut table = Table::new();
+        let rows = 3 * ROW_GROUP_ROWS + 10;
+        for i in 0..rows {
+            let value = if i % 1000 == 7 {
+                Value::Null
+            } else {
+                Value::Str(format!("n{i}").into())
+            };
+            table.push(i as f64, [(&x, Value::F64(i as f64)), (&note, value)]);
+        }
+        table.normalize();
+        write(&path, &table).unwrap();
+        let start = (2 * ROW_GROUP_ROWS + 5) as f64;
+        let part = read_range(&path, start, start + 100.0).unwrap();
+        assert_eq!(part.len(), ROW_GROUP_ROWS, "only the third row group is read");
+        assert_eq!(part.timestamps()[0], (2 * ROW_GROUP_ROWS) as f64);
+        let notes = part.columns().iter().find(|c| *c.name == *"note").unwrap();
+        for (row, ts) in part.timestamps().iter().enumerate() {
+            let i = *ts as usize;
+            let expected = if i % 1000 == 7 {
+                Value::Null
+            } else {
+                Value::Str(format!("n{i}").into())
+            };
+            assert_eq!(notes.get(row), Some(expected), "row {i}");
+        }
+        assert_eq!(read(&path).unwrap().len(), rows);
+        std::fs::remove_dir_all(dir).ok();
+    }
 
     #[test]
     fn every_kind_round_trips_with_absent_cells() {

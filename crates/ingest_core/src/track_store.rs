@@ -212,9 +212,14 @@ impl TrackStore {
 
     /// Reads and concatenates the given segments (disjoint, in timestamp order).
     fn load(&self, segments: &[SegmentInfo]) -> Result<Table> {
+        self.load_range(segments, f64::NEG_INFINITY, f64::INFINITY)
+    }
+
+    /// Like `load`, skipping row groups outside `[start, end]` (whole groups are kept).
+    fn load_range(&self, segments: &[SegmentInfo], start: f64, end: f64) -> Result<Table> {
         let mut table = Table::new();
         for info in segments {
-            table.absorb(segment::read(&self.dir.join(&info.file))?);
+            table.absorb(segment::read_range(&self.dir.join(&info.file), start, end)?);
         }
         Ok(table)
     }
@@ -231,7 +236,7 @@ impl TrackStore {
             DataJsonl::Foreign => jsonl::read_rows(&self.dir.join(DATA_JSONL))?.range(start, end),
             _ => Table::new(),
         };
-        table.absorb(self.load(&wanted)?);
+        table.absorb(self.load_range(&wanted, start, end)?);
         table.normalize();
         Ok(table.range(start, end))
     }

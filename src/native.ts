@@ -1,3 +1,3 @@
 /** The napi-rs addon, built from `crates/ingest_napi` by `npm run build:native`. Internal. */
-export { NativeEngine } from "../native/index.js";
+export { commitBatch, NativeEngine } from "../native/index.js";
 export type { EngineOptions, EngineStats, TrackInfo } from "../native/index.js";

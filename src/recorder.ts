@@ -8,7 +8,7 @@
  */
 import { dashError, dashTypeError, describe } from "./errors.js";
 import { StrictClock } from "./clock.js";
-import { NativeEngine, type EngineStats, type TrackInfo } from "./native.js";
+import { commitBatch, NativeEngine, type EngineStats, type TrackInfo } from "./native.js";
 import { BatchEncoder, decodeRows, type Entry, type ShapeCache } from "./wire.js";
 import type { ResolvedConfig } from "./config.js";
 
@@ -43,9 +43,10 @@ export class Recorder {
   constructor(native: NativeEngine, config: ResolvedConfig, readOnly = false) {
     this.#native = native;
     this.#readOnly = readOnly;
+    const handle = native.handle;
     this.#batchSize = config.trackBatchSize;
     this.#encoder = new BatchEncoder({
-      commit: (batch, entries) => native.commit(batch, entries),
+      commit: (buffer, length, entries) => commitBatch(handle, buffer, length, entries),
       defineKey: (name) => native.defineKey(name),
       defineShape: (keys) => native.defineShape(keys),
     });

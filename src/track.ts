@@ -132,7 +132,8 @@ export class TrackBuilder {
   append(data?: TrackData | null, options?: AppendOptions | number): this {
     let fields: TrackData | undefined;
     if (data !== undefined && data !== null) {
-      if (typeof data !== "object" || !isPlainObject(data)) {
+      // `constructor === Object` is the cheap common case; getPrototypeOf is a runtime call.
+      if (typeof data !== "object" || (data.constructor !== Object && !isPlainObject(data))) {
         throw dashTypeError(
           "ERR_DASH_INVALID_ARGUMENT",
           `track "${this.topic}": append data must be a plain object, got ${describe(data)}`,

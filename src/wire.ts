@@ -64,7 +64,8 @@ if (new Uint8Array(Float64Array.of(1).buffer)[7] !== 0x3f) {
 
 /** What the encoder hands over once per batch. */
 export interface BatchSink {
-  commit(batch: Uint8Array, entries: number): void;
+  /** Takes the first `length` bytes of `buffer` (copying them). */
+  commit(buffer: Uint8Array, length: number, entries: number): void;
   defineKey(name: string): number;
   defineShape(keys: Uint32Array): number;
 }
@@ -178,7 +179,7 @@ export class BatchEncoder {
   /** Hands every complete entry to the sink. */
   commit(): void {
     if (this.#entries === 0) return;
-    this.#sink.commit(this.#buffer.subarray(0, this.#entryStart), this.#entries);
+    this.#sink.commit(this.#buffer, this.#entryStart, this.#entries);
     this.#entries = 0;
     this.#buffer.copyWithin(0, this.#entryStart, this.#pos);
     this.#pos -= this.#entryStart;

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -121,10 +121,94 @@ impl<T> Pending<T> {
     }
 }
 
+/// Batch buffers handed back by the writer for reuse, so a commit neither allocates nor faults in
+/// fresh pages. Bounded in count and in the size of what it keeps.
+#[derive(Default)]
+struct BufferPool {
+    free: Mutex<Vec<Vec<u8>>>,
+}
+
+impl BufferPool {
+    const MAX_BUFFERS: usize = 32;
+    const MAX_KEPT_BYTES: usize = 256 * 1024;
+
+    fn take(&self) -> Vec<u8> {
+        self.free
+            .lock()
+            .map(|mut free| free.pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    fn give(&self, mut buffer: Vec<u8>) {
+        if buffer.capacity() > Self::MAX_KEPT_BYTES {
+            return;
+        }
+        buffer.clear();
+        if let Ok(mut free) = self.free.lock() {
+            if free.len() < Self::MAX_BUFFERS {
+                free.push(buffer);
+            }
+        }
+    }
+}
+
+/// Commits batches to an engine's queue; cheap to clone, usable while the engine lives (after it
+/// closes, commits fail with `Closed`).
+#[derive(Clone)]
+pub struct Committer {
+    queue: Arc<ByteQueue<Command>>,
+    stats: Arc<Stats>,
+    buffers: Arc<BufferPool>,
+    backpressure_timeout: Duration,
+}
+
+impl Committer {
+    fn send(&self, command: Command, bytes: usize) -> Result<()> {
+        self.queue
+            .push(command, bytes, self.backpressure_timeout)
+            .map_err(|e| self.push_error(e, bytes))
+    }
+
+    fn send_last(&self, command: Command) -> Result<()> {
+        self.queue.push_last(command).map_err(|e| self.push_error(e, 0))
+    }
+
+    fn push_error(&self, error: PushError, bytes: usize) -> IngestError {
+        match error {
+            PushError::Closed => IngestError::Closed,
+            PushError::Full => IngestError::Backpressure {
+                waited_ms: u64::try_from(self.backpressure_timeout.as_millis()).unwrap_or(u64::MAX),
+                bytes,
+            },
+        }
+    }
+
+    /// Hands a batch of `entries` wire-encoded entries to the writer (copied; the caller may
+    /// reuse `batch` at once). Waits for room when the queue is full (see the module contract).
+    pub fn commit(&self, batch: &[u8], entries: u32) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut copy = self.buffers.take();
+        copy.extend_from_slice(batch);
+        self.send(
+            Command::Entries {
+                batch: copy,
+                entries: u64::from(entries),
+            },
+            batch.len(),
+        )?;
+        self.stats.entries_committed.fetch_add(u64::from(entries), Relaxed);
+        Ok(())
+    }
+}
+
 pub struct Engine {
     dir: PathBuf,
     config: EngineConfig,
-    queue: Arc<ByteQueue<Command>>,
+    committer: Committer,
     stats: Arc<Stats>,
     thread: Option<JoinHandle<()>>,
     /// Topic name → id, and track directory name → topic, to refuse `a/b` beside `a_b`.
@@ -156,8 +240,10 @@ impl Engine {
         crate::fsx::create_dir_all(&dir)?;
         let queue = Arc::new(ByteQueue::new(config.max_queue_bytes));
         let stats = Arc::new(Stats::default());
+        let buffers = Arc::new(BufferPool::default());
         let writer = Writer {
             tracks_dir: dir.join("tracks"),
+            buffers: buffers.clone(),
             queue: queue.clone(),
             stats: stats.clone(),
             config: config.clone(),
@@ -172,8 +258,13 @@ impl Engine {
             .map_err(|e| IngestError::Writer(format!("could not start the writer thread: {e}")))?;
         Ok(Engine {
             dir: dir.clone(),
+            committer: Committer {
+                queue,
+                stats: stats.clone(),
+                buffers,
+                backpressure_timeout: config.backpressure_timeout,
+            },
             config,
-            queue,
             stats,
             thread: Some(thread),
             topics: HashMap::new(),
@@ -193,18 +284,13 @@ impl Engine {
     }
 
     fn send(&self, command: Command, bytes: usize) -> Result<()> {
-        if self.closed {
-            return Err(IngestError::Closed);
-        }
-        self.queue
-            .push(command, bytes, self.config.backpressure_timeout)
-            .map_err(|e| match e {
-                PushError::Closed => IngestError::Closed,
-                PushError::Full => IngestError::Backpressure {
-                    waited_ms: u64::try_from(self.config.backpressure_timeout.as_millis()).unwrap_or(u64::MAX),
-                    bytes,
-                },
-            })
+        self.committer.send(command, bytes)
+    }
+
+    /// A handle that commits batches to this engine, for callers that cannot hold the engine
+    /// itself (the binding keeps one per engine so its hot path avoids a class-method call).
+    pub fn committer(&self) -> Committer {
+        self.committer.clone()
     }
 
     /// Registers a topic and returns its id (the same id for the same topic). Refuses invalid
@@ -262,21 +348,9 @@ impl Engine {
         Ok(id)
     }
 
-    /// Hands a batch of `entries` wire-encoded entries to the writer (copied; the caller may
-    /// reuse `batch` at once). Waits for room when the queue is full (see the module contract).
+    /// See [`Committer::commit`].
     pub fn commit(&self, batch: &[u8], entries: u32) -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        self.send(
-            Command::Entries {
-                batch: batch.to_vec(),
-                entries: u64::from(entries),
-            },
-            batch.len(),
-        )?;
-        self.stats.entries_committed.fetch_add(u64::from(entries), Relaxed);
-        Ok(())
+        self.committer.commit(batch, entries)
     }
 
     /// Asks the writer to seal everything committed so far; the answer says whether all of it is
@@ -321,7 +395,8 @@ impl Engine {
     /// Seals everything and stops the writer. Further calls fail with `Closed`.
     pub fn close(&mut self) -> Result<Pending<()>> {
         let (reply, receiver) = mpsc::sync_channel(1);
-        self.send(Command::Shutdown(reply), 0)?;
+        // The last command: the queue refuses everything after it, from committers too.
+        self.committer.send_last(Command::Shutdown(reply))?;
         self.closed = true;
         Ok(Pending {
             receiver,
@@ -382,6 +457,7 @@ struct Track {
 /// State owned by the writer thread.
 struct Writer {
     tracks_dir: PathBuf,
+    buffers: Arc<BufferPool>,
     queue: Arc<ByteQueue<Command>>,
     stats: Arc<Stats>,
     config: EngineConfig,
@@ -426,7 +502,10 @@ impl Writer {
                 Some(Command::DefineTopic { .. }) => {}
                 Some(Command::DefineKey(name)) => self.keys.push(name),
                 Some(Command::DefineShape(keys)) => self.shapes.push(keys),
-                Some(Command::Entries { batch, entries }) => self.ingest(&batch, entries),
+                Some(Command::Entries { batch, entries }) => {
+                    self.ingest(&batch, entries);
+                    self.buffers.give(batch);
+                }
                 Some(Command::Flush(reply)) => {
                     let _ = reply.send(self.seal_all(SealReason::Request));
                 }

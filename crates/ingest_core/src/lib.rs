@@ -22,6 +22,6 @@ pub mod value;
 pub mod wire;
 
 pub use config::EngineConfig;
-pub use engine::{Engine, Pending, ReadFormat, ReadQuery, Stats};
+pub use engine::{Committer, Engine, Pending, ReadFormat, ReadQuery, Stats};
 pub use error::{IngestError, Result};
 pub use track_store::TrackSummary;

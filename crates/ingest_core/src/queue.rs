@@ -1,6 +1,11 @@
 //! A FIFO bounded by bytes: the memory bound between the producer (JS thread) and the writer.
 //! Items with a size of 0 (control commands) are never refused for space, so a flush or close
 //! can always be queued behind the data it must wait for.
+//!
+//! Wake-ups are lazy, because a futex wake costs the producer more than a whole batch of appends:
+//! after the queue runs dry the consumer first naps for `POLL` without being woken, and only then
+//! parks; a data push wakes it only when it is parked (control items always wake it). Data thus
+//! reaches the consumer within `POLL`, and a busy producer never makes a system call.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -17,7 +22,14 @@ struct State<T> {
     items: VecDeque<(T, usize)>,
     bytes: usize,
     closed: bool,
+    /// The consumer waits until woken (after its nap found nothing).
+    consumer_parked: bool,
+    /// Producers waiting for room.
+    producers_waiting: usize,
 }
+
+/// How long the consumer naps, unwoken, before parking.
+const POLL: Duration = Duration::from_millis(1);
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum PushError {
@@ -34,6 +46,8 @@ impl<T> ByteQueue<T> {
                 items: VecDeque::new(),
                 bytes: 0,
                 closed: false,
+                consumer_parked: false,
+                producers_waiting: 0,
             }),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
@@ -50,7 +64,7 @@ impl<T> ByteQueue<T> {
     /// Queues `item` of `size` bytes, waiting up to `timeout` for room. An item larger than the
     /// whole capacity is accepted once the queue is empty.
     pub fn push(&self, item: T, size: usize, timeout: Duration) -> Result<(), PushError> {
-        let deadline = Instant::now() + timeout;
+        let mut deadline = None;
         let mut state = self.lock();
         loop {
             if state.closed {
@@ -61,41 +75,74 @@ impl<T> ByteQueue<T> {
                 break;
             }
             let now = Instant::now();
-            if now >= deadline {
+            let until = *deadline.get_or_insert(now + timeout);
+            if now >= until {
                 return Err(PushError::Full);
             }
+            state.producers_waiting += 1;
             state = self
                 .not_full
-                .wait_timeout(state, deadline - now)
+                .wait_timeout(state, until - now)
                 .map(|(s, _)| s)
                 .unwrap_or_else(|p| p.into_inner().0);
+            state.producers_waiting -= 1;
         }
         state.bytes += size;
         state.items.push_back((item, size));
+        let wake = state.consumer_parked || size == 0;
+        drop(state);
+        if wake {
+            self.not_empty.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Queues `item` (a control item: never refused for space) as the last one: every later push
+    /// fails with `Closed`.
+    pub fn push_last(&self, item: T) -> Result<(), PushError> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(PushError::Closed);
+        }
+        state.items.push_back((item, 0));
+        state.closed = true;
         drop(state);
         self.not_empty.notify_one();
+        self.not_full.notify_all();
         Ok(())
     }
 
     /// Takes the oldest item, waiting until `deadline`; `None` on timeout.
     pub fn pop(&self, deadline: Instant) -> Option<T> {
         let mut state = self.lock();
+        let mut napped = false;
         loop {
             if let Some((item, size)) = state.items.pop_front() {
                 state.bytes -= size;
+                let wake = state.producers_waiting > 0;
                 drop(state);
-                self.not_full.notify_all();
+                if wake {
+                    self.not_full.notify_all();
+                }
                 return Some(item);
             }
             let now = Instant::now();
             if now >= deadline {
                 return None;
             }
+            let (wait, park) = if napped {
+                (deadline - now, true)
+            } else {
+                (POLL.min(deadline - now), false)
+            };
+            state.consumer_parked = park;
             state = self
                 .not_empty
-                .wait_timeout(state, deadline - now)
+                .wait_timeout(state, wait)
                 .map(|(s, _)| s)
                 .unwrap_or_else(|p| p.into_inner().0);
+            state.consumer_parked = false;
+            napped = true;
         }
     }
 

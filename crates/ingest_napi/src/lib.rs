@@ -3,11 +3,12 @@
 
 mod error;
 
+use std::cell::RefCell;
 use std::path::Path;
 use std::time::Duration;
 
-use ingest_core::{Engine, EngineConfig, IngestError, Pending, ReadFormat, ReadQuery, TrackSummary};
-use napi::bindgen_prelude::{AsyncTask, Buffer, Uint32Array, Uint8Array};
+use ingest_core::{Committer, Engine, EngineConfig, IngestError, Pending, ReadFormat, ReadQuery, TrackSummary};
+use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi::{Env, Task};
 use napi_derive::napi;
 
@@ -143,10 +144,56 @@ impl Task for Wait<Vec<TrackSummary>> {
     }
 }
 
+thread_local! {
+    /// The committers of the engines created on this thread, by handle. `commitBatch` is a free
+    /// function taking a handle because a class-method call costs ~3x more (napi-rs borrow
+    /// tracking), and it runs once per batch on the hot path. JS threads each have their own.
+    static COMMITTERS: RefCell<Vec<Option<Committer>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn register_committer(committer: Committer) -> u32 {
+    COMMITTERS.with_borrow_mut(|slots| {
+        let index = slots.iter().position(Option::is_none).unwrap_or(slots.len());
+        if index == slots.len() {
+            slots.push(None);
+        }
+        if let Some(slot) = slots.get_mut(index) {
+            *slot = Some(committer);
+        }
+        u32::try_from(index).unwrap_or(u32::MAX)
+    })
+}
+
+/// Hands the first `length` bytes of `batch` (`entries` wire-encoded entries) to the engine with
+/// handle `engine`; the bytes are copied. Waits for room when the writer is behind.
+#[napi(catch_unwind)]
+pub fn commit_batch(env: Env, engine: u32, batch: &[u8], length: u32, entries: u32) -> napi::Result<()> {
+    let bytes = batch.get(..length as usize).unwrap_or(batch);
+    let committed = COMMITTERS.with_borrow(|slots| match slots.get(engine as usize) {
+        Some(Some(committer)) => committer.commit(bytes, entries),
+        _ => Err(IngestError::Closed),
+    });
+    check(&env, committed)
+}
+
 /// The engine of one experiment. Owned by the TypeScript `Experiment`; not public API.
 #[napi]
 pub struct NativeEngine {
     engine: Engine,
+    handle: u32,
+}
+
+impl Drop for NativeEngine {
+    fn drop(&mut self) {
+        // Finalizers run on the thread that created the engine, the owner of the registry.
+        let _ = COMMITTERS.try_with(|cell| {
+            if let Ok(mut slots) = cell.try_borrow_mut() {
+                if let Some(slot) = slots.get_mut(self.handle as usize) {
+                    *slot = None;
+                }
+            }
+        });
+    }
 }
 
 #[napi]
@@ -168,7 +215,14 @@ impl NativeEngine {
             Engine::start(root, &options.prefix, config)
         };
         let engine = check(&env, engine)?;
-        Ok(NativeEngine { engine })
+        let handle = register_committer(engine.committer());
+        Ok(NativeEngine { engine, handle })
+    }
+
+    /// The handle `commitBatch` takes for this engine.
+    #[napi(getter)]
+    pub fn handle(&self) -> u32 {
+        self.handle
     }
 
     /// The experiment directory.
@@ -191,14 +245,8 @@ impl NativeEngine {
 
     /// Registers the key ids of a numeric entry shape; returns its id.
     #[napi(catch_unwind)]
-    pub fn define_shape(&mut self, env: Env, keys: Uint32Array) -> napi::Result<u32> {
-        check(&env, self.engine.define_shape(&keys))
-    }
-
-    /// Hands `entries` wire-encoded entries to the writer; the bytes are copied.
-    #[napi(catch_unwind)]
-    pub fn commit(&self, env: Env, batch: Uint8Array, entries: u32) -> napi::Result<()> {
-        check(&env, self.engine.commit(&batch, entries))
+    pub fn define_shape(&mut self, env: Env, keys: &[u32]) -> napi::Result<u32> {
+        check(&env, self.engine.define_shape(keys))
     }
 
     /// Resolves when everything committed before the call is durable.

@@ -1,0 +1,84 @@
+/**
+ * The benchmark workloads, identical for every writer. A scenario calls `append(topic, data,
+ * timestamp?)` for each entry of each simulated step; `timestamp` is given only where the seed's
+ * example gives one (otherwise the writer timestamps the entry itself).
+ */
+export type Append = (topic: string, data: Record<string, unknown>, timestamp?: number) => void | Promise<void>;
+
+export interface Scenario {
+  name: string;
+  description: string;
+  /** Entries appended per step. */
+  entriesPerStep: number;
+  /** Rows a reader sees per step (fewer than entries when entries merge). */
+  rowsPerStep: number;
+  /** Whether entries hold only numbers (and typed arrays of numbers). */
+  numeric: boolean;
+  step(i: number, append: Append): void | Promise<void>;
+}
+
+const STATE = new Float32Array(64);
+
+export const scenarios: Scenario[] = [
+  {
+    name: "basic",
+    description: "the seed's basic usage: append({ step, x, y, z }), automatic timestamps",
+    entriesPerStep: 1,
+    rowsPerStep: 1,
+    numeric: true,
+    step: (i, append) => append("robot/position", { step: i, x: Math.sin(i * 1e-3), y: Math.cos(i * 1e-3), z: 0.3 + i * 1e-7 }),
+  },
+  {
+    name: "four-tracks",
+    description: "the seed's multiple tracks: position, joints, control, sensors per step",
+    entriesPerStep: 4,
+    rowsPerStep: 4,
+    numeric: true,
+    async step(i, append) {
+      const a = i * 1e-3;
+      await append("robot/position", { step: i, x: Math.sin(a), y: Math.cos(a), z: 0.3 });
+      await append("robot/joints", { step: i, joint1: a, joint2: -a, joint3: 0.5 * a });
+      await append("robot/control", { step: i, motor1: Math.sin(a * 3), motor2: Math.cos(a * 5) });
+      await append("robot/sensors", { step: i, imu_x: 0.01 * a, imu_y: 9.81, imu_z: -0.02, force: a * 2 });
+    },
+  },
+  {
+    name: "shared-timestamps",
+    description: "the seed's timestamp merging: two sensors appended with one explicit timestamp",
+    entriesPerStep: 2,
+    rowsPerStep: 1,
+    numeric: true,
+    async step(i, append) {
+      const timestamp = 1_700_000_000 + i * 1e-3;
+      await append("multi-sensor", { temperature: 20 + Math.sin(i * 1e-3) }, timestamp);
+      await append("multi-sensor", { pressure: 1013 + Math.cos(i * 1e-3) }, timestamp);
+    },
+  },
+  {
+    name: "rl-trajectory",
+    description: "an RL trajectory: { episode, step, state: Float32Array(64), action, reward }",
+    entriesPerStep: 1,
+    rowsPerStep: 1,
+    numeric: true,
+    step(i, append) {
+      for (let k = 0; k < 64; k++) STATE[k] = Math.sin(i * 1e-3 + k);
+      return append("agent/trajectory", { episode: Math.floor(i / 1000), step: i % 1000, state: STATE, action: i % 4, reward: 1.0 });
+    },
+  },
+  {
+    name: "irregular",
+    description: "strings and nested objects: { step, label, meta: { source, ok, tags }, note? }",
+    entriesPerStep: 1,
+    rowsPerStep: 1,
+    numeric: false,
+    step(i, append) {
+      const data: Record<string, unknown> = {
+        step: i,
+        label: `frame_${String(i).padStart(5, "0")}.jpg`,
+        meta: { source: i % 2 ? "imu" : "camera", ok: i % 7 !== 0, tags: ["sim", `ep${i % 10}`] },
+      };
+      if (i % 5 === 0) data.note = `checkpoint ${i}`;
+      return append("robot/events", data);
+    },
+  },
+];

@@ -27,6 +27,13 @@ export interface Contender {
 
 const CHUNK_BYTES = 64 * 1024;
 
+/** fsyncs a file that was written through another descriptor. */
+function fsyncPath(path: string): void {
+  const fd = openSync(path, "r");
+  fsyncSync(fd);
+  closeSync(fd);
+}
+
 /** JSON.stringify cannot write typed arrays as lists; a user would convert them like this. */
 function typedArraysAsLists(_key: string, value: unknown): unknown {
   return ArrayBuffer.isView(value) ? Array.from(value as Float32Array) : value;
@@ -82,7 +89,9 @@ const pinoFile: Contender = {
   name: "pino",
   supports: () => true,
   async open(dir) {
-    const destination = pino.destination({ dest: join(dir, "pino.log"), sync: false, minLength: CHUNK_BYTES });
+    const path = join(dir, "pino.log");
+    // pino's largest buffered write is 16 KiB (its maxWrite).
+    const destination = pino.destination({ dest: path, sync: false, minLength: 8 * 1024 });
     const logger = pino({ base: null, timestamp: false }, destination);
     return {
       append(topic, data, timestamp) {
@@ -93,8 +102,8 @@ const pinoFile: Contender = {
           destination.flush((error) => {
             if (error) return reject(error);
             destination.flushSync();
-            fsyncSync(destination.fd);
             destination.end();
+            fsyncPath(path);
             resolve();
           });
         }),
@@ -240,9 +249,7 @@ const arrowIpc: Contender = {
           }
           const path = join(dir, `topic-${index++}.arrow`);
           writeFileSync(path, tableToIPC(new Table(vectors), "file"));
-          const fd = openSync(path, "r");
-          fsyncSync(fd);
-          closeSync(fd);
+          fsyncPath(path);
         }
       },
     };

@@ -11,8 +11,8 @@ export interface EngineTuning {
   trackBatchSize?: number;
   /** Bound on data queued for the writer thread, in bytes (default 8 MiB). */
   maxQueueBytes?: number;
-  /** A track's unsealed rows are sealed into a segment at about this many bytes (default 16 MiB). */
-  segmentBytes?: number;
+  /** Bound on unsealed rows in memory, all tracks together; past it the largest is sealed (default 16 MiB). */
+  maxUnsealedBytes?: number;
   /** Seconds an append may wait for room when the writer falls behind, then throws (default 30). */
   backpressureTimeout?: number;
 }
@@ -21,7 +21,7 @@ export interface ResolvedConfig {
   flushIntervalSeconds: number;
   trackBatchSize: number;
   maxQueueBytes: number | undefined;
-  segmentBytes: number | undefined;
+  maxUnsealedBytes: number | undefined;
   backpressureTimeoutSeconds: number | undefined;
 }
 
@@ -62,7 +62,7 @@ export function resolveConfig(options: EngineTuning): ResolvedConfig {
       fromEnv("ML_DASH_TRACK_BATCH_SIZE", true) ??
       DEFAULT_TRACK_BATCH_SIZE,
     maxQueueBytes: optional("maxQueueBytes", options.maxQueueBytes, true),
-    segmentBytes: optional("segmentBytes", options.segmentBytes, true),
+    maxUnsealedBytes: optional("maxUnsealedBytes", options.maxUnsealedBytes, true),
     backpressureTimeoutSeconds: optional("backpressureTimeout", options.backpressureTimeout, false),
   };
 }

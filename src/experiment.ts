@@ -209,7 +209,7 @@ export class Experiment {
       prefix: this.prefix,
       flushIntervalMs: this.#config.flushIntervalSeconds * 1000,
       maxQueueBytes: this.#config.maxQueueBytes,
-      segmentBytes: this.#config.segmentBytes,
+      maxUnsealedBytes: this.#config.maxUnsealedBytes,
       backpressureTimeoutMs:
         this.#config.backpressureTimeoutSeconds === undefined ? undefined : this.#config.backpressureTimeoutSeconds * 1000,
       ...extra,

@@ -8,8 +8,9 @@ pub struct EngineConfig {
     pub flush_interval: Duration,
     /// Bound on batches queued between the JS thread and the writer.
     pub max_queue_bytes: usize,
-    /// A track's unsealed rows are sealed into a segment once they hold about this much memory.
-    pub segment_bytes: usize,
+    /// Bound on the memory of unsealed rows, all tracks together; past it the largest track is
+    /// sealed into a segment.
+    pub max_unsealed_bytes: usize,
     /// How long `commit` waits for queue room before failing with `Backpressure`.
     pub backpressure_timeout: Duration,
     /// How long `close` waits for the writer to drain before failing with `Timeout`.
@@ -21,7 +22,7 @@ impl EngineConfig {
     pub const DEFAULT: EngineConfig = EngineConfig {
         flush_interval: Duration::from_secs(5),
         max_queue_bytes: 8 << 20,
-        segment_bytes: 16 << 20,
+        max_unsealed_bytes: 16 << 20,
         backpressure_timeout: Duration::from_secs(30),
         close_timeout: Duration::from_secs(60),
     };

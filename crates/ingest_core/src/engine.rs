@@ -4,9 +4,10 @@
 //! Contracts:
 //! - Order: commands are handled in the order they were queued, so a flush or read sees every
 //!   batch committed before it.
-//! - Memory: queued batches are bounded by `max_queue_bytes`; each track's unsealed rows by
-//!   `segment_bytes`. When the queue is full, `commit` waits up to `backpressure_timeout`, then
-//!   fails with `Backpressure` (nothing is dropped silently).
+//! - Memory: queued batches are bounded by `max_queue_bytes` (their buffers are recycled within
+//!   the same bound); unsealed rows of all tracks together by `max_unsealed_bytes`. When the queue
+//!   is full, `commit` waits up to `backpressure_timeout`, then fails with `Backpressure` (nothing
+//!   is dropped silently).
 //! - Durability: unsealed rows are sealed on request, every `flush_interval`, by size, and at
 //!   shutdown. A seal that fails loses those rows; the loss is counted in `Stats` and reported by
 //!   the next flush or close.
@@ -122,33 +123,42 @@ impl<T> Pending<T> {
 }
 
 /// Batch buffers handed back by the writer for reuse, so a commit neither allocates nor faults in
-/// fresh pages. Bounded in count and in the size of what it keeps.
-#[derive(Default)]
+/// fresh pages. It keeps at most `max_bytes` of capacity: the same memory the queue bound allows
+/// in flight, recycled rather than added.
 struct BufferPool {
-    free: Mutex<Vec<Vec<u8>>>,
+    free: Mutex<(Vec<Vec<u8>>, usize)>,
+    max_bytes: usize,
 }
 
 impl BufferPool {
-    const MAX_BUFFERS: usize = 32;
-    const MAX_KEPT_BYTES: usize = 256 * 1024;
+    fn new(max_bytes: usize) -> Self {
+        BufferPool {
+            free: Mutex::new((Vec::new(), 0)),
+            max_bytes,
+        }
+    }
 
     fn take(&self) -> Vec<u8> {
-        self.free
-            .lock()
-            .map(|mut free| free.pop())
-            .ok()
-            .flatten()
-            .unwrap_or_default()
+        let Ok(mut free) = self.free.lock() else {
+            return Vec::new();
+        };
+        let (buffers, bytes) = &mut *free;
+        match buffers.pop() {
+            Some(buffer) => {
+                *bytes -= buffer.capacity();
+                buffer
+            }
+            None => Vec::new(),
+        }
     }
 
     fn give(&self, mut buffer: Vec<u8>) {
-        if buffer.capacity() > Self::MAX_KEPT_BYTES {
-            return;
-        }
         buffer.clear();
         if let Ok(mut free) = self.free.lock() {
-            if free.len() < Self::MAX_BUFFERS {
-                free.push(buffer);
+            let (buffers, bytes) = &mut *free;
+            if *bytes + buffer.capacity() <= self.max_bytes {
+                *bytes += buffer.capacity();
+                buffers.push(buffer);
             }
         }
     }
@@ -240,7 +250,7 @@ impl Engine {
         crate::fsx::create_dir_all(&dir)?;
         let queue = Arc::new(ByteQueue::new(config.max_queue_bytes));
         let stats = Arc::new(Stats::default());
-        let buffers = Arc::new(BufferPool::default());
+        let buffers = Arc::new(BufferPool::new(config.max_queue_bytes));
         let writer = Writer {
             tracks_dir: dir.join("tracks"),
             buffers: buffers.clone(),
@@ -569,16 +579,23 @@ impl Writer {
             self.stats.entries_lost.fetch_add(entries, Relaxed);
             self.fail(error);
         }
-        let oversized: Vec<usize> = (0..self.tracks.len())
-            .filter(|i| {
-                self.tracks
-                    .get(*i)
-                    .is_some_and(|t| t.pending.approx_bytes() >= self.config.segment_bytes)
-            })
-            .collect();
-        for index in oversized {
-            let _ = self.seal(index, SealReason::Size);
+        // Memory bound: all tracks' unsealed rows together stay under `max_unsealed_bytes`; the
+        // largest track is sealed first (it makes the best segment).
+        while self.unsealed_bytes() >= self.config.max_unsealed_bytes {
+            let largest =
+                (0..self.tracks.len()).max_by_key(|i| self.tracks.get(*i).map_or(0, |t| t.pending.approx_bytes()));
+            match largest {
+                Some(index) if self.tracks.get(index).is_some_and(|t| t.pending_entries > 0) => {
+                    // A failure is kept in `self.failure` and the rows counted as lost.
+                    let _ = self.seal(index, SealReason::Size);
+                }
+                _ => break,
+            }
         }
+    }
+
+    fn unsealed_bytes(&self) -> usize {
+        self.tracks.iter().map(|t| t.pending.approx_bytes()).sum()
     }
 
     fn store(track: &mut Track) -> Result<&mut TrackStore> {
@@ -704,5 +721,74 @@ impl Writer {
 
     fn export_ml_dash(&mut self) -> Result<()> {
         self.for_each_store(TrackStore::export_ml_dash).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Value;
+
+    /// A general wire entry with one numeric field.
+    fn entry(out: &mut Vec<u8>, topic: u32, timestamp: f64, key: u32, value: f64) {
+        out.extend_from_slice(&topic.to_le_bytes());
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(&timestamp.to_le_bytes());
+        out.extend_from_slice(&key.to_le_bytes());
+        wire::encode_value(out, &Value::F64(value));
+        out.resize(out.len().div_ceil(8) * 8, 0);
+    }
+
+    #[test]
+    fn unsealed_rows_stay_under_the_memory_bound_and_nothing_is_lost() {
+        let root = std::env::temp_dir().join(format!("dash-engine-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let config = EngineConfig {
+            max_unsealed_bytes: 64 * 1024,
+            ..EngineConfig::NEVER
+        };
+        let mut engine = Engine::start(&root, "p/bound", config).unwrap();
+        let topics: Vec<u32> = ["a", "b", "c"].iter().map(|t| engine.define_topic(t).unwrap()).collect();
+        let key = engine.define_key("v").unwrap();
+        let mut committed = 0u64;
+        for round in 0..50 {
+            let mut batch = Vec::new();
+            for i in 0..100 {
+                let ts = f64::from(round * 100 + i);
+                for topic in &topics {
+                    entry(&mut batch, *topic, ts, key, ts);
+                }
+            }
+            engine.commit(&batch, 300).unwrap();
+            committed += 300;
+        }
+        engine.flush().unwrap().wait(Duration::from_secs(30)).unwrap();
+        let stats = engine.stats();
+        assert!(stats.seals_by_size.load(Relaxed) >= 3, "sealed by size: {stats:?}");
+        assert_eq!(stats.entries_durable.load(Relaxed), committed);
+        assert_eq!(stats.entries_lost.load(Relaxed), 0);
+        let rows = engine
+            .read(
+                topics[1],
+                ReadQuery {
+                    start: f64::NEG_INFINITY,
+                    end: f64::INFINITY,
+                    columns: None,
+                    format: ReadFormat::Parquet,
+                },
+            )
+            .unwrap()
+            .wait(Duration::from_secs(30))
+            .unwrap();
+        assert!(rows.starts_with(b"PAR1"));
+        engine.close_and_wait().unwrap();
+        assert_eq!(engine.commit(&[0; 8], 1).unwrap_err().code(), "ERR_DASH_CLOSED");
+        let summaries = {
+            let reopened = Engine::start(&root, "p/bound", EngineConfig::NEVER).unwrap();
+            let list = reopened.list_tracks().unwrap().wait(Duration::from_secs(30)).unwrap();
+            list.into_iter().map(|s| (s.topic, s.total_entries)).collect::<Vec<_>>()
+        };
+        assert_eq!(summaries, vec![("a".into(), 5000), ("b".into(), 5000), ("c".into(), 5000)]);
+        std::fs::remove_dir_all(root).ok();
     }
 }

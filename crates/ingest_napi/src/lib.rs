@@ -25,8 +25,8 @@ pub struct EngineOptions {
     pub flush_interval_ms: Option<f64>,
     /// Bound on batches queued for the writer, in bytes.
     pub max_queue_bytes: Option<f64>,
-    /// A track's unsealed rows are sealed once they hold about this many bytes.
-    pub segment_bytes: Option<f64>,
+    /// Bound on unsealed rows in memory (all tracks together), in bytes.
+    pub max_unsealed_bytes: Option<f64>,
     /// How long an append waits for queue room before failing, in milliseconds.
     pub backpressure_timeout_ms: Option<f64>,
     /// How long close waits for the writer, in milliseconds.
@@ -204,7 +204,7 @@ impl NativeEngine {
         let config = EngineConfig {
             flush_interval: millis(options.flush_interval_ms, defaults.flush_interval),
             max_queue_bytes: bytes(options.max_queue_bytes, defaults.max_queue_bytes),
-            segment_bytes: bytes(options.segment_bytes, defaults.segment_bytes),
+            max_unsealed_bytes: bytes(options.max_unsealed_bytes, defaults.max_unsealed_bytes),
             backpressure_timeout: millis(options.backpressure_timeout_ms, defaults.backpressure_timeout),
             close_timeout: millis(options.close_timeout_ms, defaults.close_timeout),
         };

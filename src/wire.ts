@@ -51,6 +51,8 @@ const NUMERIC_FLAG = 0x8000_0000;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 const INITIAL_CAPACITY = 64 * 1024;
+/** Strings up to this length try the hand-written ASCII copy first. */
+const SHORT_STRING = 64;
 /** The largest single entry accepted (the wire format's u32 lengths and the engine's memory). */
 const MAX_ENTRY_BYTES = 1 << 30;
 
@@ -70,19 +72,30 @@ export interface BatchSink {
   defineShape(keys: Uint32Array): number;
 }
 
+/** A learned numeric shape: its keys in order, and its id in the engine. */
+interface NumericShape {
+  keys: string[];
+  id: number;
+}
+
+/** How many numeric shapes a topic remembers (sensors merged by timestamp alternate shapes). */
+const MAX_NUMERIC_SHAPES = 4;
+
 /**
  * Per-topic cache: the last entry's top-level keys (so a repeated shape skips key lookups), and the
- * learned numeric shape (so an entry of only numbers with the same keys takes the fast path).
+ * learned numeric shapes, told apart by their first key (so an entry of only numbers with the keys
+ * of one of them takes the fast path).
  */
 export interface ShapeCache {
   keys: string[];
   ids: number[];
-  numeric: string[] | undefined;
-  numericId: number;
+  numeric: NumericShape[];
+  /** The most keys of any numeric shape, to reserve room before the fast path writes. */
+  numericMaxKeys: number;
 }
 
 export function newShapeCache(): ShapeCache {
-  return { keys: [], ids: [], numeric: undefined, numericId: -1 };
+  return { keys: [], ids: [], numeric: [], numericMaxKeys: 0 };
 }
 
 function isPlainObject(value: object): boolean {
@@ -160,6 +173,8 @@ export class BatchEncoder {
   #entries = 0;
   #fieldCount = 0;
   readonly #keyIds = new Map<string, number>();
+  /** Dotted names and ids of nested fields by parent prefix and key, so no name is rebuilt per append. */
+  readonly #nestedKeys = new Map<string, Map<string, { name: string; id: number }>>();
   /** Shape ids by their key-id signature, so alternating shapes reuse ids. */
   readonly #shapeIds = new Map<string, number>();
   /** Whether every top-level field of the entry being encoded was a number. */
@@ -222,9 +237,7 @@ export class BatchEncoder {
    * which case nothing of the entry is kept.
    */
   entry(topic: number, timestamp: number, data: object | undefined, shape: ShapeCache): void {
-    if (data !== undefined && shape.numeric !== undefined && this.#numericEntry(topic, timestamp, data, shape.numeric, shape.numericId)) {
-      return;
-    }
+    if (data !== undefined && shape.numeric.length > 0 && this.#numericEntry(topic, timestamp, data, shape)) return;
     this.#entryStart = this.#pos;
     try {
       this.#reserve(16);
@@ -249,22 +262,34 @@ export class BatchEncoder {
   }
 
   /**
-   * The fast path: if `data` has exactly the keys of the learned numeric shape, in order, all
+   * The fast path: if `data` has exactly the keys of a learned numeric shape, in order, all
    * numbers, writes a numeric entry and returns true; otherwise writes nothing and returns false.
    */
-  #numericEntry(topic: number, timestamp: number, data: object, keys: string[], shapeId: number): boolean {
-    const n = keys.length;
-    this.#reserve(16 + n * 8);
+  #numericEntry(topic: number, timestamp: number, data: object, shape: ShapeCache): boolean {
+    this.#reserve(16 + shape.numericMaxKeys * 8);
     const f64 = this.#f64;
     const first = (this.#pos >> 3) + 2;
+    let keys: string[] = [];
+    let shapeId = -1;
+    let n = 0;
     let i = 0;
     for (const key in data) {
       const value = (data as Record<string, unknown>)[key];
+      if (i === 0) {
+        for (const candidate of shape.numeric) {
+          if (candidate.keys[0] === key) {
+            keys = candidate.keys;
+            shapeId = candidate.id;
+          }
+        }
+        if (shapeId < 0) return false;
+        n = keys.length;
+      }
       if (i === n || key !== keys[i] || typeof value !== "number") return false;
       f64[first + i] = value;
       i++;
     }
-    if (i !== n) return false;
+    if (i === 0 || i !== n) return false;
     const view = this.#view;
     view.setUint32(this.#pos, (topic | NUMERIC_FLAG) >>> 0, true);
     view.setUint32(this.#pos + 4, shapeId, true);
@@ -284,8 +309,12 @@ export class BatchEncoder {
       id = this.#sink.defineShape(Uint32Array.from(ids));
       this.#shapeIds.set(signature, id);
     }
-    shape.numeric = shape.keys.slice(0, count);
-    shape.numericId = id;
+    const keys = shape.keys.slice(0, count);
+    // One shape per first key (the newest wins), at most MAX_NUMERIC_SHAPES (the oldest goes).
+    const learned = shape.numeric.filter((s) => s.keys[0] !== keys[0]);
+    learned.push({ keys, id });
+    shape.numeric = learned.slice(-MAX_NUMERIC_SHAPES);
+    shape.numericMaxKeys = Math.max(...shape.numeric.map((s) => s.keys.length));
   }
 
   #topLevel(data: object, shape: ShapeCache): void {
@@ -336,16 +365,27 @@ export class BatchEncoder {
     }
     this.#path.push(value);
     const record = value as Record<string, unknown>;
+    let children = this.#nestedKeys.get(prefix);
+    if (children === undefined) {
+      children = new Map();
+      this.#nestedKeys.set(prefix, children);
+    }
     let empty = true;
-    for (const key of Object.keys(record)) {
+    // for…in avoids Object.keys' array; `value` is a plain object, so its keys are its own.
+    for (const key in record) {
       const item = record[key];
       if (item === undefined) continue;
       empty = false;
-      const name = `${prefix}.${key}`;
+      let child = children.get(key);
+      if (child === undefined) {
+        const name = `${prefix}.${key}`;
+        child = { name, id: this.#keyId(name) };
+        children.set(key, child);
+      }
       if (typeof item === "object" && item !== null && !Array.isArray(item) && !ArrayBuffer.isView(item)) {
-        this.#nested(name, item);
+        this.#nested(child.name, item);
       } else {
-        this.#field(this.#keyId(name), item, name);
+        this.#field(child.id, item, child.name);
       }
     }
     if (empty) {
@@ -407,6 +447,25 @@ export class BatchEncoder {
   }
 
   #string(tag: number, value: string, name: string): void {
+    const length = value.length;
+    if (length <= SHORT_STRING) {
+      // Short ASCII strings (most labels and names): copied by hand, cheaper than encodeInto.
+      this.#reserve(5 + length);
+      const buffer = this.#buffer;
+      const start = this.#pos + 5;
+      let i = 0;
+      for (; i < length; i++) {
+        const code = value.charCodeAt(i);
+        if (code >= 0x80) break;
+        buffer[start + i] = code;
+      }
+      if (i === length) {
+        buffer[this.#pos] = tag;
+        this.#view.setUint32(this.#pos + 1, length, true);
+        this.#pos = start + length;
+        return;
+      }
+    }
     if (!value.isWellFormed()) {
       throw dashTypeError("ERR_DASH_UNSUPPORTED_VALUE", `field "${name}" contains a lone surrogate, which UTF-8 cannot store`);
     }
@@ -430,6 +489,11 @@ export class BatchEncoder {
       }
     }
     if (!numeric) {
+      if (value.every((item) => typeof item === "string" && item.isWellFormed())) {
+        // Only strings: JSON.stringify keeps every one exactly.
+        this.#json(JSON.stringify(value));
+        return;
+      }
       if (this.#path.includes(value)) {
         throw dashTypeError("ERR_DASH_CIRCULAR_VALUE", `field "${name}" refers back to itself (circular structure)`);
       }

@@ -748,7 +748,10 @@ mod tests {
             ..EngineConfig::NEVER
         };
         let mut engine = Engine::start(&root, "p/bound", config).unwrap();
-        let topics: Vec<u32> = ["a", "b", "c"].iter().map(|t| engine.define_topic(t).unwrap()).collect();
+        let topics: Vec<u32> = ["a", "b", "c"]
+            .iter()
+            .map(|t| engine.define_topic(t).unwrap())
+            .collect();
         let key = engine.define_key("v").unwrap();
         let mut committed = 0u64;
         for round in 0..50 {
@@ -788,7 +791,10 @@ mod tests {
             let list = reopened.list_tracks().unwrap().wait(Duration::from_secs(30)).unwrap();
             list.into_iter().map(|s| (s.topic, s.total_entries)).collect::<Vec<_>>()
         };
-        assert_eq!(summaries, vec![("a".into(), 5000), ("b".into(), 5000), ("c".into(), 5000)]);
+        assert_eq!(
+            summaries,
+            vec![("a".into(), 5000), ("b".into(), 5000), ("c".into(), 5000)]
+        );
         std::fs::remove_dir_all(root).ok();
     }
 }

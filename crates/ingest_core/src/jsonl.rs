@@ -210,8 +210,9 @@ fn non_finite(value: &Json) -> Option<f64> {
     }
 }
 
-/// Restores marker strings inside nested JSON to JSON-incompatible values is impossible, so nested
-/// non-finite floats become strings in `Json` values; top-level ones become floats.
+/// A parsed SDK value as an engine value. Non-finite floats at the top level or in a list of
+/// numbers become floats again; inside other nested JSON (which JSON cannot hold them in) they stay
+/// the marker strings.
 fn from_json(value: Json) -> Value {
     if let Some(v) = non_finite(&value) {
         return Value::F64(v);

@@ -4,6 +4,7 @@ import { dashError, dashTypeError, describe } from "./errors.js";
 import { registerForExit, unregisterForExit } from "./exit.js";
 import { NativeEngine, type TrackInfo } from "./native.js";
 import { Recorder, type Stats } from "./recorder.js";
+import { logsFor, MetricBuilder, paramsFor, writeLog, type LogOptions, type Logs, type Params } from "./records.js";
 import { TrackBuilder } from "./track.js";
 
 export type { Stats } from "./recorder.js";
@@ -75,7 +76,12 @@ export class Experiment {
   readonly tags: string[] | undefined;
   readonly description: string | undefined;
   readonly tracks: Tracks;
+  /** `experiment.logs.info(message, metadata?)` and the other levels (see `log`). */
+  readonly logs: Logs;
+  /** Flattened, merged, versioned parameters (`parameters.json`). */
+  readonly params: Params;
   readonly #config: ResolvedConfig;
+  readonly #metrics = new Map<string, MetricBuilder>();
   #recorder: Recorder | undefined;
   readonly #builders = new Map<string, TrackBuilder>();
   #finishing: Promise<void> | undefined;
@@ -108,6 +114,8 @@ export class Experiment {
       flush: () => this.flush(),
       list: (filter?: string) => this.#listTracks(filter),
     });
+    this.logs = logsFor(() => this.#started());
+    this.params = paramsFor(() => this.#started());
   }
 
   /** The experiment directory, once started. */
@@ -159,6 +167,28 @@ export class Experiment {
     if (builder === undefined) {
       builder = new TrackBuilder(this.#started(), topic);
       this.#builders.set(topic, builder);
+    }
+    return builder;
+  }
+
+  /**
+   * Appends a line to `logs/logs.jsonl` (`sequenceNumber`, ISO `timestamp`, `level`, `message`,
+   * `metadata`), buffered like track entries and durable at the next flush. Levels: debug, info
+   * (default), warn, error, fatal.
+   */
+  log(message: string, options?: LogOptions): void {
+    writeLog(this.#started(), message, options);
+  }
+
+  /** The builder of metric `name` (cached): `log(data)`, `read({ startIndex, limit })`. */
+  metrics(name: string): MetricBuilder {
+    if (typeof name !== "string") {
+      throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `metric name must be a string, got ${describe(name)}`);
+    }
+    let builder = this.#metrics.get(name);
+    if (builder === undefined) {
+      builder = new MetricBuilder(this.#started(), name);
+      this.#metrics.set(name, builder);
     }
     return builder;
   }

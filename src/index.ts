@@ -13,6 +13,8 @@ export type { ExperimentOptions, ExperimentStatus, Tracks, TrackSummary, Stats }
 export { TrackBuilder } from "./track.js";
 export type { AppendOptions, MocapResult, ReadFormat, ReadOptions, ReadOutput, ReadResult, TrackData } from "./track.js";
 export { TrackSlice } from "./slice.js";
+export { MetricBuilder } from "./records.js";
+export type { LogLevel, LogOptions, Logs, MetricReadResult, Params } from "./records.js";
 export type { Entry, FieldValue, TypedArray } from "./wire.js";
 export type { EngineTuning } from "./config.js";
 export type { DashError, DashErrorCode } from "./errors.js";

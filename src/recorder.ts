@@ -8,7 +8,7 @@
  */
 import { dashError, dashTypeError, describe } from "./errors.js";
 import { StrictClock } from "./clock.js";
-import { commitBatch, NativeEngine, type EngineStats, type TrackInfo } from "./native.js";
+import { commitBatch, NativeEngine, type EngineStats, type MetricPoints, type TrackInfo } from "./native.js";
 import { BatchEncoder, decodeRows, type Entry, type ShapeCache } from "./wire.js";
 import type { ResolvedConfig } from "./config.js";
 
@@ -65,39 +65,83 @@ export class Recorder {
     if (this.#closed) throw dashError("ERR_DASH_CLOSED", "the experiment is finished; start a new one to record more");
   }
 
-  #timestamp(value: unknown, topic: string, source: string): number {
+  /** `owner` names what is being written (a topic or metric name), for error messages. */
+  #timestamp(value: unknown, owner: string, source: string): number {
     if (typeof value !== "number" || !Number.isFinite(value)) {
       throw dashTypeError(
         "ERR_DASH_INVALID_TIMESTAMP",
-        `track "${topic}": ${source} must be a finite number of seconds, got ${describe(value)}`,
+        `"${owner}": ${source} must be a finite number of seconds, got ${describe(value)}`,
       );
     }
     return value;
   }
 
-  #resolveTimestamp(topic: string, data: Record<string, unknown> | undefined, options: unknown): number {
+  #resolveTimestamp(owner: string, data: Record<string, unknown> | undefined, options: unknown): number {
     if (options !== undefined && options !== null) {
-      if (typeof options === "number") return this.#timestamp(options, topic, "timestamp");
+      if (typeof options === "number") return this.#timestamp(options, owner, "timestamp");
       if (typeof options !== "object") {
         throw dashTypeError(
           "ERR_DASH_INVALID_ARGUMENT",
-          `track "${topic}": append options must be an object or a timestamp number, got ${describe(options)}`,
+          `"${owner}": append options must be an object or a timestamp number, got ${describe(options)}`,
         );
       }
       const explicit = (options as AppendOptions).timestamp;
-      if (explicit !== undefined) return this.#timestamp(explicit, topic, "options.timestamp");
+      if (explicit !== undefined) return this.#timestamp(explicit, owner, "options.timestamp");
     }
     const inline = data === undefined ? undefined : data._ts;
     if (inline === undefined) return this.#clock.now();
     if (inline === -1) return this.#lastTimestamp ?? this.#clock.now();
-    return this.#timestamp(inline, topic, "_ts");
+    return this.#timestamp(inline, owner, "_ts");
+  }
+
+  #refuseWrite(what: string): never {
+    this.#assertOpen();
+    throw dashError("ERR_DASH_READ_ONLY", `${what}: the experiment was opened for reading; start() a new Experiment to write`);
+  }
+
+  #assertWritable(what: string): void {
+    if (this.#closed || this.#readOnly) this.#refuseWrite(what);
+  }
+
+  /**
+   * The timestamp of a metric point (same rules as track appends) — it becomes the experiment's
+   * last timestamp, so `_ts: -1` shares it between metrics and tracks.
+   */
+  timestampFor(name: string, data: Record<string, unknown>): number {
+    this.#assertWritable(`metric "${name}"`);
+    const timestamp = this.#resolveTimestamp(name, data, undefined);
+    this.#lastTimestamp = timestamp;
+    return timestamp;
+  }
+
+  log(timestamp: string, level: string, message: string, metadata: string | undefined): void {
+    this.#assertWritable("log");
+    this.#native.log(timestamp, level, message, metadata);
+  }
+
+  logMetric(name: string, data: string): void {
+    this.#assertWritable(`metric "${name}"`);
+    this.#native.logMetric(name, data);
+  }
+
+  readMetric(name: string, start: number, limit: number): Promise<MetricPoints> {
+    this.#assertOpen();
+    return this.#native.readMetric(name, start, limit);
+  }
+
+  setParameters(data: string): string {
+    this.#assertWritable("params.set");
+    return this.#native.setParameters(data);
+  }
+
+  parameters(): string {
+    this.#assertOpen();
+    return this.#native.parameters();
   }
 
   append(topic: number, name: string, data: Record<string, unknown> | undefined, options: unknown, shape: ShapeCache): void {
-    this.#assertOpen();
-    if (this.#readOnly) {
-      throw dashError("ERR_DASH_READ_ONLY", `track "${name}": the experiment was opened for reading; start() it to append`);
-    }
+    // Both checks in one branch; the message is only built when it is needed.
+    if (this.#closed || this.#readOnly) this.#refuseWrite(`track "${name}"`);
     const timestamp = this.#resolveTimestamp(name, data, options);
     this.#encoder.entry(topic, timestamp, data, shape);
     this.#lastTimestamp = timestamp;

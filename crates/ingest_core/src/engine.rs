@@ -26,6 +26,7 @@ use serde_json::{Map, Value as Json};
 use crate::config::EngineConfig;
 use crate::error::{IngestError, Result};
 use crate::queue::{ByteQueue, PushError};
+use crate::records::{self, Logs, Metrics};
 use crate::table::{ColumnName, Table};
 use crate::track_store::{self, TrackStore, TrackSummary};
 use crate::{experiment, jsonl, paths, segment, wire};
@@ -77,6 +78,22 @@ enum Command {
     },
     ListTracks(Reply<Vec<TrackSummary>>),
     ExportMlDash(Reply<()>),
+    Log {
+        timestamp: String,
+        level: String,
+        message: String,
+        metadata: Option<String>,
+    },
+    Metric {
+        name: String,
+        data: String,
+    },
+    ReadMetric {
+        name: String,
+        start: usize,
+        limit: usize,
+        reply: Reply<(Vec<String>, u64)>,
+    },
     Shutdown(Reply<()>),
 }
 
@@ -253,6 +270,8 @@ impl Engine {
         let buffers = Arc::new(BufferPool::new(config.max_queue_bytes));
         let writer = Writer {
             tracks_dir: dir.join("tracks"),
+            logs: Logs::new(&dir),
+            metrics: Metrics::new(&dir),
             buffers: buffers.clone(),
             queue: queue.clone(),
             stats: stats.clone(),
@@ -366,40 +385,74 @@ impl Engine {
     /// Asks the writer to seal everything committed so far; the answer says whether all of it is
     /// durable (or what was lost since the last flush).
     pub fn flush(&self) -> Result<Pending<()>> {
+        self.request("flush", Command::Flush)
+    }
+
+    /// Queues the command `make` builds around a reply channel; the answer comes through `Pending`.
+    fn request<T>(&self, what: &'static str, make: impl FnOnce(Reply<T>) -> Command) -> Result<Pending<T>> {
         let (reply, receiver) = mpsc::sync_channel(1);
-        self.send(Command::Flush(reply), 0)?;
-        Ok(Pending {
-            receiver,
-            what: "flush",
-        })
+        self.send(make(reply), 0)?;
+        Ok(Pending { receiver, what })
     }
 
     /// Asks for the rows of a topic matching `query`, sealed or not (read-your-writes).
     pub fn read(&self, topic: u32, query: ReadQuery) -> Result<Pending<Vec<u8>>> {
-        let (reply, receiver) = mpsc::sync_channel(1);
-        self.send(Command::Read { topic, query, reply }, 0)?;
-        Ok(Pending { receiver, what: "read" })
+        self.request("read", |reply| Command::Read { topic, query, reply })
     }
 
     /// Seals everything, then summarizes every track on disk (this run's and earlier ones').
     pub fn list_tracks(&self) -> Result<Pending<Vec<TrackSummary>>> {
-        let (reply, receiver) = mpsc::sync_channel(1);
-        self.send(Command::ListTracks(reply), 0)?;
-        Ok(Pending {
-            receiver,
-            what: "list tracks",
-        })
+        self.request("list tracks", Command::ListTracks)
     }
 
     /// Seals everything, then writes every track's SDK `data.jsonl` (see
     /// [`TrackStore::export_ml_dash`]).
     pub fn export_ml_dash(&self) -> Result<Pending<()>> {
-        let (reply, receiver) = mpsc::sync_channel(1);
-        self.send(Command::ExportMlDash(reply), 0)?;
-        Ok(Pending {
-            receiver,
-            what: "ml-dash export",
+        self.request("ml-dash export", Command::ExportMlDash)
+    }
+
+    /// Buffers a log line (`logs/logs.jsonl`); `metadata` is JSON object text.
+    pub fn log(&self, timestamp: &str, level: &str, message: &str, metadata: Option<&str>) -> Result<()> {
+        let bytes = message.len() + metadata.map_or(0, str::len);
+        let command = Command::Log {
+            timestamp: timestamp.into(),
+            level: level.into(),
+            message: message.into(),
+            metadata: metadata.map(str::to_string),
+        };
+        self.send(command, bytes)
+    }
+
+    /// Buffers a metric point (`metrics/<name>/data.jsonl`); `data` is JSON object text.
+    pub fn log_metric(&self, name: &str, data: &str) -> Result<()> {
+        paths::check_relative("metric name", name)?;
+        let command = Command::Metric {
+            name: name.into(),
+            data: data.into(),
+        };
+        self.send(command, data.len())
+    }
+
+    /// Points `start..start + limit` of a metric (raw JSON lines) and its total, after sealing it.
+    pub fn read_metric(&self, name: &str, start: usize, limit: usize) -> Result<Pending<(Vec<String>, u64)>> {
+        paths::check_relative("metric name", name)?;
+        let name = name.to_string();
+        self.request("metric read", |reply| Command::ReadMetric {
+            name,
+            start,
+            limit,
+            reply,
         })
+    }
+
+    /// Merges flattened parameters (JSON object text) into `parameters.json`; returns them all.
+    pub fn set_parameters(&self, data: &str) -> Result<Map<String, Json>> {
+        records::set_parameters(&self.dir, data)
+    }
+
+    /// The flattened parameters.
+    pub fn parameters(&self) -> Result<Map<String, Json>> {
+        records::parameters(&self.dir)
     }
 
     /// Seals everything and stops the writer. Further calls fail with `Closed`.
@@ -467,6 +520,8 @@ struct Track {
 /// State owned by the writer thread.
 struct Writer {
     tracks_dir: PathBuf,
+    logs: Logs,
+    metrics: Metrics,
     buffers: Arc<BufferPool>,
     queue: Arc<ByteQueue<Command>>,
     stats: Arc<Stats>,
@@ -524,6 +579,29 @@ impl Writer {
                 }
                 Some(Command::ListTracks(reply)) => {
                     let _ = reply.send(self.seal_all(SealReason::Request).and_then(|()| self.list_tracks()));
+                }
+                Some(Command::Log {
+                    timestamp,
+                    level,
+                    message,
+                    metadata,
+                }) => {
+                    if let Err(error) = self.logs.add(&timestamp, &level, &message, metadata.as_deref()) {
+                        self.fail(error);
+                    }
+                }
+                Some(Command::Metric { name, data }) => {
+                    if let Err(error) = self.metrics.add(&name, &data) {
+                        self.fail(error);
+                    }
+                }
+                Some(Command::ReadMetric {
+                    name,
+                    start,
+                    limit,
+                    reply,
+                }) => {
+                    let _ = reply.send(self.metrics.read(&name, start, limit));
                 }
                 Some(Command::ExportMlDash(reply)) => {
                     let _ = reply.send(self.seal_all(SealReason::Request).and_then(|()| self.export_ml_dash()));
@@ -652,10 +730,14 @@ impl Writer {
         }
     }
 
-    /// Seals every track; the result reports the first failure since the last call.
+    /// Seals every track, log line and metric point; the result reports the first failure since
+    /// the last call.
     fn seal_all(&mut self, reason: SealReason) -> Result<()> {
         for index in 0..self.tracks.len() {
             let _ = self.seal(index, reason);
+        }
+        if let Err(error) = self.logs.seal().and_then(|()| self.metrics.seal()) {
+            self.fail(error);
         }
         match self.failure.take() {
             Some(error) => Err(error),

@@ -13,6 +13,7 @@ pub mod fsx;
 pub mod jsonl;
 pub mod paths;
 pub mod queue;
+pub mod records;
 pub mod segment;
 pub mod table;
 pub mod tagged;

@@ -53,6 +53,11 @@ fn check_components(what: &'static str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Validates a relative `/`-separated name (a metric name, a file path inside the experiment).
+pub fn check_relative(what: &'static str, name: &str) -> Result<()> {
+    check_components(what, name)
+}
+
 /// Validates an experiment prefix (`project/exp` or `owner/project/…/exp`); surrounding slashes are
 /// trimmed as the SDK does. Returns the normalized prefix.
 pub fn experiment_prefix(prefix: &str) -> Result<String> {

@@ -87,6 +87,13 @@ impl From<TrackSummary> for TrackInfo {
     }
 }
 
+/// Raw JSON lines of metric points and the metric's total.
+#[napi(object)]
+pub struct MetricPoints {
+    pub points: Vec<String>,
+    pub total: f64,
+}
+
 /// A reply from the writer thread, awaited on the libuv thread pool.
 pub struct Wait<T: Send + 'static> {
     pending: Option<Pending<T>>,
@@ -174,6 +181,27 @@ pub fn commit_batch(env: Env, engine: u32, batch: &[u8], length: u32, entries: u
         _ => Err(IngestError::Closed),
     });
     check(&env, committed)
+}
+
+/// Resolves with metric points.
+pub type WaitPoints = Wait<(Vec<String>, u64)>;
+
+impl Task for WaitPoints {
+    type Output = ingest_core::Result<(Vec<String>, u64)>;
+    type JsValue = MetricPoints;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(self.take())
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<MetricPoints> {
+        // Point counts stay far below 2^53, where f64 is exact.
+        #[allow(clippy::cast_precision_loss)]
+        check(&env, output).map(|(points, total)| MetricPoints {
+            points,
+            total: total as f64,
+        })
+    }
 }
 
 /// The engine of one experiment. Owned by the TypeScript `Experiment`; not public API.
@@ -321,6 +349,46 @@ impl NativeEngine {
     #[napi(getter)]
     pub fn closed(&self) -> bool {
         self.engine.is_closed()
+    }
+
+    /// Buffers a log line; `metadata` is JSON object text.
+    #[napi(catch_unwind)]
+    pub fn log(
+        &self,
+        env: Env,
+        timestamp: String,
+        level: String,
+        message: String,
+        metadata: Option<String>,
+    ) -> napi::Result<()> {
+        check(&env, self.engine.log(&timestamp, &level, &message, metadata.as_deref()))
+    }
+
+    /// Buffers a metric point; `data` is Python-compatible JSON object text.
+    #[napi(catch_unwind)]
+    pub fn log_metric(&self, env: Env, name: String, data: String) -> napi::Result<()> {
+        check(&env, self.engine.log_metric(&name, &data))
+    }
+
+    /// Resolves with points `start..start + limit` of a metric (raw JSON lines) and its total.
+    #[napi(catch_unwind, ts_return_type = "Promise<MetricPoints>")]
+    pub fn read_metric(&self, env: Env, name: String, start: u32, limit: u32) -> napi::Result<AsyncTask<WaitPoints>> {
+        self.wait(check(
+            &env,
+            self.engine.read_metric(&name, start as usize, limit as usize),
+        )?)
+    }
+
+    /// Merges flattened parameters (JSON object text); returns all parameters as JSON.
+    #[napi(catch_unwind)]
+    pub fn set_parameters(&self, env: Env, data: String) -> napi::Result<String> {
+        check(&env, self.engine.set_parameters(&data)).map(|merged| serde_json::Value::Object(merged).to_string())
+    }
+
+    /// All parameters (flattened) as JSON.
+    #[napi(catch_unwind)]
+    pub fn parameters(&self, env: Env) -> napi::Result<String> {
+        check(&env, self.engine.parameters()).map(|all| serde_json::Value::Object(all).to_string())
     }
 
     /// Merges the JSON object `fields` into `experiment.json` (`defaults` only for a new record);

@@ -1,0 +1,296 @@
+//! The ml-dash SDK's other records, in its own layout and shapes:
+//! - `logs/logs.jsonl`: `{"sequenceNumber", "timestamp", "level", "message", "metadata"?}`;
+//! - `metrics/<name>/data.jsonl`: `{"index", "data", "createdAt"}` plus `metadata.json`
+//!   (`metricId`, `name`, `totalDataPoints`, `nextIndex`, …);
+//! - `parameters.json`: `{"version", "data": {flattened}, "createdAt", "updatedAt"}`.
+//!
+//! Log lines and metric points are buffered by the writer thread and appended (with fsync) when it
+//! seals (flush, interval, size, close); parameters are written at once.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Map, Value as Json};
+
+use crate::error::{IngestError, Result};
+use crate::{fsx, paths, time};
+
+/// Appends `text` to `path` and fsyncs it.
+fn append_durably(path: &Path, text: &str, lost: &str) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        fsx::create_dir_all(dir)?;
+    }
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| IngestError::io(path, lost, e))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| IngestError::io(path, lost, e))
+}
+
+fn count_lines(path: &Path) -> Result<u64> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count() as u64),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(IngestError::io(path, "nothing (reading)", e)),
+    }
+}
+
+/// Buffered log lines of one experiment.
+pub struct Logs {
+    path: PathBuf,
+    next_sequence: Option<u64>,
+    pending: String,
+    pending_lines: u64,
+}
+
+impl Logs {
+    pub fn new(experiment_dir: &Path) -> Logs {
+        Logs {
+            path: experiment_dir.join("logs").join("logs.jsonl"),
+            next_sequence: None,
+            pending: String::new(),
+            pending_lines: 0,
+        }
+    }
+
+    /// Buffers one line; `metadata` is JSON text (an object) or `None`.
+    pub fn add(&mut self, timestamp: &str, level: &str, message: &str, metadata: Option<&str>) -> Result<()> {
+        let sequence = match self.next_sequence {
+            Some(n) => n,
+            // Sequence numbers continue those of earlier runs (one line each).
+            None => count_lines(&self.path)?,
+        };
+        self.next_sequence = Some(sequence + 1);
+        let mut record = Map::new();
+        record.insert("sequenceNumber".into(), json!(sequence));
+        record.insert("timestamp".into(), json!(timestamp));
+        record.insert("level".into(), json!(level));
+        record.insert("message".into(), json!(message));
+        if let Some(text) = metadata {
+            let parsed: Json = serde_json::from_str(text)
+                .map_err(|e| IngestError::Writer(format!("log metadata is not JSON: {e}")))?;
+            record.insert("metadata".into(), parsed);
+        }
+        self.pending.push_str(&Json::Object(record).to_string());
+        self.pending.push('\n');
+        self.pending_lines += 1;
+        Ok(())
+    }
+
+    /// Appends the buffered lines to `logs.jsonl`.
+    pub fn seal(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let lost = format!("{} log lines", self.pending_lines);
+        append_durably(&self.path, &self.pending, &lost)?;
+        self.pending.clear();
+        self.pending_lines = 0;
+        Ok(())
+    }
+}
+
+/// Buffered points of one metric.
+struct Metric {
+    dir: PathBuf,
+    name: String,
+    meta: Map<String, Json>,
+    pending: String,
+    pending_points: u64,
+}
+
+/// The metrics of one experiment.
+pub struct Metrics {
+    dir: PathBuf,
+    open: BTreeMap<String, Metric>,
+}
+
+impl Metrics {
+    pub fn new(experiment_dir: &Path) -> Metrics {
+        Metrics {
+            dir: experiment_dir.join("metrics"),
+            open: BTreeMap::new(),
+        }
+    }
+
+    fn metric(&mut self, name: &str) -> Result<&mut Metric> {
+        if !self.open.contains_key(name) {
+            paths::check_relative("metric name", name)?;
+            let dir = self.dir.join(name);
+            let meta = match fsx::read_json(&dir.join("metadata.json"))? {
+                Some(Json::Object(meta)) => meta,
+                _ => {
+                    let now = time::utc_now_iso();
+                    let mut meta = Map::new();
+                    meta.insert("metricId".into(), json!(format!("local-metric-{name}")));
+                    meta.insert("name".into(), json!(name));
+                    meta.insert("description".into(), Json::Null);
+                    meta.insert("tags".into(), json!([]));
+                    meta.insert("metadata".into(), Json::Null);
+                    meta.insert("totalDataPoints".into(), json!(0));
+                    meta.insert("nextIndex".into(), json!(0));
+                    meta.insert("createdAt".into(), json!(now));
+                    meta.insert("updatedAt".into(), json!(now));
+                    meta
+                }
+            };
+            let metric = Metric {
+                dir,
+                name: name.to_string(),
+                meta,
+                pending: String::new(),
+                pending_points: 0,
+            };
+            self.open.insert(name.to_string(), metric);
+        }
+        self.open
+            .get_mut(name)
+            .ok_or_else(|| IngestError::Writer("metric missing".into()))
+    }
+
+    /// Buffers one point; `data` is JSON text (an object, Python-compatible).
+    pub fn add(&mut self, name: &str, data: &str) -> Result<()> {
+        let metric = self.metric(name)?;
+        let index = metric.meta.get("nextIndex").and_then(Json::as_u64).unwrap_or(0);
+        metric.pending.push_str(&format!(
+            "{{\"index\": {index}, \"data\": {data}, \"createdAt\": {}}}\n",
+            json!(time::utc_now_iso())
+        ));
+        metric.pending_points += 1;
+        metric.meta.insert("nextIndex".into(), json!(index + 1));
+        Ok(())
+    }
+
+    /// Appends every metric's buffered points and rewrites its metadata.
+    pub fn seal(&mut self) -> Result<()> {
+        for metric in self.open.values_mut() {
+            if metric.pending.is_empty() {
+                continue;
+            }
+            let lost = format!("{} points of metric {:?}", metric.pending_points, metric.name);
+            append_durably(&metric.dir.join("data.jsonl"), &metric.pending, &lost)?;
+            let total = metric.meta.get("totalDataPoints").and_then(Json::as_u64).unwrap_or(0);
+            metric
+                .meta
+                .insert("totalDataPoints".into(), json!(total + metric.pending_points));
+            metric.meta.insert("updatedAt".into(), json!(time::utc_now_iso()));
+            let text = Json::Object(metric.meta.clone()).to_string();
+            fsx::write_atomic(&metric.dir.join("metadata.json"), text.as_bytes(), &lost)?;
+            metric.pending.clear();
+            metric.pending_points = 0;
+        }
+        Ok(())
+    }
+
+    /// Points `start..start + limit` of a metric (sealed first), as the SDK's read returns them:
+    /// `{"data": [...], "startIndex", "endIndex", "total", "hasMore"}`, as JSON lines' raw text per
+    /// point so non-finite floats survive (`points`).
+    pub fn read(&mut self, name: &str, start: usize, limit: usize) -> Result<(Vec<String>, u64)> {
+        self.seal()?;
+        paths::check_relative("metric name", name)?;
+        let dir = self.dir.join(name);
+        let text = match std::fs::read_to_string(dir.join("data.jsonl")) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+            Err(e) => return Err(IngestError::io(dir.join("data.jsonl"), "nothing (reading)", e)),
+        };
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let total = lines.len() as u64;
+        let points = lines.into_iter().skip(start).take(limit).map(str::to_string).collect();
+        Ok((points, total))
+    }
+}
+
+/// Merges flattened `data` (a JSON object's text) into `parameters.json`, incrementing `version`.
+/// Returns the merged data.
+pub fn set_parameters(experiment_dir: &Path, data: &str) -> Result<Map<String, Json>> {
+    let Json::Object(update) =
+        serde_json::from_str(data).map_err(|e| IngestError::Writer(format!("parameters are not JSON: {e}")))?
+    else {
+        return Err(IngestError::Writer("parameters are not a JSON object".into()));
+    };
+    let path = experiment_dir.join("parameters.json");
+    let now = time::utc_now_iso();
+    let mut doc = match fsx::read_json(&path)? {
+        Some(Json::Object(existing)) => existing,
+        _ => {
+            let mut doc = Map::new();
+            doc.insert("version".into(), json!(0));
+            doc.insert("data".into(), json!({}));
+            doc.insert("createdAt".into(), json!(now));
+            doc
+        }
+    };
+    let version = doc.get("version").and_then(Json::as_u64).unwrap_or(0) + 1;
+    let mut merged = match doc.remove("data") {
+        Some(Json::Object(data)) => data,
+        _ => Map::new(),
+    };
+    merged.extend(update);
+    doc.insert("version".into(), json!(version));
+    doc.insert("data".into(), Json::Object(merged.clone()));
+    doc.insert("updatedAt".into(), json!(now));
+    fsx::write_atomic(&path, Json::Object(doc).to_string().as_bytes(), "parameters")?;
+    Ok(merged)
+}
+
+/// The flattened parameters (`{}` if none were set).
+pub fn parameters(experiment_dir: &Path) -> Result<Map<String, Json>> {
+    Ok(match fsx::read_json(&experiment_dir.join("parameters.json"))? {
+        Some(Json::Object(mut doc)) => match doc.remove("data") {
+            Some(Json::Object(data)) => data,
+            _ => Map::new(),
+        },
+        _ => Map::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_metrics_and_parameters_in_the_sdk_layout() {
+        let dir = std::env::temp_dir().join(format!("dash-records-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut logs = Logs::new(&dir);
+        logs.add("2026-01-01T00:00:00Z", "info", "hello", None).unwrap();
+        logs.add("2026-01-01T00:00:01Z", "warn", "careful", Some("{\"k\":1}"))
+            .unwrap();
+        logs.seal().unwrap();
+        let mut again = Logs::new(&dir);
+        again.add("2026-01-01T00:00:02Z", "error", "third", None).unwrap();
+        again.seal().unwrap();
+        let text = std::fs::read_to_string(dir.join("logs/logs.jsonl")).unwrap();
+        let lines: Vec<Json> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines[1]["metadata"]["k"], 1);
+        assert_eq!(lines[2]["sequenceNumber"], 2);
+
+        let mut metrics = Metrics::new(&dir);
+        metrics.add("train", "{\"loss\": NaN, \"_ts\": 1.5}").unwrap();
+        metrics.add("train", "{\"loss\": 0.25, \"_ts\": 2.5}").unwrap();
+        let (points, total) = metrics.read("train", 1, 10).unwrap();
+        assert_eq!(total, 2);
+        assert!(points[0].starts_with("{\"index\": 1, \"data\": {\"loss\": 0.25"));
+        let meta = fsx::read_json(&dir.join("metrics/train/metadata.json"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (meta["totalDataPoints"].as_u64(), meta["nextIndex"].as_u64()),
+            (Some(2), Some(2))
+        );
+        assert!(metrics.add("../x", "{}").is_err());
+
+        set_parameters(&dir, "{\"lr\": 0.1, \"model.layers\": 3}").unwrap();
+        let merged = set_parameters(&dir, "{\"lr\": 0.01}").unwrap();
+        assert_eq!(Json::Object(merged), json!({"lr": 0.01, "model.layers": 3}));
+        let doc = fsx::read_json(&dir.join("parameters.json")).unwrap().unwrap();
+        assert_eq!(doc["version"], 2);
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

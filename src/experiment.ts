@@ -4,6 +4,7 @@ import { dashError, dashTypeError, describe } from "./errors.js";
 import { registerForExit, unregisterForExit } from "./exit.js";
 import { NativeEngine, type TrackInfo } from "./native.js";
 import { Recorder, type Stats } from "./recorder.js";
+import { FilesBuilder } from "./files.js";
 import { logsFor, MetricBuilder, paramsFor, writeLog, type LogOptions, type Logs, type Params } from "./records.js";
 import { TrackBuilder } from "./track.js";
 
@@ -82,6 +83,7 @@ export class Experiment {
   readonly params: Params;
   readonly #config: ResolvedConfig;
   readonly #metrics = new Map<string, MetricBuilder>();
+  readonly #files = new Map<string, FilesBuilder>();
   #recorder: Recorder | undefined;
   readonly #builders = new Map<string, TrackBuilder>();
   #finishing: Promise<void> | undefined;
@@ -189,6 +191,23 @@ export class Experiment {
     if (builder === undefined) {
       builder = new MetricBuilder(this.#started(), name);
       this.#metrics.set(name, builder);
+    }
+    return builder;
+  }
+
+  /**
+   * The files under `prefix` (cached): `saveImage(image, { to, quality })`, `save(content, { to })`,
+   * `list(glob?)`, `read(name)`.
+   */
+  files(prefix = ""): FilesBuilder {
+    if (typeof prefix !== "string") {
+      throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `files prefix must be a string, got ${describe(prefix)}`);
+    }
+    let builder = this.#files.get(prefix);
+    if (builder === undefined) {
+      const { project } = nameAndProject(this.prefix);
+      builder = new FilesBuilder(this.#started(), prefix, `${project}/${this.prefix}`);
+      this.#files.set(prefix, builder);
     }
     return builder;
   }

@@ -14,6 +14,8 @@ export { TrackBuilder } from "./track.js";
 export type { AppendOptions, MocapResult, ReadFormat, ReadOptions, ReadOutput, ReadResult, TrackData } from "./track.js";
 export { TrackSlice } from "./slice.js";
 export { MetricBuilder } from "./records.js";
+export { FilesBuilder } from "./files.js";
+export type { FileRecord, ImageInput, SaveImageOptions, SaveOptions } from "./files.js";
 export type { LogLevel, LogOptions, Logs, MetricReadResult, Params } from "./records.js";
 export type { Entry, FieldValue, TypedArray } from "./wire.js";
 export type { EngineTuning } from "./config.js";

@@ -8,7 +8,7 @@
  */
 import { dashError, dashTypeError, describe } from "./errors.js";
 import { StrictClock } from "./clock.js";
-import { commitBatch, NativeEngine, type EngineStats, type MetricPoints, type TrackInfo } from "./native.js";
+import { commitBatch, NativeEngine, type EngineStats, type FileTarget, type MetricPoints, type TrackInfo } from "./native.js";
 import { BatchEncoder, decodeRows, type Entry, type ShapeCache } from "./wire.js";
 import type { ResolvedConfig } from "./config.js";
 
@@ -127,6 +127,34 @@ export class Recorder {
   readMetric(name: string, start: number, limit: number): Promise<MetricPoints> {
     this.#assertOpen();
     return this.#native.readMetric(name, start, limit);
+  }
+
+  saveFile(target: FileTarget, bytes: Uint8Array): void {
+    this.#assertWritable(`file "${target.filename}"`);
+    this.#native.saveFile(target, bytes);
+  }
+
+  saveImage(
+    target: FileTarget,
+    pixels: Uint8Array,
+    pixelType: string,
+    width: number,
+    height: number,
+    channels: number,
+    quality: number,
+  ): void {
+    this.#assertWritable(`image "${target.filename}"`);
+    this.#native.saveImage(target, pixels, pixelType, width, height, channels, quality);
+  }
+
+  listFiles(): Promise<string> {
+    this.#assertOpen();
+    return this.#native.listFiles();
+  }
+
+  readFile(prefix: string, filename: string): Promise<Buffer> {
+    this.#assertOpen();
+    return this.#native.readFile(prefix, filename);
   }
 
   setParameters(data: string): string {

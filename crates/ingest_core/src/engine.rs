@@ -25,6 +25,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::config::EngineConfig;
 use crate::error::{IngestError, Result};
+use crate::files::{Files, Image, ImageFormat};
 use crate::queue::{ByteQueue, PushError};
 use crate::records::{self, Logs, Metrics};
 use crate::table::{ColumnName, Table};
@@ -94,7 +95,29 @@ enum Command {
         limit: usize,
         reply: Reply<(Vec<String>, u64)>,
     },
+    SaveFile(Box<SaveFile>),
+    ListFiles(Reply<Vec<Json>>),
+    ReadFile {
+        prefix: String,
+        filename: String,
+        reply: Reply<Vec<u8>>,
+    },
     Shutdown(Reply<()>),
+}
+
+/// What a saved file holds: bytes as given, or an image to encode.
+pub enum FileContent {
+    Bytes(Vec<u8>),
+    Image(Image, ImageFormat),
+}
+
+/// A file to store under `files/<prefix>/<id>/<filename>` (names already validated).
+pub struct SaveFile {
+    pub experiment_id: String,
+    pub prefix: String,
+    pub filename: String,
+    pub content: FileContent,
+    pub metadata: Option<Json>,
 }
 
 /// What `read` returns: the engine's wire rows (for the JS API), or a file format.
@@ -272,6 +295,7 @@ impl Engine {
             tracks_dir: dir.join("tracks"),
             logs: Logs::new(&dir),
             metrics: Metrics::new(&dir),
+            files: Files::new(&dir),
             buffers: buffers.clone(),
             queue: queue.clone(),
             stats: stats.clone(),
@@ -455,6 +479,39 @@ impl Engine {
         records::parameters(&self.dir)
     }
 
+    /// Queues a file (encoded on the writer thread if it is an image) and returns at once; names
+    /// and image sizes are checked here, so what is queued can be written. A failure to write is
+    /// reported by the next flush or close.
+    pub fn save_file(&self, file: SaveFile) -> Result<()> {
+        if !file.prefix.is_empty() {
+            paths::check_relative("file prefix", &file.prefix)?;
+        }
+        paths::check_relative("file name", &file.filename)?;
+        let bytes = match &file.content {
+            FileContent::Bytes(bytes) => bytes.len(),
+            FileContent::Image(image, format) => {
+                image.validate(*format)?;
+                image.pixels.len()
+            }
+        };
+        self.send(Command::SaveFile(Box::new(file)), bytes)
+    }
+
+    /// The records of every file, after the saves queued before.
+    pub fn list_files(&self) -> Result<Pending<Vec<Json>>> {
+        self.request("list files", Command::ListFiles)
+    }
+
+    /// The bytes of file `<prefix>/<filename>`, after the saves queued before.
+    pub fn read_file(&self, prefix: &str, filename: &str) -> Result<Pending<Vec<u8>>> {
+        let (prefix, filename) = (prefix.to_string(), filename.to_string());
+        self.request("read file", |reply| Command::ReadFile {
+            prefix,
+            filename,
+            reply,
+        })
+    }
+
     /// Seals everything and stops the writer. Further calls fail with `Closed`.
     pub fn close(&mut self) -> Result<Pending<()>> {
         let (reply, receiver) = mpsc::sync_channel(1);
@@ -522,6 +579,7 @@ struct Writer {
     tracks_dir: PathBuf,
     logs: Logs,
     metrics: Metrics,
+    files: Files,
     buffers: Arc<BufferPool>,
     queue: Arc<ByteQueue<Command>>,
     stats: Arc<Stats>,
@@ -603,6 +661,21 @@ impl Writer {
                 }) => {
                     let _ = reply.send(self.metrics.read(&name, start, limit));
                 }
+                Some(Command::SaveFile(file)) => {
+                    if let Err(error) = self.save_file(*file) {
+                        self.fail(error);
+                    }
+                }
+                Some(Command::ListFiles(reply)) => {
+                    let _ = reply.send(self.files.list());
+                }
+                Some(Command::ReadFile {
+                    prefix,
+                    filename,
+                    reply,
+                }) => {
+                    let _ = reply.send(self.files.read(&prefix, &filename));
+                }
                 Some(Command::ExportMlDash(reply)) => {
                     let _ = reply.send(self.seal_all(SealReason::Request).and_then(|()| self.export_ml_dash()));
                 }
@@ -670,6 +743,16 @@ impl Writer {
                 _ => break,
             }
         }
+    }
+
+    fn save_file(&mut self, file: SaveFile) -> Result<()> {
+        let bytes = match file.content {
+            FileContent::Bytes(bytes) => bytes,
+            FileContent::Image(image, format) => image.encode(format)?,
+        };
+        self.files
+            .save(&file.experiment_id, &file.prefix, &file.filename, &bytes, file.metadata)
+            .map(|_| ())
     }
 
     fn unsealed_bytes(&self) -> usize {

@@ -22,6 +22,10 @@ pub enum IngestError {
         dir: String,
     },
 
+    /// Image sizes that disagree with the data, or that the format cannot hold.
+    #[error("invalid image: {0}")]
+    InvalidImage(String),
+
     /// An experiment or track that does not exist.
     #[error("{what} {name:?} does not exist")]
     NotFound { what: &'static str, name: String },
@@ -70,6 +74,7 @@ impl IngestError {
         match self {
             IngestError::InvalidName { .. } => "ERR_DASH_INVALID_NAME",
             IngestError::TopicCollision { .. } => "ERR_DASH_TOPIC_COLLISION",
+            IngestError::InvalidImage(_) => "ERR_DASH_INVALID_IMAGE",
             IngestError::NotFound { .. } => "ERR_DASH_NOT_FOUND",
             IngestError::Malformed { .. } => "ERR_DASH_MALFORMED_BATCH",
             IngestError::UnknownId { .. } => "ERR_DASH_UNKNOWN_ID",
@@ -87,7 +92,7 @@ impl IngestError {
     pub fn is_invalid_argument(&self) -> bool {
         matches!(
             self,
-            IngestError::InvalidName { .. } | IngestError::TopicCollision { .. }
+            IngestError::InvalidName { .. } | IngestError::TopicCollision { .. } | IngestError::InvalidImage(_)
         )
     }
 

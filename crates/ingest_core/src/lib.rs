@@ -9,6 +9,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod experiment;
+pub mod files;
 pub mod fsx;
 pub mod jsonl;
 pub mod paths;
@@ -23,6 +24,6 @@ pub mod value;
 pub mod wire;
 
 pub use config::EngineConfig;
-pub use engine::{Committer, Engine, Pending, ReadFormat, ReadQuery, Stats};
+pub use engine::{Committer, Engine, FileContent, Pending, ReadFormat, ReadQuery, SaveFile, Stats};
 pub use error::{IngestError, Result};
 pub use track_store::TrackSummary;

@@ -7,7 +7,10 @@ use std::cell::RefCell;
 use std::path::Path;
 use std::time::Duration;
 
-use ingest_core::{Committer, Engine, EngineConfig, IngestError, Pending, ReadFormat, ReadQuery, TrackSummary};
+use ingest_core::files::{Image, ImageFormat, PixelType};
+use ingest_core::{
+    Committer, Engine, EngineConfig, FileContent, IngestError, Pending, ReadFormat, ReadQuery, SaveFile, TrackSummary,
+};
 use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi::{Env, Task};
 use napi_derive::napi;
@@ -204,6 +207,50 @@ impl Task for WaitPoints {
     }
 }
 
+/// Resolves with file records as JSON text.
+pub type WaitRecords = Wait<Vec<serde_json::Value>>;
+
+impl Task for WaitRecords {
+    type Output = ingest_core::Result<Vec<serde_json::Value>>;
+    type JsValue = String;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(self.take())
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<String> {
+        check(&env, output).map(|records| serde_json::Value::Array(records).to_string())
+    }
+}
+
+/// Where a file goes and who it belongs to.
+#[napi(object)]
+pub struct FileTarget {
+    /// The SDK's `experimentId` field (`<project>/<prefix>`).
+    pub experiment_id: String,
+    /// The `files(prefix)` part of the path (may be empty).
+    pub prefix: String,
+    pub filename: String,
+    /// JSON object text stored as the record's `metadata`.
+    pub metadata: Option<String>,
+}
+
+fn save_file(target: FileTarget, content: FileContent) -> ingest_core::Result<SaveFile> {
+    let metadata = match target.metadata {
+        Some(text) => Some(
+            serde_json::from_str(&text).map_err(|e| IngestError::Writer(format!("file metadata is not JSON: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(SaveFile {
+        experiment_id: target.experiment_id,
+        prefix: target.prefix,
+        filename: target.filename,
+        content,
+        metadata,
+    })
+}
+
 /// The engine of one experiment. Owned by the TypeScript `Experiment`; not public API.
 #[napi]
 pub struct NativeEngine {
@@ -377,6 +424,67 @@ impl NativeEngine {
             &env,
             self.engine.read_metric(&name, start as usize, limit as usize),
         )?)
+    }
+
+    /// Queues `bytes` (copied) as a file; returns at once.
+    #[napi(catch_unwind)]
+    pub fn save_file(&self, env: Env, target: FileTarget, bytes: &[u8]) -> napi::Result<()> {
+        let file = save_file(target, FileContent::Bytes(bytes.to_vec()));
+        check(&env, file.and_then(|file| self.engine.save_file(file)))
+    }
+
+    /// Queues an image (its pixels copied; `pixelType` "u8", "f32" or "f64") to be encoded as
+    /// JPEG or PNG by the extension of the file name; returns at once.
+    #[napi(catch_unwind)]
+    #[allow(clippy::too_many_arguments)] // one call per frame: the fields cross as plain arguments
+    pub fn save_image(
+        &self,
+        env: Env,
+        target: FileTarget,
+        pixels: &[u8],
+        pixel_type: String,
+        width: u32,
+        height: u32,
+        channels: u32,
+        quality: u32,
+    ) -> napi::Result<()> {
+        let result = (|| {
+            let pixel_type = match pixel_type.as_str() {
+                "u8" => PixelType::U8,
+                "f32" => PixelType::F32,
+                "f64" => PixelType::F64,
+                other => return Err(IngestError::InvalidImage(format!("unsupported pixel type {other:?}"))),
+            };
+            let quality = u8::try_from(quality.clamp(1, 100)).unwrap_or(95);
+            let format = ImageFormat::for_name(&target.filename, quality).ok_or_else(|| {
+                IngestError::InvalidImage(format!(
+                    "cannot tell the image format of {:?}; use a .jpg, .jpeg or .png name",
+                    target.filename
+                ))
+            })?;
+            let image = Image {
+                pixels: pixels.to_vec(),
+                pixel_type,
+                width,
+                height,
+                channels: u8::try_from(channels).unwrap_or(0),
+            };
+            self.engine
+                .save_file(save_file(target, FileContent::Image(image, format))?)
+        })();
+        check(&env, result)
+    }
+
+    /// Resolves with the records of every file (JSON text), after the saves queued before.
+    #[napi(catch_unwind, ts_return_type = "Promise<string>")]
+    pub fn list_files(&self, env: Env) -> napi::Result<AsyncTask<WaitRecords>> {
+        self.wait(check(&env, self.engine.list_files())?)
+    }
+
+    /// Resolves with the bytes of file `<prefix>/<filename>`, after the saves queued before.
+    #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
+    pub fn read_file(&self, env: Env, prefix: String, filename: String) -> napi::Result<AsyncTask<Wait<Vec<u8>>>> {
+        self.wait(check(&env, self.engine.read_file(&prefix, &filename))?)
     }
 
     /// Merges flattened parameters (JSON object text); returns all parameters as JSON.

@@ -1,0 +1,186 @@
+/** Files and camera frames: saveImage decoded by independent decoders, records as the SDK writes them. */
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import jpeg from "jpeg-js";
+import { PNG } from "pngjs";
+import { describe, expect, it } from "vitest";
+import { Experiment, type FileRecord } from "../src/index.js";
+import { readJson, tempRoot } from "./helpers.js";
+
+/** A deterministic test picture: gradients plus a block, `channels` per pixel. */
+function picture(width: number, height: number, channels: number): Uint8Array {
+  const data = new Uint8Array(width * height * channels);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      for (let c = 0; c < channels; c++) {
+        const block = x > width / 4 && x < width / 2 && y > height / 4 ? 200 : 0;
+        data[(y * width + x) * channels + c] = c === 3 ? 255 - ((x * 3) % 256) : (x * 2 + y * (c + 1) + block) % 256;
+      }
+    }
+  }
+  return data;
+}
+
+/** A smooth picture (what a camera sees more than a test pattern does): gradients only. */
+function smoothPicture(width: number, height: number, channels: number): Uint8Array {
+  const data = new Uint8Array(width * height * channels);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      for (let c = 0; c < channels; c++) {
+        data[(y * width + x) * channels + c] = Math.round((x / width) * 180 + (y / height) * 50 + c * 8);
+      }
+    }
+  }
+  return data;
+}
+
+function stored(root: string, prefix: string, record: FileRecord): Buffer {
+  return readFileSync(join(root, prefix, "files", record.path, record.id, record.filename));
+}
+
+describe("saveImage", () => {
+  it("PNG frames decode exactly, for 1, 3 and 4 channels and float pixels", async () => {
+    const root = tempRoot();
+    const experiment = await new Experiment("img/png", { dashRoot: root }).start();
+    const frames = experiment.files("robot/frames");
+    const [width, height] = [64, 48];
+    for (const channels of [1, 3, 4]) frames.saveImage({ data: picture(width, height, channels), width, height, channels }, { to: `c${channels}.png` });
+    const floats = Float32Array.from(picture(width, height, 3), (v) => v / 255);
+    frames.saveImage({ data: floats, width, height }, { to: "float.png" });
+    await experiment.flush();
+    const records = await frames.list("*.png");
+    expect(records.map((r) => r.filename).sort()).toEqual(["c1.png", "c3.png", "c4.png", "float.png"]);
+    for (const record of records) {
+      const decoded = PNG.sync.read(stored(root, "img/png", record));
+      expect([decoded.width, decoded.height]).toEqual([width, height]);
+      const channels = record.filename === "float.png" ? 3 : Number(record.filename[1]);
+      const source = picture(width, height, channels);
+      // pngjs always returns RGBA; compare each pixel's channels.
+      for (let i = 0; i < width * height; i++) {
+        for (let c = 0; c < channels; c++) {
+          const expected = channels === 1 ? source[i] : source[i * channels + c];
+          const actual = channels === 1 ? decoded.data[i * 4] : decoded.data[i * 4 + c];
+          if (actual !== expected) throw new Error(`${record.filename}: pixel ${i} channel ${c}: ${actual} != ${expected}`);
+        }
+      }
+    }
+    await experiment.complete();
+  });
+
+  it("JPEG frames decode to the right size and content (small mean error), quality applies", async () => {
+    const root = tempRoot();
+    const experiment = await new Experiment("img/jpeg", { dashRoot: root }).start();
+    const [width, height] = [640, 480];
+    const rgb = smoothPicture(width, height, 3);
+    experiment.files("frames").saveImage({ data: rgb, width, height, channels: 3 }, { to: "frame_00000.jpg", quality: 85 });
+    experiment.files("frames").saveImage({ data: rgb, width, height, channels: 3 }, { to: "low.jpeg", quality: 10 });
+    const rgba = new Uint8ClampedArray(smoothPicture(width, height, 4)); // a canvas ImageData works as is
+    experiment.files("frames").saveImage({ data: rgba, width, height }, { to: "canvas.jpg" });
+    await experiment.flush();
+    const [high, low, canvas] = await Promise.all(["frame_00000.jpg", "low.jpeg", "canvas.jpg"].map((n) => experiment.files("frames").read(n)));
+    const meanError = (bytes: Buffer, source: Uint8Array, channels: number) => {
+      const decoded = jpeg.decode(bytes, { useTArray: true });
+      expect([decoded.width, decoded.height]).toEqual([width, height]);
+      let sum = 0;
+      for (let i = 0; i < width * height; i++) for (let c = 0; c < 3; c++) sum += Math.abs(decoded.data[i * 4 + c]! - source[i * channels + c]!);
+      return sum / (width * height * 3);
+    };
+    expect(meanError(high as Buffer, rgb, 3)).toBeLessThan(2);
+    expect(meanError(canvas as Buffer, rgba, 4)).toBeLessThan(2);
+    expect((low as Buffer).length).toBeLessThan((high as Buffer).length);
+    await experiment.complete();
+  });
+
+  it("every documented error is a TypeError/RangeError with a code, and nothing is saved", async () => {
+    const experiment = await new Experiment("img/errors", { dashRoot: tempRoot() }).start();
+    const frames = experiment.files("frames");
+    const ok = { data: new Uint8Array(12), width: 2, height: 2, channels: 3 };
+    const cases: [() => unknown, string][] = [
+      [() => frames.saveImage({ ...ok, width: 3 }, { to: "a.png" }), "ERR_DASH_INVALID_IMAGE"], // size vs data
+      [() => frames.saveImage({ ...ok, channels: 4 }, { to: "a.png" }), "ERR_DASH_INVALID_IMAGE"],
+      [() => frames.saveImage({ data: new Uint8Array(8), width: 2, height: 2 }, { to: "a.png" }), "ERR_DASH_INVALID_IMAGE"], // 2 channels
+      [() => frames.saveImage(ok, { to: "a.gif" }), "ERR_DASH_INVALID_IMAGE"], // unknown extension
+      [() => frames.saveImage({ data: new Uint8Array(70_000), width: 70_000, height: 1, channels: 1 }, { to: "wide.jpg" }), "ERR_DASH_INVALID_IMAGE"],
+      [() => frames.saveImage({ ...ok, width: 0 }, { to: "a.png" }), "ERR_DASH_INVALID_IMAGE"],
+      [() => frames.saveImage({ ...ok, data: [1, 2, 3] as unknown as Uint8Array }, { to: "a.png" }), "ERR_DASH_INVALID_IMAGE"],
+      [() => frames.saveImage(ok, { to: "a.jpg", quality: 0 }), "ERR_DASH_INVALID_ARGUMENT"],
+      [() => frames.saveImage(ok, { to: "a.jpg", quality: 101 }), "ERR_DASH_INVALID_ARGUMENT"],
+      [() => frames.saveImage(ok, {} as { to: string }), "ERR_DASH_INVALID_ARGUMENT"],
+      [() => frames.saveImage(ok, { to: "../../escape.png" }), "ERR_DASH_INVALID_NAME"],
+      [() => experiment.files("../up").saveImage(ok, { to: "a.png" }), "ERR_DASH_INVALID_NAME"],
+    ];
+    for (const [call, code] of cases) {
+      let caught: unknown;
+      try {
+        call();
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught, code).toBeDefined();
+      expect((caught as { code: string }).code, String(caught)).toBe(code);
+      expect(caught instanceof TypeError || caught instanceof RangeError, String(caught)).toBe(true);
+    }
+    frames.saveImage(ok, { to: "fine.png" });
+    await experiment.flush();
+    expect((await frames.list()).map((r) => r.filename)).toEqual(["fine.png"]);
+    await experiment.complete();
+  });
+});
+
+describe("files", () => {
+  it("save/list/read bytes, strings and objects; records carry the SDK's fields; same name replaces", async () => {
+    const root = tempRoot();
+    const experiment = await new Experiment("files/x", { dashRoot: root }).start();
+    const docs = experiment.files("docs");
+    docs.save("hello", { to: "notes.txt", metadata: { author: "me" } });
+    docs.save({ lr: 0.1, layers: [1, 2] }, { to: "config.json" });
+    docs.save(Uint8Array.of(1, 2, 3), { to: "blob.bin" });
+    docs.save("hello again", { to: "notes.txt" });
+    await experiment.flush();
+    const records = await docs.list();
+    expect(records.map((r) => r.filename).sort()).toEqual(["blob.bin", "config.json", "notes.txt"]);
+    const notes = records.find((r) => r.filename === "notes.txt") as FileRecord;
+    expect(notes).toMatchObject({
+      experimentId: "files/files/x",
+      path: "/docs",
+      contentType: "text/plain",
+      sizeBytes: 11,
+      checksum: createHash("sha256").update("hello again").digest("hex"),
+      metadata: null,
+      deletedAt: null,
+      tags: [],
+    });
+    expect((await docs.read("notes.txt")).toString()).toBe("hello again");
+    expect(JSON.parse((await docs.download("config.json")).toString())).toEqual({ lr: 0.1, layers: [1, 2] });
+    expect([...(await docs.read("blob.bin"))]).toEqual([1, 2, 3]);
+    expect(await docs.list("*.json")).toHaveLength(1);
+    await expect(docs.read("missing.txt")).rejects.toMatchObject({ code: "ERR_DASH_NOT_FOUND" });
+    expect(() => docs.save({ v: Number.NaN }, { to: "nan.json" })).toThrow(expect.objectContaining({ code: "ERR_DASH_UNSUPPORTED_VALUE" }));
+    await experiment.complete();
+    const all = readJson(join(root, "files/x/files/.files_metadata.json")).files as FileRecord[];
+    expect(all).toHaveLength(3);
+  });
+});
+
+const python = process.env.DASH_INGEST_PYTHON ?? join(__dirname, "..", ".venv-mldash", "bin", "python");
+
+describe.runIf(existsSync(python) || process.env.CI === "true")("file records match the Python SDK's", () => {
+  it("same fields, path, experimentId shape, content types and checksums", async () => {
+    const root = tempRoot();
+    execFileSync(python, [join(__dirname, "python", "sdk_files.py"), root, "alice/proj/sdk"], { timeout: 120_000 });
+    await new Experiment("alice/proj/ours", { dashRoot: root }).run((e) => {
+      e.files("docs").save("hello", { to: "notes.txt" });
+      e.files("docs").save(Buffer.from("\x89PNG\r\n\x1a\n", "latin1"), { to: "frame.png" });
+    });
+    const sdk = readJson(join(root, "alice/proj/sdk/files/.files_metadata.json")).files as Record<string, unknown>[];
+    const ours = readJson(join(root, "alice/proj/ours/files/.files_metadata.json")).files as Record<string, unknown>[];
+    const comparable = (r: Record<string, unknown>) => {
+      const { id, uploadedAt, updatedAt, experimentId, ...rest } = r;
+      return { ...rest, idIsDigits: /^\d+$/.test(String(id)), experimentId: String(experimentId).replace(/sdk|ours/, "run") };
+    };
+    expect(ours.map((r) => Object.keys(r).sort())).toEqual(sdk.map((r) => Object.keys(r).sort()));
+    expect(ours.map(comparable)).toEqual(sdk.map(comparable));
+  });
+});

@@ -1,0 +1,423 @@
+//! Files of an experiment in the ml-dash layout: `files/<prefix>/<id>/<filename>`, with one record
+//! per file in `files/.files_metadata.json` (`{"files": [...]}`, the SDK's fields). Saving a file
+//! with the prefix and name of an existing one replaces it, as the SDK does.
+//!
+//! Images are encoded here (JPEG or PNG, by the file name's extension), on the writer thread, so
+//! the JS caller only copies its pixels.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Map, Value as Json};
+use sha2::{Digest, Sha256};
+
+use crate::error::{IngestError, Result};
+use crate::{fsx, paths, time};
+
+const METADATA_FILE: &str = ".files_metadata.json";
+
+/// Pixel element types an image may arrive in; floats are in [0, 1].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelType {
+    U8,
+    F32,
+    F64,
+}
+
+/// An image to encode: `width × height × channels` pixels, row-major, interleaved.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub pixels: Vec<u8>,
+    pub pixel_type: PixelType,
+    pub width: u32,
+    pub height: u32,
+    pub channels: u8,
+}
+
+/// Image formats, chosen by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFormat {
+    Jpeg { quality: u8 },
+    Png,
+}
+
+impl ImageFormat {
+    /// The format for file `name` (`.jpg`/`.jpeg`, `.png`), or `None`.
+    pub fn for_name(name: &str, quality: u8) -> Option<ImageFormat> {
+        let lower = name.to_ascii_lowercase();
+        if lower.ends_with(".jpg") || lower.ends_with(".jpeg") {
+            Some(ImageFormat::Jpeg { quality })
+        } else if lower.ends_with(".png") {
+            Some(ImageFormat::Png)
+        } else {
+            None
+        }
+    }
+}
+
+fn invalid_image(reason: String) -> IngestError {
+    IngestError::InvalidImage(reason)
+}
+
+impl Image {
+    /// Checks sizes against the pixel data and what `format` can hold.
+    pub fn validate(&self, format: ImageFormat) -> Result<()> {
+        if !matches!(self.channels, 1 | 3 | 4) {
+            return Err(invalid_image(format!(
+                "channels must be 1, 3 or 4, got {}",
+                self.channels
+            )));
+        }
+        if self.width == 0 || self.height == 0 {
+            return Err(invalid_image(format!(
+                "an image of {}x{} has no pixels",
+                self.width, self.height
+            )));
+        }
+        let element = match self.pixel_type {
+            PixelType::U8 => 1,
+            PixelType::F32 => 4,
+            PixelType::F64 => 8,
+        };
+        let expected = (self.width as usize)
+            .checked_mul(self.height as usize)
+            .and_then(|n| n.checked_mul(usize::from(self.channels)))
+            .and_then(|n| n.checked_mul(element));
+        if expected != Some(self.pixels.len()) {
+            return Err(invalid_image(format!(
+                "{}x{}x{} pixels need {} values, data has {}",
+                self.width,
+                self.height,
+                self.channels,
+                self.width as usize * self.height as usize * usize::from(self.channels),
+                self.pixels.len() / element
+            )));
+        }
+        if let ImageFormat::Jpeg { .. } = format {
+            if self.width > u32::from(u16::MAX) || self.height > u32::from(u16::MAX) {
+                return Err(invalid_image(format!(
+                    "JPEG holds at most 65535x65535, got {}x{}",
+                    self.width, self.height
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The pixels as 8-bit values (floats in [0, 1] scaled to 0–255, clamped, rounded).
+    fn bytes(&self) -> Vec<u8> {
+        // The value is clamped to [0, 255] first, so the cast is exact.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let scale = |v: f64| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+        match self.pixel_type {
+            PixelType::U8 => self.pixels.clone(),
+            PixelType::F32 => self
+                .pixels
+                .chunks_exact(4)
+                .map(|c| scale(f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))))
+                .collect(),
+            PixelType::F64 => self
+                .pixels
+                .chunks_exact(8)
+                .map(|c| scale(f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])))
+                .collect(),
+        }
+    }
+
+    /// Encodes the image (validated) as `format`.
+    pub fn encode(&self, format: ImageFormat) -> Result<Vec<u8>> {
+        self.validate(format)?;
+        let data = self.bytes();
+        let mut out = Vec::new();
+        match format {
+            ImageFormat::Jpeg { quality } => {
+                let color = match self.channels {
+                    1 => jpeg_encoder::ColorType::Luma,
+                    3 => jpeg_encoder::ColorType::Rgb,
+                    // JPEG has no alpha channel; the encoder ignores it.
+                    _ => jpeg_encoder::ColorType::Rgba,
+                };
+                let (w, h) = (
+                    u16::try_from(self.width).unwrap_or(u16::MAX),
+                    u16::try_from(self.height).unwrap_or(u16::MAX),
+                );
+                jpeg_encoder::Encoder::new(&mut out, quality)
+                    .encode(&data, w, h, color)
+                    .map_err(|e| invalid_image(format!("JPEG encoding failed: {e}")))?;
+            }
+            ImageFormat::Png => {
+                let mut encoder = png::Encoder::new(&mut out, self.width, self.height);
+                encoder.set_color(match self.channels {
+                    1 => png::ColorType::Grayscale,
+                    3 => png::ColorType::Rgb,
+                    _ => png::ColorType::Rgba,
+                });
+                encoder.set_depth(png::BitDepth::Eight);
+                let mut writer = encoder
+                    .write_header()
+                    .map_err(|e| invalid_image(format!("PNG encoding failed: {e}")))?;
+                writer
+                    .write_image_data(&data)
+                    .and_then(|()| writer.finish())
+                    .map_err(|e| invalid_image(format!("PNG encoding failed: {e}")))?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The content type the SDK would record for `filename`.
+pub fn content_type(filename: &str) -> &'static str {
+    let lower = filename.to_ascii_lowercase();
+    let ext = lower.rsplit('.').next().unwrap_or("");
+    match ext {
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "json" => "application/json",
+        "txt" | "log" => "text/plain",
+        "csv" => "text/csv",
+        "html" => "text/html",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The SHA-256 of `bytes`, lowercase hex (the SDK's `checksum`).
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            hex.push_str(&format!("{byte:02x}"));
+            hex
+        })
+}
+
+/// The files of one experiment.
+pub struct Files {
+    dir: PathBuf,
+    last_id: u64,
+}
+
+impl Files {
+    pub fn new(experiment_dir: &Path) -> Files {
+        Files {
+            dir: experiment_dir.join("files"),
+            last_id: 0,
+        }
+    }
+
+    /// A Snowflake-like id (milliseconds << 12, then a sequence), unique and increasing here.
+    fn next_id(&mut self) -> String {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        self.last_id = (millis << 12).max(self.last_id + 1);
+        self.last_id.to_string()
+    }
+
+    fn load(&self) -> Result<Vec<Json>> {
+        Ok(match fsx::read_json(&self.dir.join(METADATA_FILE))? {
+            Some(Json::Object(mut doc)) => match doc.remove("files") {
+                Some(Json::Array(files)) => files,
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        })
+    }
+
+    /// Stores `bytes` as `<prefix>/<filename>` and records it; returns the record. `prefix` and
+    /// `filename` must be validated relative names (`prefix` may be empty).
+    pub fn save(
+        &mut self,
+        experiment_id: &str,
+        prefix: &str,
+        filename: &str,
+        bytes: &[u8],
+        metadata: Option<Json>,
+    ) -> Result<Json> {
+        if !prefix.is_empty() {
+            paths::check_relative("file prefix", prefix)?;
+        }
+        paths::check_relative("file name", filename)?;
+        let id = self.next_id();
+        let file_dir = if prefix.is_empty() {
+            self.dir.join(&id)
+        } else {
+            self.dir.join(prefix).join(&id)
+        };
+        let path = file_dir.join(filename);
+        if let Some(parent) = path.parent() {
+            fsx::create_dir_all(parent)?;
+        }
+        let lost = format!("file {filename:?}");
+        fsx::write_atomic(&path, bytes, &lost)?;
+        let now = time::utc_now_iso();
+        let sdk_path = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("/{prefix}")
+        };
+        let record = json!({
+            "id": id,
+            "experimentId": experiment_id,
+            "path": sdk_path,
+            "filename": filename,
+            "description": null,
+            "tags": [],
+            "bindrs": [],
+            "contentType": content_type(filename),
+            "sizeBytes": bytes.len(),
+            "checksum": sha256_hex(bytes),
+            "metadata": metadata,
+            "uploadedAt": now,
+            "updatedAt": now,
+            "deletedAt": null,
+        });
+        let mut files = self.load()?;
+        let same = |f: &Json| {
+            f.get("path") == record.get("path")
+                && f.get("filename") == record.get("filename")
+                && f.get("deletedAt") == Some(&Json::Null)
+        };
+        match files.iter().position(same) {
+            Some(index) => {
+                if let Some(old) = files.get(index) {
+                    if let Some(old_dir) = self.stored_dir(old) {
+                        // The record is replaced below, so a leftover directory is harmless.
+                        let _ = std::fs::remove_dir_all(old_dir);
+                    }
+                }
+                if let Some(slot) = files.get_mut(index) {
+                    *slot = record.clone();
+                }
+            }
+            None => files.push(record.clone()),
+        }
+        let mut doc = Map::new();
+        doc.insert("files".into(), Json::Array(files));
+        fsx::write_atomic(
+            &self.dir.join(METADATA_FILE),
+            Json::Object(doc).to_string().as_bytes(),
+            &lost,
+        )?;
+        Ok(record)
+    }
+
+    /// The directory a record's file is stored in.
+    fn stored_dir(&self, record: &Json) -> Option<PathBuf> {
+        let id = record.get("id")?.as_str()?;
+        let prefix = record.get("path")?.as_str()?.trim_start_matches('/');
+        if id.contains('/')
+            || id.contains("..")
+            || (!prefix.is_empty() && paths::check_relative("file prefix", prefix).is_err())
+        {
+            return None;
+        }
+        Some(if prefix.is_empty() {
+            self.dir.join(id)
+        } else {
+            self.dir.join(prefix).join(id)
+        })
+    }
+
+    /// Every live record (not deleted).
+    pub fn list(&self) -> Result<Vec<Json>> {
+        Ok(self
+            .load()?
+            .into_iter()
+            .filter(|f| f.get("deletedAt").is_none_or(Json::is_null))
+            .collect())
+    }
+
+    /// The bytes of the live file `<prefix>/<filename>`.
+    pub fn read(&self, prefix: &str, filename: &str) -> Result<Vec<u8>> {
+        let sdk_path = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("/{prefix}")
+        };
+        let record = self
+            .list()?
+            .into_iter()
+            .find(|f| {
+                f.get("path").and_then(Json::as_str) == Some(&sdk_path)
+                    && f.get("filename").and_then(Json::as_str) == Some(filename)
+            })
+            .ok_or_else(|| IngestError::NotFound {
+                what: "file",
+                name: format!("{sdk_path}/{filename}"),
+            })?;
+        let path = self
+            .stored_dir(&record)
+            .map(|dir| dir.join(filename))
+            .ok_or_else(|| IngestError::corrupt(self.dir.join(METADATA_FILE), "a record with an unsafe path"))?;
+        std::fs::read(&path).map_err(|e| IngestError::io(path, "nothing (reading)", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(channels: u8) -> Image {
+        let (width, height) = (8u32, 4u32);
+        let pixels = (0..width * height * u32::from(channels))
+            .map(|i| (i * 7 % 256) as u8)
+            .collect();
+        Image {
+            pixels,
+            pixel_type: PixelType::U8,
+            width,
+            height,
+            channels,
+        }
+    }
+
+    #[test]
+    fn encodes_and_validates_images() {
+        for channels in [1, 3, 4] {
+            assert!(image(channels)
+                .encode(ImageFormat::Png)
+                .unwrap()
+                .starts_with(b"\x89PNG"));
+            assert!(image(channels)
+                .encode(ImageFormat::Jpeg { quality: 85 })
+                .unwrap()
+                .starts_with(&[0xff, 0xd8]));
+        }
+        let mut short = image(3);
+        short.pixels.pop();
+        assert_eq!(
+            short.encode(ImageFormat::Png).unwrap_err().code(),
+            "ERR_DASH_INVALID_IMAGE"
+        );
+        let mut two = image(3);
+        two.channels = 2;
+        assert!(two.encode(ImageFormat::Png).is_err());
+        assert_eq!(
+            ImageFormat::for_name("a.JPEG", 90),
+            Some(ImageFormat::Jpeg { quality: 90 })
+        );
+        assert_eq!(ImageFormat::for_name("a.gif", 90), None);
+    }
+
+    #[test]
+    fn saves_records_replaces_and_reads_files() {
+        let dir = std::env::temp_dir().join(format!("dash-files-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut files = Files::new(&dir);
+        let first = files.save("p/p/x", "robot/frames", "a.txt", b"one", None).unwrap();
+        files.save("p/p/x", "robot/frames", "a.txt", b"two", None).unwrap();
+        files.save("p/p/x", "", "b.bin", b"\x00\x01", None).unwrap();
+        assert_eq!(files.list().unwrap().len(), 2);
+        assert_eq!(files.read("robot/frames", "a.txt").unwrap(), b"two");
+        assert_eq!(
+            first["checksum"],
+            "7692c3ad3540bb803c020b3aee66cd8887123234ea0c6e7143c0add73ff431ed"
+        );
+        assert_eq!(first["path"], "/robot/frames");
+        assert!(files.save("p/p/x", "../x", "a", b"", None).is_err());
+        assert!(files.save("p/p/x", "ok", "../../a", b"", None).is_err());
+        assert_eq!(files.read("nope", "a").unwrap_err().code(), "ERR_DASH_NOT_FOUND");
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

@@ -80,7 +80,7 @@ describe("saveImage", () => {
     experiment.files("frames").saveImage({ data: rgba, width, height }, { to: "canvas.jpg" });
     await experiment.flush();
     const [high, low, canvas] = await Promise.all(["frame_00000.jpg", "low.jpeg", "canvas.jpg"].map((n) => experiment.files("frames").read(n)));
-    const meanError = (bytes: Buffer, source: Uint8Array, channels: number) => {
+    const meanError = (bytes: Buffer, source: ArrayLike<number>, channels: number) => {
       const decoded = jpeg.decode(bytes, { useTArray: true });
       expect([decoded.width, decoded.height]).toEqual([width, height]);
       let sum = 0;

@@ -174,8 +174,10 @@ describe.runIf(existsSync(python) || process.env.CI === "true")("file records ma
       e.files("docs").save("hello", { to: "notes.txt" });
       e.files("docs").save(Buffer.from("\x89PNG\r\n\x1a\n", "latin1"), { to: "frame.png" });
     });
-    const sdk = readJson(join(root, "alice/proj/sdk/files/.files_metadata.json")).files as Record<string, unknown>[];
-    const ours = readJson(join(root, "alice/proj/ours/files/.files_metadata.json")).files as Record<string, unknown>[];
+    // The SDK saves files from background threads, so its record order varies: compare by name.
+    const byName = (a: Record<string, unknown>, b: Record<string, unknown>) => String(a.filename).localeCompare(String(b.filename));
+    const sdk = (readJson(join(root, "alice/proj/sdk/files/.files_metadata.json")).files as Record<string, unknown>[]).sort(byName);
+    const ours = (readJson(join(root, "alice/proj/ours/files/.files_metadata.json")).files as Record<string, unknown>[]).sort(byName);
     const comparable = (r: Record<string, unknown>) => {
       const { id, uploadedAt, updatedAt, experimentId, ...rest } = r;
       return { ...rest, idIsDigits: /^\d+$/.test(String(id)), experimentId: String(experimentId).replace(/sdk|ours/, "run") };

@@ -37,6 +37,8 @@ const NULLS_KEY: &str = "dash.nulls";
 /// Rows per row group: small enough that range reads skip most of a segment, large enough that
 /// per-group overhead stays negligible.
 const ROW_GROUP_ROWS: usize = 64 * 1024;
+/// Rows per `write_batch` call for general columns.
+const WRITE_CHUNK_ROWS: usize = 256;
 pub const TIMESTAMP: &str = "timestamp";
 
 type PResult<T> = std::result::Result<T, parquet::errors::ParquetError>;
@@ -285,7 +287,7 @@ fn write_column(writer: &mut ColumnWriter<'_>, column: &Column, kind: Kind, rows
         return Ok(());
     }
     let all = column.cells();
-    let cells: &[Option<Value>] = all.get(rows).unwrap_or_default();
+    let selected: &[Option<Value>] = all.get(rows).unwrap_or_default();
     let bytes_of = |v: &Value| -> Option<ByteArray> {
         match (kind, v) {
             (Kind::Mixed, v) => Some(ByteArray::from(tagged::encode(v).into_bytes())),
@@ -293,64 +295,68 @@ fn write_column(writer: &mut ColumnWriter<'_>, column: &Column, kind: Kind, rows
             _ => None,
         }
     };
-    match (writer, kind) {
-        (ColumnWriter::Int32ColumnWriter(w), Kind::Null) => {
-            // Every row is null or absent; which are explicit nulls is in `dash.nulls`.
-            w.write_batch(&[], Some(&vec![0; cells.len()]), None)?;
-        }
-        (ColumnWriter::DoubleColumnWriter(w), Kind::F64) => {
-            let (defs, values) = flat(cells, |v| if let Value::F64(x) = v { Some(*x) } else { None });
-            w.write_batch(&values, Some(&defs), None)?;
-        }
-        (ColumnWriter::BoolColumnWriter(w), Kind::Bool) => {
-            let (defs, values) = flat(cells, |v| if let Value::Bool(x) = v { Some(*x) } else { None });
-            w.write_batch(&values, Some(&defs), None)?;
-        }
-        (ColumnWriter::Int64ColumnWriter(w), Kind::BigInt) => {
-            let (defs, values) = flat(cells, |v| if let Value::BigInt(x) = v { Some(*x) } else { None });
-            w.write_batch(&values, Some(&defs), None)?;
-        }
-        (ColumnWriter::ByteArrayColumnWriter(w), Kind::Str | Kind::Json | Kind::Mixed) => {
-            let (defs, values) = flat(cells, bytes_of);
-            w.write_batch(&values, Some(&defs), None)?;
-        }
-        (ColumnWriter::DoubleColumnWriter(w), Kind::F64List) => {
-            let (defs, reps, values) = nested(cells, |v, out| {
-                if let Value::F64List(items) = v {
-                    out.extend_from_slice(items);
-                }
-            });
-            w.write_batch(&values, Some(&defs), Some(&reps))?;
-        }
-        (ColumnWriter::DoubleColumnWriter(w), Kind::Typed(Elem::F64)) => {
-            let (defs, reps, values) = nested(cells, |v, out| typed_items(v, out, f64::from_le_bytes));
-            w.write_batch(&values, Some(&defs), Some(&reps))?;
-        }
-        (ColumnWriter::FloatColumnWriter(w), Kind::Typed(Elem::F32)) => {
-            let (defs, reps, values) = nested(cells, |v, out| typed_items(v, out, f32::from_le_bytes));
-            w.write_batch(&values, Some(&defs), Some(&reps))?;
-        }
-        (ColumnWriter::Int64ColumnWriter(w), Kind::Typed(Elem::I64 | Elem::U64)) => {
-            // U64 is stored as its bit pattern with the UINT_64 logical type.
-            let (defs, reps, values) = nested(cells, |v, out| typed_items(v, out, i64::from_le_bytes));
-            w.write_batch(&values, Some(&defs), Some(&reps))?;
-        }
-        (ColumnWriter::Int32ColumnWriter(w), Kind::Typed(elem)) => {
-            let (defs, reps, values) = nested(cells, |v, out| match elem {
-                Elem::I8 => typed_items(v, out, |b: [u8; 1]| i32::from(i8::from_le_bytes(b))),
-                Elem::U8 | Elem::U8Clamped => typed_items(v, out, |b: [u8; 1]| i32::from(b[0])),
-                Elem::I16 => typed_items(v, out, |b| i32::from(i16::from_le_bytes(b))),
-                Elem::U16 => typed_items(v, out, |b| i32::from(u16::from_le_bytes(b))),
-                // U32 is stored as its bit pattern with the UINT_32 logical type.
-                _ => typed_items(v, out, i32::from_le_bytes),
-            });
-            w.write_batch(&values, Some(&defs), Some(&reps))?;
-        }
-        (_, kind) => {
-            return Err(parquet::errors::ParquetError::General(format!(
-                "no writer for column kind {}",
-                kind.name()
-            )))
+    // In chunks, so the level and value buffers stay small and hot (large fresh allocations cost
+    // page faults on every seal).
+    for cells in selected.chunks(WRITE_CHUNK_ROWS) {
+        match (&mut *writer, kind) {
+            (ColumnWriter::Int32ColumnWriter(w), Kind::Null) => {
+                // Every row is null or absent; which are explicit nulls is in `dash.nulls`.
+                w.write_batch(&[], Some(&vec![0; cells.len()]), None)?;
+            }
+            (ColumnWriter::DoubleColumnWriter(w), Kind::F64) => {
+                let (defs, values) = flat(cells, |v| if let Value::F64(x) = v { Some(*x) } else { None });
+                w.write_batch(&values, Some(&defs), None)?;
+            }
+            (ColumnWriter::BoolColumnWriter(w), Kind::Bool) => {
+                let (defs, values) = flat(cells, |v| if let Value::Bool(x) = v { Some(*x) } else { None });
+                w.write_batch(&values, Some(&defs), None)?;
+            }
+            (ColumnWriter::Int64ColumnWriter(w), Kind::BigInt) => {
+                let (defs, values) = flat(cells, |v| if let Value::BigInt(x) = v { Some(*x) } else { None });
+                w.write_batch(&values, Some(&defs), None)?;
+            }
+            (ColumnWriter::ByteArrayColumnWriter(w), Kind::Str | Kind::Json | Kind::Mixed) => {
+                let (defs, values) = flat(cells, bytes_of);
+                w.write_batch(&values, Some(&defs), None)?;
+            }
+            (ColumnWriter::DoubleColumnWriter(w), Kind::F64List) => {
+                let (defs, reps, values) = nested(cells, |v, out| {
+                    if let Value::F64List(items) = v {
+                        out.extend_from_slice(items);
+                    }
+                });
+                w.write_batch(&values, Some(&defs), Some(&reps))?;
+            }
+            (ColumnWriter::DoubleColumnWriter(w), Kind::Typed(Elem::F64)) => {
+                let (defs, reps, values) = nested(cells, |v, out| typed_items(v, out, f64::from_le_bytes));
+                w.write_batch(&values, Some(&defs), Some(&reps))?;
+            }
+            (ColumnWriter::FloatColumnWriter(w), Kind::Typed(Elem::F32)) => {
+                let (defs, reps, values) = nested(cells, |v, out| typed_items(v, out, f32::from_le_bytes));
+                w.write_batch(&values, Some(&defs), Some(&reps))?;
+            }
+            (ColumnWriter::Int64ColumnWriter(w), Kind::Typed(Elem::I64 | Elem::U64)) => {
+                // U64 is stored as its bit pattern with the UINT_64 logical type.
+                let (defs, reps, values) = nested(cells, |v, out| typed_items(v, out, i64::from_le_bytes));
+                w.write_batch(&values, Some(&defs), Some(&reps))?;
+            }
+            (ColumnWriter::Int32ColumnWriter(w), Kind::Typed(elem)) => {
+                let (defs, reps, values) = nested(cells, |v, out| match elem {
+                    Elem::I8 => typed_items(v, out, |b: [u8; 1]| i32::from(i8::from_le_bytes(b))),
+                    Elem::U8 | Elem::U8Clamped => typed_items(v, out, |b: [u8; 1]| i32::from(b[0])),
+                    Elem::I16 => typed_items(v, out, |b| i32::from(i16::from_le_bytes(b))),
+                    Elem::U16 => typed_items(v, out, |b| i32::from(u16::from_le_bytes(b))),
+                    // U32 is stored as its bit pattern with the UINT_32 logical type.
+                    _ => typed_items(v, out, i32::from_le_bytes),
+                });
+                w.write_batch(&values, Some(&defs), Some(&reps))?;
+            }
+            (_, kind) => {
+                return Err(parquet::errors::ParquetError::General(format!(
+                    "no writer for column kind {}",
+                    kind.name()
+                )))
+            }
         }
     }
     Ok(())

@@ -269,29 +269,57 @@ pub struct Engine {
     closed: bool,
 }
 
+/// The experiment's lock file: one writing engine at a time, across processes.
+pub const LOCK_FILE: &str = ".dash-ingest.lock";
+
 impl Engine {
-    /// Like `start`, but the experiment directory must already exist (`NotFound` otherwise).
+    /// Opens an experiment that must already exist (`NotFound` otherwise) for reading: no lock is
+    /// taken, so it can be read while another engine writes it.
     pub fn open_existing(dash_root: &Path, prefix: &str, config: EngineConfig) -> Result<Engine> {
         let normalized = paths::experiment_prefix(prefix)?;
-        if !dash_root.join(&normalized).is_dir() {
+        let dir = dash_root.join(&normalized);
+        if !dir.is_dir() {
             return Err(IngestError::NotFound {
                 what: "experiment",
                 name: format!("{normalized} (under {})", dash_root.display()),
             });
         }
-        Engine::start(dash_root, &normalized, config)
+        Engine::spawn(dir, None, config)
     }
 
-    /// Opens (creating if needed) the experiment directory `<dash_root>/<prefix>` and starts the
-    /// writer thread.
+    /// Opens (creating if needed) the experiment directory `<dash_root>/<prefix>` for writing:
+    /// takes its lock (`Locked` if another engine holds it), removes what a crash left behind
+    /// (temporary files, unpublished segments), and starts the writer thread.
     pub fn start(dash_root: &Path, prefix: &str, config: EngineConfig) -> Result<Engine> {
         let prefix = paths::experiment_prefix(prefix)?;
         let dir = dash_root.join(&prefix);
         crate::fsx::create_dir_all(&dir)?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| IngestError::io(&lock_path, "nothing (locking)", e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(IngestError::Locked { dir }),
+            Err(std::fs::TryLockError::Error(e)) => return Err(IngestError::io(&lock_path, "nothing (locking)", e)),
+        }
+        if let Ok(tracks) = std::fs::read_dir(dir.join("tracks")) {
+            for track in tracks.flatten().filter(|t| t.path().is_dir()) {
+                track_store::recover(&track.path())?;
+            }
+        }
+        Engine::spawn(dir, Some(lock), config)
+    }
+
+    fn spawn(dir: PathBuf, lock: Option<std::fs::File>, config: EngineConfig) -> Result<Engine> {
         let queue = Arc::new(ByteQueue::new(config.max_queue_bytes));
         let stats = Arc::new(Stats::default());
         let buffers = Arc::new(BufferPool::new(config.max_queue_bytes));
         let writer = Writer {
+            lock,
             tracks_dir: dir.join("tracks"),
             logs: Logs::new(&dir),
             metrics: Metrics::new(&dir),
@@ -576,6 +604,9 @@ struct Track {
 
 /// State owned by the writer thread.
 struct Writer {
+    /// The experiment's lock (for a writing engine), held until the writer has sealed everything
+    /// at shutdown, and released before it answers, so a new engine can start at once.
+    lock: Option<std::fs::File>,
     tracks_dir: PathBuf,
     logs: Logs,
     metrics: Metrics,
@@ -682,6 +713,7 @@ impl Writer {
                 Some(Command::Shutdown(reply)) => {
                     let result = self.seal_all(SealReason::Shutdown);
                     self.queue.close();
+                    drop(self.lock.take());
                     let _ = reply.send(result);
                     stop = true;
                 }

@@ -26,6 +26,10 @@ pub enum IngestError {
     #[error("invalid image: {0}")]
     InvalidImage(String),
 
+    /// Another engine (in this or another process) is writing the experiment.
+    #[error("experiment {dir:?} is being written by another engine (its lock file is held); open it with Experiment.open to read")]
+    Locked { dir: PathBuf },
+
     /// An experiment or track that does not exist.
     #[error("{what} {name:?} does not exist")]
     NotFound { what: &'static str, name: String },
@@ -76,6 +80,7 @@ impl IngestError {
             IngestError::TopicCollision { .. } => "ERR_DASH_TOPIC_COLLISION",
             IngestError::InvalidImage(_) => "ERR_DASH_INVALID_IMAGE",
             IngestError::NotFound { .. } => "ERR_DASH_NOT_FOUND",
+            IngestError::Locked { .. } => "ERR_DASH_LOCKED",
             IngestError::Malformed { .. } => "ERR_DASH_MALFORMED_BATCH",
             IngestError::UnknownId { .. } => "ERR_DASH_UNKNOWN_ID",
             IngestError::Backpressure { .. } => "ERR_DASH_BACKPRESSURE",

@@ -80,6 +80,49 @@ fn ts_json(v: Option<f64>) -> Json {
         .map_or(Json::Null, Json::Number)
 }
 
+/// Repairs what a crash can leave in a track directory: removes temporary files, and adopts
+/// segments that were published (renamed into place, so complete) but not yet listed in the
+/// metadata, merging them like any sealed rows. Returns how many segments were adopted. Only safe
+/// while holding the experiment's lock.
+pub fn recover(dir: &Path) -> Result<usize> {
+    let Some(topic) = recorded_topic(dir)? else {
+        return Ok(0);
+    };
+    let mut store = TrackStore::open(dir.to_path_buf(), &topic)?;
+    let listed: Vec<String> = store.segments.iter().map(|s| s.file.clone()).collect();
+    let entries = std::fs::read_dir(dir).map_err(|e| IngestError::io(dir, "nothing (listing)", e))?;
+    let mut orphans = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.ends_with(".tmp") {
+            std::fs::remove_file(entry.path()).map_err(|e| IngestError::io(entry.path(), "nothing (cleanup)", e))?;
+        } else if name.starts_with("seg-") && name.ends_with(".parquet") && !listed.contains(&name) {
+            orphans.push(entry.path());
+        }
+    }
+    orphans.sort();
+    // New segments must not take an orphan's name (the orphan is removed after adoption).
+    let highest = orphans.iter().map(|o| segment_number(o)).max().unwrap_or(0);
+    store.next_segment = store.next_segment.max(highest + 1);
+    for orphan in &orphans {
+        let rows = segment::read(orphan)?;
+        // Sealing an orphan's rows again is idempotent: a merged segment's rows merge with the
+        // segments it was made from into the same rows.
+        store.seal(rows)?;
+        std::fs::remove_file(orphan).map_err(|e| IngestError::io(orphan, "nothing (cleanup)", e))?;
+    }
+    Ok(orphans.len())
+}
+
+/// The number in a segment's file name (`seg-00000012.parquet` → 12).
+fn segment_number(path: &Path) -> u64 {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.strip_prefix("seg-"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 impl TrackStore {
     /// Opens the track directory `dir` for `topic`, loading existing segments if any.
     pub fn open(dir: PathBuf, topic: &str) -> Result<TrackStore> {
@@ -354,14 +397,39 @@ mod tests {
         let x = all.columns().iter().find(|c| &*c.name == "x").unwrap();
         assert_eq!(x.get(1), Some(Value::F64(2.0)));
 
+        // A crash after publishing a segment but before listing it, and a stray temporary file.
+        let mut orphan = table(&[(5.0, "x", 5.0), (6.0, "x", 6.0)]);
+        orphan.normalize();
+        segment::write(&dir.join("seg-00000009.parquet"), &orphan).unwrap();
+        std::fs::write(dir.join("seg-00000010.parquet.tmp"), b"partial").unwrap();
+        assert_eq!(recover(&dir).unwrap(), 1);
+        let mut store = TrackStore::open(dir.clone(), "a/b").unwrap();
+        let all = store.read_range(f64::NEG_INFINITY, f64::INFINITY).unwrap();
+        assert_eq!(all.timestamps(), &[1.0, 2.0, 3.0, 5.0, 6.0]);
+        assert!(
+            !dir.join("seg-00000009.parquet").exists()
+                || store.segments().iter().any(|s| s.file == "seg-00000009.parquet")
+        );
+        assert!(!dir.join("seg-00000010.parquet.tmp").exists());
+        store.seal(table(&[(7.0, "x", 7.0)])).unwrap();
+
         let reopened = TrackStore::open(dir.clone(), "a/b").unwrap();
         assert_eq!(reopened.segments(), store.segments());
         assert_eq!(
             TrackStore::open(dir.clone(), "a_b").unwrap_err().code(),
             "ERR_DASH_TOPIC_COLLISION"
         );
-        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).collect();
-        assert_eq!(files.len(), 3, "two segments and the metadata, no leftovers");
+        let files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        let listed = reopened.segments().len();
+        assert_eq!(
+            files.len(),
+            listed + 1,
+            "the listed segments and the metadata, no leftovers: {files:?}"
+        );
         std::fs::remove_dir_all(dir).ok();
     }
 }

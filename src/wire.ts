@@ -160,6 +160,15 @@ function losslessJson(value: unknown, path: string, seen: object[]): string {
   }
 }
 
+/** Every element a well-formed string (holes of sparse arrays count as not: every() skips them). */
+function allStrings(values: unknown[]): boolean {
+  for (let i = 0; i < values.length; i++) {
+    const item = values[i];
+    if (typeof item !== "string" || !item.isWellFormed()) return false;
+  }
+  return true;
+}
+
 /**
  * Encodes entries into a growable staging buffer. An entry that throws while being encoded leaves
  * nothing behind (the write position rewinds to the entry's start).
@@ -489,7 +498,7 @@ export class BatchEncoder {
       }
     }
     if (!numeric) {
-      if (value.every((item) => typeof item === "string" && item.isWellFormed())) {
+      if (allStrings(value)) {
         // Only strings: JSON.stringify keeps every one exactly.
         this.#json(JSON.stringify(value));
         return;

@@ -1,5 +1,6 @@
 /** Process and thread boundaries: exit without complete(), worker threads. */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
@@ -38,7 +39,44 @@ describe("exit paths", () => {
   }
 });
 
+describe("signals", () => {
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    it(`with flushOnSignals, ${signal} flushes what was appended and ends the process by the signal`, async () => {
+      const root = tempRoot();
+      const child = spawn(process.execPath, [join(fixtures, "signal.cjs"), root], { stdio: ["ignore", "pipe", "pipe"] });
+      const ended = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, sig) => resolve(sig)));
+      await new Promise<void>((resolve) => child.stdout.on("data", (chunk: Buffer) => chunk.toString().includes("ready") && resolve()));
+      child.kill(signal);
+      expect(await ended).toBe(signal);
+      const { entries } = await readBack(root, "signal/child", "robot/position");
+      expect(entries.map((e) => e.step)).toEqual(Array.from({ length: 5000 }, (_, i) => i));
+    });
+  }
+});
+
+/** Threads of this process (Linux). */
+function threadCount(): number {
+  return readdirSync("/proc/self/task").length;
+}
+
 describe("worker threads", () => {
+  it("worker.terminate() in the middle of appends: the process survives, threads return to baseline", async () => {
+    const root = tempRoot();
+    const before = threadCount();
+    const worker = new Worker(join(fixtures, "worker-loop.cjs"), { workerData: { root } });
+    await new Promise((resolve) => worker.once("message", resolve));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await worker.terminate();
+    const deadline = Date.now() + 20_000;
+    while (threadCount() > before && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(threadCount()).toBeLessThanOrEqual(before);
+    // What reached the engine before the termination was sealed by its cleanup, and reads back
+    // as a prefix of the steps (nothing torn, nothing out of order).
+    const { entries } = await readBack(root, "worker/terminated", "busy");
+    expect(entries.length).toBeGreaterThan(0);
+    expect(entries.every((e, i) => e.step === i)).toBe(true);
+  });
+
   function runWorker(root: string, mode: "complete" | "natural") {
     return new Promise<number>((resolve, reject) => {
       const worker = new Worker(join(fixtures, "worker.cjs"), { workerData: { root, count: 3000, mode } });

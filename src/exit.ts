@@ -30,6 +30,25 @@ export function registerForExit(experiment: Closable): void {
   live.add(experiment);
 }
 
+let signalsInstalled = false;
+
+/**
+ * Opt-in (`flushOnSignals`): on SIGTERM or SIGINT, seal every live experiment, then end the
+ * process by the same signal, as it would have ended without the handler.
+ */
+export function flushOnSignals(): void {
+  if (signalsInstalled) return;
+  signalsInstalled = true;
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    const handler = () => {
+      closeAll();
+      process.removeListener(signal, handler);
+      process.kill(process.pid, signal);
+    };
+    process.on(signal, handler);
+  }
+}
+
 export function unregisterForExit(experiment: Closable): void {
   live.delete(experiment);
 }

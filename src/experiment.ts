@@ -1,7 +1,7 @@
 /** Experiments: the unit of recording, stored under `<dashRoot>/<prefix>/` in the ml-dash layout. */
 import { resolveConfig, type EngineTuning, type ResolvedConfig } from "./config.js";
 import { dashError, dashTypeError, describe } from "./errors.js";
-import { registerForExit, unregisterForExit } from "./exit.js";
+import { flushOnSignals, registerForExit, unregisterForExit } from "./exit.js";
 import { NativeEngine, type TrackInfo } from "./native.js";
 import { Recorder, type Stats } from "./recorder.js";
 import { FilesBuilder } from "./files.js";
@@ -28,6 +28,11 @@ export interface ExperimentOptions extends EngineTuning {
   description?: string;
   /** A remote ML-Dash server; not supported yet (local mode only). */
   dashUrl?: string;
+  /**
+   * Also flush on SIGTERM / SIGINT (then end the process by that signal). Off by default: Node's
+   * default for those signals ends the process at once, and then rows not yet flushed are lost.
+   */
+  flushOnSignals?: boolean;
 }
 
 /** `experiment.tracks(topic)` (same as `track(topic)`) plus whole-experiment operations. */
@@ -89,6 +94,7 @@ export class Experiment {
   #finishing: Promise<void> | undefined;
   #status: ExperimentStatus | undefined;
   #readOnly = false;
+  readonly #flushOnSignals: boolean;
 
   constructor(prefix: string, options: ExperimentOptions = {}) {
     if (typeof prefix !== "string") {
@@ -108,6 +114,10 @@ export class Experiment {
     if (dashUrl !== undefined) {
       throw dashError("ERR_DASH_INVALID_ARGUMENT", "dashUrl (remote mode) is not supported yet; use local mode (dashRoot)");
     }
+    if (options.flushOnSignals !== undefined && typeof options.flushOnSignals !== "boolean") {
+      throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `flushOnSignals must be a boolean, got ${describe(options.flushOnSignals)}`);
+    }
+    this.#flushOnSignals = options.flushOnSignals === true;
     this.prefix = prefix;
     this.dashRoot = dashRoot;
     this.tags = tags;
@@ -157,6 +167,7 @@ export class Experiment {
     this.#recorder = new Recorder(native, this.#config);
     this.#status = "RUNNING";
     registerForExit(this);
+    if (this.#flushOnSignals) flushOnSignals();
     return this;
   }
 

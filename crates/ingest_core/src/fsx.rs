@@ -34,7 +34,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8], lost: &str) -> Result<()> {
         file.write_all(bytes)?;
         file.sync_all()
     };
-    write().map_err(|e| IngestError::io(&tmp, lost, e))?;
+    if let Err(e) = write() {
+        // A partial temporary file only takes space (on a full disk, the space needed next).
+        let _ = fs::remove_file(&tmp);
+        return Err(IngestError::io(&tmp, lost, e));
+    }
     publish(&tmp, path, lost)
 }
 

@@ -230,7 +230,10 @@ impl TrackStore {
         let path = self.dir.join(&file);
         let tmp = fsx::temp_path(&path);
         let lost = format!("{} rows of track {:?}", merged.len(), self.topic);
-        let bytes = segment::write(&tmp, &merged)?;
+        let bytes = segment::write(&tmp, &merged).inspect_err(|_| {
+            // A partial temporary file only takes space (on a full disk, the space needed next).
+            let _ = std::fs::remove_file(&tmp);
+        })?;
         fsx::publish(&tmp, &path, &lost)?;
 
         let info = SegmentInfo {
@@ -240,12 +243,19 @@ impl TrackStore {
             max_timestamp: merged.timestamps().last().copied().unwrap_or(hi),
             bytes,
         };
+        let before = (self.segments.clone(), self.columns.clone());
         self.columns.extend(merged.columns().iter().map(|c| c.name.to_string()));
         self.segments = kept;
         let at = self.segments.partition_point(|s| s.min_timestamp < info.min_timestamp);
         self.segments.insert(at, info);
         self.next_segment += 1;
-        self.write_metadata(&lost)?;
+        if let Err(error) = self.write_metadata(&lost) {
+            // Not listed, the new segment does not exist for readers: undo it, so memory matches
+            // disk and the rows count as lost (the old segments are still listed and intact).
+            (self.segments, self.columns) = before;
+            let _ = std::fs::remove_file(&path);
+            return Err(error);
+        }
         for old in overlapping {
             // The metadata no longer lists it, so a leftover file is harmless; ignore failures.
             let _ = std::fs::remove_file(self.dir.join(old.file));

@@ -1,5 +1,5 @@
-//! The engine of one experiment: a handle used by the producer (the JS thread) and one named
-//! writer thread that owns all track state.
+//! The engine of one experiment: the handle used by the producer (the JS thread), and the one named
+//! writer thread (`writer.rs`) it starts, which owns all track state.
 //!
 //! Contracts:
 //! - Order: commands are handled in the order they were queued, so a flush or read sees every
@@ -19,18 +19,19 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Map, Value as Json};
 
+use crate::command::{Command, FileContent, Pending, ReadQuery, Reply, SaveFile};
 use crate::config::EngineConfig;
 use crate::error::{IngestError, Result};
-use crate::files::{Files, Image, ImageFormat};
 use crate::queue::{ByteQueue, PushError};
-use crate::records::{self, Logs, Metrics};
-use crate::table::{ColumnName, Table};
-use crate::track_store::{self, TrackStore, TrackSummary};
-use crate::{experiment, jsonl, paths, segment, wire};
+use crate::records;
+use crate::table::ColumnName;
+use crate::track_store::{self, TrackSummary};
+use crate::writer::Writer;
+use crate::{experiment, paths};
 
 /// Counters, readable at any time from any thread.
 #[derive(Debug, Default)]
@@ -49,123 +50,10 @@ pub struct Stats {
     pub seals_at_shutdown: AtomicU64,
 }
 
-#[derive(Debug, Clone, Copy)]
-enum SealReason {
-    Size,
-    Interval,
-    Request,
-    Shutdown,
-}
-
-type Reply<T> = mpsc::SyncSender<Result<T>>;
-
-enum Command {
-    DefineTopic {
-        id: u32,
-        topic: String,
-        dir: PathBuf,
-    },
-    DefineKey(ColumnName),
-    DefineShape(Box<[u32]>),
-    Entries {
-        batch: Vec<u8>,
-        entries: u64,
-    },
-    Flush(Reply<()>),
-    Read {
-        topic: u32,
-        query: ReadQuery,
-        reply: Reply<Vec<u8>>,
-    },
-    ListTracks(Reply<Vec<TrackSummary>>),
-    ExportMlDash(Reply<()>),
-    Log {
-        timestamp: String,
-        level: String,
-        message: String,
-        metadata: Option<String>,
-    },
-    Metric {
-        name: String,
-        data: String,
-    },
-    ReadMetric {
-        name: String,
-        start: usize,
-        limit: usize,
-        reply: Reply<(Vec<String>, u64)>,
-    },
-    SaveFile(Box<SaveFile>),
-    ListFiles(Reply<Vec<Json>>),
-    ReadFile {
-        prefix: String,
-        filename: String,
-        reply: Reply<Vec<u8>>,
-    },
-    Shutdown(Reply<()>),
-}
-
-/// What a saved file holds: bytes as given, or an image to encode.
-pub enum FileContent {
-    Bytes(Vec<u8>),
-    Image(Image, ImageFormat),
-}
-
-/// A file to store under `files/<prefix>/<id>/<filename>` (names already validated).
-pub struct SaveFile {
-    pub experiment_id: String,
-    pub prefix: String,
-    pub filename: String,
-    pub content: FileContent,
-    pub metadata: Option<Json>,
-}
-
-/// What `read` returns: the engine's wire rows (for the JS API), or a file format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadFormat {
-    /// Wire `rows` (see [`wire`]).
-    Rows,
-    /// JSON lines as the Python SDK writes them.
-    JsonLines,
-    /// One self-contained Parquet file.
-    Parquet,
-}
-
-/// A read: rows with `start <= timestamp <= end`, optionally only some columns.
-#[derive(Debug, Clone)]
-pub struct ReadQuery {
-    pub start: f64,
-    pub end: f64,
-    pub columns: Option<Vec<String>>,
-    pub format: ReadFormat,
-}
-
-/// A reply that will arrive from the writer thread.
-pub struct Pending<T> {
-    receiver: mpsc::Receiver<Result<T>>,
-    what: &'static str,
-}
-
-impl<T> Pending<T> {
-    /// Waits for the writer's answer for at most `timeout`.
-    pub fn wait(self, timeout: Duration) -> Result<T> {
-        match self.receiver.recv_timeout(timeout) {
-            Ok(result) => result,
-            Err(mpsc::RecvTimeoutError::Timeout) => Err(IngestError::Timeout {
-                what: self.what,
-                waited_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
-            }),
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                Err(IngestError::Writer("the writer thread stopped before answering".into()))
-            }
-        }
-    }
-}
-
 /// Batch buffers handed back by the writer for reuse, so a commit neither allocates nor faults in
 /// fresh pages. It keeps at most `max_bytes` of capacity: the same memory the queue bound allows
 /// in flight, recycled rather than added.
-struct BufferPool {
+pub(crate) struct BufferPool {
     free: Mutex<(Vec<Vec<u8>>, usize)>,
     max_bytes: usize,
 }
@@ -178,7 +66,7 @@ impl BufferPool {
         }
     }
 
-    fn take(&self) -> Vec<u8> {
+    pub(crate) fn take(&self) -> Vec<u8> {
         let Ok(mut free) = self.free.lock() else {
             return Vec::new();
         };
@@ -192,7 +80,7 @@ impl BufferPool {
         }
     }
 
-    fn give(&self, mut buffer: Vec<u8>) {
+    pub(crate) fn give(&self, mut buffer: Vec<u8>) {
         buffer.clear();
         if let Ok(mut free) = self.free.lock() {
             let (buffers, bytes) = &mut *free;
@@ -318,21 +206,14 @@ impl Engine {
         let queue = Arc::new(ByteQueue::new(config.max_queue_bytes));
         let stats = Arc::new(Stats::default());
         let buffers = Arc::new(BufferPool::new(config.max_queue_bytes));
-        let writer = Writer {
+        let writer = Writer::new(
+            &dir,
             lock,
-            tracks_dir: dir.join("tracks"),
-            logs: Logs::new(&dir),
-            metrics: Metrics::new(&dir),
-            files: Files::new(&dir),
-            buffers: buffers.clone(),
-            queue: queue.clone(),
-            stats: stats.clone(),
-            config: config.clone(),
-            keys: Vec::new(),
-            shapes: Vec::new(),
-            tracks: Vec::new(),
-            failure: None,
-        };
+            buffers.clone(),
+            queue.clone(),
+            stats.clone(),
+            config.clone(),
+        );
         let thread = std::thread::Builder::new()
             .name("dash-ingest-writer".into())
             .spawn(move || writer.run())
@@ -594,336 +475,11 @@ impl Drop for Engine {
     }
 }
 
-struct Track {
-    store: Option<TrackStore>,
-    dir: PathBuf,
-    topic: String,
-    pending: Table,
-    pending_entries: u64,
-}
-
-/// State owned by the writer thread.
-struct Writer {
-    /// The experiment's lock (for a writing engine), held until the writer has sealed everything
-    /// at shutdown, and released before it answers, so a new engine can start at once.
-    lock: Option<std::fs::File>,
-    tracks_dir: PathBuf,
-    logs: Logs,
-    metrics: Metrics,
-    files: Files,
-    buffers: Arc<BufferPool>,
-    queue: Arc<ByteQueue<Command>>,
-    stats: Arc<Stats>,
-    config: EngineConfig,
-    keys: Vec<ColumnName>,
-    shapes: Vec<Box<[u32]>>,
-    tracks: Vec<Track>,
-    /// The first failure since the last flush, reported by the next flush or close.
-    failure: Option<IngestError>,
-}
-
-/// Closes the queue when the writer thread ends, however it ends, so producers get `Closed`
-/// instead of waiting on a consumer that is gone.
-struct CloseOnExit(Arc<ByteQueue<Command>>);
-
-impl Drop for CloseOnExit {
-    fn drop(&mut self) {
-        self.0.close();
-    }
-}
-
-impl Writer {
-    fn run(mut self) {
-        let _close = CloseOnExit(self.queue.clone());
-        let mut next_seal = Instant::now() + self.config.flush_interval;
-        loop {
-            let command = self.queue.pop(next_seal);
-            let mut stop = false;
-            match command {
-                None => {}
-                // Ids are assigned in order by `define_topic`, so each new id is the next index.
-                Some(Command::DefineTopic { id, topic, dir })
-                    if usize::try_from(id).ok() == Some(self.tracks.len()) =>
-                {
-                    self.tracks.push(Track {
-                        store: None,
-                        dir,
-                        topic,
-                        pending: Table::new(),
-                        pending_entries: 0,
-                    });
-                }
-                Some(Command::DefineTopic { .. }) => {}
-                Some(Command::DefineKey(name)) => self.keys.push(name),
-                Some(Command::DefineShape(keys)) => self.shapes.push(keys),
-                Some(Command::Entries { batch, entries }) => {
-                    self.ingest(&batch, entries);
-                    self.buffers.give(batch);
-                }
-                Some(Command::Flush(reply)) => {
-                    let _ = reply.send(self.seal_all(SealReason::Request));
-                }
-                Some(Command::Read { topic, query, reply }) => {
-                    let _ = reply.send(self.read(topic, &query));
-                }
-                Some(Command::ListTracks(reply)) => {
-                    let _ = reply.send(self.seal_all(SealReason::Request).and_then(|()| self.list_tracks()));
-                }
-                Some(Command::Log {
-                    timestamp,
-                    level,
-                    message,
-                    metadata,
-                }) => {
-                    if let Err(error) = self.logs.add(&timestamp, &level, &message, metadata.as_deref()) {
-                        self.fail(error);
-                    }
-                }
-                Some(Command::Metric { name, data }) => {
-                    if let Err(error) = self.metrics.add(&name, &data) {
-                        self.fail(error);
-                    }
-                }
-                Some(Command::ReadMetric {
-                    name,
-                    start,
-                    limit,
-                    reply,
-                }) => {
-                    let _ = reply.send(self.metrics.read(&name, start, limit));
-                }
-                Some(Command::SaveFile(file)) => {
-                    if let Err(error) = self.save_file(*file) {
-                        self.fail(error);
-                    }
-                }
-                Some(Command::ListFiles(reply)) => {
-                    let _ = reply.send(self.files.list());
-                }
-                Some(Command::ReadFile {
-                    prefix,
-                    filename,
-                    reply,
-                }) => {
-                    let _ = reply.send(self.files.read(&prefix, &filename));
-                }
-                Some(Command::ExportMlDash(reply)) => {
-                    let _ = reply.send(self.seal_all(SealReason::Request).and_then(|()| self.export_ml_dash()));
-                }
-                Some(Command::Shutdown(reply)) => {
-                    let result = self.seal_all(SealReason::Shutdown);
-                    self.queue.close();
-                    drop(self.lock.take());
-                    let _ = reply.send(result);
-                    stop = true;
-                }
-            }
-            if stop {
-                break;
-            }
-            if Instant::now() >= next_seal {
-                // A failure here is kept in `self.failure` for the next flush to report.
-                let _ = self.seal_all(SealReason::Interval);
-                next_seal = Instant::now() + self.config.flush_interval;
-            }
-        }
-    }
-
-    fn fail(&mut self, error: IngestError) {
-        if self.failure.is_none() {
-            self.failure = Some(error);
-        }
-    }
-
-    fn ingest(&mut self, batch: &[u8], entries: u64) {
-        let keys = &self.keys;
-        let tracks = &mut self.tracks;
-        let result = wire::decode_batch(batch, &self.shapes, |entry| {
-            let Some(track) = tracks.get_mut(entry.topic as usize) else {
-                return Err(IngestError::UnknownId {
-                    what: "topic",
-                    id: entry.topic,
-                });
-            };
-            let table = &mut track.pending;
-            let row = table.begin_row(entry.timestamp);
-            for (key, value) in entry.fields.drain(..) {
-                let Some(name) = keys.get(key as usize) else {
-                    return Err(IngestError::UnknownId { what: "key", id: key });
-                };
-                let column = table.column_index_for_key(key, name);
-                table.set(column, row, value);
-            }
-            track.pending_entries += 1;
-            Ok(())
-        });
-        if let Err(error) = result {
-            // Entries before the malformed byte were ingested; the rest of the batch is lost.
-            self.stats.entries_lost.fetch_add(entries, Relaxed);
-            self.fail(error);
-        }
-        // Memory bound: all tracks' unsealed rows together stay under `max_unsealed_bytes`; the
-        // largest track is sealed first (it makes the best segment).
-        while self.unsealed_bytes() >= self.config.max_unsealed_bytes {
-            let largest =
-                (0..self.tracks.len()).max_by_key(|i| self.tracks.get(*i).map_or(0, |t| t.pending.approx_bytes()));
-            match largest {
-                Some(index) if self.tracks.get(index).is_some_and(|t| t.pending_entries > 0) => {
-                    // A failure is kept in `self.failure` and the rows counted as lost.
-                    let _ = self.seal(index, SealReason::Size);
-                }
-                _ => break,
-            }
-        }
-    }
-
-    fn save_file(&mut self, file: SaveFile) -> Result<()> {
-        let bytes = match file.content {
-            FileContent::Bytes(bytes) => bytes,
-            FileContent::Image(image, format) => image.encode(format)?,
-        };
-        self.files
-            .save(&file.experiment_id, &file.prefix, &file.filename, &bytes, file.metadata)
-            .map(|_| ())
-    }
-
-    fn unsealed_bytes(&self) -> usize {
-        self.tracks.iter().map(|t| t.pending.approx_bytes()).sum()
-    }
-
-    fn store(track: &mut Track) -> Result<&mut TrackStore> {
-        if track.store.is_none() {
-            track.store = Some(TrackStore::open(track.dir.clone(), &track.topic)?);
-        }
-        track
-            .store
-            .as_mut()
-            .ok_or_else(|| IngestError::Writer("track store missing".into()))
-    }
-
-    fn seal(&mut self, index: usize, reason: SealReason) -> Result<()> {
-        let Some(track) = self.tracks.get_mut(index) else {
-            return Ok(());
-        };
-        if track.pending_entries == 0 {
-            return Ok(());
-        }
-        let mut rows = std::mem::take(&mut track.pending);
-        track.pending = Table::new();
-        let entries = std::mem::take(&mut track.pending_entries);
-        rows.normalize();
-        let result = Self::store(track).and_then(|store| {
-            let before = store.segments().iter().map(|s| s.bytes).sum::<u64>();
-            store.seal(rows)?;
-            Ok(store
-                .segments()
-                .iter()
-                .map(|s| s.bytes)
-                .sum::<u64>()
-                .saturating_sub(before))
-        });
-        match result {
-            Ok(bytes) => {
-                let counter = match reason {
-                    SealReason::Size => &self.stats.seals_by_size,
-                    SealReason::Interval => &self.stats.seals_by_interval,
-                    SealReason::Request => &self.stats.seals_by_request,
-                    SealReason::Shutdown => &self.stats.seals_at_shutdown,
-                };
-                counter.fetch_add(1, Relaxed);
-                self.stats.entries_durable.fetch_add(entries, Relaxed);
-                self.stats.segments_written.fetch_add(1, Relaxed);
-                self.stats.segment_bytes_written.fetch_add(bytes, Relaxed);
-                Ok(())
-            }
-            Err(error) => {
-                self.stats.entries_lost.fetch_add(entries, Relaxed);
-                let message = error.to_string();
-                self.fail(error);
-                Err(IngestError::Writer(message))
-            }
-        }
-    }
-
-    /// Seals every track, log line and metric point; the result reports the first failure since
-    /// the last call.
-    fn seal_all(&mut self, reason: SealReason) -> Result<()> {
-        for index in 0..self.tracks.len() {
-            let _ = self.seal(index, reason);
-        }
-        if let Err(error) = self.logs.seal().and_then(|()| self.metrics.seal()) {
-            self.fail(error);
-        }
-        match self.failure.take() {
-            Some(error) => Err(error),
-            None => Ok(()),
-        }
-    }
-
-    fn read(&mut self, topic: u32, query: &ReadQuery) -> Result<Vec<u8>> {
-        let Some(track) = self.tracks.get_mut(topic as usize) else {
-            return Err(IngestError::UnknownId {
-                what: "topic",
-                id: topic,
-            });
-        };
-        track.pending.normalize();
-        let unsealed = track.pending.range(query.start, query.end);
-        let mut rows = Self::store(track)?.read_range(query.start, query.end)?;
-        rows.absorb(unsealed);
-        rows.normalize();
-        if let Some(columns) = &query.columns {
-            rows.project(columns);
-        }
-        Ok(match query.format {
-            ReadFormat::Rows => wire::encode_rows(&rows),
-            ReadFormat::JsonLines => jsonl::write_rows(&rows).into_bytes(),
-            ReadFormat::Parquet => segment::to_bytes(&rows)?,
-        })
-    }
-
-    /// Every track directory on disk with its topic, in directory-name order.
-    fn track_dirs(&self) -> Result<Vec<(PathBuf, String)>> {
-        let entries = match std::fs::read_dir(&self.tracks_dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(IngestError::io(&self.tracks_dir, "nothing (listing)", e)),
-        };
-        let mut dirs = Vec::new();
-        for entry in entries.flatten() {
-            let dir = entry.path();
-            if let Some(topic) = track_store::recorded_topic(&dir)? {
-                dirs.push((dir, topic));
-            }
-        }
-        dirs.sort();
-        Ok(dirs)
-    }
-
-    /// Runs `f` on the store of every track on disk (this run's stores where they exist).
-    fn for_each_store<T>(&mut self, mut f: impl FnMut(&mut TrackStore) -> Result<T>) -> Result<Vec<T>> {
-        let mut out = Vec::new();
-        for (dir, topic) in self.track_dirs()? {
-            match self.tracks.iter_mut().find(|t| t.dir == dir) {
-                Some(track) => out.push(f(Self::store(track)?)?),
-                None => out.push(f(&mut TrackStore::open(dir, &topic)?)?),
-            }
-        }
-        Ok(out)
-    }
-
-    fn list_tracks(&mut self) -> Result<Vec<TrackSummary>> {
-        self.for_each_store(|store| store.summary())
-    }
-
-    fn export_ml_dash(&mut self) -> Result<()> {
-        self.for_each_store(TrackStore::export_ml_dash).map(|_| ())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::command::ReadFormat;
+    use crate::wire;
     use crate::value::Value;
 
     /// A general wire entry with one numeric field.

@@ -5,6 +5,7 @@
 //! ([`segment`]) under each track's directory ([`track_store`]).
 
 pub mod column;
+pub mod command;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -22,8 +23,10 @@ pub mod time;
 pub mod track_store;
 pub mod value;
 pub mod wire;
+mod writer;
 
+pub use command::{FileContent, Pending, ReadFormat, ReadQuery, SaveFile};
 pub use config::EngineConfig;
-pub use engine::{Committer, Engine, FileContent, Pending, ReadFormat, ReadQuery, SaveFile, Stats};
+pub use engine::{Committer, Engine, Stats};
 pub use error::{IngestError, Result};
 pub use track_store::TrackSummary;

@@ -1,0 +1,117 @@
+//! The commands the engine handle sends its writer thread, and their replies.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value as Json;
+
+use crate::error::{IngestError, Result};
+use crate::files::{Image, ImageFormat};
+use crate::table::ColumnName;
+use crate::track_store::TrackSummary;
+
+pub(crate) type Reply<T> = mpsc::SyncSender<Result<T>>;
+
+pub(crate) enum Command {
+    DefineTopic {
+        id: u32,
+        topic: String,
+        dir: PathBuf,
+    },
+    DefineKey(ColumnName),
+    DefineShape(Box<[u32]>),
+    Entries {
+        batch: Vec<u8>,
+        entries: u64,
+    },
+    Flush(Reply<()>),
+    Read {
+        topic: u32,
+        query: ReadQuery,
+        reply: Reply<Vec<u8>>,
+    },
+    ListTracks(Reply<Vec<TrackSummary>>),
+    ExportMlDash(Reply<()>),
+    Log {
+        timestamp: String,
+        level: String,
+        message: String,
+        metadata: Option<String>,
+    },
+    Metric {
+        name: String,
+        data: String,
+    },
+    ReadMetric {
+        name: String,
+        start: usize,
+        limit: usize,
+        reply: Reply<(Vec<String>, u64)>,
+    },
+    SaveFile(Box<SaveFile>),
+    ListFiles(Reply<Vec<Json>>),
+    ReadFile {
+        prefix: String,
+        filename: String,
+        reply: Reply<Vec<u8>>,
+    },
+    Shutdown(Reply<()>),
+}
+
+/// What a saved file holds: bytes as given, or an image to encode.
+pub enum FileContent {
+    Bytes(Vec<u8>),
+    Image(Image, ImageFormat),
+}
+
+/// A file to store under `files/<prefix>/<id>/<filename>` (names already validated).
+pub struct SaveFile {
+    pub experiment_id: String,
+    pub prefix: String,
+    pub filename: String,
+    pub content: FileContent,
+    pub metadata: Option<Json>,
+}
+
+/// What `read` returns: the engine's wire rows (for the JS API), or a file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFormat {
+    /// Wire `rows` (see [`wire`]).
+    Rows,
+    /// JSON lines as the Python SDK writes them.
+    JsonLines,
+    /// One self-contained Parquet file.
+    Parquet,
+}
+
+/// A read: rows with `start <= timestamp <= end`, optionally only some columns.
+#[derive(Debug, Clone)]
+pub struct ReadQuery {
+    pub start: f64,
+    pub end: f64,
+    pub columns: Option<Vec<String>>,
+    pub format: ReadFormat,
+}
+
+/// A reply that will arrive from the writer thread.
+pub struct Pending<T> {
+    pub(crate) receiver: mpsc::Receiver<Result<T>>,
+    pub(crate) what: &'static str,
+}
+
+impl<T> Pending<T> {
+    /// Waits for the writer's answer for at most `timeout`.
+    pub fn wait(self, timeout: Duration) -> Result<T> {
+        match self.receiver.recv_timeout(timeout) {
+            Ok(result) => result,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(IngestError::Timeout {
+                what: self.what,
+                waited_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            }),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(IngestError::Writer("the writer thread stopped before answering".into()))
+            }
+        }
+    }
+}

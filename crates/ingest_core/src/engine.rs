@@ -479,8 +479,8 @@ impl Drop for Engine {
 mod tests {
     use super::*;
     use crate::command::ReadFormat;
-    use crate::wire;
     use crate::value::Value;
+    use crate::wire;
 
     /// A general wire entry with one numeric field.
     fn entry(out: &mut Vec<u8>, topic: u32, timestamp: f64, key: u32, value: f64) {

@@ -17,6 +17,7 @@ export { MetricBuilder } from "./records.js";
 export { FilesBuilder } from "./files.js";
 export type { FileRecord, ImageInput, SaveImageOptions, SaveOptions } from "./files.js";
 export type { LogLevel, LogOptions, Logs, MetricReadResult, Params } from "./records.js";
-export type { Entry, FieldValue, TypedArray } from "./wire.js";
+export type { TypedArray } from "./wire.js";
+export type { Entry, FieldValue } from "./rows.js";
 export type { EngineTuning } from "./config.js";
 export type { DashError, DashErrorCode } from "./errors.js";

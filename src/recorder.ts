@@ -9,7 +9,8 @@
 import { dashError, dashTypeError, describe } from "./errors.js";
 import { StrictClock } from "./clock.js";
 import { commitBatch, NativeEngine, type EngineStats, type FileTarget, type MetricPoints, type TrackInfo } from "./native.js";
-import { BatchEncoder, decodeRows, type Entry, type ShapeCache } from "./wire.js";
+import { decodeRows, type Entry } from "./rows.js";
+import { BatchEncoder, type ShapeCache } from "./wire.js";
 import type { ResolvedConfig } from "./config.js";
 
 /** How often staged entries are handed to the engine when fewer than a batch arrive. */

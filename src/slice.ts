@@ -1,6 +1,6 @@
 /** `TrackSlice`: entries of a time range, iterable, with floor-match lookups by time. */
 import { dashRangeError, dashTypeError, describe } from "./errors.js";
-import type { Entry } from "./wire.js";
+import type { Entry } from "./rows.js";
 
 /**
  * Entries sorted by timestamp. `findByTime(t)` returns the entry with the largest timestamp ≤ t

@@ -2,7 +2,8 @@
 import { dashRangeError, dashTypeError, describe } from "./errors.js";
 import type { AppendOptions, Recorder } from "./recorder.js";
 import { TrackSlice } from "./slice.js";
-import { newShapeCache, type Entry } from "./wire.js";
+import type { Entry } from "./rows.js";
+import { newShapeCache } from "./wire.js";
 
 export type { AppendOptions } from "./recorder.js";
 

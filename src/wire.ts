@@ -5,15 +5,15 @@
  */
 import { dashRangeError, dashTypeError, describe } from "./errors.js";
 
-const TAG_NULL = 0;
-const TAG_F64 = 1;
-const TAG_TRUE = 2;
-const TAG_FALSE = 3;
-const TAG_STR = 4;
-const TAG_BIGINT = 5;
-const TAG_F64_LIST = 6;
-const TAG_TYPED = 7;
-const TAG_JSON = 8;
+export const TAG_NULL = 0;
+export const TAG_F64 = 1;
+export const TAG_TRUE = 2;
+export const TAG_FALSE = 3;
+export const TAG_STR = 4;
+export const TAG_BIGINT = 5;
+export const TAG_F64_LIST = 6;
+export const TAG_TYPED = 7;
+export const TAG_JSON = 8;
 
 /** A JS typed array of any element type. */
 export type TypedArray =
@@ -30,7 +30,7 @@ export type TypedArray =
   | BigUint64Array;
 
 /** Element codes, in the order of `Elem::ALL` in `value.rs`. */
-const ELEM_CONSTRUCTORS = [
+export const ELEM_CONSTRUCTORS = [
   Int8Array,
   Uint8Array,
   Uint8ClampedArray,
@@ -57,7 +57,6 @@ const SHORT_STRING = 64;
 const MAX_ENTRY_BYTES = 1 << 30;
 
 const utf8 = new TextEncoder();
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
 
 // The fast path writes numbers through a Float64Array, which uses the platform's byte order.
 if (new Uint8Array(Float64Array.of(1).buffer)[7] !== 0x3f) {
@@ -533,94 +532,4 @@ export class BatchEncoder {
     this.#buffer.set(bytes, this.#pos + 6);
     this.#pos += 6 + bytes.length;
   }
-}
-
-/** A value read back: what was appended, with the same JS type. */
-export type FieldValue =
-  | number
-  | boolean
-  | string
-  | bigint
-  | null
-  | number[]
-  | TypedArray
-  | unknown[]
-  | Record<string, unknown>;
-
-/** An entry read back: its timestamp plus its (flattened) fields. */
-export type Entry = { timestamp: number } & Record<string, FieldValue>;
-
-/** Decodes wire `rows` from the engine into entries. */
-export function decodeRows(bytes: Uint8Array): Entry[] {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let pos = 0;
-  const u32 = (): number => {
-    const v = view.getUint32(pos, true);
-    pos += 4;
-    return v;
-  };
-  const text = (): string => {
-    const len = u32();
-    const s = utf8Decoder.decode(bytes.subarray(pos, pos + len));
-    pos += len;
-    return s;
-  };
-  const value = (): FieldValue => {
-    const tag = view.getUint8(pos++);
-    switch (tag) {
-      case TAG_NULL:
-        return null;
-      case TAG_F64: {
-        const v = view.getFloat64(pos, true);
-        pos += 8;
-        return v;
-      }
-      case TAG_TRUE:
-        return true;
-      case TAG_FALSE:
-        return false;
-      case TAG_STR:
-        return text();
-      case TAG_BIGINT: {
-        const v = view.getBigInt64(pos, true);
-        pos += 8;
-        return v;
-      }
-      case TAG_F64_LIST: {
-        const count = u32();
-        const out = new Array<number>(count);
-        for (let i = 0; i < count; i++, pos += 8) out[i] = view.getFloat64(pos, true);
-        return out;
-      }
-      case TAG_TYPED: {
-        const Ctor = ELEM_CONSTRUCTORS[view.getUint8(pos++)];
-        const len = u32();
-        if (Ctor === undefined) throw new Error("dash-ingest: unknown element code from the engine");
-        // Copy into a fresh, aligned buffer the caller owns (Buffer#slice would share memory).
-        const copy = new Uint8Array(len);
-        copy.set(bytes.subarray(pos, pos + len));
-        pos += len;
-        return new Ctor(copy.buffer, 0, len / Ctor.BYTES_PER_ELEMENT);
-      }
-      case TAG_JSON:
-        return JSON.parse(text()) as unknown[] | Record<string, unknown>;
-      default:
-        throw new Error(`dash-ingest: unknown value tag ${tag} from the engine`);
-    }
-  };
-
-  const names: string[] = [];
-  for (let i = u32(); i > 0; i--) names.push(text());
-  const rows = u32();
-  const entries: Entry[] = new Array(rows);
-  for (let r = 0; r < rows; r++) {
-    const entry: Entry = { timestamp: view.getFloat64(pos, true) } as Entry;
-    pos += 8;
-    for (let f = u32(); f > 0; f--) {
-      const name = names[u32()] as string;
-      entry[name] = value();
-    }
-    entries[r] = entry;
-  }
-  return entries;
 }

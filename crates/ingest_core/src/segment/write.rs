@@ -1,0 +1,340 @@
+//! Writing segments (see the module docs for the layout).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use parquet::basic::{Compression, Encoding, IntType, LogicalType, Repetition, Type as Physical, ZstdLevel};
+use parquet::column::writer::ColumnWriter;
+use parquet::data_type::ByteArray;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::{ColumnPath, Type};
+
+use super::{PResult, KINDS_KEY, NULLS_KEY, ROW_GROUP_ROWS, TIMESTAMP, WRITE_CHUNK_ROWS};
+use crate::error::{IngestError, Result};
+use crate::table::{Column, Table};
+use crate::tagged;
+use crate::value::{Elem, Kind, Value};
+
+fn element_type(elem: Elem) -> PResult<Type> {
+    let (physical, logical) = match elem {
+        Elem::I8 => (Physical::INT32, Some((8, true))),
+        Elem::U8 | Elem::U8Clamped => (Physical::INT32, Some((8, false))),
+        Elem::I16 => (Physical::INT32, Some((16, true))),
+        Elem::U16 => (Physical::INT32, Some((16, false))),
+        Elem::I32 => (Physical::INT32, None),
+        Elem::U32 => (Physical::INT32, Some((32, false))),
+        Elem::F32 => (Physical::FLOAT, None),
+        Elem::F64 => (Physical::DOUBLE, None),
+        Elem::I64 => (Physical::INT64, None),
+        Elem::U64 => (Physical::INT64, Some((64, false))),
+    };
+    Type::primitive_type_builder("element", physical)
+        .with_repetition(Repetition::REQUIRED)
+        .with_logical_type(logical.map(|(bit_width, is_signed)| LogicalType::Integer(IntType { bit_width, is_signed })))
+        .build()
+}
+
+fn column_type(name: &str, kind: Kind) -> PResult<Type> {
+    let primitive = |physical, logical| {
+        Type::primitive_type_builder(name, physical)
+            .with_repetition(Repetition::OPTIONAL)
+            .with_logical_type(logical)
+            .build()
+    };
+    let list = |element: Type| {
+        let repeated = Type::group_type_builder("list")
+            .with_repetition(Repetition::REPEATED)
+            .with_fields(vec![Arc::new(element)])
+            .build()?;
+        Type::group_type_builder(name)
+            .with_repetition(Repetition::OPTIONAL)
+            .with_logical_type(Some(LogicalType::List))
+            .with_fields(vec![Arc::new(repeated)])
+            .build()
+    };
+    match kind {
+        Kind::F64 => primitive(Physical::DOUBLE, None),
+        Kind::Bool => primitive(Physical::BOOLEAN, None),
+        Kind::Str => primitive(Physical::BYTE_ARRAY, Some(LogicalType::String)),
+        Kind::BigInt => primitive(Physical::INT64, None),
+        Kind::Json | Kind::Mixed => primitive(Physical::BYTE_ARRAY, Some(LogicalType::Json)),
+        Kind::Null => primitive(Physical::INT32, Some(LogicalType::Unknown)),
+        Kind::F64List => list(element_type(Elem::F64)?),
+        Kind::Typed(elem) => list(element_type(elem)?),
+    }
+}
+
+fn leaf_path(name: &str, kind: Kind) -> ColumnPath {
+    match kind {
+        Kind::F64List | Kind::Typed(_) => ColumnPath::new(vec![name.into(), "list".into(), "element".into()]),
+        _ => ColumnPath::new(vec![name.into()]),
+    }
+}
+
+fn properties(columns: &[(&Column, Kind)]) -> PResult<WriterProperties> {
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+        .set_dictionary_enabled(false)
+        .set_column_encoding(ColumnPath::new(vec![TIMESTAMP.into()]), Encoding::BYTE_STREAM_SPLIT);
+    for (column, kind) in columns {
+        let path = leaf_path(&column.name, *kind);
+        builder = match kind {
+            Kind::F64 | Kind::F64List | Kind::Typed(Elem::F32 | Elem::F64) => {
+                builder.set_column_encoding(path, Encoding::BYTE_STREAM_SPLIT)
+            }
+            Kind::Str | Kind::Json | Kind::Mixed => builder.set_column_dictionary_enabled(path, true),
+            _ => builder,
+        };
+    }
+    Ok(builder.build())
+}
+
+/// Encodes `table` (normalized) as one Parquet file into `sink`.
+fn encode<W: std::io::Write + Send>(sink: W, table: &Table) -> PResult<W> {
+    let columns: Vec<(&Column, Kind)> = table
+        .columns()
+        .iter()
+        .filter_map(|c| c.kind().map(|k| (c, k)))
+        .collect();
+    let mut fields = vec![Arc::new(
+        Type::primitive_type_builder(TIMESTAMP, Physical::DOUBLE)
+            .with_repetition(Repetition::REQUIRED)
+            .build()?,
+    )];
+    for (column, kind) in &columns {
+        fields.push(Arc::new(column_type(&column.name, *kind)?));
+    }
+    let schema = Arc::new(Type::group_type_builder("schema").with_fields(fields).build()?);
+    let mut writer = SerializedFileWriter::new(sink, schema, Arc::new(properties(&columns)?))?;
+    let kinds: BTreeMap<&str, String> = columns.iter().map(|(c, k)| (&*c.name, k.name())).collect();
+    writer.append_key_value_metadata(KeyValue::new(
+        KINDS_KEY.into(),
+        serde_json::to_string(&kinds).unwrap_or_default(),
+    ));
+    let nulls: BTreeMap<&str, Vec<[usize; 2]>> = columns
+        .iter()
+        .filter(|(_, kind)| *kind != Kind::Mixed)
+        .filter_map(|(c, _)| {
+            let runs = null_runs(c);
+            (!runs.is_empty()).then_some((&*c.name, runs))
+        })
+        .collect();
+    if !nulls.is_empty() {
+        writer.append_key_value_metadata(KeyValue::new(
+            NULLS_KEY.into(),
+            serde_json::to_string(&nulls).unwrap_or_default(),
+        ));
+    }
+
+    // Row groups of bounded size, so a time-range read skips the groups outside its range.
+    let mut from = 0;
+    loop {
+        let to = (from + ROW_GROUP_ROWS).min(table.len());
+        let mut row_group = writer.next_row_group()?;
+        let mut leaves = std::iter::once(None).chain(columns.iter().map(Some));
+        while let Some(mut leaf) = row_group.next_column()? {
+            match leaves.next().flatten() {
+                None => {
+                    if let ColumnWriter::DoubleColumnWriter(w) = leaf.untyped() {
+                        w.write_batch(table.timestamps().get(from..to).unwrap_or_default(), None, None)?;
+                    }
+                }
+                Some((column, kind)) => write_column(leaf.untyped(), column, *kind, from..to)?,
+            }
+            leaf.close()?;
+        }
+        row_group.close()?;
+        from = to;
+        if from >= table.len() {
+            break;
+        }
+    }
+    writer.into_inner()
+}
+
+/// Writes `table` (normalized) to `path` as one Parquet file and fsyncs it. Returns its size.
+pub fn write(path: &Path, table: &Table) -> Result<u64> {
+    let lost = || format!("segment of {} rows", table.len());
+    let file = File::create(path).map_err(|e| IngestError::io(path, lost(), e))?;
+    let file = encode(file, table).map_err(|e| IngestError::io(path, lost(), std::io::Error::other(e)))?;
+    file.sync_all().map_err(|e| IngestError::io(path, lost(), e))?;
+    let size = file.metadata().map_err(|e| IngestError::io(path, lost(), e))?.len();
+    Ok(size)
+}
+
+/// `table` (normalized) as the bytes of one self-contained Parquet file.
+pub fn to_bytes(table: &Table) -> Result<Vec<u8>> {
+    encode(Vec::new(), table).map_err(|e| IngestError::Writer(format!("encoding Parquet in memory: {e}")))
+}
+
+/// The rows holding an explicit null, as `[first_row, count]` runs.
+fn null_runs(column: &Column) -> Vec<[usize; 2]> {
+    let mut runs: Vec<[usize; 2]> = Vec::new();
+    if column.numbers().is_some() {
+        return runs;
+    }
+    for (row, cell) in column.cells().iter().enumerate() {
+        if let Some(Value::Null) = cell {
+            match runs.last_mut() {
+                Some([first, count]) if *first + *count == row => *count += 1,
+                _ => runs.push([row, 1]),
+            }
+        }
+    }
+    runs
+}
+
+/// Definition levels of a flat optional column (1 = present) and its present values.
+fn flat<T>(cells: &[Option<Value>], mut pick: impl FnMut(&Value) -> Option<T>) -> (Vec<i16>, Vec<T>) {
+    let mut defs = Vec::with_capacity(cells.len());
+    let mut values = Vec::with_capacity(cells.len());
+    for cell in cells {
+        match cell.as_ref().and_then(&mut pick) {
+            Some(v) => {
+                defs.push(1);
+                values.push(v);
+            }
+            None => defs.push(0),
+        }
+    }
+    (defs, values)
+}
+
+/// Levels of a 3-level list column: def 0 = absent, 1 = empty list, 2 = element.
+fn nested<T>(cells: &[Option<Value>], mut items: impl FnMut(&Value, &mut Vec<T>)) -> (Vec<i16>, Vec<i16>, Vec<T>) {
+    let (mut defs, mut reps, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    for cell in cells {
+        let before = values.len();
+        if let Some(value) = cell {
+            items(value, &mut values);
+        }
+        let count = values.len() - before;
+        match (cell, count) {
+            (None | Some(Value::Null), _) => {
+                defs.push(0);
+                reps.push(0);
+            }
+            (Some(_), 0) => {
+                defs.push(1);
+                reps.push(0);
+            }
+            (Some(_), n) => {
+                defs.extend(std::iter::repeat_n(2, n));
+                reps.push(0);
+                reps.extend(std::iter::repeat_n(1, n - 1));
+            }
+        }
+    }
+    (defs, reps, values)
+}
+
+fn typed_items<const N: usize, T>(value: &Value, out: &mut Vec<T>, convert: impl Fn([u8; N]) -> T) {
+    if let Value::Typed { bytes, .. } = value {
+        for chunk in bytes.chunks_exact(N) {
+            let mut array = [0u8; N];
+            array.copy_from_slice(chunk);
+            out.push(convert(array));
+        }
+    }
+}
+
+/// Writes rows `rows` of `column` into one column chunk.
+fn write_column(writer: &mut ColumnWriter<'_>, column: &Column, kind: Kind, rows: Range<usize>) -> PResult<()> {
+    if let (ColumnWriter::DoubleColumnWriter(w), Some((values, present))) = (&mut *writer, column.numbers()) {
+        // The sensor fast path: numbers straight from the column, no per-cell values.
+        let values = values.get(rows.clone()).unwrap_or_default();
+        let present = present.get(rows).unwrap_or_default();
+        let defs: Vec<i16> = present.iter().map(|p| i16::from(*p)).collect();
+        if present.iter().all(|p| *p) {
+            w.write_batch(values, Some(&defs), None)?;
+        } else {
+            let dense: Vec<f64> = values
+                .iter()
+                .zip(present)
+                .filter(|(_, p)| **p)
+                .map(|(v, _)| *v)
+                .collect();
+            w.write_batch(&dense, Some(&defs), None)?;
+        }
+        return Ok(());
+    }
+    let all = column.cells();
+    let selected: &[Option<Value>] = all.get(rows).unwrap_or_default();
+    let bytes_of = |v: &Value| -> Option<ByteArray> {
+        match (kind, v) {
+            (Kind::Mixed, v) => Some(ByteArray::from(tagged::encode(v).into_bytes())),
+            (_, Value::Str(s) | Value::Json(s)) => Some(ByteArray::from(s.as_bytes().to_vec())),
+            _ => None,
+        }
+    };
+    // In chunks, so the level and value buffers stay small and hot (large fresh allocations cost
+    // page faults on every seal).
+    for cells in selected.chunks(WRITE_CHUNK_ROWS) {
+        match (&mut *writer, kind) {
+            (ColumnWriter::Int32ColumnWriter(w), Kind::Null) => {
+                // Every row is null or absent; which are explicit nulls is in `dash.nulls`.
+                w.write_batch(&[], Some(&vec![0; cells.len()]), None)?;
+            }
+            (ColumnWriter::DoubleColumnWriter(w), Kind::F64) => {
+                let (defs, values) = flat(cells, |v| if let Value::F64(x) = v { Some(*x) } else { None });
+                w.write_batch(&values, Some(&defs), None)?;
+            }
+            (ColumnWriter::BoolColumnWriter(w), Kind::Bool) => {
+                let (defs, values) = flat(cells, |v| if let Value::Bool(x) = v { Some(*x) } else { None });
+                w.write_batch(&values, Some(&defs), None)?;
+            }
+            (ColumnWriter::Int64ColumnWriter(w), Kind::BigInt) => {
+                let (defs, values) = flat(cells, |v| if let Value::BigInt(x) = v { Some(*x) } else { None });
+                w.write_batch(&values, Some(&defs), None)?;
+            }
+            (ColumnWriter::ByteArrayColumnWriter(w), Kind::Str | Kind::Json | Kind::Mixed) => {
+                let (defs, values) = flat(cells, bytes_of);
+                w.write_batch(&values, Some(&defs), None)?;
+            }
+            (ColumnWriter::DoubleColumnWriter(w), Kind::F64List) => {
+                let (defs, reps, values) = nested(cells, |v, out| {
+                    if let Value::F64List(items) = v {
+                        out.extend_from_slice(items);
+                    }
+                });
+                w.write_batch(&values, Some(&defs), Some(&reps))?;
+            }
+            (ColumnWriter::DoubleColumnWriter(w), Kind::Typed(Elem::F64)) => {
+                let (defs, reps, values) = nested(cells, |v, out| typed_items(v, out, f64::from_le_bytes));
+                w.write_batch(&values, Some(&defs), Some(&reps))?;
+            }
+            (ColumnWriter::FloatColumnWriter(w), Kind::Typed(Elem::F32)) => {
+                let (defs, reps, values) = nested(cells, |v, out| typed_items(v, out, f32::from_le_bytes));
+                w.write_batch(&values, Some(&defs), Some(&reps))?;
+            }
+            (ColumnWriter::Int64ColumnWriter(w), Kind::Typed(Elem::I64 | Elem::U64)) => {
+                // U64 is stored as its bit pattern with the UINT_64 logical type.
+                let (defs, reps, values) = nested(cells, |v, out| typed_items(v, out, i64::from_le_bytes));
+                w.write_batch(&values, Some(&defs), Some(&reps))?;
+            }
+            (ColumnWriter::Int32ColumnWriter(w), Kind::Typed(elem)) => {
+                let (defs, reps, values) = nested(cells, |v, out| match elem {
+                    Elem::I8 => typed_items(v, out, |b: [u8; 1]| i32::from(i8::from_le_bytes(b))),
+                    Elem::U8 | Elem::U8Clamped => typed_items(v, out, |b: [u8; 1]| i32::from(b[0])),
+                    Elem::I16 => typed_items(v, out, |b| i32::from(i16::from_le_bytes(b))),
+                    Elem::U16 => typed_items(v, out, |b| i32::from(u16::from_le_bytes(b))),
+                    // U32 is stored as its bit pattern with the UINT_32 logical type.
+                    _ => typed_items(v, out, i32::from_le_bytes),
+                });
+                w.write_batch(&values, Some(&defs), Some(&reps))?;
+            }
+            (_, kind) => {
+                return Err(parquet::errors::ParquetError::General(format!(
+                    "no writer for column kind {}",
+                    kind.name()
+                )))
+            }
+        }
+    }
+    Ok(())
+}

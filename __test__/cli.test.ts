@@ -1,5 +1,5 @@
 /** The `dash-ingest` command line, run as a user would run it. */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -42,5 +42,74 @@ describe("dash-ingest export", () => {
     const help = run(["--help"]);
     expect(help.status).toBe(0);
     expect(help.stdout).toContain("Usage: dash-ingest");
+  });
+});
+
+describe("dash-ingest ls, inspect, tail", () => {
+  async function fixture(): Promise<string> {
+    const root = tempRoot();
+    await new Experiment("look/run", { dashRoot: root, tags: ["demo"] }).run((e) => {
+      for (let step = 0; step < 20; step++) e.track("robot/position").append({ step, x: step / 2, q: Float32Array.of(step) }, 100 + step);
+      e.metrics("train").log({ loss: 0.5 });
+      e.log("hello");
+      e.params.set({ lr: 0.1 });
+      e.files("frames").save("x", { to: "a.txt" });
+    });
+    return root;
+  }
+
+  it("ls lists experiments with status, tags and counts", async () => {
+    const root = await fixture();
+    const result = run(["ls", root]);
+    expect(result.status).toBe(0);
+    const [header, row] = result.stdout.trim().split("\n");
+    expect(header).toBe("experiment\tstatus\ttags\ttracks\tmetrics\tfiles\tsize");
+    expect(row?.split("\t").slice(0, 6)).toEqual(["look/run", "COMPLETED", "demo", "1", "1", "1"]);
+    expect(run(["ls", join(root, "nowhere")]).status).toBe(1);
+  });
+
+  it("inspect shows tracks, metrics, logs, params and files", async () => {
+    const root = await fixture();
+    const result = run(["inspect", "look/run", "--dash-root", root]);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toContain("robot/position");
+    expect(result.stdout).toContain("rows 20, time 100 … 119");
+    expect(result.stdout).toContain("columns step: number, x: number, q: Float32Array");
+    expect(result.stdout).toContain("train: 1 points");
+    expect(result.stdout).toContain("logs: 1 lines");
+    expect(result.stdout).toContain('params: {"lr":0.1}');
+    expect(result.stdout).toContain("files: 1");
+    expect(run(["inspect", "no/such", "--dash-root", root]).stderr).toContain("ERR_DASH_NOT_FOUND");
+  });
+
+  it("tail prints the last rows, follows new ones, and refuses unknown topics", async () => {
+    const root = await fixture();
+    const last = run(["tail", "look/run", "robot/position", "-n", "2", "--dash-root", root]);
+    expect(last.status, last.stderr).toBe(0);
+    expect(last.stdout.trim().split("\n").map((l) => JSON.parse(l))).toEqual([
+      { timestamp: 118, step: 18, x: 9, q: [18] },
+      { timestamp: 119, step: 19, x: 9.5, q: [19] },
+    ]);
+    const missing = run(["tail", "look/run", "nope", "--dash-root", root]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain('no track "nope"');
+
+    const follower = spawn(process.execPath, [cli, "tail", "look/run", "robot/position", "-n", "1", "--follow", "--dash-root", root]);
+    let output = "";
+    follower.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      const until = async (text: string) => {
+        const deadline = Date.now() + 20_000;
+        while (!output.includes(text) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      };
+      await until('"step":19');
+      const writer = await new Experiment("look/run", { dashRoot: root }).start();
+      writer.track("robot/position").append({ step: 20, x: 10 }, 120);
+      await writer.complete();
+      await until('"step":20');
+      expect(output.trim().split("\n").map((l) => JSON.parse(l).step)).toEqual([19, 20]);
+    } finally {
+      follower.kill();
+    }
   });
 });

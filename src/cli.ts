@@ -1,18 +1,27 @@
 #!/usr/bin/env node
 /**
- * The `dash-ingest` command line.
+ * The `dash-ingest` command line: look at experiments on disk without writing code.
  *
- *   dash-ingest export <experiment> --format ml-dash [--dash-root .dash]
+ *   dash-ingest ls [dashRoot]
+ *   dash-ingest inspect <experiment>
+ *   dash-ingest tail <experiment> <topic> [-n N] [--follow]
+ *   dash-ingest export <experiment> --format ml-dash
  */
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { Experiment } from "./experiment.js";
 
 const HELP = `Usage: dash-ingest <command> [options]
 
 Commands:
+  ls [dashRoot]                          experiments with status, tags, track/metric/file counts, size
+  inspect <experiment>                   tracks (rows, columns, time range, segments, bytes/row),
+                                         metrics, logs, params, files
+  tail <experiment> <topic> [-n N]       the last N rows (default 10) as JSON lines;
+       [--follow]                        with --follow, keep printing new rows
   export <experiment> --format ml-dash   write every track's ml-dash data.jsonl (a snapshot the
-                                         Python ml-dash SDK reads), e.g.
-                                         dash-ingest export robotics/complete-tracking --format ml-dash
+                                         Python ml-dash SDK reads)
 
 Options:
   --dash-root <dir>   root of the experiments (default: $ML_DASH_ROOT or .dash)
@@ -21,11 +30,149 @@ Options:
 
 class UsageError extends Error {}
 
-async function exportCommand(positionals: string[], format: string | undefined, dashRoot: string | undefined): Promise<void> {
-  const [prefix, ...extra] = positionals;
-  if (prefix === undefined || extra.length > 0) throw new UsageError("export takes exactly one experiment prefix");
+function dashRootOf(option: string | undefined): string {
+  return option ?? process.env.ML_DASH_ROOT ?? ".dash";
+}
+
+function readJsonFile(path: string): Record<string, unknown> | undefined {
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+function sizeOf(path: string): number {
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return stat.size;
+  return readdirSync(path).reduce((sum, name) => sum + sizeOf(join(path, name)), 0);
+}
+
+function subdirectories(path: string): string[] {
+  return existsSync(path) ? readdirSync(path).filter((name) => statSync(join(path, name)).isDirectory()) : [];
+}
+
+function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+/** Every directory under `root` holding an experiment.json, as prefixes. */
+function findExperiments(root: string, dir = root): string[] {
+  if (existsSync(join(dir, "experiment.json"))) return [relative(root, dir)];
+  return subdirectories(dir).flatMap((name) => findExperiments(root, join(dir, name)));
+}
+
+function fileRecords(dir: string): Record<string, unknown>[] {
+  const doc = readJsonFile(join(dir, "files", ".files_metadata.json"));
+  return Array.isArray(doc?.files) ? (doc.files as Record<string, unknown>[]).filter((f) => f.deletedAt == null) : [];
+}
+
+function ls(rootArg: string | undefined): void {
+  const root = rootArg ?? dashRootOf(undefined);
+  if (!existsSync(root)) throw Object.assign(new Error(`no dash root at ${root}`), { code: "ERR_DASH_NOT_FOUND" });
+  const prefixes = findExperiments(root).sort();
+  if (prefixes.length === 0) {
+    console.log(`no experiments under ${root}`);
+    return;
+  }
+  console.log(["experiment", "status", "tags", "tracks", "metrics", "files", "size"].join("\t"));
+  for (const prefix of prefixes) {
+    const dir = join(root, prefix);
+    const meta = readJsonFile(join(dir, "experiment.json")) ?? {};
+    const tags = Array.isArray(meta.tags) ? (meta.tags as string[]).join(",") : "";
+    const row = [
+      prefix,
+      String(meta.status ?? "-"),
+      tags || "-",
+      subdirectories(join(dir, "tracks")).length,
+      subdirectories(join(dir, "metrics")).length,
+      fileRecords(dir).length,
+      formatBytes(sizeOf(dir)),
+    ];
+    console.log(row.join("\t"));
+  }
+}
+
+async function inspect(prefix: string, dashRoot: string): Promise<void> {
+  const experiment = await Experiment.open(prefix, { dashRoot });
+  try {
+    const dir = experiment.dir as string;
+    const meta = readJsonFile(join(dir, "experiment.json")) ?? {};
+    console.log(`${prefix}  status ${String(meta.status ?? "-")}  created ${String(meta.created_at ?? "-")}  ${formatBytes(sizeOf(dir))}`);
+    const tracks = await experiment.tracks.list();
+    console.log(`\ntracks (${tracks.length}):`);
+    for (const track of tracks) {
+      const trackDir = join(dir, "tracks", track.topic.replaceAll("/", "_"));
+      const segments = (readJsonFile(join(trackDir, "metadata.json"))?.segments as { bytes?: number }[] | undefined) ?? [];
+      const bytes = segments.reduce((sum, s) => sum + (s.bytes ?? 0), 0);
+      const [first] = (await experiment.track(track.topic).read({ end: track.firstTimestamp ?? undefined })).entries;
+      const types = Object.entries(first ?? {})
+        .filter(([key]) => key !== "timestamp")
+        .map(([key, value]) => `${key}: ${ArrayBuffer.isView(value) ? value.constructor.name : Array.isArray(value) ? "array" : value === null ? "null" : typeof value}`);
+      console.log(`  ${track.topic}`);
+      console.log(`    rows ${track.totalEntries}, time ${track.firstTimestamp ?? "-"} … ${track.lastTimestamp ?? "-"}`);
+      console.log(`    columns ${types.join(", ") || track.columns.join(", ")}`);
+      const perRow = track.totalEntries > 0 && bytes > 0 ? `, ${(bytes / track.totalEntries).toFixed(1)} bytes/row` : "";
+      console.log(`    ${segments.length} segment(s), ${formatBytes(bytes)}${perRow}`);
+    }
+    const metrics = subdirectories(join(dir, "metrics"));
+    console.log(`\nmetrics (${metrics.length}):`);
+    for (const name of metrics) {
+      const m = readJsonFile(join(dir, "metrics", name, "metadata.json")) ?? {};
+      console.log(`  ${name}: ${String(m.totalDataPoints ?? 0)} points`);
+    }
+    const logs = existsSync(join(dir, "logs", "logs.jsonl"))
+      ? readFileSync(join(dir, "logs", "logs.jsonl"), "utf8").split("\n").filter(Boolean).length
+      : 0;
+    console.log(`\nlogs: ${logs} lines`);
+    console.log(`params: ${JSON.stringify(experiment.params.get())}`);
+    const files = fileRecords(dir);
+    console.log(`files: ${files.length}${files.length > 0 ? ` (${formatBytes(files.reduce((s, f) => s + Number(f.sizeBytes ?? 0), 0))})` : ""}`);
+  } finally {
+    await experiment.close();
+  }
+}
+
+function printRows(entries: Record<string, unknown>[]): void {
+  const replacer = (_key: string, value: unknown) =>
+    typeof value === "bigint" ? value.toString() : ArrayBuffer.isView(value) ? Array.from(value as Float64Array) : value;
+  for (const entry of entries) process.stdout.write(`${JSON.stringify(entry, replacer)}\n`);
+}
+
+async function tail(prefix: string, topic: string, dashRoot: string, count: number, follow: boolean): Promise<void> {
+  const readAfter = async (after: number) => {
+    // Reopened each time, so rows another process sealed since are seen.
+    const experiment = await Experiment.open(prefix, { dashRoot });
+    try {
+      const known = (await experiment.tracks.list()).some((t) => t.topic === topic);
+      if (!known) throw Object.assign(new Error(`experiment "${prefix}" has no track "${topic}"`), { code: "ERR_DASH_NOT_FOUND" });
+      return (await experiment.track(topic).read({ start: after })).entries.filter((e) => e.timestamp > after);
+    } finally {
+      await experiment.close();
+    }
+  };
+  const rows = await readAfter(-Infinity);
+  const last = rows.slice(-count);
+  printRows(last);
+  let after = last[last.length - 1]?.timestamp ?? -Infinity;
+  while (follow) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const fresh = await readAfter(after);
+    printRows(fresh);
+    after = fresh[fresh.length - 1]?.timestamp ?? after;
+  }
+}
+
+async function exportCommand(prefix: string, format: string | undefined, dashRoot: string): Promise<void> {
   if (format !== "ml-dash") throw new UsageError(`export: unsupported --format ${JSON.stringify(format ?? "")}; supported: ml-dash`);
-  const experiment = await Experiment.open(prefix, dashRoot === undefined ? {} : { dashRoot });
+  const experiment = await Experiment.open(prefix, { dashRoot });
   try {
     await experiment.exportMlDash();
     const tracks = await experiment.tracks.list();
@@ -38,6 +185,11 @@ async function exportCommand(positionals: string[], format: string | undefined, 
   }
 }
 
+function arity(command: string, args: string[], count: number, usage: string): string[] {
+  if (args.length !== count) throw new UsageError(`${command} takes ${usage}`);
+  return args;
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -45,6 +197,8 @@ async function main(argv: string[]): Promise<number> {
     options: {
       format: { type: "string" },
       "dash-root": { type: "string" },
+      n: { type: "string", short: "n" },
+      follow: { type: "boolean", short: "f" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -53,10 +207,29 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return command === undefined && !values.help ? 2 : 0;
   }
+  const dashRoot = dashRootOf(values["dash-root"]);
   switch (command) {
-    case "export":
-      await exportCommand(rest, values.format, values["dash-root"]);
+    case "ls":
+      if (rest.length > 1) throw new UsageError("ls takes at most one dashRoot");
+      ls(rest[0] ?? values["dash-root"]);
       return 0;
+    case "inspect": {
+      const [prefix] = arity("inspect", rest, 1, "one experiment prefix");
+      await inspect(prefix as string, dashRoot);
+      return 0;
+    }
+    case "tail": {
+      const [prefix, topic] = arity("tail", rest, 2, "an experiment prefix and a topic");
+      const count = values.n === undefined ? 10 : Number(values.n);
+      if (!Number.isInteger(count) || count < 0) throw new UsageError(`-n must be a non-negative integer, got ${values.n}`);
+      await tail(prefix as string, topic as string, dashRoot, count, values.follow === true);
+      return 0;
+    }
+    case "export": {
+      const [prefix] = arity("export", rest, 1, "exactly one experiment prefix");
+      await exportCommand(prefix as string, values.format, dashRoot);
+      return 0;
+    }
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }
@@ -67,8 +240,8 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    const usage = error instanceof UsageError || (error as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION";
     const code = (error as { code?: string }).code;
+    const usage = error instanceof UsageError || (code !== undefined && code.startsWith("ERR_PARSE_ARGS"));
     process.stderr.write(`dash-ingest: ${(error as Error).message}${code && !usage ? ` (${code})` : ""}\n`);
     if (usage) process.stderr.write("Run dash-ingest --help for usage.\n");
     process.exitCode = usage ? 2 : 1;

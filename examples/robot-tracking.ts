@@ -117,6 +117,7 @@ async function main(): Promise<void> {
   console.log(`Data written to ${experiment.dir} (status ${experiment.status}):`);
   console.log(`  tracks/robot_position/*.parquet, tracks/robot_control/*.parquet`);
   console.log(`  files/robot/frames/<id>/frame_*.jpg, files/.files_metadata.json, logs/logs.jsonl`);
+  console.log(`Look at it: npx dash-ingest view ${experiment.prefix}`);
 }
 
 main().catch((error: unknown) => {

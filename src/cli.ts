@@ -11,6 +11,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { Experiment } from "./experiment.js";
+import { startViewer } from "./viewer.js";
 
 const HELP = `Usage: dash-ingest <command> [options]
 
@@ -22,6 +23,8 @@ Commands:
        [--follow]                        with --follow, keep printing new rows
   export <experiment> --format ml-dash   write every track's ml-dash data.jsonl (a snapshot the
                                          Python ml-dash SDK reads)
+  view <experiment> [--port N]           serve a local page (127.0.0.1): one chart per track, a
+                                         shared time cursor, the frame nearest the cursor
 
 Options:
   --dash-root <dir>   root of the experiments (default: $ML_DASH_ROOT or .dash)
@@ -199,6 +202,7 @@ async function main(argv: string[]): Promise<number> {
       "dash-root": { type: "string" },
       n: { type: "string", short: "n" },
       follow: { type: "boolean", short: "f" },
+      port: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -228,6 +232,15 @@ async function main(argv: string[]): Promise<number> {
     case "export": {
       const [prefix] = arity("export", rest, 1, "exactly one experiment prefix");
       await exportCommand(prefix as string, values.format, dashRoot);
+      return 0;
+    }
+    case "view": {
+      const [prefix] = arity("view", rest, 1, "one experiment prefix");
+      const port = values.port === undefined ? 0 : Number(values.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number, got ${values.port}`);
+      const viewer = await startViewer(prefix as string, dashRoot, port);
+      console.log(`dash-ingest view: ${viewer.url} (Ctrl-C to stop)`);
+      await new Promise(() => undefined); // serve until the process is stopped
       return 0;
     }
     default:

@@ -149,6 +149,11 @@ export class FilesBuilder {
     return records.filter((r) => r.path === path && (pattern === undefined || pattern.test(r.filename)));
   }
 
+  /** The records of every file of the experiment, whatever its prefix. */
+  async listAll(): Promise<FileRecord[]> {
+    return JSON.parse(await this.#recorder.listFiles()) as FileRecord[];
+  }
+
   /** The bytes of file `name` of this prefix. */
   read(name: string): Promise<Buffer> {
     if (typeof name !== "string") throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `read: name must be a string, got ${describe(name)}`);

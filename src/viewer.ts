@@ -1,0 +1,122 @@
+/**
+ * `dash-ingest view`: a local web page (loopback only) with one chart per track (uPlot), a time
+ * cursor shared by all charts, and the saved frame nearest the cursor beside them. It reads through
+ * the engine's read API, reopening the experiment per request, so it works while the experiment is
+ * still being written.
+ */
+import { readFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { Experiment } from "./experiment.js";
+import type { FileRecord } from "./files.js";
+
+export interface Viewer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** A track as the page plots it: numeric fields as columns, plus `frame` names if present. */
+interface TrackData {
+  topic: string;
+  x: { timestamp: number[]; step: number[] | null };
+  series: Record<string, (number | null)[]>;
+  frames: (string | null)[] | null;
+}
+
+async function withExperiment<T>(prefix: string, dashRoot: string, use: (e: Experiment) => Promise<T>): Promise<T> {
+  const experiment = await Experiment.open(prefix, { dashRoot });
+  try {
+    return await use(experiment);
+  } finally {
+    await experiment.close();
+  }
+}
+
+async function trackData(experiment: Experiment, topic: string): Promise<TrackData> {
+  const { entries } = await experiment.track(topic).read();
+  const numeric = new Set<string>();
+  let hasFrames = false;
+  for (const entry of entries) {
+    for (const [key, value] of Object.entries(entry)) {
+      if (key !== "timestamp" && typeof value === "number") numeric.add(key);
+      if (key === "frame" && typeof value === "string") hasFrames = true;
+    }
+  }
+  const series: Record<string, (number | null)[]> = {};
+  for (const key of numeric) if (key !== "step") series[key] = entries.map((e) => (typeof e[key] === "number" ? (e[key] as number) : null));
+  const steps = numeric.has("step") ? entries.map((e) => (typeof e.step === "number" ? e.step : Number.NaN)) : null;
+  return {
+    topic,
+    x: { timestamp: entries.map((e) => e.timestamp), step: steps },
+    series,
+    frames: hasFrames ? entries.map((e) => (typeof e.frame === "string" ? e.frame : null)) : null,
+  };
+}
+
+async function imageFiles(experiment: Experiment): Promise<{ prefix: string; filename: string; step: number | null }[]> {
+  const records = await experiment.files().listAll();
+  return records
+    .filter((r: FileRecord) => r.contentType.startsWith("image/"))
+    .map((r: FileRecord) => {
+      const digits = /(\d+)(?!.*\d)/.exec(r.filename);
+      return { prefix: r.path.replace(/^\//, ""), filename: r.filename, step: digits ? Number(digits[1]) : null };
+    })
+    .sort((a, b) => (a.step ?? 0) - (b.step ?? 0) || a.filename.localeCompare(b.filename));
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string | Buffer): void {
+  res.writeHead(status, { "content-type": type, "cache-control": "no-store" });
+  res.end(body);
+}
+
+export async function startViewer(prefix: string, dashRoot: string, port = 0): Promise<Viewer> {
+  // Fails early (ERR_DASH_NOT_FOUND) for a missing experiment.
+  await withExperiment(prefix, dashRoot, async () => undefined);
+  const uplotJs = readFileSync(require.resolve("uplot/dist/uPlot.iife.min.js"));
+  const uplotCss = readFileSync(require.resolve("uplot/dist/uPlot.min.css"));
+  // The page lives in src/ (shipped with the package), next to this file before and after compiling.
+  const template = readFileSync(join(__dirname, "..", "src", "viewer-page.html"), "utf8");
+  const page = template.replaceAll("{{PREFIX}}", prefix.replace(/[<>&"']/g, ""));
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    switch (url.pathname) {
+      case "/":
+        return send(res, 200, "text/html; charset=utf-8", page);
+      case "/uplot.js":
+        return send(res, 200, "text/javascript", uplotJs);
+      case "/uplot.css":
+        return send(res, 200, "text/css", uplotCss);
+      case "/api/tracks":
+        return send(res, 200, "application/json", JSON.stringify(await withExperiment(prefix, dashRoot, (e) => e.tracks.list())));
+      case "/api/track": {
+        const topic = url.searchParams.get("topic") ?? "";
+        return send(res, 200, "application/json", JSON.stringify(await withExperiment(prefix, dashRoot, (e) => trackData(e, topic))));
+      }
+      case "/api/frames":
+        return send(res, 200, "application/json", JSON.stringify(await withExperiment(prefix, dashRoot, imageFiles)));
+      case "/file": {
+        const filePrefix = url.searchParams.get("prefix") ?? "";
+        const name = url.searchParams.get("name") ?? "";
+        const bytes = await withExperiment(prefix, dashRoot, (e) => e.files(filePrefix).read(name));
+        const type = /\.png$/i.test(name) ? "image/png" : /\.jpe?g$/i.test(name) ? "image/jpeg" : "application/octet-stream";
+        return send(res, 200, type, bytes);
+      }
+      default:
+        return send(res, 404, "text/plain", "not found");
+    }
+  };
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      const code = (error as { code?: string }).code;
+      send(res, code === "ERR_DASH_NOT_FOUND" ? 404 : 500, "text/plain", `${(error as Error).message}${code ? ` (${code})` : ""}`);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${address.port}/`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}

@@ -54,6 +54,27 @@ describe("signals", () => {
   }
 });
 
+describe("progress", () => {
+  const backlog = join(fixtures, "big-backlog.cjs");
+  const env = { ...process.env, DASH_INGEST_PROGRESS_DELAY_MS: "0" };
+
+  it("complete() shows a progress line on a terminal", () => {
+    // `script` gives the child a pseudo-terminal, as a user's shell would.
+    const command = `"${process.execPath}" "${backlog}" "${tempRoot()}"`;
+    const child = spawnSync("script", ["-qfec", command, "/dev/null"], { encoding: "utf8", env, timeout: 120_000 });
+    expect(child.status, child.stderr).toBe(0);
+    expect(child.stdout).toMatch(/dash-ingest: writing progress\/run \[#+-*\] [\d,]+\/1,500,000/);
+    expect(child.stdout).toContain("done");
+  });
+
+  it("and stays quiet when stderr is not a terminal", () => {
+    const child = spawnSync(process.execPath, [backlog, tempRoot()], { encoding: "utf8", env, timeout: 120_000 });
+    expect(child.status, child.stderr).toBe(0);
+    expect(child.stderr).toBe("");
+    expect(child.stdout).toBe("done\n");
+  });
+});
+
 /** Threads of this process (Linux). */
 function threadCount(): number {
   return readdirSync("/proc/self/task").length;

@@ -11,6 +11,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { Experiment } from "./experiment.js";
+import { showProgress } from "./progress.js";
 import { startViewer } from "./viewer.js";
 
 const HELP = `Usage: dash-ingest <command> [options]
@@ -177,10 +178,18 @@ async function exportCommand(prefix: string, format: string | undefined, dashRoo
   if (format !== "ml-dash") throw new UsageError(`export: unsupported --format ${JSON.stringify(format ?? "")}; supported: ml-dash`);
   const experiment = await Experiment.open(prefix, { dashRoot });
   try {
-    await experiment.exportMlDash();
     const tracks = await experiment.tracks.list();
-    for (const track of tracks) {
-      console.log(`${track.topic}: ${track.totalEntries} entries → ${experiment.dir}/tracks/${track.topic.replaceAll("/", "_")}/data.jsonl`);
+    const total = tracks.reduce((sum, t) => sum + t.totalEntries, 0);
+    let exported = 0;
+    const done = showProgress(`dash-ingest: exporting ${prefix}`, () => ({ done: exported, total }));
+    try {
+      for (const track of tracks) {
+        await experiment.exportMlDash({ topic: track.topic });
+        exported += track.totalEntries;
+        console.log(`${track.topic}: ${track.totalEntries} entries → ${experiment.dir}/tracks/${track.topic.replaceAll("/", "_")}/data.jsonl`);
+      }
+    } finally {
+      done();
     }
     console.log(`exported ${tracks.length} track(s) of ${prefix}`);
   } finally {

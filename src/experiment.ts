@@ -3,6 +3,7 @@ import { resolveConfig, type EngineTuning, type ResolvedConfig } from "./config.
 import { dashError, dashTypeError, describe } from "./errors.js";
 import { flushOnSignals, registerForExit, unregisterForExit } from "./exit.js";
 import { NativeEngine, type TrackInfo } from "./native.js";
+import { showProgress } from "./progress.js";
 import { Recorder, type Stats } from "./recorder.js";
 import { FilesBuilder } from "./files.js";
 import { logsFor, MetricBuilder, paramsFor, writeLog, type LogOptions, type Logs, type Params } from "./records.js";
@@ -244,8 +245,11 @@ export class Experiment {
    * SDK's `metadata.json` fields current), so the Python SDK reads the same entries. The files are a
    * snapshot: run it again after appending more.
    */
-  exportMlDash(): Promise<void> {
-    return this.#started().exportMlDash();
+  exportMlDash(options: { topic?: string } = {}): Promise<void> {
+    if (options.topic !== undefined && typeof options.topic !== "string") {
+      throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `exportMlDash: topic must be a string, got ${describe(options.topic)}`);
+    }
+    return this.#started().exportMlDash(options.topic);
   }
 
   /**
@@ -335,10 +339,16 @@ export class Experiment {
     }
     this.#finishing = (async () => {
       let failure: unknown;
+      const done = showProgress(`dash-ingest: writing ${this.prefix}`, () => {
+        const stats = recorder.stats();
+        return { done: stats.entriesDurable + stats.entriesLost, total: stats.entriesAppended };
+      });
       try {
         await recorder.flush();
       } catch (error) {
         failure = error;
+      } finally {
+        done();
       }
       try {
         recorder.native.updateExperiment(JSON.stringify({ status, finished_at: new Date().toISOString() }), "{}");

@@ -224,11 +224,11 @@ export class Recorder {
     return this.#native.listTracks();
   }
 
-  /** Writes every track's ml-dash `data.jsonl`. */
-  async exportMlDash(): Promise<void> {
+  /** Writes the ml-dash `data.jsonl` of every track, or only of `topic`. */
+  async exportMlDash(topic?: string): Promise<void> {
     this.#assertOpen();
     this.commit();
-    await this.#native.exportMlDash();
+    await this.#native.exportMlDash(topic);
   }
 
   stats(): Stats {

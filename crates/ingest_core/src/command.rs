@@ -32,7 +32,11 @@ pub(crate) enum Command {
         reply: Reply<Vec<u8>>,
     },
     ListTracks(Reply<Vec<TrackSummary>>),
-    ExportMlDash(Reply<()>),
+    /// Export every track, or only `topic`.
+    ExportMlDash {
+        topic: Option<String>,
+        reply: Reply<()>,
+    },
     Log {
         timestamp: String,
         level: String,

@@ -338,10 +338,11 @@ impl Engine {
         self.request("list tracks", Command::ListTracks)
     }
 
-    /// Seals everything, then writes every track's SDK `data.jsonl` (see
+    /// Seals everything, then writes the SDK's `data.jsonl` of every track, or only of `topic` (see
     /// [`TrackStore::export_ml_dash`]).
-    pub fn export_ml_dash(&self) -> Result<Pending<()>> {
-        self.request("ml-dash export", Command::ExportMlDash)
+    pub fn export_ml_dash(&self, topic: Option<&str>) -> Result<Pending<()>> {
+        let topic = topic.map(str::to_string);
+        self.request("ml-dash export", |reply| Command::ExportMlDash { topic, reply })
     }
 
     /// Buffers a log line (`logs/logs.jsonl`); `metadata` is JSON object text.

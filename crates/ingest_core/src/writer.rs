@@ -163,8 +163,11 @@ impl Writer {
                 }) => {
                     let _ = reply.send(self.files.read(&prefix, &filename));
                 }
-                Some(Command::ExportMlDash(reply)) => {
-                    let _ = reply.send(self.seal_all(SealReason::Request).and_then(|()| self.export_ml_dash()));
+                Some(Command::ExportMlDash { topic, reply }) => {
+                    let result = self
+                        .seal_all(SealReason::Request)
+                        .and_then(|()| self.export_ml_dash(topic.as_deref()));
+                    let _ = reply.send(result);
                 }
                 Some(Command::Shutdown(reply)) => {
                     let result = self.seal_all(SealReason::Shutdown);
@@ -372,7 +375,11 @@ impl Writer {
         self.for_each_store(|store| store.summary())
     }
 
-    fn export_ml_dash(&mut self) -> Result<()> {
-        self.for_each_store(TrackStore::export_ml_dash).map(|_| ())
+    fn export_ml_dash(&mut self, only: Option<&str>) -> Result<()> {
+        self.for_each_store(|store| match only {
+            Some(topic) if store.topic() != topic => Ok(()),
+            _ => store.export_ml_dash(),
+        })
+        .map(|_| ())
     }
 }

@@ -365,8 +365,8 @@ impl NativeEngine {
 
     /// Writes every track's ml-dash `data.jsonl`; resolves when done.
     #[napi(catch_unwind, ts_return_type = "Promise<void>")]
-    pub fn export_ml_dash(&self, env: Env) -> napi::Result<AsyncTask<WaitDone>> {
-        self.wait(check(&env, self.engine.export_ml_dash())?)
+    pub fn export_ml_dash(&self, env: Env, topic: Option<String>) -> napi::Result<AsyncTask<WaitDone>> {
+        self.wait(check(&env, self.engine.export_ml_dash(topic.as_deref()))?)
     }
 
     fn wait<T: Send + 'static>(&self, pending: Pending<T>) -> napi::Result<AsyncTask<Wait<T>>>

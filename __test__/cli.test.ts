@@ -34,9 +34,12 @@ describe("dash-ingest export", () => {
     const missing = run(["export", "no/such", "--format", "ml-dash", "--dash-root", root]);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toContain("ERR_DASH_NOT_FOUND");
-    const badFormat = run(["export", "no/such", "--format", "csv", "--dash-root", root]);
+    const badFormat = run(["export", "no/such", "--format", "xml", "--dash-root", root]);
     expect(badFormat.status).toBe(2);
-    expect(badFormat.stderr).toContain('unsupported --format "csv"');
+    expect(badFormat.stderr).toContain('unsupported --format "xml"');
+    const noTopic = run(["export", "no/such", "--format", "csv", "--dash-root", root]);
+    expect(noTopic.status).toBe(2);
+    expect(noTopic.stderr).toContain("needs a topic");
     expect(run(["frobnicate"]).status).toBe(2);
     expect(run(["--bogus"]).status).toBe(2);
     const help = run(["--help"]);
@@ -80,6 +83,27 @@ describe("dash-ingest ls, inspect, tail", () => {
     expect(result.stdout).toContain('params: {"lr":0.1}');
     expect(result.stdout).toContain("files: 1");
     expect(run(["inspect", "no/such", "--dash-root", root]).stderr).toContain("ERR_DASH_NOT_FOUND");
+  });
+
+  it("export writes a topic as csv, jsonl or parquet, with ranges and columns", async () => {
+    const root = await fixture();
+    const csv = run(["export", "look/run", "robot/position", "--format", "csv", "--start", "118", "--dash-root", root]);
+    expect(csv.status, csv.stderr).toBe(0);
+    expect(csv.stdout).toBe('"timestamp","step","x","q"\n118,18,9,"[18]"\n119,19,9.5,"[19]"\n');
+    const jsonl = run(["export", "look/run", "robot/position", "--format", "jsonl", "--columns", "x", "--end", "100", "--dash-root", root]);
+    expect(jsonl.stdout).toBe('{"timestamp": 100.0, "x": 0.0}\n');
+    const out = join(tempRoot(), "pos.parquet");
+    expect(run(["export", "look/run", "robot/position", "--format", "parquet", "-o", out, "--dash-root", root]).status).toBe(0);
+    const { DuckDBInstance } = await import("@duckdb/node-api");
+    const instance = await DuckDBInstance.create(":memory:");
+    const connection = await instance.connect();
+    const rows = (await connection.runAndReadAll(`SELECT count(*) AS n, max(step) AS last FROM read_parquet('${out}')`)).getRowObjectsJS();
+    connection.closeSync();
+    instance.closeSync();
+    expect(rows).toEqual([{ n: 20n, last: 19 }]);
+    const missing = run(["export", "look/run", "nope", "--format", "csv", "--dash-root", root]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain('no track "nope"');
   });
 
   it("tail prints the last rows, follows new ones, and refuses unknown topics", async () => {

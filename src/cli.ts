@@ -5,9 +5,10 @@
  *   dash-ingest ls [dashRoot]
  *   dash-ingest inspect <experiment>
  *   dash-ingest tail <experiment> <topic> [-n N] [--follow]
- *   dash-ingest export <experiment> --format ml-dash
+ *   dash-ingest export <experiment> [topic] --format csv|jsonl|parquet|ml-dash
+ *   dash-ingest view <experiment>
  */
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { Experiment } from "./experiment.js";
@@ -22,8 +23,11 @@ Commands:
                                          metrics, logs, params, files
   tail <experiment> <topic> [-n N]       the last N rows (default 10) as JSON lines;
        [--follow]                        with --follow, keep printing new rows
-  export <experiment> --format ml-dash   write every track's ml-dash data.jsonl (a snapshot the
-                                         Python ml-dash SDK reads)
+  export <experiment> [topic]            a topic's rows as --format csv, jsonl or parquet (to
+       --format csv|jsonl|parquet|ml-dash  --out FILE or stdout; --start/--end seconds, --columns
+       [--out FILE] [--start S] [--end S]  a,b); --format ml-dash writes the SDK's data.jsonl (of
+       [--columns a,b]                   every track without a topic), a snapshot the Python
+                                         ml-dash SDK reads
   view <experiment> [--port N]           serve a local page (127.0.0.1): one chart per track, a
                                          shared time cursor, the frame nearest the cursor
 
@@ -174,27 +178,88 @@ async function tail(prefix: string, topic: string, dashRoot: string, count: numb
   }
 }
 
-async function exportCommand(prefix: string, format: string | undefined, dashRoot: string): Promise<void> {
-  if (format !== "ml-dash") throw new UsageError(`export: unsupported --format ${JSON.stringify(format ?? "")}; supported: ml-dash`);
+interface ExportOptions {
+  format: string | undefined;
+  out: string | undefined;
+  start: number | undefined;
+  end: number | undefined;
+  columns: string[] | undefined;
+}
+
+/** One CSV field: numbers and booleans as they are, everything else quoted (arrays as JSON). */
+function csvField(value: unknown): string {
+  if (value === undefined) return "";
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return String(value);
+  const text =
+    typeof value === "string"
+      ? value
+      : JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : ArrayBuffer.isView(v) ? Array.from(v as Float64Array) : v));
+  return `"${text.replaceAll('"', '""')}"`;
+}
+
+function toCsv(entries: Record<string, unknown>[]): string {
+  const columns = ["timestamp", ...new Set(entries.flatMap((e) => Object.keys(e).filter((k) => k !== "timestamp")))];
+  const lines = [columns.map(csvField).join(","), ...entries.map((e) => columns.map((c) => csvField(e[c])).join(","))];
+  return `${lines.join("\n")}\n`;
+}
+
+async function exportAllMlDash(experiment: Experiment, prefix: string): Promise<void> {
+  const tracks = await experiment.tracks.list();
+  const total = tracks.reduce((sum, t) => sum + t.totalEntries, 0);
+  let exported = 0;
+  const done = showProgress(`dash-ingest: exporting ${prefix}`, () => ({ done: exported, total }));
+  try {
+    for (const track of tracks) {
+      await experiment.exportMlDash({ topic: track.topic });
+      exported += track.totalEntries;
+      console.log(`${track.topic}: ${track.totalEntries} entries → ${experiment.dir}/tracks/${track.topic.replaceAll("/", "_")}/data.jsonl`);
+    }
+  } finally {
+    done();
+  }
+  console.log(`exported ${tracks.length} track(s) of ${prefix}`);
+}
+
+/**
+ * `export <experiment> [topic] --format csv|jsonl|parquet|ml-dash`: a topic's rows (in a time
+ * range, some columns) to `--out` or stdout; `ml-dash` writes the SDK's data.jsonl of the topic, or
+ * of every track without one.
+ */
+async function exportCommand(prefix: string, topic: string | undefined, dashRoot: string, options: ExportOptions): Promise<void> {
+  const formats = ["csv", "jsonl", "parquet", "ml-dash"];
+  if (options.format === undefined || !formats.includes(options.format)) {
+    throw new UsageError(`export: unsupported --format ${JSON.stringify(options.format ?? "")}; supported: ${formats.join(", ")}`);
+  }
+  if (topic === undefined && options.format !== "ml-dash") throw new UsageError(`export --format ${options.format} needs a topic`);
   const experiment = await Experiment.open(prefix, { dashRoot });
   try {
-    const tracks = await experiment.tracks.list();
-    const total = tracks.reduce((sum, t) => sum + t.totalEntries, 0);
-    let exported = 0;
-    const done = showProgress(`dash-ingest: exporting ${prefix}`, () => ({ done: exported, total }));
-    try {
-      for (const track of tracks) {
-        await experiment.exportMlDash({ topic: track.topic });
-        exported += track.totalEntries;
-        console.log(`${track.topic}: ${track.totalEntries} entries → ${experiment.dir}/tracks/${track.topic.replaceAll("/", "_")}/data.jsonl`);
-      }
-    } finally {
-      done();
+    if (topic === undefined) return await exportAllMlDash(experiment, prefix);
+    if (!(await experiment.tracks.list()).some((t) => t.topic === topic)) {
+      throw Object.assign(new Error(`experiment "${prefix}" has no track "${topic}"`), { code: "ERR_DASH_NOT_FOUND" });
     }
-    console.log(`exported ${tracks.length} track(s) of ${prefix}`);
+    if (options.format === "ml-dash") {
+      await experiment.exportMlDash({ topic });
+      console.log(`${topic} → ${experiment.dir}/tracks/${topic.replaceAll("/", "_")}/data.jsonl`);
+      return;
+    }
+    const query = { start: options.start, end: options.end, columns: options.columns };
+    const track = experiment.track(topic);
+    const bytes =
+      options.format === "csv"
+        ? Buffer.from(toCsv((await track.read(query)).entries))
+        : await track.read({ ...query, format: options.format as "jsonl" | "parquet" });
+    if (options.out === undefined) process.stdout.write(bytes);
+    else writeFileSync(options.out, bytes);
   } finally {
     await experiment.close();
   }
+}
+
+function numberOption(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (Number.isNaN(value)) throw new UsageError(`${name} must be a number of seconds, got ${text}`);
+  return value;
 }
 
 function arity(command: string, args: string[], count: number, usage: string): string[] {
@@ -212,6 +277,10 @@ async function main(argv: string[]): Promise<number> {
       n: { type: "string", short: "n" },
       follow: { type: "boolean", short: "f" },
       port: { type: "string" },
+      out: { type: "string", short: "o" },
+      start: { type: "string" },
+      end: { type: "string" },
+      columns: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -239,8 +308,14 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "export": {
-      const [prefix] = arity("export", rest, 1, "exactly one experiment prefix");
-      await exportCommand(prefix as string, values.format, dashRoot);
+      if (rest.length < 1 || rest.length > 2) throw new UsageError("export takes an experiment prefix and an optional topic");
+      await exportCommand(rest[0] as string, rest[1], dashRoot, {
+        format: values.format,
+        out: values.out,
+        start: numberOption("--start", values.start),
+        end: numberOption("--end", values.end),
+        columns: values.columns?.split(",").filter((c) => c.length > 0),
+      });
       return 0;
     }
     case "view": {

@@ -80,10 +80,16 @@ function threadCount(): number {
   return readdirSync("/proc/self/task").length;
 }
 
+/** Open file descriptors of this process (Linux). */
+function fdCount(): number {
+  return readdirSync("/proc/self/fd").length;
+}
+
 describe("worker threads", () => {
   it("worker.terminate() in the middle of appends: the process survives, threads return to baseline", async () => {
     const root = tempRoot();
     const before = threadCount();
+    const fdsBefore = fdCount();
     const worker = new Worker(join(fixtures, "worker-loop.cjs"), { workerData: { root } });
     await new Promise((resolve) => worker.once("message", resolve));
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -91,6 +97,7 @@ describe("worker threads", () => {
     const deadline = Date.now() + 20_000;
     while (threadCount() > before && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(threadCount()).toBeLessThanOrEqual(before);
+    expect(fdCount()).toBeLessThanOrEqual(fdsBefore);
     // What reached the engine before the termination was sealed by its cleanup, and reads back
     // as a prefix of the steps (nothing torn, nothing out of order).
     const { entries } = await readBack(root, "worker/terminated", "busy");
@@ -108,7 +115,10 @@ describe("worker threads", () => {
 
   it("loads the addon in a worker, appends, completes, and exits cleanly", async () => {
     const root = tempRoot();
+    const [threads, fds] = [threadCount(), fdCount()];
     expect(await runWorker(root, "complete")).toBe(0);
+    expect(threadCount()).toBeLessThanOrEqual(threads);
+    expect(fdCount()).toBeLessThanOrEqual(fds);
     const { entries } = await readBack(root, "worker/child", "worker/data");
     expect(entries.map((e) => e.step)).toEqual(Array.from({ length: 3000 }, (_, i) => i));
     expect(readJson(join(root, "worker/child/experiment.json")).status).toBe("COMPLETED");

@@ -317,3 +317,29 @@ mod tests {
         std::fs::remove_dir_all(dir).ok();
     }
 }
+
+#[cfg(test)]
+mod malformed {
+    #[test]
+    fn malformed_lines_are_errors_not_panics() {
+        let dir = std::env::temp_dir().join(format!("dash-jsonl-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("data.jsonl");
+        let lines = [
+            "{\"timestamp\": 1.0, \"a\": NaN",
+            "[1, 2]",
+            "{\"a\": 1}",
+            "{\"timestamp\": \"x\"}",
+            "{\"timestamp\": 1e999}",
+            "\"\\u0000NaN\"",
+            "{\"timestamp\": 2.0, \"b\": \"NaN\\\"",
+            "\u{1F30D}{}",
+            "{\"timestamp\": -Infinity, \"c\": [NaN, \"x\", {}]}",
+        ];
+        for line in lines {
+            std::fs::write(&path, format!("{line}\n")).unwrap();
+            let _ = super::read_rows(&path);
+        }
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

@@ -345,3 +345,56 @@ mod tests {
         assert_eq!(err.code(), "ERR_DASH_UNKNOWN_ID");
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! Malformed input must give errors, never panics: batches cross from JS, segments and JSON
+    //! lines come from disk.
+    use super::*;
+
+    /// xorshift64*: deterministic pseudo-random bytes without a dependency.
+    pub(crate) struct Bytes(u64);
+
+    impl Bytes {
+        pub(crate) fn new(seed: u64) -> Self {
+            Bytes(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        }
+
+        pub(crate) fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+
+        pub(crate) fn fill(&mut self, len: usize) -> Vec<u8> {
+            (0..len).map(|_| (self.next() >> 56) as u8).collect()
+        }
+    }
+
+    #[test]
+    fn random_and_mutated_batches_never_panic() {
+        let shapes: Vec<Box<[u32]>> = vec![vec![0, 1].into()];
+        let mut valid = Vec::new();
+        valid.extend_from_slice(&(NUMERIC_FLAG).to_le_bytes());
+        valid.extend_from_slice(&0u32.to_le_bytes());
+        valid.extend_from_slice(&1.0f64.to_le_bytes());
+        valid.extend_from_slice(&2.0f64.to_le_bytes());
+        valid.extend_from_slice(&3.0f64.to_le_bytes());
+        let mut rng = Bytes::new(7);
+        for round in 0..20_000u64 {
+            let bytes = if round % 2 == 0 {
+                let len = (rng.next() % 96) as usize;
+                rng.fill(len)
+            } else {
+                let mut mutated = valid.clone();
+                let at = (rng.next() as usize) % mutated.len();
+                mutated[at] = (rng.next() >> 56) as u8;
+                mutated.truncate((rng.next() as usize) % (mutated.len() + 1));
+                mutated
+            };
+            let _ = decode_batch(&bytes, &shapes, |_| Ok(()));
+            let _ = Reader::new(&bytes).value();
+        }
+    }
+}

@@ -127,6 +127,13 @@ fn timestamp_range(group: &parquet::file::metadata::RowGroupMetaData) -> Option<
 /// Reads the row groups of a segment that may hold timestamps in `[start, end]` (whole groups:
 /// the caller trims to the exact range).
 pub fn read_range(path: &Path, start: f64, end: f64) -> Result<Table> {
+    // The parquet crate can panic on some corrupt files (a missing dictionary page, …); a panic
+    // here must become an error, not the end of the writer thread.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_range(path, start, end)))
+        .unwrap_or_else(|_| Err(IngestError::corrupt(path, "the Parquet decoder failed on this file")))
+}
+
+fn decode_range(path: &Path, start: f64, end: f64) -> Result<Table> {
     let corrupt = |reason: String| IngestError::corrupt(path, reason);
     let file = File::open(path).map_err(|e| IngestError::io(path, "nothing (reading)", e))?;
     let reader = SerializedFileReader::new(file).map_err(|e| corrupt(e.to_string()))?;

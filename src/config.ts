@@ -15,6 +15,12 @@ export interface EngineTuning {
   maxUnsealedBytes?: number;
   /** Seconds an append may wait for room when the writer falls behind, then throws (default 30). */
   backpressureTimeout?: number;
+  /**
+   * When the writer falls behind: `"block"` (default; wait up to `backpressureTimeout`, lose
+   * nothing), `"drop"` (drop the batch, count it in `stats().entriesDropped`, report it from the
+   * next flush) or `"throw"` (the append throws `ERR_DASH_BACKPRESSURE` and is not recorded).
+   */
+  overload?: "block" | "drop" | "throw";
 }
 
 export interface ResolvedConfig {
@@ -23,6 +29,7 @@ export interface ResolvedConfig {
   maxQueueBytes: number | undefined;
   maxUnsealedBytes: number | undefined;
   backpressureTimeoutSeconds: number | undefined;
+  overload: "block" | "drop" | "throw";
 }
 
 const DEFAULT_FLUSH_INTERVAL_SECONDS = 5;
@@ -48,6 +55,12 @@ function optional(name: string, value: unknown, integer: boolean): number | unde
   return value === undefined ? undefined : positive(name, value, integer);
 }
 
+function overloadPolicy(value: unknown): "block" | "drop" | "throw" {
+  if (value === undefined) return "block";
+  if (value === "block" || value === "drop" || value === "throw") return value;
+  throw dashRangeError("ERR_DASH_INVALID_ARGUMENT", `overload must be "block", "drop" or "throw", got ${describe(value)}`);
+}
+
 export function resolveConfig(options: EngineTuning): ResolvedConfig {
   if (typeof options !== "object" || options === null) {
     throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `options must be an object, got ${describe(options)}`);
@@ -64,5 +77,6 @@ export function resolveConfig(options: EngineTuning): ResolvedConfig {
     maxQueueBytes: optional("maxQueueBytes", options.maxQueueBytes, true),
     maxUnsealedBytes: optional("maxUnsealedBytes", options.maxUnsealedBytes, true),
     backpressureTimeoutSeconds: optional("backpressureTimeout", options.backpressureTimeout, false),
+    overload: overloadPolicy(options.overload),
   };
 }

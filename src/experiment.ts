@@ -274,6 +274,7 @@ export class Experiment {
       flushIntervalMs: this.#config.flushIntervalSeconds * 1000,
       maxQueueBytes: this.#config.maxQueueBytes,
       maxUnsealedBytes: this.#config.maxUnsealedBytes,
+      overload: this.#config.overload,
       backpressureTimeoutMs:
         this.#config.backpressureTimeoutSeconds === undefined ? undefined : this.#config.backpressureTimeoutSeconds * 1000,
       ...extra,

@@ -47,7 +47,7 @@ export class Recorder {
     const handle = native.handle;
     this.#batchSize = config.trackBatchSize;
     this.#encoder = new BatchEncoder({
-      commit: (buffer, length, entries) => commitBatch(handle, buffer, length, entries),
+      commit: (buffer, length, entries, mustWait) => commitBatch(handle, buffer, length, entries, mustWait),
       defineKey: (name) => native.defineKey(name),
       defineShape: (keys) => native.defineShape(keys),
     });
@@ -173,29 +173,41 @@ export class Recorder {
     if (this.#closed || this.#readOnly) this.#refuseWrite(`track "${name}"`);
     const timestamp = this.#resolveTimestamp(name, data, options);
     this.#encoder.entry(topic, timestamp, data, shape);
-    this.#lastTimestamp = timestamp;
-    this.#appended++;
     if (this.#encoder.pendingEntries >= this.#batchSize) {
-      this.commit();
+      try {
+        this.commit();
+      } catch (error) {
+        // The writer is behind (or gone): this entry is not recorded (the earlier ones stay
+        // staged for the next commit), so a caller that retries it records it once.
+        this.#encoder.undoLastEntry();
+        throw error;
+      }
     } else if (this.#timer === undefined) {
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
-        // A failure here (engine closed or overloaded) surfaces at the next flush or append.
-        if (!this.#closed) this.commit();
+        if (this.#closed) return;
+        try {
+          this.commit();
+        } catch {
+          // The entries stay staged; the failure (writer behind or gone) surfaces at the next
+          // append, flush or close, which commit them again.
+        }
       }, COMMIT_DELAY_MS);
       this.#timer.unref();
     }
+    this.#lastTimestamp = timestamp;
+    this.#appended++;
   }
 
-  /** Hands staged entries to the engine. */
-  commit(): void {
-    this.#encoder.commit();
+  /** Hands staged entries to the engine; `mustWait` for flushes, reads and close. */
+  commit(mustWait = false): void {
+    this.#encoder.commit(mustWait);
   }
 
   /** Resolves when everything appended before the call is durable. */
   async flush(): Promise<void> {
     this.#assertOpen();
-    this.commit();
+    this.commit(true);
     await this.#native.flush();
   }
 
@@ -213,21 +225,21 @@ export class Recorder {
     format: "rows" | "jsonl" | "parquet",
   ): Promise<Buffer> {
     this.#assertOpen();
-    this.commit();
+    this.commit(true);
     return this.#native.read(topic, start, end, columns, format);
   }
 
   /** Every track on disk, after making what was appended durable. */
   async listTracks(): Promise<TrackInfo[]> {
     this.#assertOpen();
-    this.commit();
+    this.commit(true);
     return this.#native.listTracks();
   }
 
   /** Writes the ml-dash `data.jsonl` of every track, or only of `topic`. */
   async exportMlDash(topic?: string): Promise<void> {
     this.#assertOpen();
-    this.commit();
+    this.commit(true);
     await this.#native.exportMlDash(topic);
   }
 
@@ -236,7 +248,7 @@ export class Recorder {
   }
 
   #stop(): void {
-    this.commit();
+    this.commit(true);
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;

@@ -65,8 +65,11 @@ if (new Uint8Array(Float64Array.of(1).buffer)[7] !== 0x3f) {
 
 /** What the encoder hands over once per batch. */
 export interface BatchSink {
-  /** Takes the first `length` bytes of `buffer` (copying them). */
-  commit(buffer: Uint8Array, length: number, entries: number): void;
+  /**
+   * Takes the first `length` bytes of `buffer` (copying them). `mustWait`: wait for room even if
+   * the overload policy would drop or throw (explicit flushes, reads, close).
+   */
+  commit(buffer: Uint8Array, length: number, entries: number, mustWait: boolean): void;
   defineKey(name: string): number;
   defineShape(keys: Uint32Array): number;
 }
@@ -179,6 +182,8 @@ export class BatchEncoder {
   #pos = 0;
   #entryStart = 0;
   #entries = 0;
+  /** Where the last complete entry starts (for `undoLastEntry`). */
+  #lastEntryStart = 0;
   #fieldCount = 0;
   readonly #keyIds = new Map<string, number>();
   /** Dotted names and ids of nested fields by parent prefix and key, so no name is rebuilt per append. */
@@ -199,10 +204,18 @@ export class BatchEncoder {
     return this.#entries;
   }
 
-  /** Hands every complete entry to the sink. */
-  commit(): void {
+  /** Removes the last complete entry (not yet handed to the sink). */
+  undoLastEntry(): void {
     if (this.#entries === 0) return;
-    this.#sink.commit(this.#buffer, this.#entryStart, this.#entries);
+    this.#pos = this.#lastEntryStart;
+    this.#entryStart = this.#pos;
+    this.#entries--;
+  }
+
+  /** Hands every complete entry to the sink (see `BatchSink.commit` for `mustWait`). */
+  commit(mustWait = false): void {
+    if (this.#entries === 0) return;
+    this.#sink.commit(this.#buffer, this.#entryStart, this.#entries, mustWait);
     this.#entries = 0;
     this.#buffer.copyWithin(0, this.#entryStart, this.#pos);
     this.#pos -= this.#entryStart;
@@ -264,6 +277,7 @@ export class BatchEncoder {
       this.#path.length = 0;
       throw error;
     }
+    this.#lastEntryStart = this.#entryStart;
     this.#entryStart = this.#pos;
     this.#entries++;
     if (this.#allNumbers && this.#fieldCount > 0) this.#learnNumericShape(shape);
@@ -302,6 +316,7 @@ export class BatchEncoder {
     view.setUint32(this.#pos, (topic | NUMERIC_FLAG) >>> 0, true);
     view.setUint32(this.#pos + 4, shapeId, true);
     f64[first - 1] = timestamp;
+    this.#lastEntryStart = this.#pos;
     this.#pos += 16 + n * 8;
     this.#entryStart = this.#pos;
     this.#entries++;

@@ -15,6 +15,20 @@ pub struct EngineConfig {
     pub backpressure_timeout: Duration,
     /// How long `close` waits for the writer to drain before failing with `Timeout`.
     pub close_timeout: Duration,
+    /// What a commit does when the queue is full.
+    pub overload: Overload,
+}
+
+/// What happens to a batch that finds the queue full (the writer is behind). Whatever the
+/// choice, memory stays bounded and nothing is lost silently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overload {
+    /// Wait for room up to `backpressure_timeout`, then fail with `Backpressure` (no loss).
+    Block,
+    /// Drop the batch at once: counted in `entries_dropped`, reported by the next flush.
+    Drop,
+    /// Fail with `Backpressure` at once (the caller decides).
+    Throw,
 }
 
 impl EngineConfig {
@@ -25,6 +39,7 @@ impl EngineConfig {
         max_unsealed_bytes: 16 << 20,
         backpressure_timeout: Duration::from_secs(30),
         close_timeout: Duration::from_secs(60),
+        overload: Overload::Block,
     };
 
     /// For deterministic tests: nothing is sealed unless asked (flush, read, size, close).

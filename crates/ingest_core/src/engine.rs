@@ -24,7 +24,7 @@ use std::time::Duration;
 use serde_json::{Map, Value as Json};
 
 use crate::command::{Command, FileContent, Pending, ReadQuery, Reply, SaveFile};
-use crate::config::EngineConfig;
+use crate::config::{EngineConfig, Overload};
 use crate::error::{IngestError, Result};
 use crate::queue::{ByteQueue, PushError};
 use crate::records;
@@ -42,6 +42,8 @@ pub struct Stats {
     pub entries_durable: AtomicU64,
     /// Entries that could not be written (I/O errors); each loss is also reported as an error.
     pub entries_lost: AtomicU64,
+    /// Entries dropped by the `drop` overload policy; also reported by the next flush.
+    pub entries_dropped: AtomicU64,
     pub segments_written: AtomicU64,
     pub segment_bytes_written: AtomicU64,
     pub seals_by_size: AtomicU64,
@@ -100,6 +102,7 @@ pub struct Committer {
     stats: Arc<Stats>,
     buffers: Arc<BufferPool>,
     backpressure_timeout: Duration,
+    overload: Overload,
 }
 
 impl Committer {
@@ -124,20 +127,37 @@ impl Committer {
     }
 
     /// Hands a batch of `entries` wire-encoded entries to the writer (copied; the caller may
-    /// reuse `batch` at once). Waits for room when the queue is full (see the module contract).
-    pub fn commit(&self, batch: &[u8], entries: u32) -> Result<()> {
+    /// reuse `batch` at once). When the queue is full the overload policy applies, unless
+    /// `must_wait` (a flush, read or close): then it waits for room like `Block`.
+    pub fn commit(&self, batch: &[u8], entries: u32, must_wait: bool) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
         let mut copy = self.buffers.take();
         copy.extend_from_slice(batch);
-        self.send(
-            Command::Entries {
-                batch: copy,
-                entries: u64::from(entries),
-            },
-            batch.len(),
-        )?;
+        let command = Command::Entries {
+            batch: copy,
+            entries: u64::from(entries),
+        };
+        let policy = if must_wait { Overload::Block } else { self.overload };
+        let wait = match policy {
+            Overload::Block => self.backpressure_timeout,
+            Overload::Drop | Overload::Throw => Duration::ZERO,
+        };
+        match self.queue.push(command, batch.len(), wait) {
+            Ok(()) => {}
+            Err(PushError::Full) if policy == Overload::Drop => {
+                self.stats.entries_dropped.fetch_add(u64::from(entries), Relaxed);
+                return Ok(());
+            }
+            Err(PushError::Full) => {
+                return Err(IngestError::Backpressure {
+                    waited_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    bytes: batch.len(),
+                })
+            }
+            Err(error) => return Err(self.push_error(error, batch.len())),
+        }
         self.stats.entries_committed.fetch_add(u64::from(entries), Relaxed);
         Ok(())
     }
@@ -225,6 +245,7 @@ impl Engine {
                 stats: stats.clone(),
                 buffers,
                 backpressure_timeout: config.backpressure_timeout,
+                overload: config.overload,
             },
             config,
             stats,
@@ -311,8 +332,8 @@ impl Engine {
     }
 
     /// See [`Committer::commit`].
-    pub fn commit(&self, batch: &[u8], entries: u32) -> Result<()> {
-        self.committer.commit(batch, entries)
+    pub fn commit(&self, batch: &[u8], entries: u32, must_wait: bool) -> Result<()> {
+        self.committer.commit(batch, entries, must_wait)
     }
 
     /// Asks the writer to seal everything committed so far; the answer says whether all of it is
@@ -516,7 +537,7 @@ mod tests {
                     entry(&mut batch, *topic, ts, key, ts);
                 }
             }
-            engine.commit(&batch, 300).unwrap();
+            engine.commit(&batch, 300, false).unwrap();
             committed += 300;
         }
         engine.flush().unwrap().wait(Duration::from_secs(30)).unwrap();
@@ -539,7 +560,7 @@ mod tests {
             .unwrap();
         assert!(rows.starts_with(b"PAR1"));
         engine.close_and_wait().unwrap();
-        assert_eq!(engine.commit(&[0; 8], 1).unwrap_err().code(), "ERR_DASH_CLOSED");
+        assert_eq!(engine.commit(&[0; 8], 1, true).unwrap_err().code(), "ERR_DASH_CLOSED");
         let summaries = {
             let reopened = Engine::start(&root, "p/bound", EngineConfig::NEVER).unwrap();
             let list = reopened.list_tracks().unwrap().wait(Duration::from_secs(30)).unwrap();

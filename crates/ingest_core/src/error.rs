@@ -46,6 +46,10 @@ pub enum IngestError {
     #[error("the writer fell behind: the queue stayed full for {waited_ms} ms; {bytes} bytes were not accepted")]
     Backpressure { waited_ms: u64, bytes: usize },
 
+    /// Entries dropped by the `drop` overload policy since the last report.
+    #[error("{entries} entries were dropped because the writer fell behind (overload policy \"drop\")")]
+    Dropped { entries: u64 },
+
     /// The engine was closed; nothing more can be appended or flushed.
     #[error("the engine is closed")]
     Closed,
@@ -84,6 +88,7 @@ impl IngestError {
             IngestError::Malformed { .. } => "ERR_DASH_MALFORMED_BATCH",
             IngestError::UnknownId { .. } => "ERR_DASH_UNKNOWN_ID",
             IngestError::Backpressure { .. } => "ERR_DASH_BACKPRESSURE",
+            IngestError::Dropped { .. } => "ERR_DASH_DROPPED",
             IngestError::Closed => "ERR_DASH_CLOSED",
             IngestError::Timeout { .. } => "ERR_DASH_TIMEOUT",
             IngestError::Io { .. } => "ERR_DASH_IO",

@@ -26,7 +26,7 @@ pub mod wire;
 mod writer;
 
 pub use command::{FileContent, Pending, ReadFormat, ReadQuery, SaveFile};
-pub use config::EngineConfig;
+pub use config::{EngineConfig, Overload};
 pub use engine::{Committer, Engine, Stats};
 pub use error::{IngestError, Result};
 pub use track_store::TrackSummary;

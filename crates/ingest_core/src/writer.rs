@@ -51,6 +51,8 @@ pub(crate) struct Writer {
     tracks: Vec<Track>,
     /// The first failure since the last flush, reported by the next flush or close.
     failure: Option<IngestError>,
+    /// `entries_dropped` as of the last report.
+    dropped_reported: u64,
 }
 
 /// Closes the queue when the writer thread ends, however it ends, so producers get `Closed`
@@ -86,6 +88,7 @@ impl Writer {
             shapes: Vec::new(),
             tracks: Vec::new(),
             failure: None,
+            dropped_reported: 0,
         }
     }
 
@@ -305,13 +308,24 @@ impl Writer {
     }
 
     /// Seals every track, log line and metric point; the result reports the first failure since
-    /// the last call.
+    /// the last call (including entries the `drop` policy dropped since then).
     fn seal_all(&mut self, reason: SealReason) -> Result<()> {
+        let dropped = self.stats.entries_dropped.load(Relaxed);
+        if dropped > self.dropped_reported {
+            self.fail(IngestError::Dropped {
+                entries: dropped - self.dropped_reported,
+            });
+            self.dropped_reported = dropped;
+        }
         for index in 0..self.tracks.len() {
             let _ = self.seal(index, reason);
         }
         if let Err(error) = self.logs.seal().and_then(|()| self.metrics.seal()) {
             self.fail(error);
+        }
+        // Seals nobody waits for (by interval or size) keep their failure for the next flush.
+        if matches!(reason, SealReason::Interval | SealReason::Size) {
+            return Ok(());
         }
         match self.failure.take() {
             Some(error) => Err(error),

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use ingest_core::files::{Image, ImageFormat, PixelType};
 use ingest_core::{
-    Committer, Engine, EngineConfig, FileContent, IngestError, Pending, ReadFormat, ReadQuery, SaveFile, TrackSummary,
+    Committer, Engine, EngineConfig, FileContent, IngestError, Overload, Pending, ReadFormat, ReadQuery, SaveFile,
+    TrackSummary,
 };
 use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi::{Env, Task};
@@ -36,6 +37,8 @@ pub struct EngineOptions {
     pub close_timeout_ms: Option<f64>,
     /// Fail with `ERR_DASH_NOT_FOUND` instead of creating the experiment directory.
     pub must_exist: Option<bool>,
+    /// When the writer falls behind: "block" (default), "drop" or "throw".
+    pub overload: Option<String>,
 }
 
 /// Engine counters (see `ingest_core::Stats`).
@@ -44,6 +47,7 @@ pub struct EngineStats {
     pub entries_committed: f64,
     pub entries_durable: f64,
     pub entries_lost: f64,
+    pub entries_dropped: f64,
     pub segments_written: f64,
     pub segment_bytes_written: f64,
     pub seals_by_size: f64,
@@ -175,12 +179,20 @@ fn register_committer(committer: Committer) -> u32 {
 }
 
 /// Hands the first `length` bytes of `batch` (`entries` wire-encoded entries) to the engine with
-/// handle `engine`; the bytes are copied. Waits for room when the writer is behind.
+/// handle `engine`; the bytes are copied. When the writer is behind, the overload policy applies,
+/// or, with `mustWait` (flush, read, close), a wait for room.
 #[napi(catch_unwind)]
-pub fn commit_batch(env: Env, engine: u32, batch: &[u8], length: u32, entries: u32) -> napi::Result<()> {
+pub fn commit_batch(
+    env: Env,
+    engine: u32,
+    batch: &[u8],
+    length: u32,
+    entries: u32,
+    must_wait: bool,
+) -> napi::Result<()> {
     let bytes = batch.get(..length as usize).unwrap_or(batch);
     let committed = COMMITTERS.with_borrow(|slots| match slots.get(engine as usize) {
-        Some(Some(committer)) => committer.commit(bytes, entries),
+        Some(Some(committer)) => committer.commit(bytes, entries, must_wait),
         _ => Err(IngestError::Closed),
     });
     check(&env, committed)
@@ -282,6 +294,19 @@ impl NativeEngine {
             max_unsealed_bytes: bytes(options.max_unsealed_bytes, defaults.max_unsealed_bytes),
             backpressure_timeout: millis(options.backpressure_timeout_ms, defaults.backpressure_timeout),
             close_timeout: millis(options.close_timeout_ms, defaults.close_timeout),
+            overload: match options.overload.as_deref() {
+                None | Some("block") => Overload::Block,
+                Some("drop") => Overload::Drop,
+                Some("throw") => Overload::Throw,
+                Some(other) => {
+                    let error = IngestError::InvalidName {
+                        what: "overload policy",
+                        name: other.into(),
+                        reason: "use \"block\", \"drop\" or \"throw\"",
+                    };
+                    return Err(error::to_js(&env, &error));
+                }
+            },
         };
         let root = Path::new(&options.dash_root);
         let engine = if options.must_exist == Some(true) {
@@ -524,6 +549,7 @@ impl NativeEngine {
             entries_committed: n(&s.entries_committed),
             entries_durable: n(&s.entries_durable),
             entries_lost: n(&s.entries_lost),
+            entries_dropped: n(&s.entries_dropped),
             segments_written: n(&s.segments_written),
             segment_bytes_written: n(&s.segment_bytes_written),
             seals_by_size: n(&s.seals_by_size),

@@ -36,6 +36,14 @@ function smoothPicture(width: number, height: number, channels: number): Uint8Ar
   return data;
 }
 
+/** A Uint8Array whose buffer was transferred away (detached). */
+function detachedBytes(): Uint8Array {
+  const buffer = new ArrayBuffer(12);
+  const view = new Uint8Array(buffer);
+  structuredClone(buffer, { transfer: [buffer] });
+  return view;
+}
+
 function stored(root: string, prefix: string, record: FileRecord): Buffer {
   return readFileSync(join(root, prefix, "files", record.path, record.id, record.filename));
 }
@@ -110,6 +118,7 @@ describe("saveImage", () => {
       [() => frames.saveImage(ok, {} as { to: string }), "ERR_DASH_INVALID_ARGUMENT"],
       [() => frames.saveImage(ok, { to: "../../escape.png" }), "ERR_DASH_INVALID_NAME"],
       [() => experiment.files("../up").saveImage(ok, { to: "a.png" }), "ERR_DASH_INVALID_NAME"],
+      [() => frames.saveImage({ ...ok, data: detachedBytes() }, { to: "a.png" }), "ERR_DASH_INVALID_IMAGE"],
     ];
     for (const [call, code] of cases) {
       let caught: unknown;

@@ -195,6 +195,21 @@ describe("values", () => {
     await experiment.complete();
   });
 
+  it("typed arrays over shared and detached buffers", async () => {
+    const experiment = await started("buffers");
+    const track = experiment.track("buffers");
+    const shared = new Float32Array(new SharedArrayBuffer(16));
+    shared.set([1.5, 2.5, 3.5, 4.5]);
+    const detachedBuffer = new ArrayBuffer(8);
+    const detached = new Float64Array(detachedBuffer);
+    structuredClone(detachedBuffer, { transfer: [detachedBuffer] }); // detaches: the view is now empty
+    track.append({ shared: shared.subarray(1, 3), detached }, 1);
+    const [entry] = (await track.read()).entries;
+    expect(entry?.shared).toEqual(Float32Array.of(2.5, 3.5));
+    expect(entry?.detached).toEqual(new Float64Array(0));
+    await experiment.complete();
+  });
+
   it("large entries (a 16 MiB typed array, a 1 MiB string) cross intact", async () => {
     const experiment = await started("large");
     const track = experiment.track("large");

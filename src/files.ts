@@ -121,7 +121,8 @@ export class FilesBuilder {
       throw dashRangeError("ERR_DASH_INVALID_ARGUMENT", `quality must be an integer from 1 to 100, got ${describe(quality)}`);
     }
     const data = image.data;
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    // A view of a detached buffer has no bytes (and its buffer cannot be viewed again).
+    const bytes = data.byteLength === 0 ? new Uint8Array(0) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     this.#recorder.saveImage(this.#target(to, options.metadata), bytes, type, width, height, channels, quality);
     return this;
   }
@@ -130,7 +131,7 @@ export class FilesBuilder {
   save(content: Uint8Array | string | Record<string, unknown> | unknown[], options: SaveOptions): this {
     const to = fileName(options, "save");
     let bytes: Uint8Array;
-    if (content instanceof Uint8Array) bytes = content;
+    if (content instanceof Uint8Array) bytes = content.byteLength === 0 ? new Uint8Array(0) : content;
     else if (typeof content === "string") bytes = Buffer.from(content, "utf8");
     else if (typeof content === "object" && content !== null) bytes = Buffer.from(pythonJson(content, "file content", "reject"), "utf8");
     else throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `save takes bytes, a string or an object, got ${describe(content)}`);

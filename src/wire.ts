@@ -57,6 +57,7 @@ const SHORT_STRING = 64;
 const MAX_ENTRY_BYTES = 1 << 30;
 
 const utf8 = new TextEncoder();
+const EMPTY_BYTES = new Uint8Array(0);
 
 // The fast path writes numbers through a Float64Array, which uses the platform's byte order.
 if (new Uint8Array(Float64Array.of(1).buffer)[7] !== 0x3f) {
@@ -539,7 +540,8 @@ export class BatchEncoder {
         `field "${name}" is ${describe(value)}; use a typed array (DataView and subclasses are not stored)`,
       );
     }
-    const bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    // A view of a detached buffer has no bytes (and its buffer cannot be viewed again).
+    const bytes = value.byteLength === 0 ? EMPTY_BYTES : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
     this.#reserve(6 + bytes.length);
     this.#buffer[this.#pos] = TAG_TYPED;
     this.#buffer[this.#pos + 1] = code;

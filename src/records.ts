@@ -5,6 +5,7 @@
  */
 import { dashRangeError, dashTypeError, describe } from "./errors.js";
 import type { Recorder } from "./recorder.js";
+import { isPlainObject } from "./wire.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "fatal";
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "fatal"];
@@ -14,12 +15,6 @@ export interface LogOptions {
   level?: LogLevel;
   /** Extra JSON-representable fields stored with the line. */
   metadata?: Record<string, unknown>;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== "object" || value === null) return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
 }
 
 function asciiJsonString(text: string, path: string): string {

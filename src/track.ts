@@ -3,7 +3,7 @@ import { dashRangeError, dashTypeError, describe } from "./errors.js";
 import type { AppendOptions, Recorder } from "./recorder.js";
 import { TrackSlice } from "./slice.js";
 import type { Entry } from "./rows.js";
-import { newShapeCache } from "./wire.js";
+import { isPlainObject, newShapeCache } from "./wire.js";
 
 export type { AppendOptions } from "./recorder.js";
 
@@ -56,11 +56,6 @@ export type ReadOutput<F extends ReadFormat> = F extends "json"
 
 /** Frame rate the SDK reports for mocap output when a track does not say otherwise. */
 const MOCAP_DEFAULT_FPS = 30;
-
-function isPlainObject(value: object): boolean {
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
 
 function bound(what: string, value: unknown, fallback: number): number {
   if (value === undefined || value === null) return fallback;

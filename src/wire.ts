@@ -101,7 +101,9 @@ export function newShapeCache(): ShapeCache {
   return { keys: [], ids: [], numeric: [], numericMaxKeys: 0 };
 }
 
-function isPlainObject(value: object): boolean {
+/** An object literal or `Object.create(null)`: the only objects stored as fields (flattened). */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null) return false;
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
 }

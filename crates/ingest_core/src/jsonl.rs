@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 
 use crate::error::{IngestError, Result};
 use crate::table::{ColumnName, Table};
-use crate::value::{Elem, Value};
+use crate::value::{Elem, Element, Value};
 
 /// A float as Python's `json.dumps` writes it (`1.0`, `0.1`, `1e-07`-style exponents are fine for
 /// `json.loads`), so it reads back as the same double.
@@ -81,33 +81,16 @@ fn write_json(out: &mut String, value: &Json) {
 
 fn write_typed(out: &mut String, elem: Elem, bytes: &[u8]) {
     out.push('[');
-    for (i, chunk) in bytes.chunks_exact(elem.size()).enumerate() {
+    for (i, element) in elem.elements(bytes).enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        let mut b8 = [0u8; 8];
-        if let Some(dst) = b8.get_mut(..chunk.len()) {
-            dst.copy_from_slice(chunk);
+        match element {
+            Element::Int(v) => {
+                let _ = write!(out, "{v}");
+            }
+            Element::Float(v) => write_float(out, v),
         }
-        let [b0, b1, b2, b3, ..] = b8;
-        let _ = match elem {
-            Elem::I8 => write!(out, "{}", b0 as i8),
-            Elem::U8 | Elem::U8Clamped => write!(out, "{b0}"),
-            Elem::I16 => write!(out, "{}", i16::from_le_bytes([b0, b1])),
-            Elem::U16 => write!(out, "{}", u16::from_le_bytes([b0, b1])),
-            Elem::I32 => write!(out, "{}", i32::from_le_bytes([b0, b1, b2, b3])),
-            Elem::U32 => write!(out, "{}", u32::from_le_bytes([b0, b1, b2, b3])),
-            Elem::F32 => {
-                write_float(out, f64::from(f32::from_le_bytes([b0, b1, b2, b3])));
-                Ok(())
-            }
-            Elem::F64 => {
-                write_float(out, f64::from_le_bytes(b8));
-                Ok(())
-            }
-            Elem::I64 => write!(out, "{}", i64::from_le_bytes(b8)),
-            Elem::U64 => write!(out, "{}", u64::from_le_bytes(b8)),
-        };
     }
     out.push(']');
 }

@@ -15,9 +15,9 @@ fn invalid(what: &'static str, name: &str, reason: &'static str) -> IngestError 
     }
 }
 
-/// Checks a `/`-separated relative name: non-empty components, none `.` or `..`, no NUL,
-/// backslash or control characters, bounded lengths.
-fn check_components(what: &'static str, name: &str) -> Result<()> {
+/// Checks a `/`-separated relative name (a prefix, topic, metric name, file path): non-empty
+/// components, none `.` or `..`, no NUL, backslash or control characters, bounded lengths.
+pub fn check_relative(what: &'static str, name: &str) -> Result<()> {
     if name.is_empty() {
         return Err(invalid(what, name, "must not be empty"));
     }
@@ -53,22 +53,17 @@ fn check_components(what: &'static str, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Validates a relative `/`-separated name (a metric name, a file path inside the experiment).
-pub fn check_relative(what: &'static str, name: &str) -> Result<()> {
-    check_components(what, name)
-}
-
 /// Validates an experiment prefix (`project/exp` or `owner/project/…/exp`); surrounding slashes are
 /// trimmed as the SDK does. Returns the normalized prefix.
 pub fn experiment_prefix(prefix: &str) -> Result<String> {
     let trimmed = prefix.trim_matches('/');
-    check_components("experiment prefix", trimmed)?;
+    check_relative("experiment prefix", trimmed)?;
     Ok(trimmed.to_string())
 }
 
 /// Validates a topic and returns its directory name (`/` replaced by `_`, as the SDK does).
 pub fn topic_dir(topic: &str) -> Result<String> {
-    check_components("topic", topic)?;
+    check_relative("topic", topic)?;
     let dir = topic.replace('/', "_");
     if dir.len() > MAX_COMPONENT_BYTES {
         return Err(invalid(

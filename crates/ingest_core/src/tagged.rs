@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Number, Value as Json};
 
-use crate::value::{Elem, Kind, Value};
+use crate::value::{Elem, Element, Kind, Value};
 
 fn float_json(v: f64) -> Json {
     Number::from_f64(v).map_or_else(|| Json::String(float_name(v).into()), Json::Number)
@@ -35,26 +35,13 @@ fn json_float(v: &Json) -> Option<f64> {
 
 /// Each element of a typed array as JSON (64-bit integers as decimal strings).
 fn typed_elements(elem: Elem, bytes: &[u8]) -> Vec<Json> {
-    let chunks = bytes.chunks_exact(elem.size());
-    chunks
-        .map(|c| {
-            let mut b8 = [0u8; 8];
-            if let Some(dst) = b8.get_mut(..c.len()) {
-                dst.copy_from_slice(c);
-            }
-            let [b0, b1, b2, b3, ..] = b8;
-            match elem {
-                Elem::I8 => json!(b0 as i8),
-                Elem::U8 | Elem::U8Clamped => json!(b0),
-                Elem::I16 => json!(i16::from_le_bytes([b0, b1])),
-                Elem::U16 => json!(u16::from_le_bytes([b0, b1])),
-                Elem::I32 => json!(i32::from_le_bytes([b0, b1, b2, b3])),
-                Elem::U32 => json!(u32::from_le_bytes([b0, b1, b2, b3])),
-                Elem::F32 => float_json(f64::from(f32::from_le_bytes([b0, b1, b2, b3]))),
-                Elem::F64 => float_json(f64::from_le_bytes(b8)),
-                Elem::I64 => Json::String(i64::from_le_bytes(b8).to_string()),
-                Elem::U64 => Json::String(u64::from_le_bytes(b8).to_string()),
-            }
+    let wide = matches!(elem, Elem::I64 | Elem::U64);
+    elem.elements(bytes)
+        .map(|element| match element {
+            Element::Int(v) if wide => Json::String(v.to_string()),
+            // Narrower integers fit an i64.
+            Element::Int(v) => i64::try_from(v).map_or_else(|_| Json::String(v.to_string()), |v| json!(v)),
+            Element::Float(v) => float_json(v),
         })
         .collect()
 }

@@ -84,6 +84,39 @@ impl Elem {
     }
 }
 
+/// One element of a typed array, widened without loss.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Element {
+    Int(i128),
+    Float(f64),
+}
+
+impl Elem {
+    /// The elements of a typed array from its little-endian bytes (a trailing partial element,
+    /// which the wire decoder never lets through, is ignored).
+    pub fn elements(self, bytes: &[u8]) -> impl Iterator<Item = Element> + '_ {
+        bytes.chunks_exact(self.size()).map(move |chunk| {
+            let mut b8 = [0u8; 8];
+            if let Some(dst) = b8.get_mut(..chunk.len()) {
+                dst.copy_from_slice(chunk);
+            }
+            let [b0, b1, b2, b3, ..] = b8;
+            match self {
+                Elem::I8 => Element::Int(i128::from(i8::from_le_bytes([b0]))),
+                Elem::U8 | Elem::U8Clamped => Element::Int(i128::from(b0)),
+                Elem::I16 => Element::Int(i128::from(i16::from_le_bytes([b0, b1]))),
+                Elem::U16 => Element::Int(i128::from(u16::from_le_bytes([b0, b1]))),
+                Elem::I32 => Element::Int(i128::from(i32::from_le_bytes([b0, b1, b2, b3]))),
+                Elem::U32 => Element::Int(i128::from(u32::from_le_bytes([b0, b1, b2, b3]))),
+                Elem::F32 => Element::Float(f64::from(f32::from_le_bytes([b0, b1, b2, b3]))),
+                Elem::F64 => Element::Float(f64::from_le_bytes(b8)),
+                Elem::I64 => Element::Int(i128::from(i64::from_le_bytes(b8))),
+                Elem::U64 => Element::Int(i128::from(u64::from_le_bytes(b8))),
+            }
+        })
+    }
+}
+
 /// One field value. Typed-array payloads stay raw little-endian bytes end to end.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {

@@ -1,7 +1,7 @@
 /**
- * Crash safety: a writer killed with SIGKILL at random moments never loses an acknowledged (flushed)
- * row, never duplicates one, never leaves a segment another reader cannot open, and the next run
- * recovers (continues) automatically.
+ * Crash safety: a writer killed with SIGKILL at random moments never loses an acknowledged row
+ * (flushed, or only written to the write-ahead log), never duplicates one, never leaves a segment
+ * another reader cannot open, and the next run recovers (continues) automatically.
  */
 import { spawn } from "node:child_process";
 import { readdirSync } from "node:fs";
@@ -12,10 +12,13 @@ import { duckRows, tempRoot } from "./helpers.js";
 
 const fixture = join(__dirname, "fixtures", "crash-writer.cjs");
 
-/** Runs the writer until it has acknowledged `acks` flushes plus a random delay, then SIGKILLs it. */
-function runAndKill(root: string, acks: number, extraMs: number): Promise<number> {
+/**
+ * Runs the writer until it has acknowledged `acks` batches plus a random delay, then SIGKILLs it.
+ * `mode`: "flush" acknowledges after flush(), "log" once the batch is in the write-ahead log.
+ */
+function runAndKill(root: string, mode: "flush" | "log", acks: number, extraMs: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fixture, root], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [fixture, root, mode], { stdio: ["ignore", "pipe", "pipe"] });
     let acknowledged = 0;
     let seen = 0;
     let stderr = "";
@@ -40,15 +43,27 @@ describe("crash safety", () => {
   it("SIGKILL at random moments: acknowledged rows survive exactly once, segments stay valid", async () => {
     const root = tempRoot();
     let acknowledged = 0;
-    for (let round = 0; round < 8; round++) {
-      acknowledged = Math.max(acknowledged, await runAndKill(root, 1 + (round % 3), Math.floor(Math.random() * 30)));
-      // The next writer recovers: a segment published but not yet listed when the kill came is
-      // adopted, temporary files go. (Until then a glob over *.parquet may see such a segment.)
-      await (await new Experiment("crash/run", { dashRoot: root }).start()).complete();
+    let rows = 0;
+    for (let round = 0; round < 10; round++) {
+      const mode = round % 2 === 0 ? "flush" : "log";
+      const acked = await runAndKill(root, mode, 1 + (round % 3), Math.floor(Math.random() * 30));
+      acknowledged = Math.max(acknowledged, acked);
+      // The next writer recovers: it replays the write-ahead log, adopts a segment published but
+      // not yet listed when the kill came, removes temporary files. (Until then a glob over
+      // *.parquet may see such a segment, and readers do not see rows only in the log.)
+      const recovering = await new Experiment("crash/run", { dashRoot: root }).start();
+      const { entriesRecovered, entriesUnrecoverable } = recovering.stats();
+      await recovering.complete();
+      expect(entriesUnrecoverable).toBe(0);
+      // Rows acknowledged only by the log were never flushed: they can only come from the replay.
+      // (The child continued from `rows` steps.)
+      if (mode === "log") expect(entriesRecovered, `round ${round}`).toBeGreaterThanOrEqual(acked - rows);
+      expect(readdirSync(join(root, "crash/run")).filter((f) => f.endsWith(".wal"))).toEqual([]);
       const experiment = await Experiment.open("crash/run", { dashRoot: root });
       const steps = (await experiment.track("robot/position").read()).entries.map((e) => e.step as number);
       await experiment.close();
       expect(steps.length, `round ${round}`).toBeGreaterThanOrEqual(acknowledged);
+      rows = steps.length;
       // Steps are written in order from where the last run stopped: no gap, no duplicate.
       expect(steps.every((s, i) => s === i), `round ${round}: steps are 0..n-1`).toBe(true);
       const dir = join(root, "crash/run/tracks/robot_position");

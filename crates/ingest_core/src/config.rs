@@ -17,6 +17,10 @@ pub struct EngineConfig {
     pub close_timeout: Duration,
     /// What a commit does when the queue is full.
     pub overload: Overload,
+    /// The write-ahead log is fsynced this often (when it changed).
+    pub sync_interval: Duration,
+    /// Past this many bytes of write-ahead log, everything is sealed and the log emptied.
+    pub max_wal_bytes: u64,
 }
 
 /// What happens to a batch that finds the queue full (the writer is behind). Whatever the
@@ -40,6 +44,8 @@ impl EngineConfig {
         backpressure_timeout: Duration::from_secs(30),
         close_timeout: Duration::from_secs(60),
         overload: Overload::Block,
+        sync_interval: Duration::from_millis(500),
+        max_wal_bytes: 64 << 20,
     };
 
     /// For deterministic tests: nothing is sealed unless asked (flush, read, size, close).

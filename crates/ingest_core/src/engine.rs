@@ -10,7 +10,9 @@
 //!   is dropped silently).
 //! - Durability: unsealed rows are sealed on request, every `flush_interval`, by size, and at
 //!   shutdown. A seal that fails loses those rows; the loss is counted in `Stats` and reported by
-//!   the next flush or close.
+//!   the next flush or close. Before that, a writing engine logs every accepted batch to its
+//!   write-ahead log ([`crate::wal`]): written out within 100 ms, fsynced every `sync_interval`;
+//!   the next engine to open the experiment after a crash replays and seals it.
 //! - Shutdown: `close` seals everything; dropping the engine without `close` does the same with a
 //!   bounded wait.
 
@@ -30,6 +32,8 @@ use crate::queue::{ByteQueue, PushError};
 use crate::records;
 use crate::table::ColumnName;
 use crate::track_store::{self, TrackSummary};
+use crate::wal::Wal;
+pub use crate::writer::Recovery;
 use crate::writer::Writer;
 use crate::{experiment, paths};
 
@@ -44,6 +48,10 @@ pub struct Stats {
     pub entries_lost: AtomicU64,
     /// Entries dropped by the `drop` overload policy; also reported by the next flush.
     pub entries_dropped: AtomicU64,
+    /// Entries written to the write-ahead log (they survive a crash of the process).
+    pub entries_logged: AtomicU64,
+    /// Write-ahead log operations that failed (logging stops until everything is sealed).
+    pub wal_failures: AtomicU64,
     pub segments_written: AtomicU64,
     pub segment_bytes_written: AtomicU64,
     pub seals_by_size: AtomicU64,
@@ -61,7 +69,7 @@ pub(crate) struct BufferPool {
 }
 
 impl BufferPool {
-    fn new(max_bytes: usize) -> Self {
+    pub(crate) fn new(max_bytes: usize) -> Self {
         BufferPool {
             free: Mutex::new((Vec::new(), 0)),
             max_bytes,
@@ -175,6 +183,7 @@ pub struct Engine {
     next_key: u32,
     next_shape: u32,
     closed: bool,
+    recovery: Recovery,
 }
 
 /// The experiment's lock file: one writing engine at a time, across processes.
@@ -192,12 +201,13 @@ impl Engine {
                 name: format!("{normalized} (under {})", dash_root.display()),
             });
         }
-        Engine::spawn(dir, None, config)
+        Engine::spawn(dir, None, None, config)
     }
 
     /// Opens (creating if needed) the experiment directory `<dash_root>/<prefix>` for writing:
-    /// takes its lock (`Locked` if another engine holds it), removes what a crash left behind
-    /// (temporary files, unpublished segments), and starts the writer thread.
+    /// takes its lock (`Locked` if another engine holds it), repairs what a crash left behind
+    /// (temporary files, unlisted segments, a write-ahead log to replay: see [`Engine::recovery`]),
+    /// and starts the writer thread with a new log.
     pub fn start(dash_root: &Path, prefix: &str, config: EngineConfig) -> Result<Engine> {
         let prefix = paths::experiment_prefix(prefix)?;
         let dir = dash_root.join(&prefix);
@@ -219,10 +229,14 @@ impl Engine {
                 track_store::recover(&track.path())?;
             }
         }
-        Engine::spawn(dir, Some(lock), config)
+        let recovery = Writer::replay(&dir, &config)?;
+        let wal = Wal::create(&dir, config.sync_interval)?;
+        let mut engine = Engine::spawn(dir, Some(lock), Some(wal), config)?;
+        engine.recovery = recovery;
+        Ok(engine)
     }
 
-    fn spawn(dir: PathBuf, lock: Option<std::fs::File>, config: EngineConfig) -> Result<Engine> {
+    fn spawn(dir: PathBuf, lock: Option<std::fs::File>, wal: Option<Wal>, config: EngineConfig) -> Result<Engine> {
         let queue = Arc::new(ByteQueue::new(config.max_queue_bytes));
         let stats = Arc::new(Stats::default());
         let buffers = Arc::new(BufferPool::new(config.max_queue_bytes));
@@ -233,6 +247,7 @@ impl Engine {
             queue.clone(),
             stats.clone(),
             config.clone(),
+            wal,
         );
         let thread = std::thread::Builder::new()
             .name("dash-ingest-writer".into())
@@ -255,7 +270,13 @@ impl Engine {
             next_key: 0,
             next_shape: 0,
             closed: false,
+            recovery: Recovery::default(),
         })
+    }
+
+    /// What `start` replayed from the write-ahead log of an engine that stopped without closing.
+    pub fn recovery(&self) -> Recovery {
+        self.recovery
     }
 
     pub fn dir(&self) -> &Path {
@@ -570,6 +591,112 @@ mod tests {
             summaries,
             vec![("a".into(), 5000), ("b".into(), 5000), ("c".into(), 5000)]
         );
+        std::fs::remove_dir_all(root).ok();
+    }
+    fn wait_until(what: &str, done: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn all_rows(engine: &Engine, topic: u32) -> Vec<u8> {
+        let query = ReadQuery {
+            start: f64::NEG_INFINITY,
+            end: f64::INFINITY,
+            columns: None,
+            format: ReadFormat::JsonLines,
+        };
+        engine
+            .read(topic, query)
+            .unwrap()
+            .wait(Duration::from_secs(30))
+            .unwrap()
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap().flatten() {
+            if entry.path().is_dir() {
+                copy_dir(&entry.path(), &to.join(entry.file_name()));
+            } else {
+                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+            }
+        }
+    }
+
+    /// A crash is simulated by copying the directory of a running engine (whose rows are only in
+    /// its log) and starting an engine on the copy.
+    #[test]
+    fn the_next_engine_replays_the_log_of_one_that_stopped_without_closing() {
+        let root = std::env::temp_dir().join(format!("dash-wal-engine-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        // Small tables: tracks are sealed by size one at a time, so the log holds sealed rows too.
+        let config = EngineConfig {
+            max_unsealed_bytes: 16 * 1024,
+            ..EngineConfig::NEVER
+        };
+        let mut engine = Engine::start(&root, "p/live", config).unwrap();
+        let (a, b) = (engine.define_topic("a").unwrap(), engine.define_topic("b").unwrap());
+        let key = engine.define_key("v").unwrap();
+        for round in 0..20 {
+            let mut batch = Vec::new();
+            for i in 0..50 {
+                let ts = f64::from(round * 50 + i);
+                entry(&mut batch, a, ts, key, ts);
+                entry(&mut batch, b, ts, key, -ts);
+            }
+            engine.commit(&batch, 100, false).unwrap();
+            if round == 9 {
+                // Everything sealed: the log is emptied.
+                engine.flush().unwrap().wait(Duration::from_secs(30)).unwrap();
+            }
+        }
+        wait_until("the log", || engine.stats().entries_logged.load(Relaxed) >= 1000);
+        assert!(engine.stats().seals_by_size.load(Relaxed) > 0);
+        let expected = (all_rows(&engine, a), all_rows(&engine, b));
+        assert_eq!(expected.0.iter().filter(|c| **c == b'\n').count(), 1000);
+
+        copy_dir(&engine.dir, &root.join("p/crashed"));
+        let mut recovered = Engine::start(&root, "p/crashed", EngineConfig::NEVER).unwrap();
+        let replayed = recovered.recovery();
+        assert!(replayed.entries >= 100 && replayed.entries <= 1000, "{replayed:?}");
+        assert_eq!(
+            (replayed.entries % 100, replayed.entries_lost, replayed.discarded_bytes),
+            (0, 0, 0)
+        );
+        let (ra, rb) = (
+            recovered.define_topic("a").unwrap(),
+            recovered.define_topic("b").unwrap(),
+        );
+        assert_eq!((all_rows(&recovered, ra), all_rows(&recovered, rb)), expected);
+        let logs = std::fs::read_to_string(root.join("p/crashed/logs/logs.jsonl")).unwrap();
+        assert!(
+            logs.contains(&format!("recovered {} entries", replayed.entries)),
+            "{logs}"
+        );
+        drop(recovered);
+        assert!(!root.join("p/crashed").join(crate::wal::WAL_FILE).exists());
+
+        // A torn tail: the log cut in the middle of its last record.
+        copy_dir(&engine.dir, &root.join("p/torn"));
+        let wal = root.join("p/torn").join(crate::wal::WAL_FILE);
+        let len = std::fs::metadata(&wal).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&wal)
+            .unwrap()
+            .set_len(len - 7)
+            .unwrap();
+        let torn = Engine::start(&root, "p/torn", EngineConfig::NEVER).unwrap();
+        let recovery = torn.recovery();
+        assert_eq!((recovery.entries, recovery.entries_lost), (replayed.entries - 100, 0));
+        assert!(recovery.discarded_bytes > 0);
+        drop(torn);
+
+        engine.close_and_wait().unwrap();
+        assert!(!engine.dir.join(crate::wal::WAL_FILE).exists());
         std::fs::remove_dir_all(root).ok();
     }
 }

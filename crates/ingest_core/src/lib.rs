@@ -22,6 +22,7 @@ pub mod tagged;
 pub mod time;
 pub mod track_store;
 pub mod value;
+pub mod wal;
 pub mod wire;
 mod writer;
 

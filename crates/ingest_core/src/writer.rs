@@ -6,6 +6,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::wal::{self, Wal};
+
 use crate::command::{Command, FileContent, ReadFormat, ReadQuery, SaveFile};
 use crate::config::EngineConfig;
 use crate::engine::{BufferPool, Stats};
@@ -15,7 +17,7 @@ use crate::queue::ByteQueue;
 use crate::records::{Logs, Metrics};
 use crate::table::{ColumnName, Table};
 use crate::track_store::{self, TrackStore, TrackSummary};
-use crate::{jsonl, segment, wire};
+use crate::{jsonl, segment, time, wire};
 
 #[derive(Debug, Clone, Copy)]
 enum SealReason {
@@ -23,6 +25,18 @@ enum SealReason {
     Interval,
     Request,
     Shutdown,
+    Recovery,
+}
+
+/// What replaying a write-ahead log found (see [`Writer::replay`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Recovery {
+    /// Entries replayed from the log and sealed.
+    pub entries: u64,
+    /// Entries of complete records that did not decode (not expected: the engine wrote them).
+    pub entries_lost: u64,
+    /// Bytes of a torn or corrupt tail that were discarded.
+    pub discarded_bytes: u64,
 }
 
 pub(crate) struct Track {
@@ -46,6 +60,8 @@ pub(crate) struct Writer {
     queue: Arc<ByteQueue<Command>>,
     stats: Arc<Stats>,
     config: EngineConfig,
+    /// The write-ahead log of a writing engine (`None` for readers and while replaying).
+    wal: Option<Wal>,
     keys: Vec<ColumnName>,
     shapes: Vec<Box<[u32]>>,
     tracks: Vec<Track>,
@@ -73,6 +89,7 @@ impl Writer {
         queue: Arc<ByteQueue<Command>>,
         stats: Arc<Stats>,
         config: EngineConfig,
+        wal: Option<Wal>,
     ) -> Writer {
         Writer {
             lock,
@@ -84,6 +101,7 @@ impl Writer {
             queue,
             stats,
             config,
+            wal,
             keys: Vec::new(),
             shapes: Vec::new(),
             tracks: Vec::new(),
@@ -95,28 +113,17 @@ impl Writer {
     pub(crate) fn run(mut self) {
         let _close = CloseOnExit(self.queue.clone());
         let mut next_seal = Instant::now() + self.config.flush_interval;
+        let mut next_write_out = Instant::now() + wal::WRITE_OUT_INTERVAL;
         loop {
-            let command = self.queue.pop(next_seal);
+            let command = self.queue.pop(next_seal.min(next_write_out));
             let mut stop = false;
             match command {
                 None => {}
-                // Ids are assigned in order by `define_topic`, so each new id is the next index.
-                Some(Command::DefineTopic { id, topic, dir })
-                    if usize::try_from(id).ok() == Some(self.tracks.len()) =>
-                {
-                    self.tracks.push(Track {
-                        store: None,
-                        dir,
-                        topic,
-                        pending: Table::new(),
-                        pending_entries: 0,
-                    });
-                }
-                Some(Command::DefineTopic { .. }) => {}
-                Some(Command::DefineKey(name)) => self.keys.push(name),
-                Some(Command::DefineShape(keys)) => self.shapes.push(keys),
+                Some(Command::DefineTopic { id, topic, dir }) => self.define_topic(id, topic, dir),
+                Some(Command::DefineKey(name)) => self.define_key(name),
+                Some(Command::DefineShape(keys)) => self.define_shape(keys),
                 Some(Command::Entries { batch, entries }) => {
-                    self.ingest(&batch, entries);
+                    self.accept(&batch, entries);
                     self.buffers.give(batch);
                 }
                 Some(Command::Flush(reply)) => {
@@ -174,6 +181,7 @@ impl Writer {
                 }
                 Some(Command::Shutdown(reply)) => {
                     let result = self.seal_all(SealReason::Shutdown);
+                    self.close_wal();
                     self.queue.close();
                     drop(self.lock.take());
                     let _ = reply.send(result);
@@ -183,12 +191,163 @@ impl Writer {
             if stop {
                 break;
             }
+            if Instant::now() >= next_write_out {
+                self.write_out();
+                next_write_out = Instant::now() + wal::WRITE_OUT_INTERVAL;
+            }
             if Instant::now() >= next_seal {
                 // A failure here is kept in `self.failure` for the next flush to report.
                 let _ = self.seal_all(SealReason::Interval);
                 next_seal = Instant::now() + self.config.flush_interval;
             }
         }
+    }
+
+    /// Ids are assigned in order by `Engine::define_topic`, so each new id is the next index.
+    fn define_topic(&mut self, id: u32, topic: String, dir: PathBuf) {
+        if usize::try_from(id).ok() != Some(self.tracks.len()) {
+            return;
+        }
+        self.log_to_wal(|wal| wal.topic(id, &topic));
+        self.tracks.push(Track {
+            store: None,
+            dir,
+            topic,
+            pending: Table::new(),
+            pending_entries: 0,
+        });
+    }
+
+    fn define_key(&mut self, name: ColumnName) {
+        self.log_to_wal(|wal| wal.key(&name));
+        self.keys.push(name);
+    }
+
+    fn define_shape(&mut self, keys: Box<[u32]>) {
+        self.log_to_wal(|wal| wal.shape(&keys));
+        self.shapes.push(keys);
+    }
+
+    /// Logs a batch, then merges it into the unsealed tables.
+    fn accept(&mut self, batch: &[u8], entries: u64) {
+        let count = u32::try_from(entries).unwrap_or(u32::MAX);
+        self.log_to_wal(|wal| wal.entries(batch, count));
+        self.ingest(batch, entries);
+        // A long log makes a long replay: past its bound, seal everything so it can be emptied.
+        if self
+            .wal
+            .as_ref()
+            .is_some_and(|wal| wal.len() >= self.config.max_wal_bytes)
+        {
+            let _ = self.seal_all(SealReason::Size);
+        }
+    }
+
+    /// Runs a log operation; counts what it wrote out. A failure stops the log until the next
+    /// reset (the rows are still sealed as usual), and is counted, not reported as a loss.
+    fn log_to_wal(&mut self, log: impl FnOnce(&mut Wal) -> Result<u64>) {
+        let Some(wal) = self.wal.as_mut() else { return };
+        match log(wal) {
+            Ok(written) => {
+                self.stats.entries_logged.fetch_add(written, Relaxed);
+            }
+            Err(_) => {
+                self.stats.wal_failures.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    fn write_out(&mut self) {
+        self.log_to_wal(Wal::write_out);
+        if let Err(error) = self.logs.seal().and_then(|()| self.metrics.seal()) {
+            self.fail(error);
+        }
+    }
+
+    /// Empties the log once every track is sealed, and logs the definitions again (later batches
+    /// use them).
+    fn reset_wal_if_sealed(&mut self) {
+        let sealed = self.tracks.iter().all(|t| t.pending_entries == 0);
+        if !sealed || self.wal.as_ref().is_none_or(Wal::is_empty) {
+            return;
+        }
+        self.log_to_wal(|wal| wal.reset().map(|()| 0));
+        let topics: Vec<String> = self.tracks.iter().map(|t| t.topic.clone()).collect();
+        for (id, topic) in (0u32..).zip(&topics) {
+            self.log_to_wal(|wal| wal.topic(id, topic));
+        }
+        for key in self.keys.clone() {
+            self.log_to_wal(|wal| wal.key(&key));
+        }
+        for shape in self.shapes.clone() {
+            self.log_to_wal(|wal| wal.shape(&shape));
+        }
+    }
+
+    /// At shutdown: a log whose rows are all sealed is deleted; otherwise (a seal failed) it is
+    /// written out and kept for the next engine to replay.
+    fn close_wal(&mut self) {
+        let Some(wal) = self.wal.take() else { return };
+        let sealed = self.tracks.iter().all(|t| t.pending_entries == 0);
+        let result = if sealed { wal.remove().map(|()| 0) } else { wal.close() };
+        match result {
+            Ok(written) => {
+                self.stats.entries_logged.fetch_add(written, Relaxed);
+            }
+            Err(_) => {
+                self.stats.wal_failures.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// Replays the write-ahead log a previous engine left in `dir` (it stopped without closing)
+    /// and seals its rows, so they are durable before a new log replaces it. Rows that were
+    /// already sealed merge with themselves (same timestamps, same values). Records a warning in
+    /// the experiment's logs when anything was replayed or discarded.
+    pub(crate) fn replay(dir: &std::path::Path, config: &EngineConfig) -> Result<Recovery> {
+        let Some(bytes) = wal::read_file(dir)? else {
+            return Ok(Recovery::default());
+        };
+        let contents = wal::parse(&dir.join(wal::WAL_FILE), &bytes)?;
+        let stats = Arc::new(Stats::default());
+        let mut writer = Writer::new(
+            dir,
+            None,
+            Arc::new(BufferPool::new(0)),
+            Arc::new(ByteQueue::new(0)),
+            stats.clone(),
+            config.clone(),
+            None,
+        );
+        for record in contents.records {
+            match record {
+                wal::Record::Topic { id, topic } => {
+                    let track_dir = writer.tracks_dir.join(crate::paths::topic_dir(topic)?);
+                    writer.define_topic(id, topic.to_string(), track_dir);
+                }
+                wal::Record::Key(name) => writer.define_key(ColumnName::from(name)),
+                wal::Record::Shape(keys) => writer.define_shape(keys.into()),
+                wal::Record::Entries { batch, entries } => writer.ingest(batch, u64::from(entries)),
+            }
+        }
+        // Batches that do not decode are counted, not fatal: the experiment must stay openable.
+        writer.failure = None;
+        writer.seal_all(SealReason::Recovery)?;
+        let recovery = Recovery {
+            entries: stats.entries_durable.load(Relaxed),
+            entries_lost: stats.entries_lost.load(Relaxed),
+            discarded_bytes: contents.discarded_bytes,
+        };
+        if recovery != Recovery::default() {
+            let message = format!(
+                "recovered {} entries from the write-ahead log of an engine that stopped without closing; \
+                 {} entries did not decode; discarded {} bytes of a torn tail",
+                recovery.entries, recovery.entries_lost, recovery.discarded_bytes
+            );
+            writer.logs.add(&time::utc_now_iso(), "warn", &message, None)?;
+            writer.logs.seal()?;
+        }
+        Ok(recovery)
     }
 
     fn fail(&mut self, error: IngestError) {
@@ -236,6 +395,7 @@ impl Writer {
                 }
                 _ => break,
             }
+            self.reset_wal_if_sealed();
         }
     }
 
@@ -290,7 +450,7 @@ impl Writer {
                     SealReason::Size => &self.stats.seals_by_size,
                     SealReason::Interval => &self.stats.seals_by_interval,
                     SealReason::Request => &self.stats.seals_by_request,
-                    SealReason::Shutdown => &self.stats.seals_at_shutdown,
+                    SealReason::Shutdown | SealReason::Recovery => &self.stats.seals_at_shutdown,
                 };
                 counter.fetch_add(1, Relaxed);
                 self.stats.entries_durable.fetch_add(entries, Relaxed);
@@ -323,6 +483,7 @@ impl Writer {
         if let Err(error) = self.logs.seal().and_then(|()| self.metrics.seal()) {
             self.fail(error);
         }
+        self.reset_wal_if_sealed();
         // Seals nobody waits for (by interval or size) keep their failure for the next flush.
         if matches!(reason, SealReason::Interval | SealReason::Size) {
             return Ok(());

@@ -50,6 +50,17 @@ pub struct EngineStats {
     pub entries_durable: f64,
     pub entries_lost: f64,
     pub entries_dropped: f64,
+    /// Entries written to the write-ahead log (they survive a crash of the process).
+    pub entries_logged: f64,
+    /// Write-ahead log writes that failed (logging pauses until everything is sealed).
+    pub wal_failures: f64,
+    /// Entries that opening replayed from the write-ahead log of a writer that stopped without
+    /// closing, and sealed.
+    pub entries_recovered: f64,
+    /// Entries in that log that did not decode (not expected).
+    pub entries_unrecoverable: f64,
+    /// Bytes of a torn or corrupt tail of that log that were discarded.
+    pub wal_bytes_discarded: f64,
     pub segments_written: f64,
     pub segment_bytes_written: f64,
     pub seals_by_size: f64,
@@ -184,6 +195,7 @@ impl NativeEngine {
                     return Err(error::to_js(&env, &error));
                 }
             },
+            ..defaults
         };
         let root = Path::new(&options.dash_root);
         let engine = if options.must_exist == Some(true) {
@@ -422,11 +434,18 @@ impl NativeEngine {
         // Counters stay far below 2^53, where f64 is exact.
         #[allow(clippy::cast_precision_loss)]
         let n = |c: &std::sync::atomic::AtomicU64| c.load(Relaxed) as f64;
+        #[allow(clippy::cast_precision_loss)]
+        let recovery = self.engine.recovery();
         EngineStats {
             entries_committed: n(&s.entries_committed),
             entries_durable: n(&s.entries_durable),
             entries_lost: n(&s.entries_lost),
             entries_dropped: n(&s.entries_dropped),
+            entries_logged: n(&s.entries_logged),
+            wal_failures: n(&s.wal_failures),
+            entries_recovered: recovery.entries as f64,
+            entries_unrecoverable: recovery.entries_lost as f64,
+            wal_bytes_discarded: recovery.discarded_bytes as f64,
             segments_written: n(&s.segments_written),
             segment_bytes_written: n(&s.segment_bytes_written),
             seals_by_size: n(&s.seals_by_size),

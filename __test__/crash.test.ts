@@ -32,10 +32,11 @@ function runAndKill(root: string, mode: "flush" | "log", acks: number, extraMs: 
       }
     });
     child.on("exit", (code, signal) => {
-      if (signal === "SIGKILL") resolve(acknowledged);
-      else reject(new Error(`writer exited with ${code ?? signal}: ${stderr}`));
+      clearTimeout(deadline);
+      if (signal === "SIGKILL" && seen >= acks) resolve(acknowledged);
+      else reject(new Error(`writer exited with ${code ?? signal} after ${seen} of ${acks} acknowledgements: ${stderr}`));
     });
-    setTimeout(() => child.kill("SIGKILL"), 60_000);
+    const deadline = setTimeout(() => child.kill("SIGKILL"), 60_000);
   });
 }
 

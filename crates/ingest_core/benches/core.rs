@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the engine's stages, without a benchmark framework (std timing, best of
-//! five): `cargo bench -p ingest_core` (or `npm run bench:core`).
+//! five): `cargo bench -p ingest_core` (or `npm run bench:core`); `cargo bench -p ingest_core --
+//! RL` runs only the benchmarks whose name contains "RL".
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -11,8 +12,12 @@ use ingest_core::{segment, wire};
 
 const ROWS: usize = 1_000_000;
 
-/// Runs `f` five times and reports the best time per item.
+/// Runs `f` five times and reports the best time per item (unless a name filter excludes it).
 fn bench(name: &str, items: usize, mut f: impl FnMut()) {
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    if filter.is_some_and(|f| !name.contains(&f)) {
+        return;
+    }
     let best = (0..5)
         .map(|_| {
             let start = Instant::now();
@@ -90,6 +95,44 @@ fn main() {
     });
     bench("segment: read back", ROWS, || {
         black_box(segment::read(&path).ok());
+    });
+    let _ = std::fs::remove_file(&path);
+
+    // The RL scenario's rows: { episode, step, state: Float32Array(64), action, reward }.
+    const RL_ROWS: usize = ROWS / 5;
+    let rl_names: Vec<ColumnName> = ["episode", "step", "state", "action", "reward"]
+        .iter()
+        .map(|n| ColumnName::from(*n))
+        .collect();
+    let rl_table = || {
+        let mut table = Table::new();
+        for i in 0..RL_ROWS {
+            let row = table.begin_row(i as f64);
+            let state: Vec<u8> = (0..64)
+                .flat_map(|k| ((i + k) as f32 * 1e-3).sin().to_le_bytes())
+                .collect();
+            for (key, name) in rl_names.iter().enumerate() {
+                let column = table.column_index_for_key(key as u32, name);
+                let value = if key == 2 {
+                    Value::Typed {
+                        elem: ingest_core::value::Elem::F32,
+                        bytes: state.clone().into(),
+                    }
+                } else {
+                    Value::F64(i as f64)
+                };
+                table.set(column, row, value);
+            }
+        }
+        table
+    };
+    bench("RL table: rows with a 64-float array", RL_ROWS, || {
+        black_box(rl_table());
+    });
+    let mut table = rl_table();
+    table.normalize();
+    bench("RL segment: encode + fsync Parquet", RL_ROWS, || {
+        let _ = segment::write(&path, &table);
     });
     let _ = std::fs::remove_file(path);
 }

@@ -11,7 +11,7 @@ use crate::value::Value;
 /// Marks "no column yet" in the key → column cache.
 const NO_COLUMN: u32 = u32::MAX;
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Table {
     timestamps: Vec<f64>,
     /// Columns in first-seen order. A column may be shorter than `timestamps` until `pad()`
@@ -24,12 +24,22 @@ pub struct Table {
     approx_bytes: usize,
 }
 
+impl Default for Table {
+    /// An empty table (in order: `normalize` has nothing to do).
+    fn default() -> Self {
+        Table {
+            timestamps: Vec::new(),
+            columns: Vec::new(),
+            by_key: Vec::new(),
+            in_order: true,
+            approx_bytes: 0,
+        }
+    }
+}
+
 impl Table {
     pub fn new() -> Self {
-        Table {
-            in_order: true,
-            ..Table::default()
-        }
+        Table::default()
     }
 
     pub fn len(&self) -> usize {

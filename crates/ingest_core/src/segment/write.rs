@@ -10,7 +10,7 @@ use parquet::basic::{Compression, Encoding, IntType, LogicalType, Repetition, Ty
 use parquet::column::writer::ColumnWriter;
 use parquet::data_type::ByteArray;
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::{ColumnPath, Type};
 
@@ -84,9 +84,13 @@ fn properties(columns: &[(&Column, Kind)]) -> PResult<WriterProperties> {
     for (column, kind) in columns {
         let path = leaf_path(&column.name, *kind);
         builder = match kind {
-            Kind::F64 | Kind::F64List | Kind::Typed(Elem::F32 | Elem::F64) => {
-                builder.set_column_encoding(path, Encoding::BYTE_STREAM_SPLIT)
-            }
+            Kind::F64 => builder.set_column_encoding(path, Encoding::BYTE_STREAM_SPLIT),
+            // Statistics over array elements would cost a comparison per element and serve no
+            // row-group pruning (only timestamps do).
+            Kind::F64List | Kind::Typed(Elem::F32 | Elem::F64) => builder
+                .set_column_encoding(path.clone(), Encoding::BYTE_STREAM_SPLIT)
+                .set_column_statistics_enabled(path, EnabledStatistics::None),
+            Kind::Typed(_) => builder.set_column_statistics_enabled(path, EnabledStatistics::None),
             Kind::Str | Kind::Json | Kind::Mixed => builder.set_column_dictionary_enabled(path, true),
             _ => builder,
         };

@@ -113,7 +113,8 @@ describe("lifecycle", () => {
     experiment.track("t").append({ v: 1 });
     const dir = trackDir(experiment, "t");
     const deadline = Date.now() + 20_000;
-    while (segmentFiles(dir).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // The counters move after the segment is published and listed, so wait for them.
+    while (experiment.stats().entriesDurable === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(segmentFiles(dir)).toHaveLength(1);
     expect(experiment.stats()).toMatchObject({ entriesDurable: 1, sealsByInterval: 1, sealsByRequest: 0 });
     await experiment.complete();

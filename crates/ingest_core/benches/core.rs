@@ -91,7 +91,7 @@ fn main() {
     table.normalize();
     let path = std::env::temp_dir().join(format!("dash-core-bench-{}.parquet", std::process::id()));
     bench("segment: encode + fsync Parquet (4 columns)", ROWS, || {
-        let _ = segment::write(&path, &table);
+        let _ = segment::write(&path, &table, "benchmark rows");
     });
     bench("segment: read back", ROWS, || {
         black_box(segment::read(&path).ok());
@@ -132,7 +132,7 @@ fn main() {
     let mut table = rl_table();
     table.normalize();
     bench("RL segment: encode + fsync Parquet", RL_ROWS, || {
-        let _ = segment::write(&path, &table);
+        let _ = segment::write(&path, &table, "benchmark rows");
     });
     let _ = std::fs::remove_file(path);
 }

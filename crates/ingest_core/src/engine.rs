@@ -11,8 +11,9 @@
 //! - Durability: unsealed rows are sealed on request, every `flush_interval`, by size, and at
 //!   shutdown. A seal that fails loses those rows; the loss is counted in `Stats` and reported by
 //!   the next flush or close. Before that, a writing engine logs every accepted batch to its
-//!   write-ahead log ([`crate::wal`]): written out within 100 ms, fsynced every `sync_interval`;
-//!   the next engine to open the experiment after a crash replays and seals it.
+//!   write-ahead log ([`crate::wal`]; its own thread writes it at once and fsyncs it every
+//!   `sync_interval`; batches waiting for it are bounded by half of `max_queue_bytes`); the next
+//!   engine to open the experiment after a crash replays and seals it.
 //! - Shutdown: `close` seals everything; dropping the engine without `close` does the same with a
 //!   bounded wait.
 
@@ -32,7 +33,7 @@ use crate::queue::{ByteQueue, PushError};
 use crate::records;
 use crate::table::ColumnName;
 use crate::track_store::{self, TrackSummary};
-use crate::wal::Wal;
+use crate::wal::{Wal, WalConfig};
 pub use crate::writer::Recovery;
 use crate::writer::Writer;
 use crate::{experiment, paths};
@@ -201,7 +202,7 @@ impl Engine {
                 name: format!("{normalized} (under {})", dash_root.display()),
             });
         }
-        Engine::spawn(dir, None, None, config)
+        Engine::spawn(dir, None, config)
     }
 
     /// Opens (creating if needed) the experiment directory `<dash_root>/<prefix>` for writing:
@@ -230,16 +231,28 @@ impl Engine {
             }
         }
         let recovery = Writer::replay(&dir, &config)?;
-        let wal = Wal::create(&dir, config.sync_interval)?;
-        let mut engine = Engine::spawn(dir, Some(lock), Some(wal), config)?;
+        let mut engine = Engine::spawn(dir, Some(lock), config)?;
         engine.recovery = recovery;
         Ok(engine)
     }
 
-    fn spawn(dir: PathBuf, lock: Option<std::fs::File>, wal: Option<Wal>, config: EngineConfig) -> Result<Engine> {
+    /// Starts the writer thread; a writing engine (one holding the `lock`) also gets a new
+    /// write-ahead log.
+    fn spawn(dir: PathBuf, lock: Option<std::fs::File>, config: EngineConfig) -> Result<Engine> {
         let queue = Arc::new(ByteQueue::new(config.max_queue_bytes));
         let stats = Arc::new(Stats::default());
         let buffers = Arc::new(BufferPool::new(config.max_queue_bytes));
+        let wal = match lock {
+            Some(_) => {
+                let wal_config = WalConfig {
+                    sync_interval: config.sync_interval,
+                    max_queue_bytes: config.max_queue_bytes / 2,
+                    queue_timeout: config.backpressure_timeout,
+                };
+                Some(Wal::create(&dir, &wal_config, buffers.clone(), stats.clone())?)
+            }
+            None => None,
+        };
         let writer = Writer::new(
             &dir,
             lock,

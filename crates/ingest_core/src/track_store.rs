@@ -230,7 +230,7 @@ impl TrackStore {
         let path = self.dir.join(&file);
         let tmp = fsx::temp_path(&path);
         let lost = format!("{} rows of track {:?}", merged.len(), self.topic);
-        let bytes = segment::write(&tmp, &merged).inspect_err(|_| {
+        let bytes = segment::write(&tmp, &merged, &lost).inspect_err(|_| {
             // A partial temporary file only takes space (on a full disk, the space needed next).
             let _ = std::fs::remove_file(&tmp);
         })?;
@@ -410,7 +410,7 @@ mod tests {
         // A crash after publishing a segment but before listing it, and a stray temporary file.
         let mut orphan = table(&[(5.0, "x", 5.0), (6.0, "x", 6.0)]);
         orphan.normalize();
-        segment::write(&dir.join("seg-00000009.parquet"), &orphan).unwrap();
+        segment::write(&dir.join("seg-00000009.parquet"), &orphan, "test rows").unwrap();
         std::fs::write(dir.join("seg-00000010.parquet.tmp"), b"partial").unwrap();
         assert_eq!(recover(&dir).unwrap(), 1);
         let mut store = TrackStore::open(dir.clone(), "a/b").unwrap();

@@ -1,6 +1,5 @@
 //! The write-ahead log: everything the writer thread accepted into unsealed tables, so a crash
-//! (SIGKILL, power loss) loses at most the last few hundred milliseconds instead of everything
-//! since the last seal.
+//! (SIGKILL, power loss) loses at most the last moments instead of everything since the last seal.
 //!
 //! File `<experiment>/.dash-ingest.wal`: the magic `DASHWAL1`, then records
 //! `len u32 | crc32 u32 | kind u32 | count u32 | payload[len]` (little endian; the CRC covers
@@ -8,38 +7,39 @@
 //! name), a shape (`u32` key ids), and a batch of `count` wire entries ([`crate::wire`]).
 //!
 //! Contracts:
+//! - Threads: the writer thread hands records to the log's own thread (`dash-ingest-wal`) through
+//!   a byte-bounded queue; that thread writes them to the file as they come (so they survive the
+//!   process within milliseconds) and `fdatasync`s it every `sync_interval` when it changed (so
+//!   they survive the machine). The writer thread never waits for the disk, only for queue room.
 //! - Order: records are logged in the order the writer handles its commands, definitions before
 //!   the batches that use them.
-//! - Write-out: records are buffered and written to the file at least every
-//!   [`WRITE_OUT_INTERVAL`] (and whenever a buffer's worth accumulates), so they survive the
-//!   process; a helper thread `fdatasync`s the file every `sync_interval` when it changed, so they
-//!   survive the machine. The writer thread never waits for the disk.
 //! - Reset: once every track is sealed the log is emptied and the definitions still in use are
 //!   logged again. Replaying a log whose rows are already (partly) sealed is harmless, because
 //!   rows merge by timestamp: the same row sealed twice is the same row.
-//! - Failure: a write that fails (a full disk) stops logging until the next reset, so the file
-//!   always holds a consistent prefix; the rows are still sealed as usual.
+//! - Failure: a write that fails (a full disk), or a record the queue could not take in time,
+//!   stops logging until the next reset, so the file always holds a consistent prefix; the rows
+//!   are still sealed as usual. Failures are counted in `Stats::wal_failures`.
 //! - Torn tails: reading stops at the first incomplete or corrupt record and reports how many
 //!   bytes it discarded.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crate::engine::{BufferPool, Stats};
 use crate::error::{IngestError, Result};
+use crate::queue::ByteQueue;
 
 pub const WAL_FILE: &str = ".dash-ingest.wal";
-/// How often buffered records are handed to the operating system (at the latest).
-pub const WRITE_OUT_INTERVAL: Duration = Duration::from_millis(100);
 
 const MAGIC: &[u8; 8] = b"DASHWAL1";
 const HEADER_BYTES: usize = 16;
-/// Buffered bytes that trigger a write-out before the interval.
-const BUFFER_BYTES: usize = 1 << 20;
+/// The log thread writes at least this often when records keep coming.
+const WRITE_BYTES: usize = 1 << 20;
 
 const KIND_TOPIC: u32 = 1;
 const KIND_KEY: u32 = 2;
@@ -55,25 +55,47 @@ pub enum Record<'a> {
     Entries { batch: &'a [u8], entries: u32 },
 }
 
-/// The log being written (owned by the writer thread).
+/// What the writer thread sends the log thread.
+enum Message {
+    Record {
+        kind: u32,
+        count: u32,
+        payload: Vec<u8>,
+        /// A batch buffer, given back to the pool once written.
+        batch: bool,
+    },
+    /// A record could not be queued: stop logging until the next reset.
+    Gap,
+    /// Everything logged so far is sealed: empty the file.
+    Reset,
+    /// The last message: delete the file (everything is sealed) or keep it for a replay.
+    Finish { remove: bool },
+}
+
+/// Settings of a log.
+pub struct WalConfig {
+    pub sync_interval: Duration,
+    /// Bound on records queued for the log thread.
+    pub max_queue_bytes: usize,
+    /// How long the writer waits for queue room before giving up logging (until the next reset).
+    pub queue_timeout: Duration,
+}
+
+/// The writer thread's handle on the log.
 pub struct Wal {
-    path: PathBuf,
-    file: File,
-    buffer: Vec<u8>,
-    /// Entries in `buffer`, counted as logged once written out.
-    buffered_entries: u64,
-    /// File length plus buffered bytes.
+    queue: Arc<ByteQueue<Message>>,
+    thread: Option<JoinHandle<()>>,
+    stats: Arc<Stats>,
+    queue_timeout: Duration,
+    /// Bytes logged since the last reset (counted when queued).
     len: u64,
-    /// Whether the log holds entries since the last reset.
     has_entries: bool,
-    broken: bool,
-    dirty: Arc<AtomicBool>,
-    syncer: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
 }
 
 impl Wal {
-    /// Creates (or empties) the log of the experiment directory `dir` and starts its sync thread.
-    pub fn create(dir: &Path, sync_interval: Duration) -> Result<Wal> {
+    /// Creates (or empties) the log of the experiment directory `dir` and starts its thread.
+    /// Batch buffers go back to `buffers` once written; `stats` counts what was logged.
+    pub(crate) fn create(dir: &Path, config: &WalConfig, buffers: Arc<BufferPool>, stats: Arc<Stats>) -> Result<Wal> {
         let path = dir.join(WAL_FILE);
         let io = |e| IngestError::io(&path, "nothing (creating the write-ahead log)", e);
         let mut file = OpenOptions::new()
@@ -83,163 +105,242 @@ impl Wal {
             .open(&path)
             .map_err(io)?;
         file.write_all(MAGIC).map_err(io)?;
-        let dirty = Arc::new(AtomicBool::new(true));
-        let sync_file = file.try_clone().map_err(io)?;
-        let syncer = spawn_syncer(sync_file, dirty.clone(), sync_interval)?;
-        Ok(Wal {
-            path,
+        let queue = Arc::new(ByteQueue::new(config.max_queue_bytes));
+        let log = LogThread {
             file,
-            buffer: Vec::with_capacity(BUFFER_BYTES),
-            buffered_entries: 0,
+            path,
+            queue: queue.clone(),
+            buffers,
+            stats: stats.clone(),
+            sync_interval: config.sync_interval,
+            out: Vec::with_capacity(WRITE_BYTES),
+            out_entries: 0,
+            broken: false,
+            dirty: true,
+        };
+        let thread = std::thread::Builder::new()
+            .name("dash-ingest-wal".into())
+            .spawn(move || log.run())
+            .map_err(|e| IngestError::Writer(format!("could not start the write-ahead log thread: {e}")))?;
+        Ok(Wal {
+            queue,
+            thread: Some(thread),
+            stats,
+            queue_timeout: config.queue_timeout,
             len: MAGIC.len() as u64,
             has_entries: false,
-            broken: false,
-            dirty,
-            syncer: Some(syncer),
         })
     }
 
-    /// Bytes in the log, written or buffered.
+    /// Bytes logged since the last reset.
     pub fn len(&self) -> u64 {
         self.len
     }
 
+    /// Whether no entries were logged since the last reset.
     pub fn is_empty(&self) -> bool {
         !self.has_entries
     }
 
-    pub fn topic(&mut self, id: u32, topic: &str) -> Result<u64> {
+    pub fn topic(&mut self, id: u32, topic: &str) {
         let mut payload = Vec::with_capacity(4 + topic.len());
         payload.extend_from_slice(&id.to_le_bytes());
         payload.extend_from_slice(topic.as_bytes());
-        self.record(KIND_TOPIC, 0, &payload)
+        self.send(KIND_TOPIC, 0, payload, false);
     }
 
-    pub fn key(&mut self, name: &str) -> Result<u64> {
-        self.record(KIND_KEY, 0, name.as_bytes())
+    pub fn key(&mut self, name: &str) {
+        self.send(KIND_KEY, 0, name.as_bytes().to_vec(), false);
     }
 
-    pub fn shape(&mut self, keys: &[u32]) -> Result<u64> {
-        let payload: Vec<u8> = keys.iter().flat_map(|k| k.to_le_bytes()).collect();
-        self.record(KIND_SHAPE, 0, &payload)
+    pub fn shape(&mut self, keys: &[u32]) {
+        self.send(
+            KIND_SHAPE,
+            0,
+            keys.iter().flat_map(|k| k.to_le_bytes()).collect(),
+            false,
+        );
     }
 
-    /// Logs a batch; returns how many entries were written out to the file by this call.
-    pub fn entries(&mut self, batch: &[u8], entries: u32) -> Result<u64> {
+    /// Logs a batch of `entries` wire entries; the buffer goes back to the pool once written.
+    pub fn entries(&mut self, batch: Vec<u8>, entries: u32) {
         self.has_entries = true;
-        self.buffered_entries += u64::from(entries);
-        self.record(KIND_ENTRIES, entries, batch)
+        self.send(KIND_ENTRIES, entries, batch, true);
     }
 
-    fn record(&mut self, kind: u32, count: u32, payload: &[u8]) -> Result<u64> {
-        if self.broken {
-            return Ok(0);
+    fn send(&mut self, kind: u32, count: u32, payload: Vec<u8>, batch: bool) {
+        let size = payload.len();
+        self.len += (HEADER_BYTES + size) as u64;
+        let message = Message::Record {
+            kind,
+            count,
+            payload,
+            batch,
+        };
+        if self.queue.push(message, size.max(1), self.queue_timeout).is_err() {
+            // The log thread is far behind (or gone): a hole in the log would make a replay wrong,
+            // so logging stops here until the next reset.
+            self.stats.wal_failures.fetch_add(1, Relaxed);
+            let _ = self.queue.push(Message::Gap, 0, Duration::ZERO);
         }
-        let len = u32::try_from(payload.len()).map_err(|_| IngestError::Malformed {
-            offset: 0,
-            reason: format!(
-                "a record of {} bytes is too large for the write-ahead log",
-                payload.len()
-            ),
-        })?;
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(&kind.to_le_bytes());
-        crc.update(&count.to_le_bytes());
-        crc.update(payload);
-        for word in [len, crc.finalize(), kind, count] {
-            self.buffer.extend_from_slice(&word.to_le_bytes());
-        }
-        self.buffer.extend_from_slice(payload);
-        self.len += (HEADER_BYTES + payload.len()) as u64;
-        if self.buffer.len() >= BUFFER_BYTES {
-            return self.write_out();
-        }
-        Ok(0)
-    }
-
-    /// Hands buffered records to the operating system; returns how many entries that wrote.
-    pub fn write_out(&mut self) -> Result<u64> {
-        if self.buffer.is_empty() || self.broken {
-            return Ok(0);
-        }
-        if let Err(e) = self.file.write_all(&self.buffer) {
-            // What was written is a consistent prefix (plus perhaps a torn record); stop there.
-            self.broken = true;
-            self.buffer.clear();
-            self.buffered_entries = 0;
-            return Err(IngestError::io(
-                &self.path,
-                "nothing (the write-ahead log stops until everything is sealed)",
-                e,
-            ));
-        }
-        self.buffer.clear();
-        self.dirty.store(true, Relaxed);
-        Ok(std::mem::take(&mut self.buffered_entries))
     }
 
     /// Empties the log (everything it held is sealed). The caller logs the definitions again.
-    pub fn reset(&mut self) -> Result<()> {
-        self.buffer.clear();
-        self.buffered_entries = 0;
+    pub fn reset(&mut self) {
+        self.len = MAGIC.len() as u64;
         self.has_entries = false;
-        let header = MAGIC.len() as u64;
-        let result = self
-            .file
-            .set_len(header)
-            .and_then(|()| self.file.seek(SeekFrom::Start(header)).map(|_| ()));
-        self.len = header;
-        self.broken = result.is_err();
-        result.map_err(|e| IngestError::io(&self.path, "nothing (emptying the write-ahead log)", e))
+        let _ = self.queue.push(Message::Reset, 0, Duration::ZERO);
     }
 
-    /// Stops the sync thread and deletes the log (everything it held is sealed).
-    pub fn remove(mut self) -> Result<()> {
-        self.stop_syncer();
-        std::fs::remove_file(&self.path).map_err(|e| IngestError::io(&self.path, "nothing (cleanup)", e))
+    /// Stops the log thread, deleting the file if `remove` (everything is sealed), else keeping
+    /// it, written and synced, for the next engine to replay.
+    pub fn finish(mut self, remove: bool) {
+        self.stop(remove);
     }
 
-    /// Writes out and syncs what is buffered, and stops the sync thread (the log stays, for the
-    /// next engine to replay).
-    pub fn close(mut self) -> Result<u64> {
-        let written = self.write_out()?;
-        self.stop_syncer();
-        self.file
-            .sync_data()
-            .map_err(|e| IngestError::io(&self.path, "nothing (syncing the write-ahead log)", e))?;
-        Ok(written)
-    }
-
-    fn stop_syncer(&mut self) {
-        if let Some((stop, thread)) = self.syncer.take() {
-            drop(stop);
+    fn stop(&mut self, remove: bool) {
+        let _ = self.queue.push_last(Message::Finish { remove });
+        if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
 }
 
 impl Drop for Wal {
+    /// Without `finish`, the log is kept: a replay of sealed rows is harmless, a lost log is not.
     fn drop(&mut self) {
-        self.stop_syncer();
+        self.stop(false);
     }
 }
 
-/// The thread that `fdatasync`s the log every `interval` when it changed, so the writer thread
-/// never waits for the disk. It ends when the sender is dropped.
-fn spawn_syncer(file: File, dirty: Arc<AtomicBool>, interval: Duration) -> Result<(mpsc::Sender<()>, JoinHandle<()>)> {
-    let (stop, stopped) = mpsc::channel::<()>();
-    let thread = std::thread::Builder::new()
-        .name("dash-ingest-sync".into())
-        .spawn(move || {
-            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
-                if dirty.swap(false, Relaxed) {
-                    // A failure here surfaces as a failed write or seal soon after; nothing to add.
-                    let _ = file.sync_data();
+/// The log thread's state.
+struct LogThread {
+    file: File,
+    path: PathBuf,
+    queue: Arc<ByteQueue<Message>>,
+    buffers: Arc<BufferPool>,
+    stats: Arc<Stats>,
+    sync_interval: Duration,
+    /// Records not yet written, and their entries.
+    out: Vec<u8>,
+    out_entries: u64,
+    broken: bool,
+    /// Written since the last sync.
+    dirty: bool,
+}
+
+impl LogThread {
+    fn run(mut self) {
+        let mut synced = Instant::now();
+        loop {
+            let deadline = if self.dirty {
+                synced + self.sync_interval
+            } else {
+                Instant::now() + Duration::from_secs(1)
+            };
+            // Everything queued is taken at once and written with one call.
+            let mut next = self.queue.pop(deadline);
+            while let Some(message) = next {
+                if let Some(remove) = self.handle(message) {
+                    self.finish(remove);
+                    return;
+                }
+                if self.out.len() >= WRITE_BYTES {
+                    self.write_out();
+                }
+                next = self.queue.pop(Instant::now());
+            }
+            self.write_out();
+            if self.dirty && synced.elapsed() >= self.sync_interval {
+                // A failure here surfaces as a failed write or seal soon after; nothing to add.
+                let _ = self.file.sync_data();
+                self.dirty = false;
+                synced = Instant::now();
+            }
+        }
+    }
+
+    /// Handles one message; `Some(remove)` for `Finish`.
+    fn handle(&mut self, message: Message) -> Option<bool> {
+        match message {
+            Message::Record {
+                kind,
+                count,
+                payload,
+                batch,
+            } => {
+                if !self.broken {
+                    append_record(&mut self.out, kind, count, &payload);
+                    self.out_entries += u64::from(count);
+                }
+                if batch {
+                    self.buffers.give(payload);
                 }
             }
-        })
-        .map_err(|e| IngestError::Writer(format!("could not start the log sync thread: {e}")))?;
-    Ok((stop, thread))
+            Message::Gap => {
+                self.write_out();
+                self.broken = true;
+            }
+            Message::Reset => {
+                // What was not written yet is sealed: as safe as logged.
+                self.stats.entries_logged.fetch_add(self.out_entries, Relaxed);
+                self.out.clear();
+                self.out_entries = 0;
+                let header = MAGIC.len() as u64;
+                let emptied = self
+                    .file
+                    .set_len(header)
+                    .and_then(|()| self.file.seek(SeekFrom::Start(header)).map(|_| ()));
+                self.broken = emptied.is_err();
+                if self.broken {
+                    self.stats.wal_failures.fetch_add(1, Relaxed);
+                }
+            }
+            Message::Finish { remove } => return Some(remove),
+        }
+        None
+    }
+
+    fn write_out(&mut self) {
+        if self.out.is_empty() || self.broken {
+            return;
+        }
+        if self.file.write_all(&self.out).is_err() {
+            // What was written is a consistent prefix (plus perhaps a torn record); stop there.
+            self.broken = true;
+            self.stats.wal_failures.fetch_add(1, Relaxed);
+        } else {
+            self.stats.entries_logged.fetch_add(self.out_entries, Relaxed);
+            self.dirty = true;
+        }
+        self.out.clear();
+        self.out_entries = 0;
+    }
+
+    fn finish(mut self, remove: bool) {
+        if remove {
+            if std::fs::remove_file(&self.path).is_err() {
+                self.stats.wal_failures.fetch_add(1, Relaxed);
+            }
+            return;
+        }
+        self.write_out();
+        if self.file.sync_data().is_err() {
+            self.stats.wal_failures.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+fn append_record(out: &mut Vec<u8>, kind: u32, count: u32, payload: &[u8]) {
+    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&kind.to_le_bytes());
+    crc.update(&count.to_le_bytes());
+    crc.update(payload);
+    for word in [len, crc.finalize(), kind, count] {
+        out.extend_from_slice(&word.to_le_bytes());
+    }
+    out.extend_from_slice(payload);
 }
 
 /// A log read back: its records, and the bytes discarded after the last complete one.
@@ -329,16 +430,29 @@ mod tests {
         dir
     }
 
+    fn create(dir: &Path) -> (Wal, Arc<Stats>) {
+        let stats = Arc::new(Stats::default());
+        let config = WalConfig {
+            sync_interval: Duration::from_millis(10),
+            max_queue_bytes: 1 << 20,
+            queue_timeout: Duration::from_secs(10),
+        };
+        let wal = Wal::create(dir, &config, Arc::new(BufferPool::new(1 << 20)), stats.clone()).unwrap();
+        (wal, stats)
+    }
+
     fn write_sample(dir: &Path) -> Vec<u8> {
-        let mut wal = Wal::create(dir, Duration::from_millis(10)).unwrap();
-        wal.topic(0, "robot/pos").unwrap();
-        wal.key("x").unwrap();
-        wal.shape(&[0, 7]).unwrap();
-        wal.entries(&[1, 2, 3, 4, 5, 6, 7, 8], 3).unwrap();
-        assert_eq!(wal.write_out().unwrap(), 3);
-        assert_eq!(wal.len(), std::fs::metadata(dir.join(WAL_FILE)).unwrap().len());
-        drop(wal);
-        std::fs::read(dir.join(WAL_FILE)).unwrap()
+        let (mut wal, stats) = create(dir);
+        wal.topic(0, "robot/pos");
+        wal.key("x");
+        wal.shape(&[0, 7]);
+        wal.entries(vec![1, 2, 3, 4, 5, 6, 7, 8], 3);
+        let len = wal.len();
+        wal.finish(false);
+        assert_eq!(stats.entries_logged.load(Relaxed), 3);
+        let bytes = std::fs::read(dir.join(WAL_FILE)).unwrap();
+        assert_eq!(len, bytes.len() as u64);
+        bytes
     }
 
     #[test]
@@ -389,17 +503,20 @@ mod tests {
     #[test]
     fn reset_empties_the_log_and_logging_resumes() {
         let dir = temp_dir("reset");
-        let mut wal = Wal::create(&dir, Duration::from_millis(10)).unwrap();
-        wal.key("a").unwrap();
-        wal.entries(&[0; 16], 1).unwrap();
-        wal.write_out().unwrap();
+        let (mut wal, stats) = create(&dir);
+        wal.key("a");
+        wal.entries(vec![0; 16], 1);
         assert!(!wal.is_empty());
-        wal.reset().unwrap();
+        wal.reset();
         assert!(wal.is_empty());
-        wal.key("b").unwrap();
-        wal.close().unwrap();
+        wal.key("b");
+        wal.finish(false);
+        assert_eq!(stats.entries_logged.load(Relaxed), 1);
         let bytes = std::fs::read(dir.join(WAL_FILE)).unwrap();
         assert_eq!(parse(&dir, &bytes).unwrap().records, vec![Record::Key("b")]);
+        let (wal, _) = create(&dir);
+        wal.finish(true);
+        assert!(!dir.join(WAL_FILE).exists());
         std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -47,6 +47,9 @@ pub(crate) struct Track {
     pending_entries: u64,
 }
 
+/// How often buffered log lines and metric points are appended to their files.
+const RECORDS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// State owned by the writer thread.
 pub(crate) struct Writer {
     /// The experiment's lock (for a writing engine), held until the writer has sealed everything
@@ -113,7 +116,7 @@ impl Writer {
     pub(crate) fn run(mut self) {
         let _close = CloseOnExit(self.queue.clone());
         let mut next_seal = Instant::now() + self.config.flush_interval;
-        let mut next_write_out = Instant::now() + wal::WRITE_OUT_INTERVAL;
+        let mut next_write_out = Instant::now() + RECORDS_INTERVAL;
         loop {
             let command = self.queue.pop(next_seal.min(next_write_out));
             let mut stop = false;
@@ -122,10 +125,7 @@ impl Writer {
                 Some(Command::DefineTopic { id, topic, dir }) => self.define_topic(id, topic, dir),
                 Some(Command::DefineKey(name)) => self.define_key(name),
                 Some(Command::DefineShape(keys)) => self.define_shape(keys),
-                Some(Command::Entries { batch, entries }) => {
-                    self.accept(&batch, entries);
-                    self.buffers.give(batch);
-                }
+                Some(Command::Entries { batch, entries }) => self.accept(batch, entries),
                 Some(Command::Flush(reply)) => {
                     let _ = reply.send(self.seal_all(SealReason::Request));
                 }
@@ -192,8 +192,8 @@ impl Writer {
                 break;
             }
             if Instant::now() >= next_write_out {
-                self.write_out();
-                next_write_out = Instant::now() + wal::WRITE_OUT_INTERVAL;
+                self.write_records();
+                next_write_out = Instant::now() + RECORDS_INTERVAL;
             }
             if Instant::now() >= next_seal {
                 // A failure here is kept in `self.failure` for the next flush to report.
@@ -208,7 +208,9 @@ impl Writer {
         if usize::try_from(id).ok() != Some(self.tracks.len()) {
             return;
         }
-        self.log_to_wal(|wal| wal.topic(id, &topic));
+        if let Some(wal) = &mut self.wal {
+            wal.topic(id, &topic);
+        }
         self.tracks.push(Track {
             store: None,
             dir,
@@ -219,20 +221,28 @@ impl Writer {
     }
 
     fn define_key(&mut self, name: ColumnName) {
-        self.log_to_wal(|wal| wal.key(&name));
+        if let Some(wal) = &mut self.wal {
+            wal.key(&name);
+        }
         self.keys.push(name);
     }
 
     fn define_shape(&mut self, keys: Box<[u32]>) {
-        self.log_to_wal(|wal| wal.shape(&keys));
+        if let Some(wal) = &mut self.wal {
+            wal.shape(&keys);
+        }
         self.shapes.push(keys);
     }
 
-    /// Logs a batch, then merges it into the unsealed tables.
-    fn accept(&mut self, batch: &[u8], entries: u64) {
-        let count = u32::try_from(entries).unwrap_or(u32::MAX);
-        self.log_to_wal(|wal| wal.entries(batch, count));
-        self.ingest(batch, entries);
+    /// Merges a batch into the unsealed tables, then logs it (the log thread gives the buffer
+    /// back to the pool). Logging after merging is safe: a reset that came in between (everything
+    /// sealed) only makes the log hold rows that are sealed, which a replay merges with themselves.
+    fn accept(&mut self, batch: Vec<u8>, entries: u64) {
+        self.ingest(&batch, entries);
+        match &mut self.wal {
+            Some(wal) => wal.entries(batch, u32::try_from(entries).unwrap_or(u32::MAX)),
+            None => self.buffers.give(batch),
+        }
         // A long log makes a long replay: past its bound, seal everything so it can be emptied.
         if self
             .wal
@@ -243,22 +253,8 @@ impl Writer {
         }
     }
 
-    /// Runs a log operation; counts what it wrote out. A failure stops the log until the next
-    /// reset (the rows are still sealed as usual), and is counted, not reported as a loss.
-    fn log_to_wal(&mut self, log: impl FnOnce(&mut Wal) -> Result<u64>) {
-        let Some(wal) = self.wal.as_mut() else { return };
-        match log(wal) {
-            Ok(written) => {
-                self.stats.entries_logged.fetch_add(written, Relaxed);
-            }
-            Err(_) => {
-                self.stats.wal_failures.fetch_add(1, Relaxed);
-            }
-        }
-    }
-
-    fn write_out(&mut self) {
-        self.log_to_wal(Wal::write_out);
+    /// Appends buffered log lines and metric points to their files.
+    fn write_records(&mut self) {
         if let Err(error) = self.logs.seal().and_then(|()| self.metrics.seal()) {
             self.fail(error);
         }
@@ -268,35 +264,27 @@ impl Writer {
     /// use them).
     fn reset_wal_if_sealed(&mut self) {
         let sealed = self.tracks.iter().all(|t| t.pending_entries == 0);
-        if !sealed || self.wal.as_ref().is_none_or(Wal::is_empty) {
+        let Some(wal) = self.wal.as_mut().filter(|wal| sealed && !wal.is_empty()) else {
             return;
+        };
+        wal.reset();
+        for (id, track) in (0u32..).zip(&self.tracks) {
+            wal.topic(id, &track.topic);
         }
-        self.log_to_wal(|wal| wal.reset().map(|()| 0));
-        let topics: Vec<String> = self.tracks.iter().map(|t| t.topic.clone()).collect();
-        for (id, topic) in (0u32..).zip(&topics) {
-            self.log_to_wal(|wal| wal.topic(id, topic));
+        for key in &self.keys {
+            wal.key(key);
         }
-        for key in self.keys.clone() {
-            self.log_to_wal(|wal| wal.key(&key));
-        }
-        for shape in self.shapes.clone() {
-            self.log_to_wal(|wal| wal.shape(&shape));
+        for shape in &self.shapes {
+            wal.shape(shape);
         }
     }
 
     /// At shutdown: a log whose rows are all sealed is deleted; otherwise (a seal failed) it is
-    /// written out and kept for the next engine to replay.
+    /// written, synced and kept for the next engine to replay.
     fn close_wal(&mut self) {
-        let Some(wal) = self.wal.take() else { return };
         let sealed = self.tracks.iter().all(|t| t.pending_entries == 0);
-        let result = if sealed { wal.remove().map(|()| 0) } else { wal.close() };
-        match result {
-            Ok(written) => {
-                self.stats.entries_logged.fetch_add(written, Relaxed);
-            }
-            Err(_) => {
-                self.stats.wal_failures.fetch_add(1, Relaxed);
-            }
+        if let Some(wal) = self.wal.take() {
+            wal.finish(sealed);
         }
     }
 

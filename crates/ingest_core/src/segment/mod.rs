@@ -51,7 +51,7 @@ mod tests {
             table.push(i as f64, [(&x, Value::F64(i as f64)), (&note, value)]);
         }
         table.normalize();
-        write(&path, &table).unwrap();
+        write(&path, &table, "test rows").unwrap();
         let start = (2 * ROW_GROUP_ROWS + 5) as f64;
         let part = read_range(&path, start, start + 100.0).unwrap();
         assert_eq!(part.len(), ROW_GROUP_ROWS, "only the third row group is read");
@@ -118,7 +118,7 @@ mod tests {
         table.push(1.0, std::iter::empty());
         table.push(2.0, names.iter().map(|(n, v)| (n, v[1].clone())));
         table.normalize();
-        write(&path, &table).expect("writes");
+        write(&path, &table, "test rows").expect("writes");
         let back = read(&path).expect("reads");
         assert_eq!(back.timestamps(), table.timestamps());
         for column in table.columns() {
@@ -161,7 +161,7 @@ mod corrupt_files {
             );
         }
         table.normalize();
-        write(&good, &table).unwrap();
+        write(&good, &table, "test rows").unwrap();
         let bytes = std::fs::read(&good).unwrap();
         let bad = dir.join("bad.parquet");
         let mut state = 0x1234_5678_9abc_def1u64;

@@ -162,12 +162,12 @@ fn encode<W: std::io::Write + Send>(sink: W, table: &Table) -> PResult<W> {
 }
 
 /// Writes `table` (normalized) to `path` as one Parquet file and fsyncs it. Returns its size.
-pub fn write(path: &Path, table: &Table) -> Result<u64> {
-    let lost = || format!("segment of {} rows", table.len());
-    let file = File::create(path).map_err(|e| IngestError::io(path, lost(), e))?;
-    let file = encode(file, table).map_err(|e| IngestError::io(path, lost(), std::io::Error::other(e)))?;
-    file.sync_all().map_err(|e| IngestError::io(path, lost(), e))?;
-    let size = file.metadata().map_err(|e| IngestError::io(path, lost(), e))?.len();
+/// `lost` says what a failure loses (for the error).
+pub fn write(path: &Path, table: &Table, lost: &str) -> Result<u64> {
+    let file = File::create(path).map_err(|e| IngestError::io(path, lost, e))?;
+    let file = encode(file, table).map_err(|e| IngestError::io(path, lost, std::io::Error::other(e)))?;
+    file.sync_all().map_err(|e| IngestError::io(path, lost, e))?;
+    let size = file.metadata().map_err(|e| IngestError::io(path, lost, e))?.len();
     Ok(size)
 }
 

@@ -119,6 +119,12 @@ describe("merging and ordering", () => {
     expect(entries.every((e, i) => e.i === i && (i === 0 || e.timestamp > (entries[i - 1]?.timestamp as number)))).toBe(true);
     expect(entries[0]?.timestamp).toBeGreaterThanOrEqual(before - 0.01);
     expect(entries[19_999]?.timestamp).toBeLessThanOrEqual(after + 1);
+    // The coarse clock keeps ticking: an append after a pause is stamped after the pause.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    track.append({ i: 20_000 });
+    const late = (await track.read({ start: after + 0.2 })).entries;
+    expect(late.map((e) => e.i)).toEqual([20_000]);
+    expect(late[0]?.timestamp).toBeLessThanOrEqual(Date.now() / 1000 + 1);
     await experiment.complete();
   });
 });

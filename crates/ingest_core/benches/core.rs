@@ -45,8 +45,13 @@ fn numeric_batch() -> Vec<u8> {
 }
 
 fn filled_table(in_order: bool) -> Table {
-    let names: Vec<ColumnName> = ["step", "x", "y", "z"].iter().map(|n| ColumnName::from(*n)).collect();
     let mut table = Table::new();
+    fill(&mut table, in_order);
+    table
+}
+
+fn fill(table: &mut Table, in_order: bool) {
+    let names: Vec<ColumnName> = ["step", "x", "y", "z"].iter().map(|n| ColumnName::from(*n)).collect();
     for i in 0..ROWS {
         let ts = if in_order { i as f64 } else { ((i * 7919) % ROWS) as f64 };
         let row = table.begin_row(ts);
@@ -55,7 +60,6 @@ fn filled_table(in_order: bool) -> Table {
             table.set(column, row, Value::F64(i as f64 * 0.5));
         }
     }
-    table
 }
 
 fn main() {
@@ -80,6 +84,11 @@ fn main() {
 
     bench("table: rows in timestamp order", ROWS, || {
         black_box(filled_table(true));
+    });
+    let mut reused = filled_table(true);
+    bench("table: rows in order into a cleared table", ROWS, || {
+        reused.clear();
+        fill(&mut reused, true);
     });
     bench("table: rows out of order + normalize", ROWS, || {
         let mut table = filled_table(false);

@@ -113,6 +113,23 @@ impl Column {
         }
     }
 
+    /// Removes every cell. A number column keeps its allocations; a general one starts over as
+    /// numbers (the common case), so one odd value does not slow the column down for good.
+    pub fn clear(&mut self) {
+        match &mut self.cells {
+            Cells::Numbers { values, present } => {
+                values.clear();
+                present.clear();
+            }
+            Cells::Values(_) => {
+                self.cells = Cells::Numbers {
+                    values: Vec::new(),
+                    present: Vec::new(),
+                }
+            }
+        }
+    }
+
     /// Extends the column with absent cells up to `rows` (never shortens it).
     pub fn pad(&mut self, rows: usize) {
         if self.len() >= rows {

@@ -4,6 +4,7 @@
 //! writer thread merges entries by timestamp ([`table`]) and seals them into Parquet segments
 //! ([`segment`]) under each track's directory ([`track_store`]).
 
+pub mod clock;
 pub mod column;
 pub mod command;
 pub mod config;

@@ -197,8 +197,9 @@ impl TrackStore {
         &self.topic
     }
 
-    /// Makes `rows` (normalized) durable, merging with overlapping segments.
-    pub fn seal(&mut self, rows: Table) -> Result<()> {
+    /// Makes `rows` (normalized) durable, merging with overlapping segments. Returns the table
+    /// that was written, whose allocations the caller may reuse (see [`Table::clear`]).
+    pub fn seal(&mut self, rows: Table) -> Result<Table> {
         let mut rows = rows;
         if self.data_jsonl == DataJsonl::Foreign && !rows.is_empty() {
             // First write into an SDK track: its rows become the oldest part of this segment.
@@ -209,7 +210,7 @@ impl TrackStore {
             self.data_jsonl = DataJsonl::Derived("imported");
         }
         let (Some(&lo), Some(&hi)) = (rows.timestamps().first(), rows.timestamps().last()) else {
-            return Ok(());
+            return Ok(rows);
         };
         fsx::create_dir_all(&self.dir)?;
         let (overlapping, kept): (Vec<SegmentInfo>, Vec<SegmentInfo>) = self
@@ -244,7 +245,9 @@ impl TrackStore {
             bytes,
         };
         let before = (self.segments.clone(), self.columns.clone());
-        self.columns.extend(merged.columns().iter().map(|c| c.name.to_string()));
+        // A reused table may keep columns this segment has no value in.
+        let present = merged.columns().iter().filter(|c| c.kind().is_some());
+        self.columns.extend(present.map(|c| c.name.to_string()));
         self.segments = kept;
         let at = self.segments.partition_point(|s| s.min_timestamp < info.min_timestamp);
         self.segments.insert(at, info);
@@ -260,7 +263,7 @@ impl TrackStore {
             // The metadata no longer lists it, so a leftover file is harmless; ignore failures.
             let _ = std::fs::remove_file(self.dir.join(old.file));
         }
-        Ok(())
+        Ok(merged)
     }
 
     /// Reads and concatenates the given segments (disjoint, in timestamp order).

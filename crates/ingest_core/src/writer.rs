@@ -419,21 +419,20 @@ impl Writer {
             return Ok(());
         }
         let mut rows = std::mem::take(&mut track.pending);
-        track.pending = Table::new();
         let entries = std::mem::take(&mut track.pending_entries);
         rows.normalize();
         let result = Self::store(track).and_then(|store| {
             let before = store.segments().iter().map(|s| s.bytes).sum::<u64>();
-            store.seal(rows)?;
-            Ok(store
-                .segments()
-                .iter()
-                .map(|s| s.bytes)
-                .sum::<u64>()
-                .saturating_sub(before))
+            let written = store.seal(rows)?;
+            let bytes = store.segments().iter().map(|s| s.bytes).sum::<u64>();
+            Ok((bytes.saturating_sub(before), written))
         });
         match result {
-            Ok(bytes) => {
+            Ok((bytes, mut written)) => {
+                // The track's next rows go into the same allocations (its typical size, and
+                // within the unsealed-memory bound it was sealed at).
+                written.clear();
+                track.pending = written;
                 let counter = match reason {
                     SealReason::Size => &self.stats.seals_by_size,
                     SealReason::Interval => &self.stats.seals_by_interval,

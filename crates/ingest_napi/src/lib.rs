@@ -1,6 +1,7 @@
 //! N-API binding of dash-ingest: converts between JS and `ingest_core`, nothing else.
 //! The TypeScript layer (`src/`) is the public API; this class is private to it.
 
+pub mod clock;
 mod error;
 mod tasks;
 
@@ -156,6 +157,8 @@ fn save_file(target: FileTarget, content: FileContent) -> ingest_core::Result<Sa
 pub struct NativeEngine {
     engine: Engine,
     handle: u32,
+    /// A writing engine keeps the coarse clock ticking until it closes.
+    clock: Option<ingest_core::clock::ClockUse>,
 }
 
 impl Drop for NativeEngine {
@@ -198,14 +201,17 @@ impl NativeEngine {
             ..defaults
         };
         let root = Path::new(&options.dash_root);
-        let engine = if options.must_exist == Some(true) {
-            Engine::open_existing(root, &options.prefix, config)
-        } else {
+        let writing = options.must_exist != Some(true);
+        let engine = if writing {
             Engine::start(root, &options.prefix, config)
+        } else {
+            Engine::open_existing(root, &options.prefix, config)
         };
         let engine = check(&env, engine)?;
         let handle = register_committer(engine.committer());
-        Ok(NativeEngine { engine, handle })
+        // Without the clock thread, slots go stale: JS then reads its own clock (see clock.ts).
+        let clock = writing.then(ingest_core::clock::start).and_then(Result::ok);
+        Ok(NativeEngine { engine, handle, clock })
     }
 
     /// The handle `commitBatch` takes for this engine.
@@ -296,6 +302,7 @@ impl NativeEngine {
     /// Seals everything and stops the writer; resolves when done.
     #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn close(&mut self, env: Env) -> napi::Result<AsyncTask<WaitDone>> {
+        self.clock = None;
         let pending = check(&env, self.engine.close())?;
         self.wait(pending)
     }
@@ -304,6 +311,7 @@ impl NativeEngine {
     /// process exit, where nothing asynchronous can run any more.
     #[napi(catch_unwind)]
     pub fn close_sync(&mut self, env: Env) -> napi::Result<()> {
+        self.clock = None;
         check(&env, self.engine.close_and_wait())
     }
 

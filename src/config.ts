@@ -7,7 +7,7 @@ import { dashRangeError, dashTypeError, describe } from "./errors.js";
 export interface EngineTuning {
   /** Seconds between automatic flushes to durable segments (`ML_DASH_FLUSH_INTERVAL`, default 5). */
   flushInterval?: number;
-  /** Entries buffered in JS before they cross to the engine (`ML_DASH_TRACK_BATCH_SIZE`, default 100). */
+  /** Entries buffered in JS before they cross to the engine (`ML_DASH_TRACK_BATCH_SIZE`, default 256). */
   trackBatchSize?: number;
   /** Bound on data queued for the writer thread, in bytes (default 8 MiB). */
   maxQueueBytes?: number;
@@ -33,7 +33,11 @@ export interface ResolvedConfig {
 }
 
 const DEFAULT_FLUSH_INTERVAL_SECONDS = 5;
-const DEFAULT_TRACK_BATCH_SIZE = 100;
+/**
+ * Not the SDK's 100 (its batches are network requests): a crossing costs ~1–2 µs, so at 256 it
+ * stays out of the 99th percentile of append latency; the 50 ms commit timer bounds staleness.
+ */
+const DEFAULT_TRACK_BATCH_SIZE = 256;
 
 function positive(name: string, value: unknown, integer: boolean): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {

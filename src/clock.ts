@@ -3,10 +3,12 @@
  * automatic timestamps never merge by accident. When the clock has not advanced since the last
  * one, the next representable double is used (about 0.24 µs apart at today's epoch seconds).
  *
- * "Now" comes from the engine's coarse clock: a one-element Float64Array that a native thread
- * rewrites every 100 µs while an engine is open, read here for ~1 ns instead of a clock call
- * (60–130 ns, more than the rest of an append). Each JS thread loading this module gets its own
- * slot. Where the runtime cannot share native memory, `performance` is read instead.
+ * "Now" comes from the engine's coarse clock while appends are happening: a one-element
+ * Float64Array that a native thread rewrites every 100 µs while batches are being committed, read
+ * here for ~1 ns instead of a clock call (60–130 ns, more than the rest of an append). When the
+ * engine is idle the slot reads 0 and `performance` is read instead, so the first appends after a
+ * pause are exact too. Each JS thread loading this module gets its own slot; where the runtime
+ * cannot share native memory, `performance` is always read.
  */
 import { clockSlot } from "./native.js";
 
@@ -29,12 +31,10 @@ export function nextUp(x: number): number {
 export class StrictClock {
   #last = 0;
 
-  /**
-   * Seconds since the epoch, greater than every value returned before. Reads the coarse clock,
-   * which only ticks while an engine is open: callers hold one.
-   */
+  /** Seconds since the epoch, greater than every value returned before. */
   now(): number {
-    const t = slot !== null ? (slot[0] as number) : (origin + clock.now()) / 1000;
+    const coarse = slot === null ? 0 : (slot[0] as number);
+    const t = coarse > 0 ? coarse : (origin + clock.now()) / 1000;
     this.#last = t > this.#last ? t : nextUp(this.#last);
     return this.#last;
   }

@@ -142,6 +142,7 @@ impl Committer {
         if batch.is_empty() {
             return Ok(());
         }
+        crate::clock::activity();
         let mut copy = self.buffers.take();
         copy.extend_from_slice(batch);
         let command = Command::Entries {

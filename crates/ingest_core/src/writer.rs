@@ -116,9 +116,9 @@ impl Writer {
     pub(crate) fn run(mut self) {
         let _close = CloseOnExit(self.queue.clone());
         let mut next_seal = Instant::now() + self.config.flush_interval;
-        let mut next_write_out = Instant::now() + RECORDS_INTERVAL;
+        let mut next_records = Instant::now() + RECORDS_INTERVAL;
         loop {
-            let command = self.queue.pop(next_seal.min(next_write_out));
+            let command = self.queue.pop(next_seal.min(next_records));
             let mut stop = false;
             match command {
                 None => {}
@@ -191,9 +191,9 @@ impl Writer {
             if stop {
                 break;
             }
-            if Instant::now() >= next_write_out {
+            if Instant::now() >= next_records {
                 self.write_records();
-                next_write_out = Instant::now() + RECORDS_INTERVAL;
+                next_records = Instant::now() + RECORDS_INTERVAL;
             }
             if Instant::now() >= next_seal {
                 // A failure here is kept in `self.failure` for the next flush to report.

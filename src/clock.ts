@@ -3,11 +3,11 @@
  * automatic timestamps never merge by accident. When the clock has not advanced since the last
  * one, the next representable double is used (about 0.24 µs apart at today's epoch seconds).
  *
- * "Now" comes from the engine's coarse clock while appends are happening: a one-element
- * Float64Array that a native thread rewrites every 100 µs while batches are being committed, read
- * here for ~1 ns instead of a clock call (60–130 ns, more than the rest of an append). When the
- * engine is idle the slot reads 0 and `performance` is read instead, so the first appends after a
- * pause are exact too. Each JS thread loading this module gets its own slot; where the runtime
+ * "Now" comes from the engine's coarse clock while appends stream in fast: a one-element
+ * Float64Array that a native thread rewrites every 100 µs while batches are committed at a high
+ * rate, read here for ~1 ns instead of a clock call (60–130 ns, more than the rest of an append).
+ * Otherwise the slot reads 0 and `performance` is read instead, so slow appends and the first
+ * ones after a pause are exact. Each JS thread loading this module gets its own slot; where the runtime
  * cannot share native memory, `performance` is always read.
  */
 import { clockSlot } from "./native.js";

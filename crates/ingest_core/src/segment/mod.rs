@@ -11,6 +11,7 @@
 //! see plain typed columns and we still tell `null` from absent. (Mixed columns tag their nulls
 //! instead.) Compression: zstd level 1.
 
+mod pages;
 mod read;
 mod write;
 
@@ -146,6 +147,17 @@ mod corrupt_files {
     use super::*;
     use crate::table::{ColumnName, Table};
     use crate::value::Value;
+
+    /// Found by the `segment` fuzz target: the parquet crate spins for minutes on this page header.
+    #[test]
+    fn a_page_header_claiming_a_huge_list_is_an_error_not_a_hang() {
+        let path = std::env::temp_dir().join(format!("dash-seg-hang-{}.parquet", std::process::id()));
+        let bytes = include_bytes!("../../../../fuzz/known-hangs/segment-page-header-huge-list.parquet");
+        std::fs::write(&path, bytes).unwrap();
+        let error = read(&path).unwrap_err();
+        assert_eq!(error.code(), "ERR_DASH_CORRUPT", "{error}");
+        std::fs::remove_file(path).ok();
+    }
 
     #[test]
     fn truncated_or_flipped_segments_are_errors_not_panics() {

@@ -136,6 +136,10 @@ pub fn read_range(path: &Path, start: f64, end: f64) -> Result<Table> {
 fn decode_range(path: &Path, start: f64, end: f64) -> Result<Table> {
     let corrupt = |reason: String| IngestError::corrupt(path, reason);
     let file = File::open(path).map_err(|e| IngestError::io(path, "nothing (reading)", e))?;
+    // A second handle for the page-header check (see `pages`), which reads at offsets.
+    let headers = file
+        .try_clone()
+        .map_err(|e| IngestError::io(path, "nothing (reading)", e))?;
     let reader = SerializedFileReader::new(file).map_err(|e| corrupt(e.to_string()))?;
     let metadata = reader.metadata();
     let key_value = |key: &str| {
@@ -169,6 +173,7 @@ fn decode_range(path: &Path, start: f64, end: f64) -> Result<Table> {
             }
         }
         spans.push((file_row - rows, timestamps.len(), rows));
+        super::pages::check_row_group(&headers, group.metadata()).map_err(corrupt)?;
         for leaf_index in 0..schema.num_columns() {
             let name = schema
                 .column(leaf_index)

@@ -263,7 +263,7 @@ impl Writer {
     /// Empties the log once every track is sealed, and logs the definitions again (later batches
     /// use them).
     fn reset_wal_if_sealed(&mut self) {
-        let sealed = self.tracks.iter().all(|t| t.pending_entries == 0);
+        let sealed = self.all_sealed();
         let Some(wal) = self.wal.as_mut().filter(|wal| sealed && !wal.is_empty()) else {
             return;
         };
@@ -279,10 +279,16 @@ impl Writer {
         }
     }
 
+    /// Whether every accepted row is in a segment (or counted as lost): the log's rows are then
+    /// all durable.
+    fn all_sealed(&self) -> bool {
+        self.tracks.iter().all(|t| t.pending_entries == 0)
+    }
+
     /// At shutdown: a log whose rows are all sealed is deleted; otherwise (a seal failed) it is
     /// written, synced and kept for the next engine to replay.
     fn close_wal(&mut self) {
-        let sealed = self.tracks.iter().all(|t| t.pending_entries == 0);
+        let sealed = self.all_sealed();
         if let Some(wal) = self.wal.take() {
             wal.finish(sealed);
         }

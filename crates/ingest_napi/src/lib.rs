@@ -209,7 +209,7 @@ impl NativeEngine {
         };
         let engine = check(&env, engine)?;
         let handle = register_committer(engine.committer());
-        // Without the clock thread, slots go stale: JS then reads its own clock (see clock.ts).
+        // Without the clock thread the slots stay 0, and JS reads its own clock (see clock.ts).
         let clock = writing.then(ingest_core::clock::start).and_then(Result::ok);
         Ok(NativeEngine { engine, handle, clock })
     }
@@ -442,7 +442,6 @@ impl NativeEngine {
         // Counters stay far below 2^53, where f64 is exact.
         #[allow(clippy::cast_precision_loss)]
         let n = |c: &std::sync::atomic::AtomicU64| c.load(Relaxed) as f64;
-        #[allow(clippy::cast_precision_loss)]
         let recovery = self.engine.recovery();
         EngineStats {
             entries_committed: n(&s.entries_committed),

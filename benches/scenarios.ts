@@ -17,7 +17,43 @@ export interface Scenario {
   step(i: number, append: Append): void | Promise<void>;
 }
 
-const STATE = new Float32Array(64);
+/**
+ * The RL scenario's state at step i: `state[k] = sin(i * 1e-3 + k)`, the same values for every
+ * writer. Consecutive steps advance by a rotation (two multiply-adds per element) instead of 64
+ * `Math.sin` calls, which cost ~600 ns per step on the benchmark machine, more than the appends
+ * being measured; the rotated values stay within 1e-11 of `Math.sin` over a million steps (far
+ * below float32 precision). Any other step is computed from `Math.sin` exactly.
+ */
+class RotatingState {
+  readonly values = new Float32Array(64);
+  readonly #sin = new Float64Array(64);
+  readonly #cos = new Float64Array(64);
+  #next = Number.NaN;
+
+  at(i: number): Float32Array {
+    if (i !== this.#next) {
+      for (let k = 0; k < 64; k++) {
+        this.#sin[k] = Math.sin(i * 1e-3 + k);
+        this.#cos[k] = Math.cos(i * 1e-3 + k);
+      }
+    } else {
+      const c = ROTATE_COS;
+      const s = ROTATE_SIN;
+      for (let k = 0; k < 64; k++) {
+        const sin = this.#sin[k] as number;
+        const cos = this.#cos[k] as number;
+        this.#sin[k] = sin * c + cos * s;
+        this.#cos[k] = cos * c - sin * s;
+      }
+    }
+    this.values.set(this.#sin);
+    this.#next = i + 1;
+    return this.values;
+  }
+}
+const ROTATE_COS = Math.cos(1e-3);
+const ROTATE_SIN = Math.sin(1e-3);
+const STATE = new RotatingState();
 
 export const scenarios: Scenario[] = [
   {
@@ -61,8 +97,7 @@ export const scenarios: Scenario[] = [
     rowsPerStep: 1,
     numeric: true,
     step(i, append) {
-      for (let k = 0; k < 64; k++) STATE[k] = Math.sin(i * 1e-3 + k);
-      return append("agent/trajectory", { episode: Math.floor(i / 1000), step: i % 1000, state: STATE, action: i % 4, reward: 1.0 });
+      return append("agent/trajectory", { episode: Math.floor(i / 1000), step: i % 1000, state: STATE.at(i), action: i % 4, reward: 1.0 });
     },
   },
   {

@@ -1,7 +1,7 @@
 /** Values: every supported JS value reads back as the same value; unsupported ones throw clearly. */
 import { describe, expect, it } from "vitest";
 import { Experiment } from "../src/index.js";
-import { expectSegmentsMatch, tempRoot, trackDir } from "./helpers.js";
+import { expectSegmentsMatch, segmentFiles, tempRoot, trackDir } from "./helpers.js";
 
 async function started(name: string): Promise<Experiment> {
   return new Experiment(`values/${name}`, { dashRoot: tempRoot() }).start();
@@ -84,6 +84,37 @@ describe("values", () => {
       expect(entries[1]?.[name]).toEqual(array.subarray(1));
     }
     await expectSegmentsMatch(trackDir(experiment, "arrays"), entries);
+    await experiment.complete();
+  });
+
+  it("typed-array columns: merged by timestamp, out of order, empty, absent, across segments, then a number", async () => {
+    // A small unsealed-bytes bound seals many segments of one track; the store column is written
+    // contiguously until a number arrives in it.
+    const experiment = await new Experiment("values/typed-columns", { dashRoot: tempRoot(), maxUnsealedBytes: 64 * 1024 }).start();
+    const track = experiment.track("agent");
+    const state = (i: number, n = 16) => Float32Array.from({ length: n }, (_, k) => i + k / 16);
+    const expected = new Map<number, Record<string, unknown>>();
+    const append = (fields: Record<string, unknown>, ts: number) => {
+      track.append(fields, ts);
+      expected.set(ts, { ...expected.get(ts), ...fields, timestamp: ts });
+    };
+    for (let i = 0; i < 3000; i++) {
+      append({ step: i, state: state(i) }, i);
+      if (i % 7 === 0) append({ reward: i / 2 }, i); // merges into the row just appended
+      if (i % 11 === 0) append({ state: state(-i, 3) }, i); // rewrites the last row's array
+      if (i % 13 === 0) append({ step: i, state: new Float32Array(0) }, i + 0.5); // empty array
+      if (i % 17 === 0) append({ step: i }, i + 0.25); // no state: absent
+    }
+    await experiment.flush();
+    for (let i = 100; i < 110; i++) append({ state: state(1000 + i, 2) }, i - 0.75); // out of order
+    await experiment.flush();
+    append({ step: -1, state: 5 }, 5000); // a number in the array column
+    await experiment.flush();
+    const want = [...expected.values()].sort((a, b) => (a.timestamp as number) - (b.timestamp as number));
+    const { entries } = await track.read();
+    expect(entries).toEqual(want);
+    expect(segmentFiles(trackDir(experiment, "agent")).length).toBeGreaterThan(3);
+    await expectSegmentsMatch(trackDir(experiment, "agent"), entries);
     await experiment.complete();
   });
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use ingest_core::queue::ByteQueue;
 use ingest_core::table::{ColumnName, Table};
-use ingest_core::value::Value;
+use ingest_core::value::{Elem, Value};
 use ingest_core::{segment, wire};
 
 const ROWS: usize = 1_000_000;
@@ -40,6 +40,35 @@ fn numeric_batch() -> Vec<u8> {
         for v in [i as f64, (i as f64).sin(), (i as f64).cos(), 0.3] {
             batch.extend_from_slice(&v.to_le_bytes());
         }
+    }
+    batch
+}
+
+/// A batch of `rows` RL entries in general form (field ids 0..5, the state a typed array).
+fn rl_batch(rows: usize) -> Vec<u8> {
+    let mut batch = Vec::with_capacity(rows * 320);
+    for i in 0..rows {
+        batch.extend_from_slice(&1u32.to_le_bytes());
+        batch.extend_from_slice(&5u32.to_le_bytes());
+        batch.extend_from_slice(&(i as f64).to_le_bytes());
+        let state: Vec<u8> = (0..64)
+            .flat_map(|k| ((i as f64 * 1e-3 + f64::from(k)).sin() as f32).to_le_bytes())
+            .collect();
+        let values = [
+            Value::F64((i / 1000) as f64),
+            Value::F64((i % 1000) as f64),
+            Value::Typed {
+                elem: Elem::F32,
+                bytes: state.into(),
+            },
+            Value::F64((i % 4) as f64),
+            Value::F64(1.0),
+        ];
+        for (key, value) in (0u32..).zip(&values) {
+            batch.extend_from_slice(&key.to_le_bytes());
+            wire::encode_value(&mut batch, value);
+        }
+        batch.resize(batch.len().next_multiple_of(8), 0);
     }
     batch
 }
@@ -107,39 +136,22 @@ fn main() {
     });
     let _ = std::fs::remove_file(&path);
 
-    // The RL scenario's rows: { episode, step, state: Float32Array(64), action, reward }.
+    // The RL scenario's entries, as the writer receives them from JS: { episode, step,
+    // state: Float32Array(64), action, reward }, state[k] = sin(i * 1e-3 + k).
     const RL_ROWS: usize = ROWS / 5;
-    let rl_names: Vec<ColumnName> = ["episode", "step", "state", "action", "reward"]
+    let rl_keys: Vec<ColumnName> = ["episode", "step", "state", "action", "reward"]
         .iter()
         .map(|n| ColumnName::from(*n))
         .collect();
-    let rl_table = || {
-        let mut table = Table::new();
-        for i in 0..RL_ROWS {
-            let row = table.begin_row(i as f64);
-            let state: Vec<u8> = (0..64)
-                .flat_map(|k| ((i + k) as f32 * 1e-3).sin().to_le_bytes())
-                .collect();
-            for (key, name) in rl_names.iter().enumerate() {
-                let column = table.column_index_for_key(key as u32, name);
-                let value = if key == 2 {
-                    Value::Typed {
-                        elem: ingest_core::value::Elem::F32,
-                        bytes: state.clone().into(),
-                    }
-                } else {
-                    Value::F64(i as f64)
-                };
-                table.set(column, row, value);
-            }
-        }
-        table
+    let rl_batch = rl_batch(RL_ROWS);
+    let decode = |table: &mut Table| {
+        table.clear();
+        let _ = wire::decode_batch(&rl_batch, &[], |entry| table.push_entry(entry, &rl_keys));
     };
-    bench("RL table: rows with a 64-float array", RL_ROWS, || {
-        black_box(rl_table());
-    });
-    let mut table = rl_table();
-    table.normalize();
+    let mut table = Table::new();
+    decode(&mut table);
+    assert_eq!(table.len(), RL_ROWS);
+    bench("RL decode into a cleared table", RL_ROWS, || decode(&mut table));
     bench("RL segment: encode + fsync Parquet", RL_ROWS, || {
         let _ = segment::write(&path, &table, "benchmark rows");
     });

@@ -1,10 +1,11 @@
 //! One column of a table in memory. Columns that hold only numbers (the sensor fast path) are
-//! stored as a plain `f64` vector plus presence flags, with no per-cell enum; a column that
-//! receives any other value switches once to general cells.
+//! stored as a plain `f64` vector plus presence flags, and columns that hold only typed arrays of
+//! one element type (states, observations) as their bytes back to back plus row ends: no per-cell
+//! enum or allocation. A column that receives any other value switches once to general cells.
 
 use std::borrow::Cow;
 
-use crate::value::{Kind, Value};
+use crate::value::{Elem, Kind, Value};
 
 /// Column name as stored (flattened, dotted).
 pub type ColumnName = std::sync::Arc<str>;
@@ -19,6 +20,14 @@ pub struct Column {
 enum Cells {
     /// Only numbers so far. `values[i]` is meaningful only where `present[i]`.
     Numbers { values: Vec<f64>, present: Vec<bool> },
+    /// Only typed arrays of `elem` so far: row `i` is `bytes[ends[i - 1]..ends[i]]` (from 0 for
+    /// row 0), meaningful only where `present[i]`. `ends` and `present` have one item per row.
+    Arrays {
+        elem: Elem,
+        bytes: Vec<u8>,
+        ends: Vec<usize>,
+        present: Vec<bool>,
+    },
     /// Anything. `None` = the row has no such field (absent), distinct from `Some(Value::Null)`.
     Values(Vec<Option<Value>>),
 }
@@ -51,7 +60,7 @@ impl Column {
 
     pub fn len(&self) -> usize {
         match &self.cells {
-            Cells::Numbers { present, .. } => present.len(),
+            Cells::Numbers { present, .. } | Cells::Arrays { present, .. } => present.len(),
             Cells::Values(cells) => cells.len(),
         }
     }
@@ -64,29 +73,51 @@ impl Column {
     pub fn kind(&self) -> Option<Kind> {
         match &self.cells {
             Cells::Numbers { present, .. } => present.contains(&true).then_some(Kind::F64),
+            Cells::Arrays { elem, present, .. } => present.contains(&true).then_some(Kind::Typed(*elem)),
             Cells::Values(cells) => Kind::of_cells(cells),
         }
     }
 
-    /// The values and presence flags of a number column (`None` for general columns).
+    /// The values and presence flags of a number column (`None` for other columns).
     pub fn numbers(&self) -> Option<(&[f64], &[bool])> {
         match &self.cells {
             Cells::Numbers { values, present } => Some((values, present)),
-            Cells::Values(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The cells of a general column (`None` for number and typed-array columns, which hold no
+    /// nulls or other kinds).
+    pub fn general(&self) -> Option<&[Option<Value>]> {
+        match &self.cells {
+            Cells::Values(cells) => Some(cells),
+            _ => None,
+        }
+    }
+
+    /// The raw little-endian bytes of the typed array in `row`, in either storage (`None` if the
+    /// row holds no typed array).
+    pub fn array(&self, row: usize) -> Option<&[u8]> {
+        match &self.cells {
+            Cells::Arrays {
+                bytes, ends, present, ..
+            } => match present.get(row) {
+                Some(true) => bytes.get(array_start(ends, row)..*ends.get(row)?),
+                _ => None,
+            },
+            Cells::Values(cells) => match cells.get(row) {
+                Some(Some(Value::Typed { bytes, .. })) => Some(bytes),
+                _ => None,
+            },
+            Cells::Numbers { .. } => None,
         }
     }
 
     /// All cells as general values (borrowed when already general).
     pub fn cells(&self) -> Cow<'_, [Option<Value>]> {
         match &self.cells {
-            Cells::Numbers { values, present } => Cow::Owned(
-                values
-                    .iter()
-                    .zip(present)
-                    .map(|(v, p)| p.then_some(Value::F64(*v)))
-                    .collect(),
-            ),
             Cells::Values(cells) => Cow::Borrowed(cells),
+            _ => Cow::Owned((0..self.len()).map(|row| self.get(row)).collect()),
         }
     }
 
@@ -96,29 +127,44 @@ impl Column {
                 Some(true) => values.get(row).map(|v| Value::F64(*v)),
                 _ => None,
             },
+            Cells::Arrays { elem, .. } => self.array(row).map(|bytes| Value::Typed {
+                elem: *elem,
+                bytes: bytes.into(),
+            }),
             Cells::Values(cells) => cells.get(row).cloned().flatten(),
         }
     }
 
     pub fn take(&mut self, row: usize) -> Option<Value> {
+        let value = match &self.cells {
+            Cells::Values(_) => None,
+            _ => self.get(row),
+        };
         match &mut self.cells {
-            Cells::Numbers { values, present } => match present.get_mut(row) {
-                Some(p) if *p => {
+            Cells::Numbers { present, .. } | Cells::Arrays { present, .. } => {
+                if let Some(p) = present.get_mut(row) {
                     *p = false;
-                    values.get(row).map(|v| Value::F64(*v))
                 }
-                _ => None,
-            },
+                value
+            }
             Cells::Values(cells) => cells.get_mut(row).and_then(Option::take),
         }
     }
 
-    /// Removes every cell. A number column keeps its allocations; a general one starts over as
-    /// numbers (the common case), so one odd value does not slow the column down for good.
+    /// Removes every cell. Number and typed-array columns keep their allocations; a general one
+    /// starts over as numbers (the common case), so one odd value does not slow the column down
+    /// for good.
     pub fn clear(&mut self) {
         match &mut self.cells {
             Cells::Numbers { values, present } => {
                 values.clear();
+                present.clear();
+            }
+            Cells::Arrays {
+                bytes, ends, present, ..
+            } => {
+                bytes.clear();
+                ends.clear();
                 present.clear();
             }
             Cells::Values(_) => {
@@ -140,12 +186,22 @@ impl Column {
                 values.resize(rows, 0.0);
                 present.resize(rows, false);
             }
+            Cells::Arrays {
+                bytes, ends, present, ..
+            } => {
+                ends.resize(rows, bytes.len());
+                present.resize(rows, false);
+            }
             Cells::Values(cells) => cells.resize(rows, None),
         }
     }
 
     /// Sets the cell of `row`, padding with absent cells before it.
     pub fn set(&mut self, row: usize, value: Value) {
+        if let Value::Typed { elem, bytes } = &value {
+            self.set_array(row, *elem, bytes);
+            return;
+        }
         if let (Cells::Numbers { values, present }, Value::F64(number)) = (&mut self.cells, &value) {
             if row == present.len() {
                 values.push(*number);
@@ -163,7 +219,57 @@ impl Column {
             }
             return;
         }
-        if let Cells::Numbers { .. } = self.cells {
+        self.set_general(row, value);
+    }
+
+    /// Sets the cell of `row` to a typed array of `elem` given as its raw little-endian bytes
+    /// (copied straight into the column when it holds only such arrays).
+    pub fn set_array(&mut self, row: usize, elem: Elem, array: &[u8]) {
+        if let Cells::Numbers { present, .. } = &self.cells {
+            if !present.contains(&true) {
+                // No number yet: this is a typed-array column.
+                self.cells = Cells::Arrays {
+                    elem,
+                    bytes: Vec::new(),
+                    ends: vec![0; present.len()],
+                    present: vec![false; present.len()],
+                };
+            }
+        }
+        if let Cells::Arrays {
+            elem: column_elem,
+            bytes,
+            ends,
+            present,
+        } = &mut self.cells
+        {
+            // Appending a row, or rewriting the last one (an entry merged by timestamp).
+            if *column_elem == elem && row + 1 >= present.len() {
+                if row + 1 == present.len() {
+                    bytes.truncate(array_start(ends, row));
+                    ends.pop();
+                    present.pop();
+                }
+                ends.resize(row, bytes.len());
+                present.resize(row, false);
+                bytes.extend_from_slice(array);
+                ends.push(bytes.len());
+                present.push(true);
+                return;
+            }
+        }
+        self.set_general(
+            row,
+            Value::Typed {
+                elem,
+                bytes: array.into(),
+            },
+        );
+    }
+
+    /// Sets the cell of `row` in general storage (switching to it if needed).
+    fn set_general(&mut self, row: usize, value: Value) {
+        if !matches!(self.cells, Cells::Values(_)) {
             self.cells = Cells::Values(self.cells().into_owned());
         }
         if let Cells::Values(cells) = &mut self.cells {
@@ -181,6 +287,25 @@ impl Column {
         match (&mut self.cells, other.cells) {
             (Cells::Numbers { values, present }, Cells::Numbers { values: v, present: p }) => {
                 values.extend(v);
+                present.extend(p);
+            }
+            (
+                Cells::Arrays {
+                    elem,
+                    bytes,
+                    ends,
+                    present,
+                },
+                Cells::Arrays {
+                    elem: e,
+                    bytes: b,
+                    ends: n,
+                    present: p,
+                },
+            ) if *elem == e => {
+                let base = bytes.len();
+                bytes.extend(b);
+                ends.extend(n.iter().map(|end| base + end));
                 present.extend(p);
             }
             (_, other_cells) => {
@@ -206,6 +331,25 @@ impl Column {
                 values: values.get(from..to).map(<[f64]>::to_vec).unwrap_or_default(),
                 present: present.get(from..to).map(<[bool]>::to_vec).unwrap_or_default(),
             },
+            Cells::Arrays {
+                elem,
+                bytes,
+                ends,
+                present,
+            } => {
+                let (first, last) = (array_start(ends, from), array_start(ends, to));
+                Cells::Arrays {
+                    elem: *elem,
+                    bytes: bytes.get(first..last).map(<[u8]>::to_vec).unwrap_or_default(),
+                    ends: ends
+                        .get(from..to)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|end| end - first)
+                        .collect(),
+                    present: present.get(from..to).map(<[bool]>::to_vec).unwrap_or_default(),
+                }
+            }
             Cells::Values(cells) => Cells::Values(cells.get(from..to).map(<[_]>::to_vec).unwrap_or_default()),
         };
         Column {
@@ -213,6 +357,14 @@ impl Column {
             cells,
         }
     }
+}
+
+/// Where the bytes of `row` start in an `Arrays` column (where the previous row's end).
+fn array_start(ends: &[usize], row: usize) -> usize {
+    row.checked_sub(1)
+        .and_then(|previous| ends.get(previous))
+        .copied()
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -241,5 +393,65 @@ mod tests {
         assert_eq!(c.kind(), Some(Kind::Mixed));
         assert_eq!(c.take(0), Some(Value::F64(1.0)));
         assert_eq!(c.get(0), None);
+    }
+
+    fn typed(elem: Elem, values: &[f32]) -> Value {
+        Value::Typed {
+            elem,
+            bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        }
+    }
+
+    #[test]
+    fn typed_arrays_stay_contiguous_until_another_kind_arrives() {
+        let (a, b, c) = (
+            typed(Elem::F32, &[1.0, 2.0]),
+            typed(Elem::F32, &[]),
+            typed(Elem::F32, &[3.0]),
+        );
+        let mut column = Column::new(ColumnName::from("state"));
+        column.pad(1);
+        column.set(1, a.clone());
+        column.set(2, b.clone());
+        // An entry merged into the last row rewrites it.
+        column.set(3, typed(Elem::F32, &[9.0]));
+        column.set(3, c.clone());
+        assert!(column.general().is_none());
+        assert_eq!(column.kind(), Some(Kind::Typed(Elem::F32)));
+        assert_eq!(
+            column.cells().to_vec(),
+            vec![None, Some(a.clone()), Some(b.clone()), Some(c.clone())]
+        );
+        assert_eq!(column.array(1), Some(&[0, 0, 128, 63, 0, 0, 0, 64][..]));
+        assert_eq!(column.array(0), None);
+
+        let tail = column.slice(2, 4);
+        assert_eq!(tail.cells().to_vec(), vec![Some(b.clone()), Some(c.clone())]);
+        let mut joined = column.slice(0, 2);
+        joined.append(tail);
+        assert!(joined.general().is_none());
+        assert_eq!(joined, column);
+
+        assert_eq!(column.take(1), Some(a.clone()));
+        assert_eq!(column.array(1), None);
+        column.clear();
+        column.set(0, a.clone());
+        assert!(column.general().is_none(), "a cleared array column keeps its storage");
+
+        // Rewriting an earlier row, another element type and a number all switch to general cells,
+        // keeping every cell.
+        for (row, value) in [(0, c.clone()), (1, typed(Elem::I32, &[])), (2, Value::F64(1.0))] {
+            let mut mixed = column.clone();
+            mixed.pad(2);
+            mixed.set(1, b.clone());
+            mixed.set(row, value.clone());
+            assert!(mixed.general().is_some());
+            let mut expected = vec![Some(a.clone()), Some(b.clone()), None];
+            expected.truncate(mixed.len());
+            if let Some(cell) = expected.get_mut(row) {
+                *cell = Some(value);
+            }
+            assert_eq!(mixed.cells().to_vec(), expected);
+        }
     }
 }

@@ -6,7 +6,9 @@
 //! as tables are absorbed in append order.
 
 pub use crate::column::{Column, ColumnName};
-use crate::value::Value;
+use crate::error::{IngestError, Result};
+use crate::value::{Elem, Value};
+use crate::wire::{Entry, Field};
 
 /// Marks "no column yet" in the key → column cache.
 const NO_COLUMN: u32 = u32::MAX;
@@ -110,6 +112,32 @@ impl Table {
         if let Some(column) = self.columns.get_mut(column) {
             column.set(row, value);
         }
+    }
+
+    /// Sets a field of `row` to a typed array of `elem` given as its raw little-endian bytes.
+    pub fn set_array(&mut self, column: usize, row: usize, elem: Elem, bytes: &[u8]) {
+        // The bytes plus a row end and a presence flag.
+        self.approx_bytes += bytes.len() + 9;
+        if let Some(column) = self.columns.get_mut(column) {
+            column.set_array(row, elem, bytes);
+        }
+    }
+
+    /// Appends one decoded batch entry (see `begin_row`), taking its fields; `keys` names the
+    /// batch's field ids.
+    pub fn push_entry(&mut self, entry: &mut Entry<'_>, keys: &[ColumnName]) -> Result<()> {
+        let row = self.begin_row(entry.timestamp);
+        for (key, field) in entry.fields.drain(..) {
+            let Some(name) = keys.get(key as usize) else {
+                return Err(IngestError::UnknownId { what: "key", id: key });
+            };
+            let column = self.column_index_for_key(key, name);
+            match field {
+                Field::Value(value) => self.set(column, row, value),
+                Field::Array { elem, bytes } => self.set_array(column, row, elem, bytes),
+            }
+        }
+        Ok(())
     }
 
     /// Appends one entry (see `begin_row`).

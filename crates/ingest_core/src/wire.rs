@@ -117,7 +117,18 @@ impl<'a> Reader<'a> {
     }
 
     pub fn value(&mut self) -> Result<Value> {
-        Ok(match self.u8()? {
+        Ok(match self.field()? {
+            Field::Value(value) => value,
+            Field::Array { elem, bytes } => Value::Typed {
+                elem,
+                bytes: bytes.into(),
+            },
+        })
+    }
+
+    /// The next value, with typed-array bytes borrowed from the input.
+    pub fn field(&mut self) -> Result<Field<'a>> {
+        Ok(Field::Value(match self.u8()? {
             TAG_NULL => Value::Null,
             TAG_F64 => Value::F64(self.f64()?),
             TAG_TRUE => Value::Bool(true),
@@ -142,27 +153,36 @@ impl<'a> Reader<'a> {
                 if bytes.len() % elem.size() != 0 {
                     return Err(self.malformed("typed array length is not a multiple of its element size"));
                 }
-                Value::Typed {
-                    elem,
-                    bytes: bytes.into(),
-                }
+                return Ok(Field::Array { elem, bytes });
             }
             TAG_JSON => Value::Json(self.string()?),
             tag => return Err(self.malformed(format!("unknown value tag {tag}"))),
-        })
+        }))
     }
 }
 
+/// A decoded field value. Typed-array bytes stay borrowed from the batch, so the writer copies
+/// them once, straight into their column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field<'a> {
+    Value(Value),
+    Array { elem: Elem, bytes: &'a [u8] },
+}
+
 /// One decoded batch entry; `fields` is reused between entries to avoid allocation.
-pub struct Entry {
+pub struct Entry<'a> {
     pub topic: u32,
     pub timestamp: f64,
-    pub fields: Vec<(u32, Value)>,
+    pub fields: Vec<(u32, Field<'a>)>,
 }
 
 /// Decodes every entry of a batch, calling `sink` for each; `shapes` are the key lists of numeric
 /// entries, by shape id. Stops at the first malformed byte.
-pub fn decode_batch(bytes: &[u8], shapes: &[Box<[u32]>], mut sink: impl FnMut(&mut Entry) -> Result<()>) -> Result<()> {
+pub fn decode_batch<'a>(
+    bytes: &'a [u8],
+    shapes: &[Box<[u32]>],
+    mut sink: impl FnMut(&mut Entry<'a>) -> Result<()>,
+) -> Result<()> {
     let mut reader = Reader::new(bytes);
     let mut entry = Entry {
         topic: 0,
@@ -183,13 +203,13 @@ pub fn decode_batch(bytes: &[u8], shapes: &[Box<[u32]>], mut sink: impl FnMut(&m
                 });
             };
             for key in keys.iter() {
-                entry.fields.push((*key, Value::F64(reader.f64()?)));
+                entry.fields.push((*key, Field::Value(Value::F64(reader.f64()?))));
             }
         } else {
             entry.topic = topic_word;
             for _ in 0..count_or_shape {
                 let key = reader.u32()?;
-                entry.fields.push((key, reader.value()?));
+                entry.fields.push((key, reader.field()?));
             }
             reader.align8()?;
         }
@@ -333,8 +353,12 @@ mod tests {
         assert_eq!(
             seen,
             vec![
-                (7, 1.5, vec![(3, Value::F64(2.0))]),
-                (2, 2.5, vec![(4, Value::F64(10.0)), (5, Value::F64(20.0))]),
+                (7, 1.5, vec![(3, Field::Value(Value::F64(2.0)))]),
+                (
+                    2,
+                    2.5,
+                    vec![(4, Field::Value(Value::F64(10.0))), (5, Field::Value(Value::F64(20.0)))]
+                ),
             ]
         );
 

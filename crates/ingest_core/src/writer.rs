@@ -360,15 +360,7 @@ impl Writer {
                     id: entry.topic,
                 });
             };
-            let table = &mut track.pending;
-            let row = table.begin_row(entry.timestamp);
-            for (key, value) in entry.fields.drain(..) {
-                let Some(name) = keys.get(key as usize) else {
-                    return Err(IngestError::UnknownId { what: "key", id: key });
-                };
-                let column = table.column_index_for_key(key, name);
-                table.set(column, row, value);
-            }
+            track.pending.push_entry(entry, keys)?;
             track.pending_entries += 1;
             Ok(())
         });

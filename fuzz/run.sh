@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs fuzz targets for SECONDS each (default 15): the ones named after SECONDS, or all of them,
 # starting from the seeds in fuzz/seeds/ (a real segment, write-ahead log, batch and SDK JSON lines
-# file) plus the corpus of earlier runs. An input that runs longer than 5 s counts as a hang.
+# file; `npx tsx fuzz/make-seeds.ts` regenerates the log and batch seeds) plus the corpus of
+# earlier runs. An input that runs longer than 5 s counts as a hang.
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); builds on stable without a sanitizer. Without it
 # the run is skipped with a message, except under CI=true, where that is a failure.
 # A crash leaves its input in fuzz/artifacts/<target>/ and fails the run.

@@ -79,6 +79,7 @@ export function decodeRows(bytes: Uint8Array): Entry[] {
         const Ctor = ELEM_CONSTRUCTORS[view.getUint8(pos++)];
         const len = u32();
         if (Ctor === undefined) throw new Error("dash-ingest: unknown element code from the engine");
+        pos = (pos + 7) & ~7; // the bytes start at a multiple of 8 (see TAG_TYPED in wire.rs)
         // Copy into a fresh, aligned buffer the caller owns (Buffer#slice would share memory).
         const copy = new Uint8Array(len);
         copy.set(bytes.subarray(pos, pos + len));

@@ -57,7 +57,6 @@ const SHORT_STRING = 64;
 const MAX_ENTRY_BYTES = 1 << 30;
 
 const utf8 = new TextEncoder();
-const EMPTY_BYTES = new Uint8Array(0);
 
 // The fast path writes numbers through a Float64Array, which uses the platform's byte order.
 if (new Uint8Array(Float64Array.of(1).buffer)[7] !== 0x3f) {
@@ -73,6 +72,11 @@ export interface BatchSink {
   commit(buffer: Uint8Array, length: number, entries: number, mustWait: boolean): void;
   defineKey(name: string): number;
   defineShape(keys: Uint32Array): number;
+}
+
+/** What the encoder uses of a typed view of its buffer: a bulk copy from an array of its type. */
+interface TypedCopy {
+  set(source: TypedArray, offset: number): void;
 }
 
 /** A learned numeric shape: its keys in order, and its id in the engine. */
@@ -182,6 +186,8 @@ export class BatchEncoder {
   #buffer = new Uint8Array(INITIAL_CAPACITY);
   #view = new DataView(this.#buffer.buffer);
   #f64 = new Float64Array(this.#buffer.buffer);
+  /** Views of the staging buffer by element code, made on first use (see `#typedView`). */
+  #typedViews: (TypedCopy | undefined)[] = [];
   #pos = 0;
   #entryStart = 0;
   #entries = 0;
@@ -244,6 +250,7 @@ export class BatchEncoder {
     this.#buffer = grown;
     this.#view = new DataView(grown.buffer);
     this.#f64 = new Float64Array(grown.buffer);
+    this.#typedViews = [];
   }
 
   #keyId(name: string): number {
@@ -542,13 +549,29 @@ export class BatchEncoder {
         `field "${name}" is ${describe(value)}; use a typed array (DataView and subclasses are not stored)`,
       );
     }
-    // A view of a detached buffer has no bytes (and its buffer cannot be viewed again).
-    const bytes = value.byteLength === 0 ? EMPTY_BYTES : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-    this.#reserve(6 + bytes.length);
+    const length = value.byteLength;
+    this.#reserve(13 + length);
     this.#buffer[this.#pos] = TAG_TYPED;
     this.#buffer[this.#pos + 1] = code;
-    this.#view.setUint32(this.#pos + 2, bytes.length, true);
-    this.#buffer.set(bytes, this.#pos + 6);
-    this.#pos += 6 + bytes.length;
+    this.#view.setUint32(this.#pos + 2, length, true);
+    // The bytes start at a multiple of 8, so a view of the value's own type copies them in one
+    // memcpy, with no view object created per entry. (A view of a detached buffer has no bytes.)
+    const start = (this.#pos + 13) & ~7;
+    const typed = value as TypedArray; // its prototype is one of ELEM_CONSTRUCTORS
+    if (length > 0) this.#typedView(code).set(typed, start / typed.BYTES_PER_ELEMENT);
+    this.#pos = start + length;
+  }
+
+  /** A view of the staging buffer with the element type of `code` (made once per buffer). */
+  #typedView(code: number): TypedCopy {
+    let view = this.#typedViews[code];
+    if (view === undefined) {
+      const Ctor = ELEM_CONSTRUCTORS[code] as (typeof ELEM_CONSTRUCTORS)[number];
+      // Every element type's `set` copies a typed array of the same type (TS cannot see that
+      // through the union of their signatures).
+      view = new Ctor(this.#buffer.buffer) as unknown as TypedCopy;
+      this.#typedViews[code] = view;
+    }
+    return view;
   }
 }

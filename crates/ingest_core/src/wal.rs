@@ -1,7 +1,8 @@
 //! The write-ahead log: everything the writer thread accepted into unsealed tables, so a crash
 //! (SIGKILL, power loss) loses at most the last moments instead of everything since the last seal.
 //!
-//! File `<experiment>/.dash-ingest.wal`: the magic `DASHWAL1`, then records
+//! File `<experiment>/.dash-ingest.wal`: the magic `DASHWAL2` (the version of the wire format of its
+//! batches), then records
 //! `len u32 | crc32 u32 | kind u32 | count u32 | payload[len]` (little endian; the CRC covers
 //! kind, count and payload). Kinds: a topic definition (`id u32` + UTF-8 name), a key (UTF-8
 //! name), a shape (`u32` key ids), and a batch of `count` wire entries ([`crate::wire`]).
@@ -36,7 +37,7 @@ use crate::queue::ByteQueue;
 
 pub const WAL_FILE: &str = ".dash-ingest.wal";
 
-const MAGIC: &[u8; 8] = b"DASHWAL1";
+const MAGIC: &[u8; 8] = b"DASHWAL2";
 const HEADER_BYTES: usize = 16;
 /// The log thread writes at least this often when records keep coming.
 const WRITE_BYTES: usize = 1 << 20;
@@ -367,7 +368,10 @@ pub fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<Contents<'a>> {
         return Ok(Contents::default());
     }
     let Some(mut rest) = bytes.strip_prefix(MAGIC.as_slice()) else {
-        return Err(IngestError::corrupt(path, "not a dash-ingest write-ahead log"));
+        return Err(IngestError::corrupt(
+            path,
+            "not a write-ahead log of this version of dash-ingest",
+        ));
     };
     let mut records = Vec::new();
     while let Some((record, tail)) = next_record(rest) {

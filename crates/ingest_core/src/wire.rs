@@ -31,7 +31,8 @@ pub const TAG_STR: u8 = 4;
 pub const TAG_BIGINT: u8 = 5;
 /// `count:u32` then `count` f64.
 pub const TAG_F64_LIST: u8 = 6;
-/// `elem:u8 byte_len:u32` then raw bytes.
+/// `elem:u8 byte_len:u32`, zero padding to a multiple of 8 bytes from the start of the buffer,
+/// then the raw bytes (aligned, so JS copies them through a view of their own element type).
 pub const TAG_TYPED: u8 = 7;
 /// `len:u32` then JSON text.
 pub const TAG_JSON: u8 = 8;
@@ -149,7 +150,9 @@ impl<'a> Reader<'a> {
                 let code = self.u8()?;
                 let elem =
                     Elem::from_code(code).ok_or_else(|| self.malformed(format!("unknown element code {code}")))?;
-                let bytes = self.len_prefixed()?;
+                let len = self.u32()? as usize;
+                self.align8()?;
+                let bytes = self.take(len)?;
                 if bytes.len() % elem.size() != 0 {
                     return Err(self.malformed("typed array length is not a multiple of its element size"));
                 }
@@ -246,7 +249,9 @@ pub fn encode_value(out: &mut Vec<u8>, value: &Value) {
         Value::Typed { elem, bytes } => {
             out.push(TAG_TYPED);
             out.push(elem.code());
-            encode_bytes(out, bytes);
+            out.extend_from_slice(&len_u32(bytes.len()).to_le_bytes());
+            out.resize(out.len().next_multiple_of(8), 0);
+            out.extend_from_slice(bytes);
         }
         Value::Json(s) => {
             out.push(TAG_JSON);

@@ -22,12 +22,14 @@ async function main(): Promise<void> {
   const experiment = await new Experiment("seeds/mixed", { dashRoot }).start();
   const position = experiment.track("robot/position");
   const events = experiment.track("robot/events");
+  const agent = experiment.track("agent/trajectory");
   for (let step = 0; step < 8; step++) position.append({ step, x: step / 2, y: -step, z: 0.3 });
+  for (let step = 0; step < 4; step++) agent.append({ step, state: Float32Array.of(step, -step, 0.5), reward: 1 });
   events.append({ step: 0, label: "héllo 🌍", ok: true, nothing: null, big: -(2n ** 63n) }, 1);
   events.append({ step: 1, numbers: [1, 2.5, Number.NaN], strings: ["a", "b"], objects: [{ k: [true] }] }, 2);
   events.append({ step: 2, state: Float32Array.of(0.5, -1), raw: Uint8Array.of(1, 2, 3), wide: BigInt64Array.of(7n) }, 3);
   events.append({ step: 3, meta: { source: "imu", tags: ["sim"] }, empty: {} }, 3);
-  const appended = 12;
+  const appended = 16;
   // Wait until every entry is in the log (a flush would seal them and empty it).
   const deadline = Date.now() + 10_000;
   while (experiment.stats().entriesLogged < appended) {

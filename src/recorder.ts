@@ -49,7 +49,7 @@ export class Recorder {
     this.#encoder = new BatchEncoder({
       commit: (buffer, length, entries, mustWait) => commitBatch(handle, buffer, length, entries, mustWait),
       defineKey: (name) => native.defineKey(name),
-      defineShape: (keys) => native.defineShape(keys),
+      defineShape: (keys, slots) => native.defineShape(keys, slots),
     });
   }
 

@@ -44,6 +44,7 @@ export const ELEM_CONSTRUCTORS = [
   BigUint64Array,
 ] as const;
 const ELEM_CODES = new Map<unknown, number>(ELEM_CONSTRUCTORS.map((ctor, code) => [ctor.prototype, code]));
+const ELEM_PROTOTYPES: unknown[] = ELEM_CONSTRUCTORS.map((ctor) => ctor.prototype);
 
 /** Marks a numeric shape entry in the topic word (see `NUMERIC_FLAG` in wire.rs). */
 const NUMERIC_FLAG = 0x8000_0000;
@@ -71,7 +72,8 @@ export interface BatchSink {
    */
   commit(buffer: Uint8Array, length: number, entries: number, mustWait: boolean): void;
   defineKey(name: string): number;
-  defineShape(keys: Uint32Array): number;
+  /** `slots`: per key, NUMBER_SLOT or the element code of a typed array. */
+  defineShape(keys: Uint32Array, slots: Uint8Array): number;
 }
 
 /** What the encoder uses of a typed view of its buffer: a bulk copy from an array of its type. */
@@ -79,9 +81,17 @@ interface TypedCopy {
   set(source: TypedArray, offset: number): void;
 }
 
-/** A learned numeric shape: its keys in order, and its id in the engine. */
+/** A numeric shape slot holding a number (see `NUMBER_SLOT` in wire.rs); others hold element codes. */
+const NUMBER_SLOT = 255;
+
+/**
+ * A learned numeric shape: its keys in order, what each holds (NUMBER_SLOT or a typed array's
+ * element code), the bytes its entries took when learned, and its id in the engine.
+ */
 interface NumericShape {
   keys: string[];
+  slots: number[];
+  bytes: number;
   id: number;
 }
 
@@ -97,12 +107,12 @@ export interface ShapeCache {
   keys: string[];
   ids: number[];
   numeric: NumericShape[];
-  /** The most keys of any numeric shape, to reserve room before the fast path writes. */
-  numericMaxKeys: number;
+  /** The most bytes of any numeric shape's entry, to reserve room before the fast path writes. */
+  numericMaxBytes: number;
 }
 
 export function newShapeCache(): ShapeCache {
-  return { keys: [], ids: [], numeric: [], numericMaxKeys: 0 };
+  return { keys: [], ids: [], numeric: [], numericMaxBytes: 0 };
 }
 
 /** An object literal or `Object.create(null)`: the only objects stored as fields (flattened). */
@@ -199,8 +209,12 @@ export class BatchEncoder {
   readonly #nestedKeys = new Map<string, Map<string, { name: string; id: number }>>();
   /** Shape ids by their key-id signature, so alternating shapes reuse ids. */
   readonly #shapeIds = new Map<string, number>();
-  /** Whether every top-level field of the entry being encoded was a number. */
-  #allNumbers = false;
+  /** Whether every top-level field of the entry being encoded was a number or a typed array. */
+  #allSlots = false;
+  /** Per top-level field of the entry being encoded: NUMBER_SLOT or the typed array's element code. */
+  readonly #slots: number[] = [];
+  /** The bytes the top-level fields of the entry being encoded take in the numeric form. */
+  #slotBytes = 0;
   readonly #sink: BatchSink;
   /** Objects on the current nesting path, to refuse circular structures. */
   readonly #path: object[] = [];
@@ -276,7 +290,8 @@ export class BatchEncoder {
       this.#f64[(this.#pos >> 3) + 1] = timestamp;
       this.#pos += 16;
       this.#fieldCount = 0;
-      this.#allNumbers = data !== undefined;
+      this.#allSlots = data !== undefined;
+      this.#slotBytes = 0;
       if (data !== undefined) this.#topLevel(data, shape);
       // The entry may have moved (commit or growth while encoding); its start is still #entryStart.
       this.#view.setUint32(this.#entryStart + 4, this.#fieldCount, true);
@@ -290,64 +305,87 @@ export class BatchEncoder {
     this.#lastEntryStart = this.#entryStart;
     this.#entryStart = this.#pos;
     this.#entries++;
-    if (this.#allNumbers && this.#fieldCount > 0) this.#learnNumericShape(shape);
+    if (this.#allSlots && this.#fieldCount > 0) this.#learnNumericShape(shape);
   }
 
   /**
-   * The fast path: if `data` has exactly the keys of a learned numeric shape, in order, all
-   * numbers, writes a numeric entry and returns true; otherwise writes nothing and returns false.
+   * The fast path: if `data` has exactly the keys of a learned numeric shape, in order, each a
+   * number or a typed array as the shape says, writes a numeric entry and returns true; otherwise
+   * (or if a typed array outgrew the room reserved for the shape) writes nothing and returns false.
    */
   #numericEntry(topic: number, timestamp: number, data: object, shape: ShapeCache): boolean {
-    this.#reserve(16 + shape.numericMaxKeys * 8);
+    this.#reserve(shape.numericMaxBytes);
     const f64 = this.#f64;
-    const first = (this.#pos >> 3) + 2;
+    const end = this.#buffer.length;
     let keys: string[] = [];
+    let slots: number[] = [];
     let shapeId = -1;
     let n = 0;
     let i = 0;
+    let at = this.#pos + 16;
     for (const key in data) {
       const value = (data as Record<string, unknown>)[key];
       if (i === 0) {
         for (const candidate of shape.numeric) {
           if (candidate.keys[0] === key) {
             keys = candidate.keys;
+            slots = candidate.slots;
             shapeId = candidate.id;
           }
         }
         if (shapeId < 0) return false;
         n = keys.length;
       }
-      if (i === n || key !== keys[i] || typeof value !== "number") return false;
-      f64[first + i] = value;
+      if (i === n || key !== keys[i]) return false;
+      const slot = slots[i] as number;
+      if (slot === NUMBER_SLOT) {
+        // (Out of room only after a typed array larger than when the shape was learned.)
+        if (typeof value !== "number" || at + 8 > end) return false;
+        f64[at >> 3] = value;
+        at += 8;
+      } else {
+        // A typed array of the slot's type: byte length, padding, its bytes (at a multiple of 8).
+        if (!ArrayBuffer.isView(value) || Object.getPrototypeOf(value) !== ELEM_PROTOTYPES[slot]) return false;
+        const typed = value as TypedArray;
+        const length = typed.byteLength;
+        const start = at + 8;
+        if (start + length + 7 > end) return false;
+        this.#view.setUint32(at, length, true);
+        if (length > 0) this.#typedView(slot).set(typed, start / typed.BYTES_PER_ELEMENT);
+        at = (start + length + 7) & ~7;
+      }
       i++;
     }
     if (i === 0 || i !== n) return false;
     const view = this.#view;
     view.setUint32(this.#pos, (topic | NUMERIC_FLAG) >>> 0, true);
     view.setUint32(this.#pos + 4, shapeId, true);
-    f64[first - 1] = timestamp;
+    f64[(this.#pos >> 3) + 1] = timestamp;
     this.#lastEntryStart = this.#pos;
-    this.#pos += 16 + n * 8;
+    this.#pos = at;
     this.#entryStart = this.#pos;
     this.#entries++;
     return true;
   }
 
+  /** Learns the shape of the entry just encoded in the general form. */
   #learnNumericShape(shape: ShapeCache): void {
     const count = this.#fieldCount;
     const ids = shape.ids.slice(0, count);
-    const signature = ids.join(",");
+    const slots = this.#slots.slice(0, count);
+    const signature = `${ids.join(",")}:${slots.join(",")}`;
     let id = this.#shapeIds.get(signature);
     if (id === undefined) {
-      id = this.#sink.defineShape(Uint32Array.from(ids));
+      id = this.#sink.defineShape(Uint32Array.from(ids), Uint8Array.from(slots));
       this.#shapeIds.set(signature, id);
     }
     const keys = shape.keys.slice(0, count);
     // One shape per first key (the newest wins), at most MAX_NUMERIC_SHAPES (the oldest goes).
+    const bytes = 16 + this.#slotBytes;
     const learned = shape.numeric.filter((s) => s.keys[0] !== keys[0]);
-    learned.push({ keys, id });
+    learned.push({ keys, slots, bytes, id });
     shape.numeric = learned.slice(-MAX_NUMERIC_SHAPES);
-    shape.numericMaxKeys = Math.max(...shape.numeric.map((s) => s.keys.length));
+    shape.numericMaxBytes = Math.max(...shape.numeric.map((s) => s.bytes));
   }
 
   #topLevel(data: object, shape: ShapeCache): void {
@@ -359,15 +397,26 @@ export class BatchEncoder {
     for (const key in record) {
       const value = record[key];
       if (value === undefined || key === "_ts") {
-        this.#allNumbers = false;
+        this.#allSlots = false;
         continue;
       }
       if (typeof value === "object" && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value)) {
-        this.#allNumbers = false;
+        this.#allSlots = false;
         this.#nested(key, value);
         continue;
       }
-      if (typeof value !== "number") this.#allNumbers = false;
+      if (typeof value === "number") {
+        this.#slots[index] = NUMBER_SLOT;
+        this.#slotBytes += 8;
+      } else {
+        const code = ArrayBuffer.isView(value) ? ELEM_CODES.get(Object.getPrototypeOf(value)) : undefined;
+        if (code === undefined) {
+          this.#allSlots = false;
+        } else {
+          this.#slots[index] = code;
+          this.#slotBytes += 8 + (((value as TypedArray).byteLength + 7) & ~7);
+        }
+      }
       let id: number;
       if (shape.keys[index] === key) {
         id = shape.ids[index] as number;

@@ -12,10 +12,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert!(contents.discarded_bytes <= data.len() as u64);
-    let mut shapes: Vec<Box<[u32]>> = Vec::new();
+    let mut shapes: Vec<wire::Shape> = Vec::new();
     for record in contents.records {
         match record {
-            wal::Record::Shape(keys) => shapes.push(keys.into()),
+            wal::Record::Shape(shape) => shapes.push(shape),
             wal::Record::Entries { batch, .. } => {
                 let _ = wire::decode_batch(batch, &shapes, |_| Ok(()));
             }

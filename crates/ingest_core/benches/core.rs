@@ -101,7 +101,7 @@ fn main() {
     });
 
     let batch = numeric_batch();
-    let shapes: Vec<Box<[u32]>> = vec![vec![0, 1, 2, 3].into()];
+    let shapes = vec![wire::Shape::numbers(&[0, 1, 2, 3])];
     bench("decode numeric entries", ROWS, || {
         let mut fields = 0usize;
         let _ = wire::decode_batch(&batch, &shapes, |entry| {

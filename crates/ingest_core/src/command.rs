@@ -10,6 +10,7 @@ use crate::error::{IngestError, Result};
 use crate::files::{Image, ImageFormat};
 use crate::table::ColumnName;
 use crate::track_store::TrackSummary;
+use crate::wire::Shape;
 
 pub(crate) type Reply<T> = mpsc::SyncSender<Result<T>>;
 
@@ -20,7 +21,7 @@ pub(crate) enum Command {
         dir: PathBuf,
     },
     DefineKey(ColumnName),
-    DefineShape(Box<[u32]>),
+    DefineShape(Shape),
     Entries {
         batch: Vec<u8>,
         entries: u64,

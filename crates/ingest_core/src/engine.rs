@@ -34,6 +34,7 @@ use crate::records;
 use crate::table::ColumnName;
 use crate::track_store::{self, TrackSummary};
 use crate::wal::{Wal, WalConfig};
+use crate::wire::Shape;
 pub use crate::writer::Recovery;
 use crate::writer::Writer;
 use crate::{experiment, paths};
@@ -355,13 +356,15 @@ impl Engine {
         Ok(id)
     }
 
-    /// Registers a shape (the key ids of a numeric entry, in order) and returns its id.
-    pub fn define_shape(&mut self, keys: &[u32]) -> Result<u32> {
+    /// Registers a shape (the key ids of a numeric entry, in order, and a slot code per key: a
+    /// number or a typed array's element code, see [`Shape::from_codes`]) and returns its id.
+    pub fn define_shape(&mut self, keys: &[u32], slots: &[u8]) -> Result<u32> {
         if let Some(bad) = keys.iter().find(|k| **k >= self.next_key) {
             return Err(IngestError::UnknownId { what: "key", id: *bad });
         }
+        let shape = Shape::from_codes(keys, slots)?;
         let id = self.next_shape;
-        self.send(Command::DefineShape(keys.into()), 0)?;
+        self.send(Command::DefineShape(shape), 0)?;
         self.next_shape += 1;
         Ok(id)
     }

@@ -5,7 +5,8 @@
 //! batches), then records
 //! `len u32 | crc32 u32 | kind u32 | count u32 | payload[len]` (little endian; the CRC covers
 //! kind, count and payload). Kinds: a topic definition (`id u32` + UTF-8 name), a key (UTF-8
-//! name), a shape (`u32` key ids), and a batch of `count` wire entries ([`crate::wire`]).
+//! name), a shape (`u32` key ids, then one `u8` slot code per key), and a batch of `count` wire
+//! entries ([`crate::wire`]).
 //!
 //! Contracts:
 //! - Threads: the writer thread hands records to the log's own thread (`dash-ingest-wal`) through
@@ -34,6 +35,7 @@ use std::time::{Duration, Instant};
 use crate::engine::{BufferPool, Stats};
 use crate::error::{IngestError, Result};
 use crate::queue::ByteQueue;
+use crate::wire::Shape;
 
 pub const WAL_FILE: &str = ".dash-ingest.wal";
 
@@ -52,7 +54,7 @@ const KIND_ENTRIES: u32 = 4;
 pub enum Record<'a> {
     Topic { id: u32, topic: &'a str },
     Key(&'a str),
-    Shape(Vec<u32>),
+    Shape(Shape),
     Entries { batch: &'a [u8], entries: u32 },
 }
 
@@ -154,13 +156,11 @@ impl Wal {
         self.send(KIND_KEY, 0, name.as_bytes().to_vec(), false);
     }
 
-    pub fn shape(&mut self, keys: &[u32]) {
-        self.send(
-            KIND_SHAPE,
-            0,
-            keys.iter().flat_map(|k| k.to_le_bytes()).collect(),
-            false,
-        );
+    pub fn shape(&mut self, shape: &Shape) {
+        let (keys, slots) = shape.codes();
+        let mut payload: Vec<u8> = keys.iter().flat_map(|k| k.to_le_bytes()).collect();
+        payload.extend_from_slice(&slots);
+        self.send(KIND_SHAPE, 0, payload, false);
     }
 
     /// Logs a batch of `entries` wire entries; the buffer goes back to the pool once written.
@@ -408,12 +408,14 @@ fn next_record(bytes: &[u8]) -> Option<(Record<'_>, &[u8])> {
             topic: std::str::from_utf8(payload.get(4..)?).ok()?,
         },
         KIND_KEY => Record::Key(std::str::from_utf8(payload).ok()?),
-        KIND_SHAPE if payload.len() % 4 == 0 => Record::Shape(
-            payload
+        KIND_SHAPE if payload.len() % 5 == 0 => {
+            let (keys, slots) = payload.split_at(payload.len() / 5 * 4);
+            let keys: Vec<u32> = keys
                 .chunks_exact(4)
                 .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-        ),
+                .collect();
+            Record::Shape(Shape::from_codes(&keys, slots).ok()?)
+        }
         KIND_ENTRIES => Record::Entries {
             batch: payload,
             entries: count,
@@ -449,7 +451,7 @@ mod tests {
         let (mut wal, stats) = create(dir);
         wal.topic(0, "robot/pos");
         wal.key("x");
-        wal.shape(&[0, 7]);
+        wal.shape(&Shape::from_codes(&[0, 7], &[255, 7]).unwrap());
         wal.entries(vec![1, 2, 3, 4, 5, 6, 7, 8], 3);
         let len = wal.len();
         wal.finish(false);
@@ -472,7 +474,7 @@ mod tests {
                     topic: "robot/pos"
                 },
                 Record::Key("x"),
-                Record::Shape(vec![0, 7]),
+                Record::Shape(Shape::from_codes(&[0, 7], &[255, 7]).unwrap()),
                 Record::Entries {
                     batch: &[1, 2, 3, 4, 5, 6, 7, 8],
                     entries: 3

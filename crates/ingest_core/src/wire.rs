@@ -8,10 +8,13 @@
 //! general := topic_id:u32 field_count:u32 timestamp:f64 field* padding-to-8
 //! field   := key_id:u32 value
 //! value   := tag:u8 payload      (see the TAG_* constants)
-//! numeric := (topic_id | NUMERIC_FLAG):u32 shape_id:u32 timestamp:f64 f64*n
+//! numeric := (topic_id | NUMERIC_FLAG):u32 shape_id:u32 timestamp:f64 slot*n
+//! slot    := f64                                       (a number field)
+//!          | byte_len:u32 pad:u32 bytes padding-to-8   (a typed-array field)
 //! ```
-//! A numeric entry is the fast path for the common sensor entry: every field a number, the keys
-//! those of a shape (a list of `n` key ids) defined before the batch.
+//! A numeric entry is the fast path for the common sensor entry: every field a number or a typed
+//! array (a state, joint angles), the keys and slot kinds those of a [`Shape`] defined before the
+//! batch. Every slot starts at a multiple of 8, so JS writes it through a view of its own type.
 //! Rows (engine → JS, for reads):
 //! ```text
 //! rows  := key_count:u32 (len:u32 utf8)* row_count:u32 row*
@@ -39,6 +42,66 @@ pub const TAG_JSON: u8 = 8;
 
 /// Set in an entry's topic word when the entry is a numeric shape entry.
 pub const NUMERIC_FLAG: u32 = 1 << 31;
+
+/// What one field of a [`Shape`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    Number,
+    Array(Elem),
+}
+
+/// The code of [`Slot::Number`] in a shape definition (the other codes are element codes).
+pub const NUMBER_SLOT: u8 = 255;
+
+/// The fields of a numeric entry, in order: key ids and what each holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shape {
+    pub fields: Box<[(u32, Slot)]>,
+}
+
+impl Shape {
+    /// A shape of number fields only.
+    pub fn numbers(keys: &[u32]) -> Shape {
+        Shape {
+            fields: keys.iter().map(|k| (*k, Slot::Number)).collect(),
+        }
+    }
+
+    /// A shape from its definition: key ids and one slot code per key.
+    pub fn from_codes(keys: &[u32], slots: &[u8]) -> Result<Shape> {
+        if keys.len() != slots.len() {
+            return Err(IngestError::Malformed {
+                offset: 0,
+                reason: format!("a shape of {} keys with {} slot codes", keys.len(), slots.len()),
+            });
+        }
+        let slot = |code: u8| match code {
+            NUMBER_SLOT => Ok(Slot::Number),
+            code => Elem::from_code(code).map(Slot::Array).ok_or(IngestError::Malformed {
+                offset: 0,
+                reason: format!("unknown shape slot code {code}"),
+            }),
+        };
+        Ok(Shape {
+            fields: keys
+                .iter()
+                .zip(slots)
+                .map(|(k, c)| Ok((*k, slot(*c)?)))
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    /// The key ids and slot codes, as `from_codes` takes them.
+    pub fn codes(&self) -> (Vec<u32>, Vec<u8>) {
+        self.fields
+            .iter()
+            .map(|(key, slot)| match slot {
+                Slot::Number => (*key, NUMBER_SLOT),
+                Slot::Array(elem) => (*key, elem.code()),
+            })
+            .unzip()
+    }
+}
 
 /// A bounds-checked little-endian cursor.
 pub struct Reader<'a> {
@@ -93,6 +156,17 @@ impl<'a> Reader<'a> {
 
     pub fn f64(&mut self) -> Result<f64> {
         Ok(f64::from_le_bytes(self.array()?))
+    }
+
+    /// A typed array's bytes: `byte_len:u32`, padding to 8, the bytes.
+    fn array_bytes(&mut self, elem: Elem) -> Result<&'a [u8]> {
+        let len = self.u32()? as usize;
+        self.align8()?;
+        let bytes = self.take(len)?;
+        if bytes.len() % elem.size() != 0 {
+            return Err(self.malformed("typed array length is not a multiple of its element size"));
+        }
+        Ok(bytes)
     }
 
     /// Skips to the next multiple of 8 bytes from the start.
@@ -150,13 +224,10 @@ impl<'a> Reader<'a> {
                 let code = self.u8()?;
                 let elem =
                     Elem::from_code(code).ok_or_else(|| self.malformed(format!("unknown element code {code}")))?;
-                let len = self.u32()? as usize;
-                self.align8()?;
-                let bytes = self.take(len)?;
-                if bytes.len() % elem.size() != 0 {
-                    return Err(self.malformed("typed array length is not a multiple of its element size"));
-                }
-                return Ok(Field::Array { elem, bytes });
+                return Ok(Field::Array {
+                    elem,
+                    bytes: self.array_bytes(elem)?,
+                });
             }
             TAG_JSON => Value::Json(self.string()?),
             tag => return Err(self.malformed(format!("unknown value tag {tag}"))),
@@ -179,11 +250,11 @@ pub struct Entry<'a> {
     pub fields: Vec<(u32, Field<'a>)>,
 }
 
-/// Decodes every entry of a batch, calling `sink` for each; `shapes` are the key lists of numeric
+/// Decodes every entry of a batch, calling `sink` for each; `shapes` are the shapes of numeric
 /// entries, by shape id. Stops at the first malformed byte.
 pub fn decode_batch<'a>(
     bytes: &'a [u8],
-    shapes: &[Box<[u32]>],
+    shapes: &[Shape],
     mut sink: impl FnMut(&mut Entry<'a>) -> Result<()>,
 ) -> Result<()> {
     let mut reader = Reader::new(bytes);
@@ -199,14 +270,22 @@ pub fn decode_batch<'a>(
         entry.fields.clear();
         if topic_word & NUMERIC_FLAG != 0 {
             entry.topic = topic_word & !NUMERIC_FLAG;
-            let Some(keys) = shapes.get(count_or_shape as usize) else {
+            let Some(shape) = shapes.get(count_or_shape as usize) else {
                 return Err(IngestError::UnknownId {
                     what: "shape",
                     id: count_or_shape,
                 });
             };
-            for key in keys.iter() {
-                entry.fields.push((*key, Field::Value(Value::F64(reader.f64()?))));
+            for (key, slot) in shape.fields.iter() {
+                let field = match slot {
+                    Slot::Number => Field::Value(Value::F64(reader.f64()?)),
+                    Slot::Array(elem) => {
+                        let bytes = reader.array_bytes(*elem)?;
+                        reader.align8()?;
+                        Field::Array { elem: *elem, bytes }
+                    }
+                };
+                entry.fields.push((*key, field));
             }
         } else {
             entry.topic = topic_word;
@@ -348,7 +427,17 @@ mod tests {
         batch.extend_from_slice(&2.5f64.to_le_bytes());
         batch.extend_from_slice(&10.0f64.to_le_bytes());
         batch.extend_from_slice(&20.0f64.to_le_bytes());
-        let shapes: Vec<Box<[u32]>> = vec![vec![4, 5].into()];
+        // A numeric entry with a typed-array slot: length, padding, bytes, padding.
+        batch.extend_from_slice(&(2 | NUMERIC_FLAG).to_le_bytes());
+        batch.extend_from_slice(&1u32.to_le_bytes());
+        batch.extend_from_slice(&3.5f64.to_le_bytes());
+        batch.extend_from_slice(&3u32.to_le_bytes());
+        batch.extend_from_slice(&[0, 0, 0, 0, 1, 2, 3, 0, 0, 0, 0, 0]);
+        batch.extend_from_slice(&30.0f64.to_le_bytes());
+        let shapes = vec![
+            Shape::numbers(&[4, 5]),
+            Shape::from_codes(&[6, 4], &[Elem::U8.code(), NUMBER_SLOT]).expect("valid"),
+        ];
         let mut seen = Vec::new();
         decode_batch(&batch, &shapes, |e| {
             seen.push((e.topic, e.timestamp, e.fields.clone()));
@@ -364,8 +453,25 @@ mod tests {
                     2.5,
                     vec![(4, Field::Value(Value::F64(10.0))), (5, Field::Value(Value::F64(20.0)))]
                 ),
+                (
+                    2,
+                    3.5,
+                    vec![
+                        (
+                            6,
+                            Field::Array {
+                                elem: Elem::U8,
+                                bytes: &[1, 2, 3]
+                            }
+                        ),
+                        (4, Field::Value(Value::F64(30.0)))
+                    ]
+                ),
             ]
         );
+        assert_eq!(shapes[1].codes(), (vec![6, 4], vec![Elem::U8.code(), NUMBER_SLOT]));
+        assert!(Shape::from_codes(&[1], &[]).is_err());
+        assert!(Shape::from_codes(&[1], &[11]).is_err());
 
         let truncated = &batch[..batch.len() - 1];
         let err = decode_batch(truncated, &shapes, |_| Ok(())).expect_err("truncated");
@@ -403,13 +509,22 @@ mod fuzz {
 
     #[test]
     fn random_and_mutated_batches_never_panic() {
-        let shapes: Vec<Box<[u32]>> = vec![vec![0, 1].into()];
+        let shapes = vec![
+            Shape::numbers(&[0, 1]),
+            Shape::from_codes(&[0], &[Elem::F32.code()]).expect("valid"),
+        ];
         let mut valid = Vec::new();
         valid.extend_from_slice(&(NUMERIC_FLAG).to_le_bytes());
         valid.extend_from_slice(&0u32.to_le_bytes());
         valid.extend_from_slice(&1.0f64.to_le_bytes());
         valid.extend_from_slice(&2.0f64.to_le_bytes());
         valid.extend_from_slice(&3.0f64.to_le_bytes());
+        valid.extend_from_slice(&(NUMERIC_FLAG).to_le_bytes());
+        valid.extend_from_slice(&1u32.to_le_bytes());
+        valid.extend_from_slice(&4.0f64.to_le_bytes());
+        valid.extend_from_slice(&8u32.to_le_bytes());
+        valid.extend_from_slice(&[0; 4]);
+        valid.extend_from_slice(&[1.5f32.to_le_bytes(), 2.5f32.to_le_bytes()].concat());
         let mut rng = Bytes::new(7);
         for round in 0..20_000u64 {
             let bytes = if round % 2 == 0 {

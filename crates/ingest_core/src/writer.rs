@@ -17,6 +17,7 @@ use crate::queue::ByteQueue;
 use crate::records::{Logs, Metrics};
 use crate::table::{ColumnName, Table};
 use crate::track_store::{self, TrackStore, TrackSummary};
+use crate::wire::Shape;
 use crate::{jsonl, segment, time, wire};
 
 #[derive(Debug, Clone, Copy)]
@@ -66,7 +67,7 @@ pub(crate) struct Writer {
     /// The write-ahead log of a writing engine (`None` for readers and while replaying).
     wal: Option<Wal>,
     keys: Vec<ColumnName>,
-    shapes: Vec<Box<[u32]>>,
+    shapes: Vec<Shape>,
     tracks: Vec<Track>,
     /// The first failure since the last flush, reported by the next flush or close.
     failure: Option<IngestError>,
@@ -227,11 +228,11 @@ impl Writer {
         self.keys.push(name);
     }
 
-    fn define_shape(&mut self, keys: Box<[u32]>) {
+    fn define_shape(&mut self, shape: Shape) {
         if let Some(wal) = &mut self.wal {
-            wal.shape(&keys);
+            wal.shape(&shape);
         }
-        self.shapes.push(keys);
+        self.shapes.push(shape);
     }
 
     /// Merges a batch into the unsealed tables, then logs it (the log thread gives the buffer
@@ -320,7 +321,7 @@ impl Writer {
                     writer.define_topic(id, topic.to_string(), track_dir);
                 }
                 wal::Record::Key(name) => writer.define_key(ColumnName::from(name)),
-                wal::Record::Shape(keys) => writer.define_shape(keys.into()),
+                wal::Record::Shape(shape) => writer.define_shape(shape),
                 wal::Record::Entries { batch, entries } => writer.ingest(batch, u64::from(entries)),
             }
         }

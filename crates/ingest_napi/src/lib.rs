@@ -238,10 +238,11 @@ impl NativeEngine {
         check(&env, self.engine.define_key(&name))
     }
 
-    /// Registers the key ids of a numeric entry shape; returns its id.
+    /// Registers a numeric entry shape (key ids, and a slot code per key: 255 for a number, else a
+    /// typed array's element code); returns its id.
     #[napi(catch_unwind)]
-    pub fn define_shape(&mut self, env: Env, keys: &[u32]) -> napi::Result<u32> {
-        check(&env, self.engine.define_shape(keys))
+    pub fn define_shape(&mut self, env: Env, keys: &[u32], slots: &[u8]) -> napi::Result<u32> {
+        check(&env, self.engine.define_shape(keys, slots))
     }
 
     /// Resolves when everything committed before the call is durable.

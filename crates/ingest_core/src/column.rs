@@ -273,7 +273,12 @@ impl Column {
             self.cells = Cells::Values(self.cells().into_owned());
         }
         if let Cells::Values(cells) = &mut self.cells {
-            if cells.len() <= row {
+            if row == cells.len() {
+                // The common case: the next row.
+                cells.push(Some(value));
+                return;
+            }
+            if cells.len() < row {
                 cells.resize(row + 1, None);
             }
             if let Some(cell) = cells.get_mut(row) {

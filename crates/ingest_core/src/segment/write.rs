@@ -20,6 +20,9 @@ use crate::table::{Column, Table};
 use crate::tagged;
 use crate::value::{Elem, Kind, Value};
 
+/// See `properties`.
+const DICTIONARY_PAGE_BYTES: usize = 64 * 1024;
+
 fn element_type(elem: Elem) -> PResult<Type> {
     let (physical, logical) = match elem {
         Elem::I8 => (Physical::INT32, Some((8, true))),
@@ -83,6 +86,9 @@ fn properties(columns: &[(&Column, Kind)]) -> PResult<WriterProperties> {
         // (RL rows with a 64-float array: 635 → 435 ns/row to encode; `npm run bench:core`).
         .set_writer_version(WriterVersion::PARQUET_2_0)
         .set_dictionary_enabled(false)
+        // Dictionaries serve repeated strings (labels, sources, tags); a column of unique strings
+        // falls back to plain pages after this much instead of interning its first megabyte.
+        .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES)
         .set_column_encoding(ColumnPath::new(vec![TIMESTAMP.into()]), Encoding::BYTE_STREAM_SPLIT);
     for (column, kind) in columns {
         let path = leaf_path(&column.name, *kind);

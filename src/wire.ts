@@ -562,6 +562,42 @@ export class BatchEncoder {
     this.#string(TAG_JSON, text, "");
   }
 
+  /**
+   * Writes an array of short printable-ASCII strings without quotes or backslashes (tags, names)
+   * as JSON text by hand, exactly what JSON.stringify would make, and returns true; returns false
+   * (having written nothing) for any other array.
+   */
+  #plainStringArray(value: unknown[]): boolean {
+    let bound = 2;
+    for (let i = 0; i < value.length; i++) {
+      const item = value[i];
+      if (typeof item !== "string" || item.length > SHORT_STRING) return false;
+      bound += item.length + 3;
+    }
+    this.#reserve(5 + bound);
+    const buffer = this.#buffer;
+    const start = this.#pos + 5;
+    let at = start;
+    buffer[at++] = 0x5b; // [
+    for (let i = 0; i < value.length; i++) {
+      const item = value[i] as string;
+      if (i > 0) buffer[at++] = 0x2c; // ,
+      buffer[at++] = 0x22; // "
+      for (let k = 0; k < item.length; k++) {
+        const code = item.charCodeAt(k);
+        // Printable ASCII except " and \, which JSON writes as is.
+        if (code < 0x20 || code > 0x7e || code === 0x22 || code === 0x5c) return false;
+        buffer[at++] = code;
+      }
+      buffer[at++] = 0x22;
+    }
+    buffer[at++] = 0x5d; // ]
+    buffer[this.#pos] = TAG_JSON;
+    this.#view.setUint32(this.#pos + 1, at - start, true);
+    this.#pos = at;
+    return true;
+  }
+
   #array(value: unknown[], name: string): void {
     let numeric = true;
     for (let i = 0; i < value.length; i++) {
@@ -571,6 +607,7 @@ export class BatchEncoder {
       }
     }
     if (!numeric) {
+      if (this.#plainStringArray(value)) return;
       if (allStrings(value)) {
         // Only strings: JSON.stringify keeps every one exactly.
         this.#json(JSON.stringify(value));

@@ -61,8 +61,11 @@ describe("crash safety", () => {
       if (mode === "log") expect(entriesRecovered, `round ${round}`).toBeGreaterThanOrEqual(acked - rows);
       expect(readdirSync(join(root, "crash/run")).filter((f) => f.endsWith(".wal"))).toEqual([]);
       const experiment = await Experiment.open("crash/run", { dashRoot: root });
-      const steps = (await experiment.track("robot/position").read()).entries.map((e) => e.step as number);
+      const { entries } = await experiment.track("robot/position").read();
+      const steps = entries.map((e) => e.step as number);
       await experiment.close();
+      const wrong = entries.filter((e) => !(e.q instanceof Float32Array && e.q[0] === e.step && e.q[1] === -(e.step as number)));
+      expect(wrong.slice(0, 3), `round ${round}: every typed array intact`).toEqual([]);
       expect(steps.length, `round ${round}`).toBeGreaterThanOrEqual(acknowledged);
       rows = steps.length;
       // Steps are written in order from where the last run stopped: no gap, no duplicate.

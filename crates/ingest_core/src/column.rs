@@ -78,6 +78,14 @@ impl Column {
         }
     }
 
+    /// Whether any row has this field (`kind().is_some()`, without scanning every cell).
+    pub fn has_values(&self) -> bool {
+        match &self.cells {
+            Cells::Numbers { present, .. } | Cells::Arrays { present, .. } => present.contains(&true),
+            Cells::Values(cells) => cells.iter().any(Option::is_some),
+        }
+    }
+
     /// The values and presence flags of a number column (`None` for other columns).
     pub fn numbers(&self) -> Option<(&[f64], &[bool])> {
         match &self.cells {

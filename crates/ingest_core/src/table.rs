@@ -233,7 +233,7 @@ impl Table {
             .columns
             .iter()
             .map(|c| c.slice(from, to))
-            .filter(|c| c.kind().is_some())
+            .filter(Column::has_values)
             .collect();
         out
     }

@@ -246,7 +246,7 @@ impl TrackStore {
         };
         let before = (self.segments.clone(), self.columns.clone());
         // A reused table may keep columns this segment has no value in.
-        let present = merged.columns().iter().filter(|c| c.kind().is_some());
+        let present = merged.columns().iter().filter(|c| c.has_values());
         self.columns.extend(present.map(|c| c.name.to_string()));
         self.segments = kept;
         let at = self.segments.partition_point(|s| s.min_timestamp < info.min_timestamp);

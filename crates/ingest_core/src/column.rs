@@ -1,11 +1,12 @@
 //! One column of a table in memory. Columns that hold only numbers (the sensor fast path) are
 //! stored as a plain `f64` vector plus presence flags, and columns that hold only typed arrays of
-//! one element type (states, observations) as their bytes back to back plus row ends: no per-cell
-//! enum or allocation. A column that receives any other value switches once to general cells.
+//! one element type (states, observations), only strings or only JSON text as their bytes back to
+//! back plus row ends: no per-cell enum or allocation. A column that receives any other value
+//! switches once to general cells.
 
 use std::borrow::Cow;
 
-use crate::value::{Elem, Kind, Value};
+use crate::value::{Kind, Packed, Value};
 
 /// Column name as stored (flattened, dotted).
 pub type ColumnName = std::sync::Arc<str>;
@@ -20,10 +21,10 @@ pub struct Column {
 enum Cells {
     /// Only numbers so far. `values[i]` is meaningful only where `present[i]`.
     Numbers { values: Vec<f64>, present: Vec<bool> },
-    /// Only typed arrays of `elem` so far: row `i` is `bytes[ends[i - 1]..ends[i]]` (from 0 for
-    /// row 0), meaningful only where `present[i]`. `ends` and `present` have one item per row.
-    Arrays {
-        elem: Elem,
+    /// Only values of one packed kind so far: row `i` is `bytes[ends[i - 1]..ends[i]]` (from 0
+    /// for row 0), meaningful only where `present[i]`. `ends` and `present` have one item per row.
+    Runs {
+        kind: Packed,
         bytes: Vec<u8>,
         ends: Vec<usize>,
         present: Vec<bool>,
@@ -60,7 +61,7 @@ impl Column {
 
     pub fn len(&self) -> usize {
         match &self.cells {
-            Cells::Numbers { present, .. } | Cells::Arrays { present, .. } => present.len(),
+            Cells::Numbers { present, .. } | Cells::Runs { present, .. } => present.len(),
             Cells::Values(cells) => cells.len(),
         }
     }
@@ -73,7 +74,7 @@ impl Column {
     pub fn kind(&self) -> Option<Kind> {
         match &self.cells {
             Cells::Numbers { present, .. } => present.contains(&true).then_some(Kind::F64),
-            Cells::Arrays { elem, present, .. } => present.contains(&true).then_some(Kind::Typed(*elem)),
+            Cells::Runs { kind, present, .. } => present.contains(&true).then_some(kind.kind()),
             Cells::Values(cells) => Kind::of_cells(cells),
         }
     }
@@ -81,7 +82,7 @@ impl Column {
     /// Whether any row has this field (`kind().is_some()`, without scanning every cell).
     pub fn has_values(&self) -> bool {
         match &self.cells {
-            Cells::Numbers { present, .. } | Cells::Arrays { present, .. } => present.contains(&true),
+            Cells::Numbers { present, .. } | Cells::Runs { present, .. } => present.contains(&true),
             Cells::Values(cells) => cells.iter().any(Option::is_some),
         }
     }
@@ -94,8 +95,8 @@ impl Column {
         }
     }
 
-    /// The cells of a general column (`None` for number and typed-array columns, which hold no
-    /// nulls or other kinds).
+    /// The cells of a general column (`None` for number and packed columns, which hold no nulls or
+    /// other kinds).
     pub fn general(&self) -> Option<&[Option<Value>]> {
         match &self.cells {
             Cells::Values(cells) => Some(cells),
@@ -103,21 +104,24 @@ impl Column {
         }
     }
 
-    /// The raw little-endian bytes of the typed array in `row`, in either storage (`None` if the
-    /// row holds no typed array).
-    pub fn array(&self, row: usize) -> Option<&[u8]> {
+    /// The run of bytes of the value in `row` if it is of packed kind `kind` (a typed array's
+    /// raw little-endian bytes, a string's or JSON text's UTF-8), in either storage.
+    pub fn packed(&self, row: usize, kind: Packed) -> Option<&[u8]> {
         match &self.cells {
-            Cells::Arrays {
-                bytes, ends, present, ..
-            } => match present.get(row) {
-                Some(true) => bytes.get(array_start(ends, row)..*ends.get(row)?),
+            Cells::Runs {
+                kind: column_kind,
+                bytes,
+                ends,
+                present,
+            } if *column_kind == kind => match present.get(row) {
+                Some(true) => bytes.get(run_start(ends, row)..*ends.get(row)?),
                 _ => None,
             },
-            Cells::Values(cells) => match cells.get(row) {
-                Some(Some(Value::Typed { bytes, .. })) => Some(bytes),
+            Cells::Values(cells) => match cells.get(row)?.as_ref()?.packed() {
+                Some((packed, bytes)) if packed == kind => Some(bytes),
                 _ => None,
             },
-            Cells::Numbers { .. } => None,
+            _ => None,
         }
     }
 
@@ -135,10 +139,7 @@ impl Column {
                 Some(true) => values.get(row).map(|v| Value::F64(*v)),
                 _ => None,
             },
-            Cells::Arrays { elem, .. } => self.array(row).map(|bytes| Value::Typed {
-                elem: *elem,
-                bytes: bytes.into(),
-            }),
+            Cells::Runs { kind, .. } => self.packed(row, *kind).map(|bytes| kind.value(bytes)),
             Cells::Values(cells) => cells.get(row).cloned().flatten(),
         }
     }
@@ -149,7 +150,7 @@ impl Column {
             _ => self.get(row),
         };
         match &mut self.cells {
-            Cells::Numbers { present, .. } | Cells::Arrays { present, .. } => {
+            Cells::Numbers { present, .. } | Cells::Runs { present, .. } => {
                 if let Some(p) = present.get_mut(row) {
                     *p = false;
                 }
@@ -159,7 +160,7 @@ impl Column {
         }
     }
 
-    /// Removes every cell. Number and typed-array columns keep their allocations; a general one
+    /// Removes every cell. Number and packed columns keep their allocations; a general one
     /// starts over as numbers (the common case), so one odd value does not slow the column down
     /// for good.
     pub fn clear(&mut self) {
@@ -168,7 +169,7 @@ impl Column {
                 values.clear();
                 present.clear();
             }
-            Cells::Arrays {
+            Cells::Runs {
                 bytes, ends, present, ..
             } => {
                 bytes.clear();
@@ -194,7 +195,7 @@ impl Column {
                 values.resize(rows, 0.0);
                 present.resize(rows, false);
             }
-            Cells::Arrays {
+            Cells::Runs {
                 bytes, ends, present, ..
             } => {
                 ends.resize(rows, bytes.len());
@@ -206,8 +207,8 @@ impl Column {
 
     /// Sets the cell of `row`, padding with absent cells before it.
     pub fn set(&mut self, row: usize, value: Value) {
-        if let Value::Typed { elem, bytes } = &value {
-            self.set_array(row, *elem, bytes);
+        if let Some((kind, bytes)) = value.packed() {
+            self.set_packed(row, kind, bytes);
             return;
         }
         if let (Cells::Numbers { values, present }, Value::F64(number)) = (&mut self.cells, &value) {
@@ -230,49 +231,43 @@ impl Column {
         self.set_general(row, value);
     }
 
-    /// Sets the cell of `row` to a typed array of `elem` given as its raw little-endian bytes
-    /// (copied straight into the column when it holds only such arrays).
-    pub fn set_array(&mut self, row: usize, elem: Elem, array: &[u8]) {
+    /// Sets the cell of `row` to the value of packed kind `kind` whose run is `run` (copied
+    /// straight into the column when it holds only values of that kind).
+    pub fn set_packed(&mut self, row: usize, kind: Packed, run: &[u8]) {
         if let Cells::Numbers { present, .. } = &self.cells {
             if !present.contains(&true) {
-                // No number yet: this is a typed-array column.
-                self.cells = Cells::Arrays {
-                    elem,
+                // No number yet: this is a packed column.
+                self.cells = Cells::Runs {
+                    kind,
                     bytes: Vec::new(),
                     ends: vec![0; present.len()],
                     present: vec![false; present.len()],
                 };
             }
         }
-        if let Cells::Arrays {
-            elem: column_elem,
+        if let Cells::Runs {
+            kind: column_kind,
             bytes,
             ends,
             present,
         } = &mut self.cells
         {
             // Appending a row, or rewriting the last one (an entry merged by timestamp).
-            if *column_elem == elem && row + 1 >= present.len() {
+            if *column_kind == kind && row + 1 >= present.len() {
                 if row + 1 == present.len() {
-                    bytes.truncate(array_start(ends, row));
+                    bytes.truncate(run_start(ends, row));
                     ends.pop();
                     present.pop();
                 }
                 ends.resize(row, bytes.len());
                 present.resize(row, false);
-                bytes.extend_from_slice(array);
+                bytes.extend_from_slice(run);
                 ends.push(bytes.len());
                 present.push(true);
                 return;
             }
         }
-        self.set_general(
-            row,
-            Value::Typed {
-                elem,
-                bytes: array.into(),
-            },
-        );
+        self.set_general(row, kind.value(run));
     }
 
     /// Sets the cell of `row` in general storage (switching to it if needed).
@@ -303,19 +298,19 @@ impl Column {
                 present.extend(p);
             }
             (
-                Cells::Arrays {
-                    elem,
+                Cells::Runs {
+                    kind,
                     bytes,
                     ends,
                     present,
                 },
-                Cells::Arrays {
-                    elem: e,
+                Cells::Runs {
+                    kind: k,
                     bytes: b,
                     ends: n,
                     present: p,
                 },
-            ) if *elem == e => {
+            ) if *kind == k => {
                 let base = bytes.len();
                 bytes.extend(b);
                 ends.extend(n.iter().map(|end| base + end));
@@ -344,15 +339,15 @@ impl Column {
                 values: values.get(from..to).map(<[f64]>::to_vec).unwrap_or_default(),
                 present: present.get(from..to).map(<[bool]>::to_vec).unwrap_or_default(),
             },
-            Cells::Arrays {
-                elem,
+            Cells::Runs {
+                kind,
                 bytes,
                 ends,
                 present,
             } => {
-                let (first, last) = (array_start(ends, from), array_start(ends, to));
-                Cells::Arrays {
-                    elem: *elem,
+                let (first, last) = (run_start(ends, from), run_start(ends, to));
+                Cells::Runs {
+                    kind: *kind,
                     bytes: bytes.get(first..last).map(<[u8]>::to_vec).unwrap_or_default(),
                     ends: ends
                         .get(from..to)
@@ -372,8 +367,8 @@ impl Column {
     }
 }
 
-/// Where the bytes of `row` start in an `Arrays` column (where the previous row's end).
-fn array_start(ends: &[usize], row: usize) -> usize {
+/// Where the run of `row` starts in a `Runs` column (where the previous row's ends).
+fn run_start(ends: &[usize], row: usize) -> usize {
     row.checked_sub(1)
         .and_then(|previous| ends.get(previous))
         .copied()
@@ -383,6 +378,7 @@ fn array_start(ends: &[usize], row: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value::Elem;
 
     #[test]
     fn numbers_stay_compact_until_another_kind_arrives() {
@@ -406,6 +402,28 @@ mod tests {
         assert_eq!(c.kind(), Some(Kind::Mixed));
         assert_eq!(c.take(0), Some(Value::F64(1.0)));
         assert_eq!(c.get(0), None);
+    }
+
+    const F32: Packed = Packed::Typed(Elem::F32);
+
+    #[test]
+    fn strings_stay_contiguous_until_another_kind_arrives() {
+        let mut column = Column::new(ColumnName::from("label"));
+        column.set(0, Value::Str("héllo".into()));
+        column.set(2, Value::Str("".into()));
+        assert!(column.general().is_none());
+        assert_eq!(column.kind(), Some(Kind::Str));
+        assert_eq!(column.packed(0, Packed::Str), Some("héllo".as_bytes()));
+        assert_eq!(column.packed(0, Packed::Json), None);
+        assert_eq!(
+            column.cells().to_vec(),
+            vec![Some(Value::Str("héllo".into())), None, Some(Value::Str("".into()))]
+        );
+        column.set(3, Value::Json("[1]".into()));
+        assert!(column.general().is_some());
+        assert_eq!(column.kind(), Some(Kind::Mixed));
+        assert_eq!(column.packed(3, Packed::Json), Some(&b"[1]"[..]));
+        assert_eq!(column.get(0), Some(Value::Str("héllo".into())));
     }
 
     fn typed(elem: Elem, values: &[f32]) -> Value {
@@ -435,8 +453,8 @@ mod tests {
             column.cells().to_vec(),
             vec![None, Some(a.clone()), Some(b.clone()), Some(c.clone())]
         );
-        assert_eq!(column.array(1), Some(&[0, 0, 128, 63, 0, 0, 0, 64][..]));
-        assert_eq!(column.array(0), None);
+        assert_eq!(column.packed(1, F32), Some(&[0, 0, 128, 63, 0, 0, 0, 64][..]));
+        assert_eq!(column.packed(0, F32), None);
 
         let tail = column.slice(2, 4);
         assert_eq!(tail.cells().to_vec(), vec![Some(b.clone()), Some(c.clone())]);
@@ -446,7 +464,7 @@ mod tests {
         assert_eq!(joined, column);
 
         assert_eq!(column.take(1), Some(a.clone()));
-        assert_eq!(column.array(1), None);
+        assert_eq!(column.packed(1, F32), None);
         column.clear();
         column.set(0, a.clone());
         assert!(column.general().is_none(), "a cleared array column keeps its storage");

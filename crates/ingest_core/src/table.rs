@@ -7,7 +7,7 @@
 
 pub use crate::column::{Column, ColumnName};
 use crate::error::{IngestError, Result};
-use crate::value::{Elem, Value};
+use crate::value::{Packed, Value};
 use crate::wire::{Entry, Field};
 
 /// Marks "no column yet" in the key → column cache.
@@ -114,12 +114,12 @@ impl Table {
         }
     }
 
-    /// Sets a field of `row` to a typed array of `elem` given as its raw little-endian bytes.
-    pub fn set_array(&mut self, column: usize, row: usize, elem: Elem, bytes: &[u8]) {
+    /// Sets a field of `row` to the value of packed kind `kind` whose run of bytes is `run`.
+    pub fn set_packed(&mut self, column: usize, row: usize, kind: Packed, run: &[u8]) {
         // The bytes plus a row end and a presence flag.
-        self.approx_bytes += bytes.len() + 9;
+        self.approx_bytes += run.len() + 9;
         if let Some(column) = self.columns.get_mut(column) {
-            column.set_array(row, elem, bytes);
+            column.set_packed(row, kind, run);
         }
     }
 
@@ -134,7 +134,7 @@ impl Table {
             let column = self.column_index_for_key(key, name);
             match field {
                 Field::Value(value) => self.set(column, row, value),
-                Field::Array { elem, bytes } => self.set_array(column, row, elem, bytes),
+                Field::Packed { kind, bytes } => self.set_packed(column, row, kind, bytes),
             }
         }
         Ok(())

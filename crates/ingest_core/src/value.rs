@@ -154,7 +154,48 @@ pub enum Kind {
     Mixed,
 }
 
+/// Values stored as one run of bytes: typed arrays (raw little-endian) and strings and JSON text
+/// (UTF-8). A column holding only one of these keeps the runs back to back (see `column.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Packed {
+    Typed(Elem),
+    Str,
+    Json,
+}
+
+impl Packed {
+    pub fn kind(self) -> Kind {
+        match self {
+            Packed::Typed(elem) => Kind::Typed(elem),
+            Packed::Str => Kind::Str,
+            Packed::Json => Kind::Json,
+        }
+    }
+
+    /// The value whose run is `bytes` (text runs are UTF-8; anything else would be replaced).
+    pub fn value(self, bytes: &[u8]) -> Value {
+        match self {
+            Packed::Typed(elem) => Value::Typed {
+                elem,
+                bytes: bytes.into(),
+            },
+            Packed::Str => Value::Str(String::from_utf8_lossy(bytes).into()),
+            Packed::Json => Value::Json(String::from_utf8_lossy(bytes).into()),
+        }
+    }
+}
+
 impl Value {
+    /// The run of bytes of a typed array, string or JSON value.
+    pub fn packed(&self) -> Option<(Packed, &[u8])> {
+        match self {
+            Value::Typed { elem, bytes } => Some((Packed::Typed(*elem), bytes)),
+            Value::Str(s) => Some((Packed::Str, s.as_bytes())),
+            Value::Json(s) => Some((Packed::Json, s.as_bytes())),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> Kind {
         match self {
             Value::Null => Kind::Null,

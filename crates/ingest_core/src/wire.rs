@@ -22,7 +22,7 @@
 //! ```
 
 use crate::error::{IngestError, Result};
-use crate::value::{Elem, Value};
+use crate::value::{Elem, Packed, Value};
 
 pub const TAG_NULL: u8 = 0;
 pub const TAG_F64: u8 = 1;
@@ -184,31 +184,29 @@ impl<'a> Reader<'a> {
         self.take(len)
     }
 
-    fn string(&mut self) -> Result<Box<str>> {
+    /// A length-prefixed run of UTF-8.
+    fn text(&mut self) -> Result<&'a [u8]> {
         let bytes = self.len_prefixed()?;
-        std::str::from_utf8(bytes)
-            .map(Box::from)
-            .map_err(|e| self.malformed(format!("invalid UTF-8: {e}")))
+        std::str::from_utf8(bytes).map_err(|e| self.malformed(format!("invalid UTF-8: {e}")))?;
+        Ok(bytes)
     }
 
     pub fn value(&mut self) -> Result<Value> {
         Ok(match self.field()? {
             Field::Value(value) => value,
-            Field::Array { elem, bytes } => Value::Typed {
-                elem,
-                bytes: bytes.into(),
-            },
+            Field::Packed { kind, bytes } => kind.value(bytes),
         })
     }
 
-    /// The next value, with typed-array bytes borrowed from the input.
+    /// The next value, with the bytes of typed arrays, strings and JSON borrowed from the input.
     pub fn field(&mut self) -> Result<Field<'a>> {
+        let packed = |kind, bytes| Ok(Field::Packed { kind, bytes });
         Ok(Field::Value(match self.u8()? {
             TAG_NULL => Value::Null,
             TAG_F64 => Value::F64(self.f64()?),
             TAG_TRUE => Value::Bool(true),
             TAG_FALSE => Value::Bool(false),
-            TAG_STR => Value::Str(self.string()?),
+            TAG_STR => return packed(Packed::Str, self.text()?),
             TAG_BIGINT => Value::BigInt(self.i64()?),
             TAG_F64_LIST => {
                 let count = self.u32()? as usize;
@@ -224,23 +222,20 @@ impl<'a> Reader<'a> {
                 let code = self.u8()?;
                 let elem =
                     Elem::from_code(code).ok_or_else(|| self.malformed(format!("unknown element code {code}")))?;
-                return Ok(Field::Array {
-                    elem,
-                    bytes: self.array_bytes(elem)?,
-                });
+                return packed(Packed::Typed(elem), self.array_bytes(elem)?);
             }
-            TAG_JSON => Value::Json(self.string()?),
+            TAG_JSON => return packed(Packed::Json, self.text()?),
             tag => return Err(self.malformed(format!("unknown value tag {tag}"))),
         }))
     }
 }
 
-/// A decoded field value. Typed-array bytes stay borrowed from the batch, so the writer copies
-/// them once, straight into their column.
+/// A decoded field value. The bytes of typed arrays, strings and JSON stay borrowed from the
+/// batch, so the writer copies them once, straight into their column.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Field<'a> {
     Value(Value),
-    Array { elem: Elem, bytes: &'a [u8] },
+    Packed { kind: Packed, bytes: &'a [u8] },
 }
 
 /// One decoded batch entry; `fields` is reused between entries to avoid allocation.
@@ -282,7 +277,10 @@ pub fn decode_batch<'a>(
                     Slot::Array(elem) => {
                         let bytes = reader.array_bytes(*elem)?;
                         reader.align8()?;
-                        Field::Array { elem: *elem, bytes }
+                        Field::Packed {
+                            kind: Packed::Typed(*elem),
+                            bytes,
+                        }
                     }
                 };
                 entry.fields.push((*key, field));
@@ -459,8 +457,8 @@ mod tests {
                     vec![
                         (
                             6,
-                            Field::Array {
-                                elem: Elem::U8,
+                            Field::Packed {
+                                kind: Packed::Typed(Elem::U8),
                                 bytes: &[1, 2, 3]
                             }
                         ),

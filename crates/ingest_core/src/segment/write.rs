@@ -18,7 +18,7 @@ use super::{PResult, KINDS_KEY, NULLS_KEY, ROW_GROUP_ROWS, TIMESTAMP, WRITE_CHUN
 use crate::error::{IngestError, Result};
 use crate::table::{Column, Table};
 use crate::tagged;
-use crate::value::{Elem, Kind, Value};
+use crate::value::{Elem, Kind, Packed, Value};
 
 /// See `properties`.
 const DICTIONARY_PAGE_BYTES: usize = 64 * 1024;
@@ -234,22 +234,21 @@ fn write_typed<'a>(
             });
             w.write_batch(&values, Some(&defs), Some(&reps))?;
         }
-        (_, elem) => {
-            return Err(parquet::errors::ParquetError::General(format!(
-                "no writer for column kind {}",
-                Kind::Typed(elem).name()
-            )))
-        }
+        (_, elem) => return Err(no_writer(Kind::Typed(elem))),
     }
     Ok(())
 }
 
-/// Definition levels of a flat optional column (1 = present) and its present values.
-fn flat<T>(cells: &[Option<Value>], mut pick: impl FnMut(&Value) -> Option<T>) -> (Vec<i16>, Vec<T>) {
-    let mut defs = Vec::with_capacity(cells.len());
-    let mut values = Vec::with_capacity(cells.len());
-    for cell in cells {
-        match cell.as_ref().and_then(&mut pick) {
+/// Definition levels of a flat optional column (1 = present) and its present values, one item
+/// per row (`None` = absent); `pick` gives a present item's value (`None` = a null).
+fn flat<X, T>(
+    items: impl ExactSizeIterator<Item = Option<X>>,
+    mut pick: impl FnMut(X) -> Option<T>,
+) -> (Vec<i16>, Vec<T>) {
+    let mut defs = Vec::with_capacity(items.len());
+    let mut values = Vec::with_capacity(items.len());
+    for item in items {
+        match item.and_then(&mut pick) {
             Some(v) => {
                 defs.push(1);
                 values.push(v);
@@ -300,13 +299,30 @@ fn elements<const N: usize, T>(bytes: &[u8], out: &mut Vec<T>, convert: impl Fn(
     }));
 }
 
+fn no_writer(kind: Kind) -> parquet::errors::ParquetError {
+    parquet::errors::ParquetError::General(format!("no writer for column kind {}", kind.name()))
+}
+
 /// Writes rows `rows` of `column` into one column chunk.
 fn write_column(writer: &mut ColumnWriter<'_>, column: &Column, kind: Kind, rows: Range<usize>) -> PResult<()> {
-    if let Kind::Typed(elem) = kind {
-        // In chunks, like the general path below.
+    let packed = match kind {
+        Kind::Typed(elem) => Some(Packed::Typed(elem)),
+        Kind::Str => Some(Packed::Str),
+        Kind::Json => Some(Packed::Json),
+        _ => None,
+    };
+    if let Some(packed) = packed {
+        // Runs of bytes straight from the column (packed or general), in chunks like below.
         for from in rows.clone().step_by(WRITE_CHUNK_ROWS) {
-            let chunk = from..(from + WRITE_CHUNK_ROWS).min(rows.end);
-            write_typed(writer, elem, chunk.map(|row| column.array(row)))?;
+            let chunk = (from..(from + WRITE_CHUNK_ROWS).min(rows.end)).map(|row| column.packed(row, packed));
+            match (&mut *writer, packed) {
+                (ColumnWriter::ByteArrayColumnWriter(w), Packed::Str | Packed::Json) => {
+                    let (defs, values) = flat(chunk, |run| Some(ByteArray::from(run.to_vec())));
+                    w.write_batch(&values, Some(&defs), None)?;
+                }
+                (writer, Packed::Typed(elem)) => write_typed(writer, elem, chunk)?,
+                (_, packed) => return Err(no_writer(packed.kind())),
+            }
         }
         return Ok(());
     }
@@ -330,13 +346,7 @@ fn write_column(writer: &mut ColumnWriter<'_>, column: &Column, kind: Kind, rows
     }
     let all = column.cells();
     let selected: &[Option<Value>] = all.get(rows).unwrap_or_default();
-    let bytes_of = |v: &Value| -> Option<ByteArray> {
-        match (kind, v) {
-            (Kind::Mixed, v) => Some(ByteArray::from(tagged::encode(v).into_bytes())),
-            (_, Value::Str(s) | Value::Json(s)) => Some(ByteArray::from(s.as_bytes().to_vec())),
-            _ => None,
-        }
-    };
+
     // In chunks, so the level and value buffers stay small and hot (large fresh allocations cost
     // page faults on every seal).
     for cells in selected.chunks(WRITE_CHUNK_ROWS) {
@@ -346,19 +356,39 @@ fn write_column(writer: &mut ColumnWriter<'_>, column: &Column, kind: Kind, rows
                 w.write_batch(&[], Some(&vec![0; cells.len()]), None)?;
             }
             (ColumnWriter::DoubleColumnWriter(w), Kind::F64) => {
-                let (defs, values) = flat(cells, |v| if let Value::F64(x) = v { Some(*x) } else { None });
+                let (defs, values) = flat(cells.iter().map(Option::as_ref), |v| {
+                    if let Value::F64(x) = v {
+                        Some(*x)
+                    } else {
+                        None
+                    }
+                });
                 w.write_batch(&values, Some(&defs), None)?;
             }
             (ColumnWriter::BoolColumnWriter(w), Kind::Bool) => {
-                let (defs, values) = flat(cells, |v| if let Value::Bool(x) = v { Some(*x) } else { None });
+                let (defs, values) = flat(cells.iter().map(Option::as_ref), |v| {
+                    if let Value::Bool(x) = v {
+                        Some(*x)
+                    } else {
+                        None
+                    }
+                });
                 w.write_batch(&values, Some(&defs), None)?;
             }
             (ColumnWriter::Int64ColumnWriter(w), Kind::BigInt) => {
-                let (defs, values) = flat(cells, |v| if let Value::BigInt(x) = v { Some(*x) } else { None });
+                let (defs, values) = flat(cells.iter().map(Option::as_ref), |v| {
+                    if let Value::BigInt(x) = v {
+                        Some(*x)
+                    } else {
+                        None
+                    }
+                });
                 w.write_batch(&values, Some(&defs), None)?;
             }
-            (ColumnWriter::ByteArrayColumnWriter(w), Kind::Str | Kind::Json | Kind::Mixed) => {
-                let (defs, values) = flat(cells, bytes_of);
+            (ColumnWriter::ByteArrayColumnWriter(w), Kind::Mixed) => {
+                let (defs, values) = flat(cells.iter().map(Option::as_ref), |v| {
+                    Some(ByteArray::from(tagged::encode(v).into_bytes()))
+                });
                 w.write_batch(&values, Some(&defs), None)?;
             }
             (ColumnWriter::DoubleColumnWriter(w), Kind::F64List) => {
@@ -369,12 +399,7 @@ fn write_column(writer: &mut ColumnWriter<'_>, column: &Column, kind: Kind, rows
                 let (defs, reps, values) = nested(lists, |items, out| out.extend_from_slice(items));
                 w.write_batch(&values, Some(&defs), Some(&reps))?;
             }
-            (_, kind) => {
-                return Err(parquet::errors::ParquetError::General(format!(
-                    "no writer for column kind {}",
-                    kind.name()
-                )))
-            }
+            (_, kind) => return Err(no_writer(kind)),
         }
     }
     Ok(())

@@ -91,6 +91,8 @@ const NUMBER_SLOT = 255;
 interface NumericShape {
   keys: string[];
   slots: number[];
+  /** How many slots hold typed arrays. */
+  arrays: number;
   bytes: number;
   id: number;
 }
@@ -319,6 +321,7 @@ export class BatchEncoder {
     const end = this.#buffer.length;
     let keys: string[] = [];
     let slots: number[] = [];
+    let arrays = 0;
     let shapeId = -1;
     let n = 0;
     let i = 0;
@@ -330,6 +333,7 @@ export class BatchEncoder {
           if (candidate.keys[0] === key) {
             keys = candidate.keys;
             slots = candidate.slots;
+            arrays = candidate.arrays;
             shapeId = candidate.id;
           }
         }
@@ -337,14 +341,15 @@ export class BatchEncoder {
         n = keys.length;
       }
       if (i === n || key !== keys[i]) return false;
-      const slot = slots[i] as number;
-      if (slot === NUMBER_SLOT) {
-        // (Out of room only after a typed array larger than when the shape was learned.)
-        if (typeof value !== "number" || at + 8 > end) return false;
+      if (typeof value === "number") {
+        // In a shape with arrays: the slot must be a number's, and there must still be room (an
+        // array larger than when the shape was learned may have taken it).
+        if (arrays > 0 && (slots[i] !== NUMBER_SLOT || at + 8 > end)) return false;
         f64[at >> 3] = value;
         at += 8;
       } else {
         // A typed array of the slot's type: byte length, padding, its bytes (at a multiple of 8).
+        const slot = slots[i] as number;
         if (!ArrayBuffer.isView(value) || Object.getPrototypeOf(value) !== ELEM_PROTOTYPES[slot]) return false;
         const typed = value as TypedArray;
         const length = typed.byteLength;
@@ -383,7 +388,7 @@ export class BatchEncoder {
     // One shape per first key (the newest wins), at most MAX_NUMERIC_SHAPES (the oldest goes).
     const bytes = 16 + this.#slotBytes;
     const learned = shape.numeric.filter((s) => s.keys[0] !== keys[0]);
-    learned.push({ keys, slots, bytes, id });
+    learned.push({ keys, slots, arrays: slots.filter((s) => s !== NUMBER_SLOT).length, bytes, id });
     shape.numeric = learned.slice(-MAX_NUMERIC_SHAPES);
     shape.numericMaxBytes = Math.max(...shape.numeric.map((s) => s.bytes));
   }

@@ -34,7 +34,16 @@ interface Result {
   latencyNs: { p50: number; p99: number; p999: number } | null;
 }
 
+/**
+ * Writes back what earlier measurements left in the page cache, so its writeback (gigabytes, from
+ * the slow peers) does not land on the next writer's time or fsyncs.
+ */
+function quietDisk(): void {
+  execFileSync("sync");
+}
+
 function measure(scenario: string, contender: string): Result {
+  quietDisk();
   const output = execFileSync(tsx, [join(__dirname, "run-one.ts"), scenario, contender, String(STEPS), String(LATENCY_STEPS)], {
     encoding: "utf8",
     maxBuffer: 1 << 20,
@@ -44,6 +53,7 @@ function measure(scenario: string, contender: string): Result {
 
 function measurePython(scenario: string): Result | undefined {
   if (!existsSync(python)) return undefined;
+  quietDisk();
   const root = mkdtempSync(join(tmpdir(), "dash-bench-py-"));
   try {
     const output = execFileSync(python, [join(__dirname, "python", "mldash_peer.py"), scenario, String(PYTHON_STEPS), root], {

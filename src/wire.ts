@@ -43,8 +43,8 @@ export const ELEM_CONSTRUCTORS = [
   BigInt64Array,
   BigUint64Array,
 ] as const;
-const ELEM_CODES = new Map<unknown, number>(ELEM_CONSTRUCTORS.map((ctor, code) => [ctor.prototype, code]));
 const ELEM_PROTOTYPES: unknown[] = ELEM_CONSTRUCTORS.map((ctor) => ctor.prototype);
+const ELEM_CODES = new Map<unknown, number>(ELEM_PROTOTYPES.map((prototype, code) => [prototype, code]));
 
 /** Marks a numeric shape entry in the topic word (see `NUMERIC_FLAG` in wire.rs). */
 const NUMERIC_FLAG = 0x8000_0000;

@@ -207,8 +207,11 @@ impl Column {
 
     /// Sets the cell of `row`, padding with absent cells before it.
     pub fn set(&mut self, row: usize, value: Value) {
-        if let Some((kind, bytes)) = value.packed() {
-            self.set_packed(row, kind, bytes);
+        if let Some(stored) = value.packed().map(|(kind, run)| self.append_run(row, kind, run)) {
+            if !stored {
+                // Not storable as a run here: keep the value itself.
+                self.set_general(row, value);
+            }
             return;
         }
         if let (Cells::Numbers { values, present }, Value::F64(number)) = (&mut self.cells, &value) {
@@ -234,6 +237,14 @@ impl Column {
     /// Sets the cell of `row` to the value of packed kind `kind` whose run is `run` (copied
     /// straight into the column when it holds only values of that kind).
     pub fn set_packed(&mut self, row: usize, kind: Packed, run: &[u8]) {
+        if !self.append_run(row, kind, run) {
+            self.set_general(row, kind.value(run));
+        }
+    }
+
+    /// Stores `run` as the cell of `row` if the column keeps runs of `kind` (or has no value yet)
+    /// and `row` is its next or last row; returns false, leaving every cell as it was, otherwise.
+    fn append_run(&mut self, row: usize, kind: Packed, run: &[u8]) -> bool {
         if let Cells::Numbers { present, .. } = &self.cells {
             if !present.contains(&true) {
                 // No number yet: this is a packed column.
@@ -264,10 +275,10 @@ impl Column {
                 bytes.extend_from_slice(run);
                 ends.push(bytes.len());
                 present.push(true);
-                return;
+                return true;
             }
         }
-        self.set_general(row, kind.value(run));
+        false
     }
 
     /// Sets the cell of `row` in general storage (switching to it if needed).

@@ -191,6 +191,8 @@ impl<'a> Reader<'a> {
         Ok(bytes)
     }
 
+    /// The next value, owned (tests; the writer takes `field`).
+    #[cfg(test)]
     pub fn value(&mut self) -> Result<Value> {
         Ok(match self.field()? {
             Field::Value(value) => value,

@@ -192,6 +192,26 @@ pub struct Engine {
 /// The experiment's lock file: one writing engine at a time, across processes.
 pub const LOCK_FILE: &str = ".dash-ingest.lock";
 
+/// Takes the lock of the experiment in `dir` (`Locked` if another engine holds it); it is held
+/// until the returned file is dropped. Only its holder changes the experiment's files.
+pub(crate) fn lock(dir: &Path, hint: &'static str) -> Result<std::fs::File> {
+    let lock_path = dir.join(LOCK_FILE);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| IngestError::io(&lock_path, "nothing (locking)", e))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => Err(IngestError::Locked {
+            dir: dir.to_path_buf(),
+            hint,
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(IngestError::io(&lock_path, "nothing (locking)", e)),
+    }
+}
+
 impl Engine {
     /// Opens an experiment that must already exist (`NotFound` otherwise) for reading: no lock is
     /// taken, so it can be read while another engine writes it.
@@ -215,24 +235,8 @@ impl Engine {
         let prefix = paths::experiment_prefix(prefix)?;
         let dir = dash_root.join(&prefix);
         crate::fsx::create_dir_all(&dir)?;
-        let lock_path = dir.join(LOCK_FILE);
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| IngestError::io(&lock_path, "nothing (locking)", e))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(IngestError::Locked { dir }),
-            Err(std::fs::TryLockError::Error(e)) => return Err(IngestError::io(&lock_path, "nothing (locking)", e)),
-        }
-        if let Ok(tracks) = std::fs::read_dir(dir.join("tracks")) {
-            for track in tracks.flatten().filter(|t| t.path().is_dir()) {
-                track_store::recover(&track.path())?;
-            }
-        }
-        let recovery = Writer::replay(&dir, &config)?;
+        let lock = lock(&dir, "open it with Experiment.open to read")?;
+        let recovery = Writer::recover(&dir, &config)?;
         let mut engine = Engine::spawn(dir, Some(lock), config)?;
         engine.recovery = recovery;
         Ok(engine)

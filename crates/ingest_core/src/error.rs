@@ -27,8 +27,8 @@ pub enum IngestError {
     InvalidImage(String),
 
     /// Another engine (in this or another process) is writing the experiment.
-    #[error("experiment {dir:?} is being written by another engine (its lock file is held); open it with Experiment.open to read")]
-    Locked { dir: PathBuf },
+    #[error("experiment {dir:?} is being written by another engine (its lock file is held); {hint}")]
+    Locked { dir: PathBuf, hint: &'static str },
 
     /// An experiment or track that does not exist.
     #[error("{what} {name:?} does not exist")]
@@ -104,6 +104,11 @@ impl IngestError {
             self,
             IngestError::InvalidName { .. } | IngestError::TopicCollision { .. } | IngestError::InvalidImage(_)
         )
+    }
+
+    /// Whether this is an I/O error because a file does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, IngestError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, lost: impl Into<String>, source: std::io::Error) -> Self {

@@ -23,6 +23,8 @@ use crate::{fsx, jsonl, segment, time};
 
 pub const METADATA_FILE: &str = "metadata.json";
 pub const DATA_JSONL: &str = "data.jsonl";
+/// The `format` of the metadata this engine writes.
+const FORMAT: &str = "dash-ingest/parquet-segments/1";
 
 /// What a track's `data.jsonl` is to this engine.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -80,47 +82,52 @@ fn ts_json(v: Option<f64>) -> Json {
         .map_or(Json::Null, Json::Number)
 }
 
-/// Repairs what a crash can leave in a track directory: removes temporary files, and adopts
-/// segments that were published (renamed into place, so complete) but not yet listed in the
-/// metadata, merging them like any sealed rows. Returns how many segments were adopted. Only safe
-/// while holding the experiment's lock.
+/// Repairs what a crash can leave in a track directory: removes temporary files and every
+/// segment the metadata does not list. An unlisted segment is either one whose seal was never
+/// acknowledged (its rows are still in the write-ahead log, which the caller replays next) or an
+/// old segment a rewrite had replaced, brought back by a power loss before its unlink reached the
+/// disk: adopting it would revert acknowledged values. Returns how many segments were removed.
+/// Only safe while holding the experiment's lock.
 pub fn recover(dir: &Path) -> Result<usize> {
     let Some(topic) = recorded_topic(dir)? else {
         return Ok(0);
     };
-    let mut store = TrackStore::open(dir.to_path_buf(), &topic)?;
-    let listed: Vec<String> = store.segments.iter().map(|s| s.file.clone()).collect();
+    let store = TrackStore::open(dir.to_path_buf(), &topic)?;
     let entries = std::fs::read_dir(dir).map_err(|e| IngestError::io(dir, "nothing (listing)", e))?;
-    let mut orphans = Vec::new();
+    let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
-        if name.ends_with(".tmp") {
+        let unlisted =
+            name.starts_with("seg-") && name.ends_with(".parquet") && !store.segments.iter().any(|s| s.file == name);
+        if name.ends_with(".tmp") || unlisted {
             std::fs::remove_file(entry.path()).map_err(|e| IngestError::io(entry.path(), "nothing (cleanup)", e))?;
-        } else if name.starts_with("seg-") && name.ends_with(".parquet") && !listed.contains(&name) {
-            orphans.push(entry.path());
+            removed += usize::from(unlisted);
         }
     }
-    orphans.sort();
-    // New segments must not take an orphan's name (the orphan is removed after adoption).
-    let highest = orphans.iter().map(|o| segment_number(o)).max().unwrap_or(0);
-    store.next_segment = store.next_segment.max(highest + 1);
-    for orphan in &orphans {
-        let rows = segment::read(orphan)?;
-        // Sealing an orphan's rows again is idempotent: a merged segment's rows merge with the
-        // segments it was made from into the same rows.
-        store.seal(rows)?;
-        std::fs::remove_file(orphan).map_err(|e| IngestError::io(orphan, "nothing (cleanup)", e))?;
+    if removed > 0 {
+        fsx::sync_dir(dir)?;
     }
-    Ok(orphans.len())
+    Ok(removed)
 }
 
-/// The number in a segment's file name (`seg-00000012.parquet` → 12).
-fn segment_number(path: &Path) -> u64 {
-    path.file_stem()
-        .and_then(|s| s.to_str())
-        .and_then(|s| s.strip_prefix("seg-"))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+/// How often a reader starts over when a segment its metadata listed was replaced meanwhile.
+const SNAPSHOT_ATTEMPTS: u32 = 100;
+
+/// A reader's consistent view of a track: the rows of its current metadata in `[start, end]`.
+/// A writer replaces segments (new ones published, then the metadata, then old ones removed), so
+/// a reader that finds a listed segment gone reads the newer metadata and starts over.
+pub fn read_snapshot(dir: &Path, topic: &str, start: f64, end: f64) -> Result<Table> {
+    let mut attempt = 0;
+    loop {
+        let result = TrackStore::open(dir.to_path_buf(), topic).and_then(|store| store.read_range(start, end));
+        match result {
+            Err(error) if error.is_not_found() && attempt < SNAPSHOT_ATTEMPTS => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(u64::from(attempt.min(20))));
+            }
+            result => return result,
+        }
+    }
 }
 
 impl TrackStore {
@@ -140,9 +147,14 @@ impl TrackStore {
             return Ok(store);
         };
         if store.dir.join(DATA_JSONL).exists() {
+            // Once this engine has written the metadata (it carries our `format`), the track's rows
+            // are in segments and `data.jsonl` is at most a copy of them: an export, or one cut short
+            // by a crash before the metadata said so, is never taken for rows the SDK wrote.
+            let ours = meta.get("format").and_then(Json::as_str) == Some(FORMAT);
             store.data_jsonl = match meta.get("dataJsonl").and_then(Json::as_str) {
-                Some("export") => DataJsonl::Derived("export"),
-                Some(_) => DataJsonl::Derived("imported"),
+                Some("imported") => DataJsonl::Derived("imported"),
+                Some(_) => DataJsonl::Derived("export"),
+                None if ours => DataJsonl::Derived("export"),
                 None => DataJsonl::Foreign,
             };
         }
@@ -366,7 +378,7 @@ impl TrackStore {
         );
         meta.insert("createdAt".into(), json!(self.created_at));
         meta.insert("updatedAt".into(), json!(time::utc_now_iso()));
-        meta.insert("format".into(), json!("dash-ingest/parquet-segments/1"));
+        meta.insert("format".into(), json!(FORMAT));
         meta.insert("segments".into(), Json::Array(segments));
         meta.insert("nextSegment".into(), json!(self.next_segment));
         if let DataJsonl::Derived(how) = self.data_jsonl {
@@ -410,19 +422,24 @@ mod tests {
         let x = all.columns().iter().find(|c| &*c.name == "x").unwrap();
         assert_eq!(x.get(1), Some(Value::F64(2.0)));
 
-        // A crash after publishing a segment but before listing it, and a stray temporary file.
-        let mut orphan = table(&[(5.0, "x", 5.0), (6.0, "x", 6.0)]);
+        // A crash after publishing a segment but before listing it (its rows are in the log the
+        // next engine replays), or an old segment back after a power loss, and a stray temporary
+        // file: recovery removes them, and the listed rows stay as they were.
+        let mut orphan = table(&[(5.0, "x", 50.0), (6.0, "x", 6.0)]);
         orphan.normalize();
         segment::write(&dir.join("seg-00000009.parquet"), &orphan, "test rows").unwrap();
         std::fs::write(dir.join("seg-00000010.parquet.tmp"), b"partial").unwrap();
         assert_eq!(recover(&dir).unwrap(), 1);
         let mut store = TrackStore::open(dir.clone(), "a/b").unwrap();
         let all = store.read_range(f64::NEG_INFINITY, f64::INFINITY).unwrap();
-        assert_eq!(all.timestamps(), &[1.0, 2.0, 3.0, 5.0, 6.0]);
-        assert!(
-            !dir.join("seg-00000009.parquet").exists()
-                || store.segments().iter().any(|s| s.file == "seg-00000009.parquet")
+        assert_eq!(all.timestamps(), &[1.0, 2.0, 3.0, 5.0]);
+        let x = all.columns().iter().find(|c| &*c.name == "x").unwrap();
+        assert_eq!(
+            x.get(3),
+            Some(Value::F64(5.0)),
+            "an unlisted segment never overrides listed rows"
         );
+        assert!(!dir.join("seg-00000009.parquet").exists());
         assert!(!dir.join("seg-00000010.parquet.tmp").exists());
         store.seal(table(&[(7.0, "x", 7.0)])).unwrap();
 

@@ -56,6 +56,11 @@ pub(crate) struct Writer {
     /// The experiment's lock (for a writing engine), held until the writer has sealed everything
     /// at shutdown, and released before it answers, so a new engine can start at once.
     lock: Option<std::fs::File>,
+    /// Whether this writer may change the experiment's files: it holds the lock (directly, or
+    /// through the engine that is replaying a log). A reader's writer never writes; it reads
+    /// each track's current metadata for every request (see [`track_store::read_snapshot`]).
+    writing: bool,
+    dir: PathBuf,
     tracks_dir: PathBuf,
     logs: Logs,
     metrics: Metrics,
@@ -96,7 +101,9 @@ impl Writer {
         wal: Option<Wal>,
     ) -> Writer {
         Writer {
+            writing: lock.is_some(),
             lock,
+            dir: dir.to_path_buf(),
             tracks_dir: dir.join("tracks"),
             logs: Logs::new(dir),
             metrics: Metrics::new(dir),
@@ -295,11 +302,23 @@ impl Writer {
         }
     }
 
+    /// Repairs what an engine that stopped without closing left in the experiment `dir` (temporary
+    /// files and unlisted segments in every track, a write-ahead log to replay). Only for the
+    /// holder of the experiment's lock.
+    pub(crate) fn recover(dir: &std::path::Path, config: &EngineConfig) -> Result<Recovery> {
+        if let Ok(tracks) = std::fs::read_dir(dir.join("tracks")) {
+            for track in tracks.flatten().filter(|t| t.path().is_dir()) {
+                track_store::recover(&track.path())?;
+            }
+        }
+        Self::replay(dir, config)
+    }
+
     /// Replays the write-ahead log a previous engine left in `dir` (it stopped without closing)
     /// and seals its rows, so they are durable before a new log replaces it. Rows that were
     /// already sealed merge with themselves (same timestamps, same values). Records a warning in
     /// the experiment's logs when anything was replayed or discarded.
-    pub(crate) fn replay(dir: &std::path::Path, config: &EngineConfig) -> Result<Recovery> {
+    fn replay(dir: &std::path::Path, config: &EngineConfig) -> Result<Recovery> {
         let Some(bytes) = wal::read_file(dir)? else {
             return Ok(Recovery::default());
         };
@@ -314,6 +333,8 @@ impl Writer {
             config.clone(),
             None,
         );
+        // The engine being started holds the lock for this writer.
+        writer.writing = true;
         for record in contents.records {
             match record {
                 wal::Record::Topic { id, topic } => {
@@ -481,17 +502,23 @@ impl Writer {
     }
 
     fn read(&mut self, topic: u32, query: &ReadQuery) -> Result<Vec<u8>> {
+        let writing = self.writing;
         let Some(track) = self.tracks.get_mut(topic as usize) else {
             return Err(IngestError::UnknownId {
                 what: "topic",
                 id: topic,
             });
         };
-        track.pending.normalize();
-        let unsealed = track.pending.range(query.start, query.end);
-        let mut rows = Self::store(track)?.read_range(query.start, query.end)?;
-        rows.absorb(unsealed);
-        rows.normalize();
+        let mut rows = if writing {
+            track.pending.normalize();
+            let unsealed = track.pending.range(query.start, query.end);
+            let mut rows = Self::store(track)?.read_range(query.start, query.end)?;
+            rows.absorb(unsealed);
+            rows.normalize();
+            rows
+        } else {
+            track_store::read_snapshot(&track.dir, &track.topic, query.start, query.end)?
+        };
         if let Some(columns) = &query.columns {
             rows.project(columns);
         }
@@ -520,11 +547,12 @@ impl Writer {
         Ok(dirs)
     }
 
-    /// Runs `f` on the store of every track on disk (this run's stores where they exist).
+    /// Runs `f` on the store of every track on disk: this run's stores where they exist, fresh
+    /// ones (the current metadata) otherwise and always for a reader.
     fn for_each_store<T>(&mut self, mut f: impl FnMut(&mut TrackStore) -> Result<T>) -> Result<Vec<T>> {
         let mut out = Vec::new();
         for (dir, topic) in self.track_dirs()? {
-            match self.tracks.iter_mut().find(|t| t.dir == dir) {
+            match self.tracks.iter_mut().find(|t| t.dir == dir).filter(|_| self.writing) {
                 Some(track) => out.push(f(Self::store(track)?)?),
                 None => out.push(f(&mut TrackStore::open(dir, &topic)?)?),
             }
@@ -536,7 +564,21 @@ impl Writer {
         self.for_each_store(|store| store.summary())
     }
 
+    /// Writes the SDK's files of every track (or of `only`). A reader may export only when no
+    /// engine writes the experiment: it takes the lock for the export (after repairing what a
+    /// crashed writer left), so the files it writes never race a writer's.
     fn export_ml_dash(&mut self, only: Option<&str>) -> Result<()> {
+        let _lock = match self.writing {
+            true => None,
+            false => {
+                let lock = crate::engine::lock(
+                    &self.dir,
+                    "export from the engine that writes it (experiment.exportMlDash()), or after it completes",
+                )?;
+                Self::recover(&self.dir, &self.config)?;
+                Some(lock)
+            }
+        };
         self.for_each_store(|store| match only {
             Some(topic) if store.topic() != topic => Ok(()),
             _ => store.export_ml_dash(),

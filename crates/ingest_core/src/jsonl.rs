@@ -220,6 +220,14 @@ fn from_json(value: Json) -> Value {
 }
 
 /// Reads an SDK `data.jsonl` into a normalized table (entries with equal timestamps merge).
+/// Parses one line the SDK (or this engine) wrote, Python's non-finite literals included; `None`
+/// unless it is a JSON object.
+pub(crate) fn parse_line(line: &str) -> Option<Json> {
+    serde_json::from_str(&quote_non_finite(line))
+        .ok()
+        .filter(Json::is_object)
+}
+
 pub fn read_rows(path: &Path) -> Result<Table> {
     let text = std::fs::read_to_string(path).map_err(|e| IngestError::io(path, "nothing (reading)", e))?;
     let mut table = Table::new();

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Map, Value as Json};
 
 use crate::error::{IngestError, Result};
-use crate::{fsx, paths, time};
+use crate::{fsx, jsonl, paths, time};
 
 /// Appends `text` to `path` and fsyncs it.
 fn append_durably(path: &Path, text: &str, lost: &str) -> Result<()> {
@@ -32,12 +32,71 @@ fn append_durably(path: &Path, text: &str, lost: &str) -> Result<()> {
         .map_err(|e| IngestError::io(path, lost, e))
 }
 
-fn count_lines(path: &Path) -> Result<u64> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count() as u64),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-        Err(e) => Err(IngestError::io(path, "nothing (reading)", e)),
+/// What a JSON lines file holds once [`repair_jsonl`] made it safe to append to.
+struct Repaired {
+    /// Complete lines that parse.
+    lines: u64,
+    /// The largest value of the numbering field (`index`, `sequenceNumber`) among them.
+    max_number: Option<u64>,
+}
+
+impl Repaired {
+    /// The number the next line gets: after the largest one, and never reusing a line's place.
+    fn next_number(&self) -> u64 {
+        self.max_number.map_or(self.lines, |n| (n + 1).max(self.lines))
     }
+}
+
+/// Makes the JSON lines file `path` safe to append to after a crash, and counts it. A write cut
+/// short leaves a last line without its newline, and a power loss can leave a tail that does not
+/// parse: both are removed (they were never acknowledged; acknowledged lines were fsynced whole),
+/// so the next line starts on a line of its own. A line that does not parse followed by lines that
+/// do is kept: it is not a tail, and data is never thrown away. Only for the lock holder.
+fn repair_jsonl(path: &Path, numbering: &str) -> Result<Repaired> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Repaired {
+                lines: 0,
+                max_number: None,
+            })
+        }
+        Err(e) => return Err(IngestError::io(path, "nothing (reading)", e)),
+    };
+    let mut repaired = Repaired {
+        lines: 0,
+        max_number: None,
+    };
+    let mut keep = 0;
+    let mut offset = 0;
+    for line in bytes.split_inclusive(|b| *b == b'\n') {
+        offset += line.len();
+        if !line.ends_with(b"\n") {
+            break;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            keep = offset;
+            continue;
+        }
+        let Some(parsed) = std::str::from_utf8(line).ok().and_then(jsonl::parse_line) else {
+            continue;
+        };
+        keep = offset;
+        repaired.lines += 1;
+        if let Some(number) = parsed.get(numbering).and_then(Json::as_u64) {
+            repaired.max_number = Some(repaired.max_number.map_or(number, |m| m.max(number)));
+        }
+    }
+    if keep < bytes.len() {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| IngestError::io(path, "nothing (repairing a torn tail)", e))?;
+        file.set_len(keep as u64)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| IngestError::io(path, "nothing (repairing a torn tail)", e))?;
+    }
+    Ok(repaired)
 }
 
 /// Buffered log lines of one experiment.
@@ -62,8 +121,8 @@ impl Logs {
     pub fn add(&mut self, timestamp: &str, level: &str, message: &str, metadata: Option<&str>) -> Result<()> {
         let sequence = match self.next_sequence {
             Some(n) => n,
-            // Sequence numbers continue those of earlier runs (one line each).
-            None => count_lines(&self.path)?,
+            // Sequence numbers continue those of earlier runs, after repairing a crash's tail.
+            None => repair_jsonl(&self.path, "sequenceNumber")?.next_number(),
         };
         self.next_sequence = Some(sequence + 1);
         let mut record = Map::new();
@@ -122,7 +181,7 @@ impl Metrics {
         if !self.open.contains_key(name) {
             paths::check_relative("metric name", name)?;
             let dir = self.dir.join(name);
-            let meta = match fsx::read_json(&dir.join("metadata.json"))? {
+            let mut meta = match fsx::read_json(&dir.join("metadata.json"))? {
                 Some(Json::Object(meta)) => meta,
                 _ => {
                     let now = time::utc_now_iso();
@@ -139,6 +198,11 @@ impl Metrics {
                     meta
                 }
             };
+            // The file, not the metadata, says what is there: a crash between appending points and
+            // rewriting the metadata leaves the metadata behind.
+            let repaired = repair_jsonl(&dir.join("data.jsonl"), "index")?;
+            meta.insert("totalDataPoints".into(), json!(repaired.lines));
+            meta.insert("nextIndex".into(), json!(repaired.next_number()));
             let metric = Metric {
                 dir,
                 name: name.to_string(),
@@ -199,9 +263,22 @@ impl Metrics {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
             Err(e) => return Err(IngestError::io(dir.join("data.jsonl"), "nothing (reading)", e)),
         };
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let path = dir.join("data.jsonl");
+        // A last line without its newline is being appended by a writer (or was cut short by a
+        // crash, and the next writer removes it): not a point yet.
+        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        let lines: Vec<&str> = complete.lines().filter(|l| !l.trim().is_empty()).collect();
         let total = lines.len() as u64;
-        let points = lines.into_iter().skip(start).take(limit).map(str::to_string).collect();
+        let mut points = Vec::new();
+        for (number, line) in lines.into_iter().enumerate().skip(start).take(limit) {
+            if jsonl::parse_line(line).is_none() {
+                return Err(IngestError::corrupt(
+                    &path,
+                    format!("line {} is not a JSON object", number + 1),
+                ));
+            }
+            points.push(line.to_string());
+        }
         Ok((points, total))
     }
 }
@@ -291,6 +368,70 @@ mod tests {
         assert_eq!(Json::Object(merged), json!({"lr": 0.01, "model.layers": 3}));
         let doc = fsx::read_json(&dir.join("parameters.json")).unwrap().unwrap();
         assert_eq!(doc["version"], 2);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_crash_tail_is_repaired_and_numbering_continues_from_the_file() {
+        let dir = std::env::temp_dir().join(format!("dash-records-crash-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut logs = Logs::new(&dir);
+        for n in 0..3 {
+            logs.add("2026-01-01T00:00:00Z", "info", &format!("line {n}"), None)
+                .unwrap();
+        }
+        logs.seal().unwrap();
+        let log_path = dir.join("logs/logs.jsonl");
+        let mut file = OpenOptions::new().append(true).open(&log_path).unwrap();
+        file.write_all(b"{\"sequenceNumber\": 3, \"timest").unwrap();
+        let mut again = Logs::new(&dir);
+        again
+            .add("2026-01-01T00:00:01Z", "info", "after the crash", None)
+            .unwrap();
+        again.seal().unwrap();
+        let text = std::fs::read_to_string(&log_path).unwrap();
+        let numbers: Vec<u64> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Json>(l).unwrap()["sequenceNumber"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(numbers, [0, 1, 2, 3]);
+
+        // Points appended, metadata not rewritten, and a power loss's zeros at the end.
+        let mut metrics = Metrics::new(&dir);
+        metrics.add("m", "{\"v\": 1}").unwrap();
+        metrics.seal().unwrap();
+        let data = dir.join("metrics/m/data.jsonl");
+        let mut file = OpenOptions::new().append(true).open(&data).unwrap();
+        file.write_all(b"{\"index\": 1, \"data\": {\"v\": 2}, \"createdAt\": \"x\"}\n")
+            .unwrap();
+        file.write_all(b"{\"index\": 2, \"data\": {\"v\": 3}, \"createdAt\": \"x\"}\n\0\0\0\n\0\0")
+            .unwrap();
+        let (points, total) = Metrics::new(&dir).read("m", 0, 3).unwrap();
+        assert_eq!((points.len(), total), (3, 4), "the unterminated tail is not a point");
+        let mut metrics = Metrics::new(&dir);
+        assert_eq!(
+            metrics.read("m", 3, 10).unwrap_err().code(),
+            "ERR_DASH_CORRUPT",
+            "a reader meets the zeros before the writer repairs them"
+        );
+        metrics.add("m", "{\"v\": 4}").unwrap();
+        metrics.seal().unwrap();
+        let (points, total) = metrics.read("m", 0, 10).unwrap();
+        assert_eq!(total, 4);
+        let indexes: Vec<u64> = points
+            .iter()
+            .map(|l| serde_json::from_str::<Json>(l).unwrap()["index"].as_u64().unwrap())
+            .collect();
+        assert_eq!(indexes, [0, 1, 2, 3]);
+        let meta = fsx::read_json(&dir.join("metrics/m/metadata.json")).unwrap().unwrap();
+        assert_eq!(
+            (meta["totalDataPoints"].as_u64(), meta["nextIndex"].as_u64()),
+            (Some(4), Some(4))
+        );
         std::fs::remove_dir_all(dir).ok();
     }
 }

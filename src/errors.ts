@@ -25,6 +25,7 @@ export type DashErrorCode =
   | "ERR_DASH_BACKPRESSURE"
   | "ERR_DASH_DROPPED"
   | "ERR_DASH_TIMEOUT"
+  | "ERR_DASH_UNSAFE_PATH"
   | "ERR_DASH_CORRUPT"
   | "ERR_DASH_WRITER";
 

@@ -196,12 +196,9 @@ pub const LOCK_FILE: &str = ".dash-ingest.lock";
 /// until the returned file is dropped. Only its holder changes the experiment's files.
 pub(crate) fn lock(dir: &Path, hint: &'static str) -> Result<std::fs::File> {
     let lock_path = dir.join(LOCK_FILE);
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| IngestError::io(&lock_path, "nothing (locking)", e))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    let lock = crate::fsx::open_within(dir, &lock_path, &mut options, "nothing (locking)")?;
     match lock.try_lock() {
         Ok(()) => Ok(lock),
         Err(std::fs::TryLockError::WouldBlock) => Err(IngestError::Locked {
@@ -234,7 +231,7 @@ impl Engine {
     pub fn start(dash_root: &Path, prefix: &str, config: EngineConfig) -> Result<Engine> {
         let prefix = paths::experiment_prefix(prefix)?;
         let dir = dash_root.join(&prefix);
-        crate::fsx::create_dir_all(&dir)?;
+        crate::fsx::create_dir_within(dash_root, &dir)?;
         let lock = lock(&dir, "open it with Experiment.open to read")?;
         let recovery = Writer::recover(&dir, &config)?;
         let mut engine = Engine::spawn(dir, Some(lock), config)?;

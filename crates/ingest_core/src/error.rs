@@ -67,6 +67,11 @@ pub enum IngestError {
         source: std::io::Error,
     },
 
+    /// A path inside an experiment that the engine refuses to write or read through: a symbolic
+    /// link (or a file where a directory belongs), which could lead outside `dashRoot`.
+    #[error("refusing {path:?}: it {reason}")]
+    UnsafePath { path: PathBuf, reason: &'static str },
+
     /// A segment or metadata file could not be decoded.
     #[error("corrupt file {path:?}: {reason}")]
     Corrupt { path: PathBuf, reason: String },
@@ -92,6 +97,7 @@ impl IngestError {
             IngestError::Closed => "ERR_DASH_CLOSED",
             IngestError::Timeout { .. } => "ERR_DASH_TIMEOUT",
             IngestError::Io { .. } => "ERR_DASH_IO",
+            IngestError::UnsafePath { .. } => "ERR_DASH_UNSAFE_PATH",
             IngestError::Corrupt { .. } => "ERR_DASH_CORRUPT",
             IngestError::Writer(_) => "ERR_DASH_WRITER",
         }

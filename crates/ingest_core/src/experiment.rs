@@ -28,8 +28,8 @@ pub fn update(dir: &Path, fields: Map<String, Json>, defaults: Map<String, Json>
         record.insert("updated_at".into(), Json::String(now));
     }
     record.extend(fields);
-    fsx::create_dir_all(dir)?;
     fsx::write_atomic(
+        dir,
         &path,
         Json::Object(record.clone()).to_string().as_bytes(),
         "experiment metadata",

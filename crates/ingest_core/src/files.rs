@@ -192,6 +192,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The files of one experiment.
 pub struct Files {
+    /// The experiment directory: nothing is written or read outside it (see [`fsx`]).
+    root: PathBuf,
     dir: PathBuf,
     last_id: u64,
 }
@@ -199,6 +201,7 @@ pub struct Files {
 impl Files {
     pub fn new(experiment_dir: &Path) -> Files {
         Files {
+            root: experiment_dir.to_path_buf(),
             dir: experiment_dir.join("files"),
             last_id: 0,
         }
@@ -245,11 +248,8 @@ impl Files {
             self.dir.join(prefix).join(&id)
         };
         let path = file_dir.join(filename);
-        if let Some(parent) = path.parent() {
-            fsx::create_dir_all(parent)?;
-        }
         let lost = format!("file {filename:?}");
-        fsx::write_atomic(&path, bytes, &lost)?;
+        fsx::write_atomic(&self.root, &path, bytes, &lost)?;
         let now = time::utc_now_iso();
         let sdk_path = if prefix.is_empty() {
             String::new()
@@ -282,8 +282,11 @@ impl Files {
             Some(index) => {
                 if let Some(old) = files.get(index) {
                     if let Some(old_dir) = self.stored_dir(old) {
-                        // The record is replaced below, so a leftover directory is harmless.
-                        let _ = std::fs::remove_dir_all(old_dir);
+                        // The record is replaced below, so a leftover directory is harmless; one
+                        // reached through a link is left alone.
+                        if fsx::check_within(&self.root, &old_dir).is_ok() {
+                            let _ = std::fs::remove_dir_all(old_dir);
+                        }
                     }
                 }
                 if let Some(slot) = files.get_mut(index) {
@@ -295,6 +298,7 @@ impl Files {
         let mut doc = Map::new();
         doc.insert("files".into(), Json::Array(files));
         fsx::write_atomic(
+            &self.root,
             &self.dir.join(METADATA_FILE),
             Json::Object(doc).to_string().as_bytes(),
             &lost,
@@ -302,12 +306,13 @@ impl Files {
         Ok(record)
     }
 
-    /// The directory a record's file is stored in.
+    /// The directory a record's file is stored in; `None` unless the record's `id` and `path`
+    /// are as safe as names a user passes (a record read from disk may have been crafted).
     fn stored_dir(&self, record: &Json) -> Option<PathBuf> {
         let id = record.get("id")?.as_str()?;
         let prefix = record.get("path")?.as_str()?.trim_start_matches('/');
-        if id.contains('/')
-            || id.contains("..")
+        if id.is_empty()
+            || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             || (!prefix.is_empty() && paths::check_relative("file prefix", prefix).is_err())
         {
             return None;
@@ -330,6 +335,10 @@ impl Files {
 
     /// The bytes of the live file `<prefix>/<filename>`.
     pub fn read(&self, prefix: &str, filename: &str) -> Result<Vec<u8>> {
+        if !prefix.is_empty() {
+            paths::check_relative("file prefix", prefix)?;
+        }
+        paths::check_relative("file name", filename)?;
         let sdk_path = if prefix.is_empty() {
             String::new()
         } else {
@@ -350,7 +359,7 @@ impl Files {
             .stored_dir(&record)
             .map(|dir| dir.join(filename))
             .ok_or_else(|| IngestError::corrupt(self.dir.join(METADATA_FILE), "a record with an unsafe path"))?;
-        std::fs::read(&path).map_err(|e| IngestError::io(path, "nothing (reading)", e))
+        fsx::read_within(&self.root, &path)
     }
 }
 

@@ -17,16 +17,9 @@ use serde_json::{json, Map, Value as Json};
 use crate::error::{IngestError, Result};
 use crate::{fsx, jsonl, paths, time};
 
-/// Appends `text` to `path` and fsyncs it.
-fn append_durably(path: &Path, text: &str, lost: &str) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        fsx::create_dir_all(dir)?;
-    }
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| IngestError::io(path, lost, e))?;
+/// Appends `text` to `path` (inside the experiment directory `root`) and fsyncs it.
+fn append_durably(root: &Path, path: &Path, text: &str, lost: &str) -> Result<()> {
+    let mut file = fsx::open_within(root, path, OpenOptions::new().create(true).append(true), lost)?;
     file.write_all(text.as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(|e| IngestError::io(path, lost, e))
@@ -52,16 +45,16 @@ impl Repaired {
 /// parse: both are removed (they were never acknowledged; acknowledged lines were fsynced whole),
 /// so the next line starts on a line of its own. A line that does not parse followed by lines that
 /// do is kept: it is not a tail, and data is never thrown away. Only for the lock holder.
-fn repair_jsonl(path: &Path, numbering: &str) -> Result<Repaired> {
-    let bytes = match std::fs::read(path) {
+fn repair_jsonl(root: &Path, path: &Path, numbering: &str) -> Result<Repaired> {
+    let bytes = match fsx::read_within(root, path) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if e.is_not_found() => {
             return Ok(Repaired {
                 lines: 0,
                 max_number: None,
             })
         }
-        Err(e) => return Err(IngestError::io(path, "nothing (reading)", e)),
+        Err(e) => return Err(e),
     };
     let mut repaired = Repaired {
         lines: 0,
@@ -88,10 +81,12 @@ fn repair_jsonl(path: &Path, numbering: &str) -> Result<Repaired> {
         }
     }
     if keep < bytes.len() {
-        let file = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(|e| IngestError::io(path, "nothing (repairing a torn tail)", e))?;
+        let file = fsx::open_within(
+            root,
+            path,
+            OpenOptions::new().write(true),
+            "nothing (repairing a torn tail)",
+        )?;
         file.set_len(keep as u64)
             .and_then(|()| file.sync_all())
             .map_err(|e| IngestError::io(path, "nothing (repairing a torn tail)", e))?;
@@ -101,6 +96,9 @@ fn repair_jsonl(path: &Path, numbering: &str) -> Result<Repaired> {
 
 /// Buffered log lines of one experiment.
 pub struct Logs {
+    /// Whether the last append failed, maybe half-way: the file's tail needs a repair first.
+    torn: bool,
+    root: PathBuf,
     path: PathBuf,
     next_sequence: Option<u64>,
     pending: String,
@@ -110,6 +108,8 @@ pub struct Logs {
 impl Logs {
     pub fn new(experiment_dir: &Path) -> Logs {
         Logs {
+            torn: false,
+            root: experiment_dir.to_path_buf(),
             path: experiment_dir.join("logs").join("logs.jsonl"),
             next_sequence: None,
             pending: String::new(),
@@ -122,7 +122,7 @@ impl Logs {
         let sequence = match self.next_sequence {
             Some(n) => n,
             // Sequence numbers continue those of earlier runs, after repairing a crash's tail.
-            None => repair_jsonl(&self.path, "sequenceNumber")?.next_number(),
+            None => repair_jsonl(&self.root, &self.path, "sequenceNumber")?.next_number(),
         };
         self.next_sequence = Some(sequence + 1);
         let mut record = Map::new();
@@ -141,16 +141,22 @@ impl Logs {
         Ok(())
     }
 
-    /// Appends the buffered lines to `logs.jsonl`.
+    /// Appends the buffered lines to `logs.jsonl`. On failure they are lost (the error says so),
+    /// and the next append first repairs what a partial write may have left.
     pub fn seal(&mut self) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
         let lost = format!("{} log lines", self.pending_lines);
-        append_durably(&self.path, &self.pending, &lost)?;
+        let result = match self.torn {
+            true => repair_jsonl(&self.root, &self.path, "sequenceNumber").map(|_| ()),
+            false => Ok(()),
+        }
+        .and_then(|()| append_durably(&self.root, &self.path, &self.pending, &lost));
+        self.torn = result.is_err();
         self.pending.clear();
         self.pending_lines = 0;
-        Ok(())
+        result
     }
 }
 
@@ -161,10 +167,30 @@ struct Metric {
     meta: Map<String, Json>,
     pending: String,
     pending_points: u64,
+    /// Whether the last append failed, maybe half-way: the file's tail needs a repair first.
+    torn: bool,
+}
+
+impl Metric {
+    fn seal(&mut self, root: &Path) -> Result<()> {
+        let lost = format!("{} points of metric {:?}", self.pending_points, self.name);
+        let data = self.dir.join("data.jsonl");
+        let mut total = self.meta.get("totalDataPoints").and_then(Json::as_u64).unwrap_or(0);
+        if self.torn {
+            total = repair_jsonl(root, &data, "index")?.lines;
+        }
+        append_durably(root, &data, &self.pending, &lost)?;
+        self.meta
+            .insert("totalDataPoints".into(), json!(total + self.pending_points));
+        self.meta.insert("updatedAt".into(), json!(time::utc_now_iso()));
+        let text = Json::Object(self.meta.clone()).to_string();
+        fsx::write_atomic(root, &self.dir.join("metadata.json"), text.as_bytes(), &lost)
+    }
 }
 
 /// The metrics of one experiment.
 pub struct Metrics {
+    root: PathBuf,
     dir: PathBuf,
     open: BTreeMap<String, Metric>,
 }
@@ -172,6 +198,7 @@ pub struct Metrics {
 impl Metrics {
     pub fn new(experiment_dir: &Path) -> Metrics {
         Metrics {
+            root: experiment_dir.to_path_buf(),
             dir: experiment_dir.join("metrics"),
             open: BTreeMap::new(),
         }
@@ -200,7 +227,7 @@ impl Metrics {
             };
             // The file, not the metadata, says what is there: a crash between appending points and
             // rewriting the metadata leaves the metadata behind.
-            let repaired = repair_jsonl(&dir.join("data.jsonl"), "index")?;
+            let repaired = repair_jsonl(&self.root, &dir.join("data.jsonl"), "index")?;
             meta.insert("totalDataPoints".into(), json!(repaired.lines));
             meta.insert("nextIndex".into(), json!(repaired.next_number()));
             let metric = Metric {
@@ -209,6 +236,7 @@ impl Metrics {
                 meta,
                 pending: String::new(),
                 pending_points: 0,
+                torn: false,
             };
             self.open.insert(name.to_string(), metric);
         }
@@ -230,25 +258,24 @@ impl Metrics {
         Ok(())
     }
 
-    /// Appends every metric's buffered points and rewrites its metadata.
+    /// Appends every metric's buffered points and rewrites its metadata; returns the first
+    /// failure. Points that fail to be appended are lost (the error says so); the metric's next
+    /// append first repairs what a partial write may have left, and recounts the file.
     pub fn seal(&mut self) -> Result<()> {
+        let mut first_error = None;
         for metric in self.open.values_mut() {
             if metric.pending.is_empty() {
                 continue;
             }
-            let lost = format!("{} points of metric {:?}", metric.pending_points, metric.name);
-            append_durably(&metric.dir.join("data.jsonl"), &metric.pending, &lost)?;
-            let total = metric.meta.get("totalDataPoints").and_then(Json::as_u64).unwrap_or(0);
-            metric
-                .meta
-                .insert("totalDataPoints".into(), json!(total + metric.pending_points));
-            metric.meta.insert("updatedAt".into(), json!(time::utc_now_iso()));
-            let text = Json::Object(metric.meta.clone()).to_string();
-            fsx::write_atomic(&metric.dir.join("metadata.json"), text.as_bytes(), &lost)?;
+            let result = metric.seal(&self.root);
+            metric.torn = result.is_err();
             metric.pending.clear();
             metric.pending_points = 0;
+            if let Err(error) = result {
+                first_error.get_or_insert(error);
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Points `start..start + limit` of a metric (sealed first), as the SDK's read returns them:
@@ -312,7 +339,12 @@ pub fn set_parameters(experiment_dir: &Path, data: &str) -> Result<Map<String, J
     doc.insert("version".into(), json!(version));
     doc.insert("data".into(), Json::Object(merged.clone()));
     doc.insert("updatedAt".into(), json!(now));
-    fsx::write_atomic(&path, Json::Object(doc).to_string().as_bytes(), "parameters")?;
+    fsx::write_atomic(
+        experiment_dir,
+        &path,
+        Json::Object(doc).to_string().as_bytes(),
+        "parameters",
+    )?;
     Ok(merged)
 }
 

@@ -57,6 +57,8 @@ pub struct SegmentInfo {
 
 #[derive(Debug)]
 pub struct TrackStore {
+    /// The experiment directory: the store writes nothing outside it (see [`fsx`]).
+    root: PathBuf,
     topic: String,
     dir: PathBuf,
     created_at: String,
@@ -88,17 +90,16 @@ fn ts_json(v: Option<f64>) -> Json {
 /// old segment a rewrite had replaced, brought back by a power loss before its unlink reached the
 /// disk: adopting it would revert acknowledged values. Returns how many segments were removed.
 /// Only safe while holding the experiment's lock.
-pub fn recover(dir: &Path) -> Result<usize> {
+pub fn recover(root: &Path, dir: &Path) -> Result<usize> {
     let Some(topic) = recorded_topic(dir)? else {
         return Ok(0);
     };
-    let store = TrackStore::open(dir.to_path_buf(), &topic)?;
+    let store = TrackStore::open(root, dir.to_path_buf(), &topic)?;
     let entries = std::fs::read_dir(dir).map_err(|e| IngestError::io(dir, "nothing (listing)", e))?;
     let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
-        let unlisted =
-            name.starts_with("seg-") && name.ends_with(".parquet") && !store.segments.iter().any(|s| s.file == name);
+        let unlisted = is_segment_name(&name) && !store.segments.iter().any(|s| s.file == name);
         if name.ends_with(".tmp") || unlisted {
             std::fs::remove_file(entry.path()).map_err(|e| IngestError::io(entry.path(), "nothing (cleanup)", e))?;
             removed += usize::from(unlisted);
@@ -110,16 +111,24 @@ pub fn recover(dir: &Path) -> Result<usize> {
     Ok(removed)
 }
 
+/// Whether `name` is a segment's file name as this engine makes them (`seg-<digits>.parquet`):
+/// a name read from metadata is trusted no further than that.
+fn is_segment_name(name: &str) -> bool {
+    name.strip_prefix("seg-")
+        .and_then(|rest| rest.strip_suffix(".parquet"))
+        .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// How often a reader starts over when a segment its metadata listed was replaced meanwhile.
 const SNAPSHOT_ATTEMPTS: u32 = 100;
 
 /// A reader's consistent view of a track: the rows of its current metadata in `[start, end]`.
 /// A writer replaces segments (new ones published, then the metadata, then old ones removed), so
 /// a reader that finds a listed segment gone reads the newer metadata and starts over.
-pub fn read_snapshot(dir: &Path, topic: &str, start: f64, end: f64) -> Result<Table> {
+pub fn read_snapshot(root: &Path, dir: &Path, topic: &str, start: f64, end: f64) -> Result<Table> {
     let mut attempt = 0;
     loop {
-        let result = TrackStore::open(dir.to_path_buf(), topic).and_then(|store| store.read_range(start, end));
+        let result = TrackStore::open(root, dir.to_path_buf(), topic).and_then(|store| store.read_range(start, end));
         match result {
             Err(error) if error.is_not_found() && attempt < SNAPSHOT_ATTEMPTS => {
                 attempt += 1;
@@ -131,10 +140,12 @@ pub fn read_snapshot(dir: &Path, topic: &str, start: f64, end: f64) -> Result<Ta
 }
 
 impl TrackStore {
-    /// Opens the track directory `dir` for `topic`, loading existing segments if any.
-    pub fn open(dir: PathBuf, topic: &str) -> Result<TrackStore> {
+    /// Opens the track directory `dir` (inside the experiment directory `root`) for `topic`,
+    /// loading existing segments if any.
+    pub fn open(root: &Path, dir: PathBuf, topic: &str) -> Result<TrackStore> {
         let meta_path = dir.join(METADATA_FILE);
         let mut store = TrackStore {
+            root: root.to_path_buf(),
             topic: topic.to_string(),
             dir,
             created_at: time::utc_now_iso(),
@@ -182,7 +193,7 @@ impl TrackStore {
                 file: seg
                     .get("file")
                     .and_then(Json::as_str)
-                    .filter(|f| !f.contains('/') && f.ends_with(".parquet"))
+                    .filter(|f| is_segment_name(f))
                     .ok_or_else(|| corrupt("segment without a valid file name"))?
                     .to_string(),
                 rows: seg
@@ -224,7 +235,7 @@ impl TrackStore {
         let (Some(&lo), Some(&hi)) = (rows.timestamps().first(), rows.timestamps().last()) else {
             return Ok(rows);
         };
-        fsx::create_dir_all(&self.dir)?;
+        fsx::create_dir_within(&self.root, &self.dir)?;
         let (overlapping, kept): (Vec<SegmentInfo>, Vec<SegmentInfo>) = self
             .segments
             .iter()
@@ -340,8 +351,12 @@ impl TrackStore {
         }
         let rows = self.read_range(f64::NEG_INFINITY, f64::INFINITY)?;
         let lost = format!("ml-dash export of track {:?}", self.topic);
-        fsx::create_dir_all(&self.dir)?;
-        fsx::write_atomic(&self.dir.join(DATA_JSONL), jsonl::write_rows(&rows).as_bytes(), &lost)?;
+        fsx::write_atomic(
+            &self.root,
+            &self.dir.join(DATA_JSONL),
+            jsonl::write_rows(&rows).as_bytes(),
+            &lost,
+        )?;
         self.data_jsonl = DataJsonl::Derived("export");
         self.write_metadata(&lost)
     }
@@ -385,7 +400,7 @@ impl TrackStore {
             meta.insert("dataJsonl".into(), json!(how));
         }
         let text = Json::Object(meta).to_string();
-        fsx::write_atomic(&self.dir.join(METADATA_FILE), text.as_bytes(), lost)
+        fsx::write_atomic(&self.root, &self.dir.join(METADATA_FILE), text.as_bytes(), lost)
     }
 }
 
@@ -409,7 +424,7 @@ mod tests {
     fn overlapping_seals_merge_and_keep_segments_disjoint() {
         let dir = std::env::temp_dir().join(format!("dash-store-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut store = TrackStore::open(dir.clone(), "a/b").unwrap();
+        let mut store = TrackStore::open(&dir, dir.clone(), "a/b").unwrap();
         store.seal(table(&[(1.0, "x", 1.0), (2.0, "x", 2.0)])).unwrap();
         store.seal(table(&[(5.0, "x", 5.0)])).unwrap();
         store.seal(table(&[(2.0, "y", 20.0), (3.0, "x", 3.0)])).unwrap();
@@ -429,8 +444,8 @@ mod tests {
         orphan.normalize();
         segment::write(&dir.join("seg-00000009.parquet"), &orphan, "test rows").unwrap();
         std::fs::write(dir.join("seg-00000010.parquet.tmp"), b"partial").unwrap();
-        assert_eq!(recover(&dir).unwrap(), 1);
-        let mut store = TrackStore::open(dir.clone(), "a/b").unwrap();
+        assert_eq!(recover(&dir, &dir).unwrap(), 1);
+        let mut store = TrackStore::open(&dir, dir.clone(), "a/b").unwrap();
         let all = store.read_range(f64::NEG_INFINITY, f64::INFINITY).unwrap();
         assert_eq!(all.timestamps(), &[1.0, 2.0, 3.0, 5.0]);
         let x = all.columns().iter().find(|c| &*c.name == "x").unwrap();
@@ -443,10 +458,10 @@ mod tests {
         assert!(!dir.join("seg-00000010.parquet.tmp").exists());
         store.seal(table(&[(7.0, "x", 7.0)])).unwrap();
 
-        let reopened = TrackStore::open(dir.clone(), "a/b").unwrap();
+        let reopened = TrackStore::open(&dir, dir.clone(), "a/b").unwrap();
         assert_eq!(reopened.segments(), store.segments());
         assert_eq!(
-            TrackStore::open(dir.clone(), "a_b").unwrap_err().code(),
+            TrackStore::open(&dir, dir.clone(), "a_b").unwrap_err().code(),
             "ERR_DASH_TOPIC_COLLISION"
         );
         let files: Vec<String> = std::fs::read_dir(&dir)

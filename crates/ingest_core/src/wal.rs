@@ -101,12 +101,12 @@ impl Wal {
     pub(crate) fn create(dir: &Path, config: &WalConfig, buffers: Arc<BufferPool>, stats: Arc<Stats>) -> Result<Wal> {
         let path = dir.join(WAL_FILE);
         let io = |e| IngestError::io(&path, "nothing (creating the write-ahead log)", e);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .open(&path)
-            .map_err(io)?;
+        let mut file = crate::fsx::open_within(
+            dir,
+            &path,
+            OpenOptions::new().create(true).truncate(true).write(true),
+            "nothing (creating the write-ahead log)",
+        )?;
         file.write_all(MAGIC).map_err(io)?;
         let queue = Arc::new(ByteQueue::new(config.max_queue_bytes));
         let log = LogThread {

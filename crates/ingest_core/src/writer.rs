@@ -307,8 +307,9 @@ impl Writer {
     /// holder of the experiment's lock.
     pub(crate) fn recover(dir: &std::path::Path, config: &EngineConfig) -> Result<Recovery> {
         if let Ok(tracks) = std::fs::read_dir(dir.join("tracks")) {
-            for track in tracks.flatten().filter(|t| t.path().is_dir()) {
-                track_store::recover(&track.path())?;
+            // A link among the tracks is not followed: nothing outside the experiment is touched.
+            for track in tracks.flatten().filter(|t| t.file_type().is_ok_and(|t| t.is_dir())) {
+                track_store::recover(dir, &track.path())?;
             }
         }
         Self::replay(dir, config)
@@ -421,9 +422,9 @@ impl Writer {
         self.tracks.iter().map(|t| t.pending.approx_bytes()).sum()
     }
 
-    fn store(track: &mut Track) -> Result<&mut TrackStore> {
+    fn store<'a>(root: &std::path::Path, track: &'a mut Track) -> Result<&'a mut TrackStore> {
         if track.store.is_none() {
-            track.store = Some(TrackStore::open(track.dir.clone(), &track.topic)?);
+            track.store = Some(TrackStore::open(root, track.dir.clone(), &track.topic)?);
         }
         track
             .store
@@ -441,7 +442,7 @@ impl Writer {
         let mut rows = std::mem::take(&mut track.pending);
         let entries = std::mem::take(&mut track.pending_entries);
         rows.normalize();
-        let result = Self::store(track).and_then(|store| {
+        let result = Self::store(&self.dir, track).and_then(|store| {
             let before = store.segments().iter().map(|s| s.bytes).sum::<u64>();
             let written = store.seal(rows)?;
             let bytes = store.segments().iter().map(|s| s.bytes).sum::<u64>();
@@ -512,12 +513,12 @@ impl Writer {
         let mut rows = if writing {
             track.pending.normalize();
             let unsealed = track.pending.range(query.start, query.end);
-            let mut rows = Self::store(track)?.read_range(query.start, query.end)?;
+            let mut rows = Self::store(&self.dir, track)?.read_range(query.start, query.end)?;
             rows.absorb(unsealed);
             rows.normalize();
             rows
         } else {
-            track_store::read_snapshot(&track.dir, &track.topic, query.start, query.end)?
+            track_store::read_snapshot(&self.dir, &track.dir, &track.topic, query.start, query.end)?
         };
         if let Some(columns) = &query.columns {
             rows.project(columns);
@@ -553,8 +554,8 @@ impl Writer {
         let mut out = Vec::new();
         for (dir, topic) in self.track_dirs()? {
             match self.tracks.iter_mut().find(|t| t.dir == dir).filter(|_| self.writing) {
-                Some(track) => out.push(f(Self::store(track)?)?),
-                None => out.push(f(&mut TrackStore::open(dir, &topic)?)?),
+                Some(track) => out.push(f(Self::store(&self.dir, track)?)?),
+                None => out.push(f(&mut TrackStore::open(&self.dir, dir, &topic)?)?),
             }
         }
         Ok(out)

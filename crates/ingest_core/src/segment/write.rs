@@ -1,7 +1,6 @@
 //! Writing segments (see the module docs for the layout).
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
@@ -170,10 +169,11 @@ fn encode<W: std::io::Write + Send>(sink: W, table: &Table) -> PResult<W> {
     writer.into_inner()
 }
 
-/// Writes `table` (normalized) to `path` as one Parquet file and fsyncs it. Returns its size.
+/// Writes `table` (normalized) to `path` as one Parquet file and fsyncs it (created fresh: see
+/// [`crate::fsx::create_fresh`]). Returns its size.
 /// `lost` says what a failure loses (for the error).
 pub fn write(path: &Path, table: &Table, lost: &str) -> Result<u64> {
-    let file = File::create(path).map_err(|e| IngestError::io(path, lost, e))?;
+    let file = crate::fsx::create_fresh(path).map_err(|e| IngestError::io(path, lost, e))?;
     let file = encode(file, table).map_err(|e| IngestError::io(path, lost, std::io::Error::other(e)))?;
     file.sync_all().map_err(|e| IngestError::io(path, lost, e))?;
     let size = file.metadata().map_err(|e| IngestError::io(path, lost, e))?.len();

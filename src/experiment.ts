@@ -338,6 +338,7 @@ export class Experiment {
     if (this.#readOnly) {
       return Promise.reject(dashError("ERR_DASH_READ_ONLY", `experiment "${this.prefix}" was opened for reading; use close()`));
     }
+    recorder.refuseWrites();
     this.#finishing = (async () => {
       let failure: unknown;
       const done = showProgress(`dash-ingest: writing ${this.prefix}`, () => {

@@ -39,11 +39,14 @@ export class Recorder {
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   readonly #readOnly: boolean;
+  /** Whether writes are accepted: not read-only, and neither finishing nor closed. */
+  #writable: boolean;
 
   /** `readOnly`: an experiment opened for reading (`Experiment.open`); appends throw. */
   constructor(native: NativeEngine, config: ResolvedConfig, readOnly = false) {
     this.#native = native;
     this.#readOnly = readOnly;
+    this.#writable = !readOnly;
     const handle = native.handle;
     this.#batchSize = config.trackBatchSize;
     this.#encoder = new BatchEncoder({
@@ -97,11 +100,12 @@ export class Recorder {
 
   #refuseWrite(what: string): never {
     this.#assertOpen();
+    if (!this.#readOnly) throw dashError("ERR_DASH_CLOSED", `${what}: the experiment is finishing (complete(), fail() or cancel() was called); start a new one to record more`);
     throw dashError("ERR_DASH_READ_ONLY", `${what}: the experiment was opened for reading; start() a new Experiment to write`);
   }
 
   #assertWritable(what: string): void {
-    if (this.#closed || this.#readOnly) this.#refuseWrite(what);
+    if (!this.#writable) this.#refuseWrite(what);
   }
 
   /**
@@ -169,8 +173,8 @@ export class Recorder {
   }
 
   append(topic: number, name: string, data: Record<string, unknown> | undefined, options: unknown, shape: ShapeCache): void {
-    // Both checks in one branch; the message is only built when it is needed.
-    if (this.#closed || this.#readOnly) this.#refuseWrite(`track "${name}"`);
+    // One check; the message is only built when it is needed.
+    if (!this.#writable) this.#refuseWrite(`track "${name}"`);
     const timestamp = this.#resolveTimestamp(name, data, options);
     this.#encoder.entry(topic, timestamp, data, shape);
     if (this.#encoder.pendingEntries >= this.#batchSize) {
@@ -247,8 +251,17 @@ export class Recorder {
     return { ...this.#native.stats(), entriesAppended: this.#appended, entriesStaged: this.#encoder.pendingEntries };
   }
 
+  /**
+   * From now on writes throw `ERR_DASH_CLOSED`: the experiment is finishing, and what it holds is
+   * what was written before (reads and flushes still work until it closes).
+   */
+  refuseWrites(): void {
+    this.#writable = false;
+  }
+
   #stop(): void {
     this.commit(true);
+    this.#writable = false;
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;

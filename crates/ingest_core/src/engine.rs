@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -174,19 +174,27 @@ impl Committer {
     }
 }
 
+/// Every method takes `&self`: any interleaving of calls (a close while a flush is pending, a new
+/// topic while a read runs) is safe, whoever holds the engine.
 pub struct Engine {
     dir: PathBuf,
     config: EngineConfig,
     committer: Committer,
     stats: Arc<Stats>,
-    thread: Option<JoinHandle<()>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// What has been defined; held while a definition is queued, so ids follow queue order.
+    registry: Mutex<Registry>,
+    closed: AtomicBool,
+    recovery: Recovery,
+}
+
+#[derive(Default)]
+struct Registry {
     /// Topic name → id, and track directory name → topic, to refuse `a/b` beside `a_b`.
     topics: HashMap<String, u32>,
     dirs: HashMap<String, String>,
     next_key: u32,
     next_shape: u32,
-    closed: bool,
-    recovery: Recovery,
 }
 
 /// The experiment's lock file: one writing engine at a time, across processes.
@@ -280,12 +288,9 @@ impl Engine {
             },
             config,
             stats,
-            thread: Some(thread),
-            topics: HashMap::new(),
-            dirs: HashMap::new(),
-            next_key: 0,
-            next_shape: 0,
-            closed: false,
+            thread: Mutex::new(Some(thread)),
+            registry: Mutex::new(Registry::default()),
+            closed: AtomicBool::new(false),
             recovery: Recovery::default(),
         })
     }
@@ -313,10 +318,17 @@ impl Engine {
         self.committer.clone()
     }
 
+    fn registry(&self) -> Result<std::sync::MutexGuard<'_, Registry>> {
+        self.registry
+            .lock()
+            .map_err(|_| IngestError::Writer("a definition panicked".into()))
+    }
+
     /// Registers a topic and returns its id (the same id for the same topic). Refuses invalid
     /// names and topics whose directory belongs to another topic, in this run or on disk.
-    pub fn define_topic(&mut self, topic: &str) -> Result<u32> {
-        if let Some(id) = self.topics.get(topic) {
+    pub fn define_topic(&self, topic: &str) -> Result<u32> {
+        let mut registry = self.registry()?;
+        if let Some(id) = registry.topics.get(topic) {
             return Ok(*id);
         }
         let dir_name = paths::topic_dir(topic)?;
@@ -326,13 +338,13 @@ impl Engine {
             existing,
             dir: dir_name.clone(),
         };
-        if let Some(existing) = self.dirs.get(&dir_name) {
+        if let Some(existing) = registry.dirs.get(&dir_name) {
             return Err(collision(existing.clone()));
         }
         if let Some(existing) = track_store::recorded_topic(&dir)?.filter(|t| t != topic) {
             return Err(collision(existing));
         }
-        let id = u32::try_from(self.topics.len()).map_err(|_| IngestError::UnknownId {
+        let id = u32::try_from(registry.topics.len()).map_err(|_| IngestError::UnknownId {
             what: "topic",
             id: u32::MAX,
         })?;
@@ -344,29 +356,31 @@ impl Engine {
             },
             0,
         )?;
-        self.topics.insert(topic.into(), id);
-        self.dirs.insert(dir_name, topic.into());
+        registry.topics.insert(topic.into(), id);
+        registry.dirs.insert(dir_name, topic.into());
         Ok(id)
     }
 
     /// Registers a (flattened) field name and returns its id. Ids are never reused.
-    pub fn define_key(&mut self, name: &str) -> Result<u32> {
-        let id = self.next_key;
+    pub fn define_key(&self, name: &str) -> Result<u32> {
+        let mut registry = self.registry()?;
+        let id = registry.next_key;
         self.send(Command::DefineKey(ColumnName::from(name)), 0)?;
-        self.next_key += 1;
+        registry.next_key += 1;
         Ok(id)
     }
 
     /// Registers a shape (the key ids of a numeric entry, in order, and a slot code per key: a
     /// number or a typed array's element code, see [`Shape::from_codes`]) and returns its id.
-    pub fn define_shape(&mut self, keys: &[u32], slots: &[u8]) -> Result<u32> {
-        if let Some(bad) = keys.iter().find(|k| **k >= self.next_key) {
+    pub fn define_shape(&self, keys: &[u32], slots: &[u8]) -> Result<u32> {
+        let mut registry = self.registry()?;
+        if let Some(bad) = keys.iter().find(|k| **k >= registry.next_key) {
             return Err(IngestError::UnknownId { what: "key", id: *bad });
         }
         let shape = Shape::from_codes(keys, slots)?;
-        let id = self.next_shape;
+        let id = registry.next_shape;
         self.send(Command::DefineShape(shape), 0)?;
-        self.next_shape += 1;
+        registry.next_shape += 1;
         Ok(id)
     }
 
@@ -483,11 +497,11 @@ impl Engine {
     }
 
     /// Seals everything and stops the writer. Further calls fail with `Closed`.
-    pub fn close(&mut self) -> Result<Pending<()>> {
+    pub fn close(&self) -> Result<Pending<()>> {
         let (reply, receiver) = mpsc::sync_channel(1);
         // The last command: the queue refuses everything after it, from committers too.
         self.committer.send_last(Command::Shutdown(reply))?;
-        self.closed = true;
+        self.closed.store(true, SeqCst);
         Ok(Pending {
             receiver,
             what: "close",
@@ -495,10 +509,10 @@ impl Engine {
     }
 
     /// `close` and wait for it, within the configured bound.
-    pub fn close_and_wait(&mut self) -> Result<()> {
+    pub fn close_and_wait(&self) -> Result<()> {
         let result = self.close()?.wait(self.config.close_timeout);
         if result.is_ok() {
-            if let Some(thread) = self.thread.take() {
+            if let Some(thread) = self.thread.lock().ok().and_then(|mut t| t.take()) {
                 let _ = thread.join();
             }
         }
@@ -506,7 +520,7 @@ impl Engine {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.closed
+        self.closed.load(SeqCst)
     }
 
     pub fn close_timeout(&self) -> Duration {
@@ -526,9 +540,9 @@ impl Engine {
 impl Drop for Engine {
     /// Seals what is left with a bounded wait; never blocks forever, never panics.
     fn drop(&mut self) {
-        if !self.closed {
+        if !self.is_closed() {
             let _ = self.close_and_wait();
-        } else if let Some(thread) = self.thread.take() {
+        } else if let Some(thread) = self.thread.get_mut().ok().and_then(Option::take) {
             if thread.is_finished() {
                 let _ = thread.join();
             }
@@ -561,7 +575,7 @@ mod tests {
             max_unsealed_bytes: 64 * 1024,
             ..EngineConfig::NEVER
         };
-        let mut engine = Engine::start(&root, "p/bound", config).unwrap();
+        let engine = Engine::start(&root, "p/bound", config).unwrap();
         let topics: Vec<u32> = ["a", "b", "c"]
             .iter()
             .map(|t| engine.define_topic(t).unwrap())
@@ -655,7 +669,7 @@ mod tests {
             max_unsealed_bytes: 16 * 1024,
             ..EngineConfig::NEVER
         };
-        let mut engine = Engine::start(&root, "p/live", config).unwrap();
+        let engine = Engine::start(&root, "p/live", config).unwrap();
         let (a, b) = (engine.define_topic("a").unwrap(), engine.define_topic("b").unwrap());
         let key = engine.define_key("v").unwrap();
         for round in 0..20 {
@@ -677,7 +691,7 @@ mod tests {
         assert_eq!(expected.0.iter().filter(|c| **c == b'\n').count(), 1000);
 
         copy_dir(&engine.dir, &root.join("p/crashed"));
-        let mut recovered = Engine::start(&root, "p/crashed", EngineConfig::NEVER).unwrap();
+        let recovered = Engine::start(&root, "p/crashed", EngineConfig::NEVER).unwrap();
         let replayed = recovered.recovery();
         assert!(replayed.entries >= 100 && replayed.entries <= 1000, "{replayed:?}");
         assert_eq!(

@@ -158,7 +158,7 @@ pub struct NativeEngine {
     engine: Engine,
     handle: u32,
     /// A writing engine keeps the coarse clock ticking until it closes.
-    clock: Option<ingest_core::clock::ClockUse>,
+    clock: std::sync::Mutex<Option<ingest_core::clock::ClockUse>>,
 }
 
 impl Drop for NativeEngine {
@@ -211,7 +211,11 @@ impl NativeEngine {
         let handle = register_committer(engine.committer());
         // Without the clock thread the slots stay 0, and JS reads its own clock (see clock.ts).
         let clock = writing.then(ingest_core::clock::start).and_then(Result::ok);
-        Ok(NativeEngine { engine, handle, clock })
+        Ok(NativeEngine {
+            engine,
+            handle,
+            clock: std::sync::Mutex::new(clock),
+        })
     }
 
     /// The handle `commitBatch` takes for this engine.
@@ -228,20 +232,20 @@ impl NativeEngine {
 
     /// Registers a topic; returns its id. Throws a `TypeError` for invalid or colliding names.
     #[napi(catch_unwind)]
-    pub fn define_topic(&mut self, env: Env, topic: String) -> napi::Result<u32> {
+    pub fn define_topic(&self, env: Env, topic: String) -> napi::Result<u32> {
         check(&env, self.engine.define_topic(&topic))
     }
 
     /// Registers a flattened field name; returns its id.
     #[napi(catch_unwind)]
-    pub fn define_key(&mut self, env: Env, name: String) -> napi::Result<u32> {
+    pub fn define_key(&self, env: Env, name: String) -> napi::Result<u32> {
         check(&env, self.engine.define_key(&name))
     }
 
     /// Registers a numeric entry shape (key ids, and a slot code per key: 255 for a number, else a
     /// typed array's element code); returns its id.
     #[napi(catch_unwind)]
-    pub fn define_shape(&mut self, env: Env, keys: &[u32], slots: &[u8]) -> napi::Result<u32> {
+    pub fn define_shape(&self, env: Env, keys: &[u32], slots: &[u8]) -> napi::Result<u32> {
         check(&env, self.engine.define_shape(keys, slots))
     }
 
@@ -300,10 +304,16 @@ impl NativeEngine {
         }))
     }
 
+    fn stop_clock(&self) {
+        if let Ok(mut clock) = self.clock.lock() {
+            *clock = None;
+        }
+    }
+
     /// Seals everything and stops the writer; resolves when done.
     #[napi(catch_unwind, ts_return_type = "Promise<void>")]
-    pub fn close(&mut self, env: Env) -> napi::Result<AsyncTask<WaitDone>> {
-        self.clock = None;
+    pub fn close(&self, env: Env) -> napi::Result<AsyncTask<WaitDone>> {
+        self.stop_clock();
         let pending = check(&env, self.engine.close())?;
         self.wait(pending)
     }
@@ -311,8 +321,8 @@ impl NativeEngine {
     /// Seals everything and stops the writer, blocking (bounded by the close timeout). For
     /// process exit, where nothing asynchronous can run any more.
     #[napi(catch_unwind)]
-    pub fn close_sync(&mut self, env: Env) -> napi::Result<()> {
-        self.clock = None;
+    pub fn close_sync(&self, env: Env) -> napi::Result<()> {
+        self.stop_clock();
         check(&env, self.engine.close_and_wait())
     }
 

@@ -95,6 +95,9 @@ export function decodeRows(bytes: Uint8Array): Entry[] {
 
   const names: string[] = [];
   for (let i = u32(); i > 0; i--) names.push(text());
+  // A field named "__proto__" is data like any other: assigning it would set the prototype.
+  const own = (entry: Entry, name: string, item: unknown) =>
+    Object.defineProperty(entry, name, { value: item, enumerable: true, writable: true, configurable: true });
   const rows = u32();
   const entries: Entry[] = new Array(rows);
   for (let r = 0; r < rows; r++) {
@@ -102,7 +105,8 @@ export function decodeRows(bytes: Uint8Array): Entry[] {
     pos += 8;
     for (let f = u32(); f > 0; f--) {
       const name = names[u32()] as string;
-      entry[name] = value();
+      if (name === "__proto__") own(entry, name, value());
+      else entry[name] = value();
     }
     entries[r] = entry;
   }

@@ -125,19 +125,16 @@ export class TrackBuilder {
    * Throws a `TypeError`/`RangeError` with a `code` for values that cannot be stored losslessly;
    * then nothing of the entry is recorded.
    */
-  append(data?: TrackData | null, options?: AppendOptions | number): this {
-    let fields: TrackData | undefined;
-    if (data !== undefined && data !== null) {
-      // `constructor === Object` is the cheap common case; getPrototypeOf is a runtime call.
-      if (typeof data !== "object" || (data.constructor !== Object && !isPlainObject(data))) {
-        throw dashTypeError(
-          "ERR_DASH_INVALID_ARGUMENT",
-          `track "${this.topic}": append data must be a plain object, got ${describe(data)}`,
-        );
-      }
-      fields = data;
+  append(data: TrackData, options?: AppendOptions | number): this {
+    // A plain object only: an object with another prototype (`Object.create({ inh: 9 })`) would
+    // have its inherited fields recorded, and `append()` / `append(null)` would record nothing.
+    if (!isPlainObject(data)) {
+      throw dashTypeError(
+        "ERR_DASH_INVALID_ARGUMENT",
+        `track "${this.topic}": append data must be a plain object, got ${describe(data)}`,
+      );
     }
-    this.#recorder.append(this.#id, this.topic, fields, options, this.#shape);
+    this.#recorder.append(this.#id, this.topic, data, options, this.#shape);
     return this;
   }
 

@@ -117,6 +117,9 @@ export function newShapeCache(): ShapeCache {
   return { keys: [], ids: [], numeric: [], numericMaxBytes: 0 };
 }
 
+/** How deep nested objects (and JSON values) may go: deeper ones are refused, not overflowed. */
+export const MAX_NESTING = 100;
+
 /** An object literal or `Object.create(null)`: the only objects stored as fields (flattened). */
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== "object" || value === null) return false;
@@ -151,6 +154,9 @@ function losslessJson(value: unknown, path: string, seen: object[]): string {
       if (seen.includes(value)) {
         throw dashTypeError("ERR_DASH_CIRCULAR_VALUE", `${path} refers back to itself (circular structure)`);
       }
+      if (seen.length >= MAX_NESTING) {
+        throw dashRangeError("ERR_DASH_VALUE_OUT_OF_RANGE", `${path} is nested more than ${MAX_NESTING} levels deep`);
+      }
       seen.push(value);
       let text: string;
       if (Array.isArray(value)) {
@@ -161,6 +167,9 @@ function losslessJson(value: unknown, path: string, seen: object[]): string {
         const items: string[] = [];
         for (const key of Object.keys(value)) {
           const item = (value as Record<string, unknown>)[key];
+          if (!key.isWellFormed()) {
+            throw dashTypeError("ERR_DASH_UNSUPPORTED_VALUE", `${path}: key ${describe(key)} contains a lone surrogate, which UTF-8 cannot store`);
+          }
           if (item !== undefined) items.push(`${JSON.stringify(key)}:${losslessJson(item, `${path}.${key}`, seen)}`);
         }
         text = `{${items.join(",")}}`;
@@ -220,6 +229,9 @@ export class BatchEncoder {
   readonly #sink: BatchSink;
   /** Objects on the current nesting path, to refuse circular structures. */
   readonly #path: object[] = [];
+  /** Per key id, the serial of the last general entry that wrote it (to refuse a field twice). */
+  readonly #writtenIn: number[] = [];
+  #entrySerial = 0;
 
   constructor(sink: BatchSink) {
     this.#sink = sink;
@@ -272,6 +284,9 @@ export class BatchEncoder {
   #keyId(name: string): number {
     let id = this.#keyIds.get(name);
     if (id === undefined) {
+      if (!name.isWellFormed()) {
+        throw dashTypeError("ERR_DASH_UNSUPPORTED_VALUE", `field name ${describe(name)} contains a lone surrogate, which UTF-8 cannot store`);
+      }
       id = this.#sink.defineKey(name);
       this.#keyIds.set(name, id);
     }
@@ -286,6 +301,7 @@ export class BatchEncoder {
   entry(topic: number, timestamp: number, data: object | undefined, shape: ShapeCache): void {
     if (data !== undefined && shape.numeric.length > 0 && this.#numericEntry(topic, timestamp, data, shape)) return;
     this.#entryStart = this.#pos;
+    this.#entrySerial++;
     try {
       this.#reserve(16);
       this.#view.setUint32(this.#pos, topic, true);
@@ -441,6 +457,9 @@ export class BatchEncoder {
 
   /** Flattens a nested plain object into dotted field names. */
   #nested(prefix: string, value: object): void {
+    if (this.#path.length > MAX_NESTING) {
+      throw dashRangeError("ERR_DASH_VALUE_OUT_OF_RANGE", `field "${prefix}" is nested more than ${MAX_NESTING} objects deep`);
+    }
     if (!isPlainObject(value)) {
       throw dashTypeError(
         "ERR_DASH_UNSUPPORTED_VALUE",
@@ -483,6 +502,11 @@ export class BatchEncoder {
   }
 
   #field(id: number, value: unknown, name: string, json?: string): void {
+    // A dotted key and a nested object can name the same column ({ "a.b": 1, a: { b: 2 } }).
+    if (this.#writtenIn[id] === this.#entrySerial) {
+      throw dashTypeError("ERR_DASH_DUPLICATE_FIELD", `field "${name}" is given twice in one entry (a dotted key and a nested object)`);
+    }
+    this.#writtenIn[id] = this.#entrySerial;
     this.#reserve(5);
     this.#view.setUint32(this.#pos, id, true);
     this.#pos += 4;

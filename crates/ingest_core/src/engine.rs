@@ -433,7 +433,7 @@ impl Engine {
 
     /// Buffers a metric point (`metrics/<name>/data.jsonl`); `data` is JSON object text.
     pub fn log_metric(&self, name: &str, data: &str) -> Result<()> {
-        paths::check_relative("metric name", name)?;
+        paths::metric_name(name)?;
         let command = Command::Metric {
             name: name.into(),
             data: data.into(),
@@ -443,7 +443,7 @@ impl Engine {
 
     /// Points `start..start + limit` of a metric (raw JSON lines) and its total, after sealing it.
     pub fn read_metric(&self, name: &str, start: usize, limit: usize) -> Result<Pending<(Vec<String>, u64)>> {
-        paths::check_relative("metric name", name)?;
+        paths::metric_name(name)?;
         let name = name.to_string();
         self.request("metric read", |reply| Command::ReadMetric {
             name,
@@ -468,7 +468,7 @@ impl Engine {
     /// reported by the next flush or close.
     pub fn save_file(&self, file: SaveFile) -> Result<()> {
         if !file.prefix.is_empty() {
-            paths::check_relative("file prefix", &file.prefix)?;
+            paths::file_prefix(&file.prefix)?;
         }
         paths::check_relative("file name", &file.filename)?;
         let bytes = match &file.content {

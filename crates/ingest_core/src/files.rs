@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{IngestError, Result};
 use crate::{fsx, paths, time};
 
-const METADATA_FILE: &str = ".files_metadata.json";
+const METADATA_FILE: &str = paths::FILES_METADATA;
 
 /// Pixel element types an image may arrive in; floats are in [0, 1].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,7 +238,7 @@ impl Files {
         metadata: Option<Json>,
     ) -> Result<Json> {
         if !prefix.is_empty() {
-            paths::check_relative("file prefix", prefix)?;
+            paths::file_prefix(prefix)?;
         }
         paths::check_relative("file name", filename)?;
         let id = self.next_id();
@@ -313,7 +313,7 @@ impl Files {
         let prefix = record.get("path")?.as_str()?.trim_start_matches('/');
         if id.is_empty()
             || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            || (!prefix.is_empty() && paths::check_relative("file prefix", prefix).is_err())
+            || (!prefix.is_empty() && paths::file_prefix(prefix).is_err())
         {
             return None;
         }
@@ -336,7 +336,7 @@ impl Files {
     /// The bytes of the live file `<prefix>/<filename>`.
     pub fn read(&self, prefix: &str, filename: &str) -> Result<Vec<u8>> {
         if !prefix.is_empty() {
-            paths::check_relative("file prefix", prefix)?;
+            paths::file_prefix(prefix)?;
         }
         paths::check_relative("file name", filename)?;
         let sdk_path = if prefix.is_empty() {

@@ -53,6 +53,40 @@ pub fn check_relative(what: &'static str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Names a metric's directory holds for itself: a metric name with such a component would put a
+/// directory where another metric keeps that file (`a/data.jsonl` beside `a`).
+const METRIC_FILES: [&str; 2] = ["data.jsonl", "metadata.json"];
+
+/// Validates a metric name (`metrics/<name>/`): a relative name, no component a metric's own file.
+pub fn metric_name(name: &str) -> Result<()> {
+    check_relative("metric name", name)?;
+    if name.split('/').any(|c| METRIC_FILES.contains(&c)) {
+        return Err(invalid(
+            "metric name",
+            name,
+            "must not have a component named data.jsonl or metadata.json (the files of a metric)",
+        ));
+    }
+    Ok(())
+}
+
+/// The file that records every file of an experiment (`files/.files_metadata.json`).
+pub const FILES_METADATA: &str = ".files_metadata.json";
+
+/// Validates a `files(prefix)` prefix (`files/<prefix>/…`): a relative name that does not start
+/// with the files' own record file.
+pub fn file_prefix(prefix: &str) -> Result<()> {
+    check_relative("file prefix", prefix)?;
+    if prefix.split('/').next() == Some(FILES_METADATA) {
+        return Err(invalid(
+            "file prefix",
+            prefix,
+            "must not start with .files_metadata.json (the record of every file)",
+        ));
+    }
+    Ok(())
+}
+
 /// Validates an experiment prefix (`project/exp` or `owner/project/…/exp`); surrounding slashes are
 /// trimmed as the SDK does. Returns the normalized prefix.
 pub fn experiment_prefix(prefix: &str) -> Result<String> {
@@ -86,6 +120,17 @@ mod tests {
         }
         assert!(topic_dir(&"x".repeat(256)).is_err());
         assert!(experiment_prefix("../escape").is_err());
+        assert_eq!(metric_name("a/data.jsonl").unwrap_err().code(), "ERR_DASH_INVALID_NAME");
+        assert_eq!(
+            metric_name("metadata.json/x").unwrap_err().code(),
+            "ERR_DASH_INVALID_NAME"
+        );
+        assert!(metric_name("train/loss.jsonl").is_ok());
+        assert_eq!(
+            file_prefix(".files_metadata.json/x").unwrap_err().code(),
+            "ERR_DASH_INVALID_NAME"
+        );
+        assert!(file_prefix("x/.files_metadata.json").is_ok());
     }
 
     #[test]

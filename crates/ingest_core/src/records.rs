@@ -206,7 +206,7 @@ impl Metrics {
 
     fn metric(&mut self, name: &str) -> Result<&mut Metric> {
         if !self.open.contains_key(name) {
-            paths::check_relative("metric name", name)?;
+            paths::metric_name(name)?;
             let dir = self.dir.join(name);
             let mut meta = match fsx::read_json(&dir.join("metadata.json"))? {
                 Some(Json::Object(meta)) => meta,
@@ -283,7 +283,7 @@ impl Metrics {
     /// point so non-finite floats survive (`points`).
     pub fn read(&mut self, name: &str, start: usize, limit: usize) -> Result<(Vec<String>, u64)> {
         self.seal()?;
-        paths::check_relative("metric name", name)?;
+        paths::metric_name(name)?;
         let dir = self.dir.join(name);
         let text = match std::fs::read_to_string(dir.join("data.jsonl")) {
             Ok(text) => text,

@@ -105,9 +105,9 @@ describe("symbolic links inside an experiment are never followed for writing", (
 describe("paths read back from metadata are validated like user input", () => {
   it("a crafted file record cannot read outside the experiment", async () => {
     const { root, dir, victim } = await setup();
-    const experiment = await new Experiment("p/x", { dashRoot: root }).start();
-    experiment.files("").save("real", { to: "real.txt" });
-    await experiment.flush();
+    await new Experiment("p/x", { dashRoot: root }).run((e) => {
+      e.files("").save("real", { to: "real.txt" });
+    });
     const metadataPath = join(dir, "files", ".files_metadata.json");
     const doc = JSON.parse(readFileSync(metadataPath, "utf8")) as { files: Record<string, unknown>[] };
     const record = doc.files[0] as Record<string, unknown>;
@@ -116,6 +116,8 @@ describe("paths read back from metadata are validated like user input", () => {
     doc.files.push({ ...record, id: "../..", filename: "victim.txt" });
     doc.files.push({ ...record, id: "2", path: "/../../..", filename: "victim.txt" });
     writeFileSync(metadataPath, JSON.stringify(doc));
+    // Whoever opens the experiment next reads the crafted records: a writer or a reader.
+    const experiment = await new Experiment("p/x", { dashRoot: root }).start();
     await expect(experiment.files("").read(escape)).rejects.toMatchObject({ code: "ERR_DASH_INVALID_NAME" });
     await expect(experiment.files("").read("victim.txt")).rejects.toMatchObject({ code: "ERR_DASH_CORRUPT" });
     await expect(experiment.files("../../..").read("victim.txt")).rejects.toMatchObject({ code: "ERR_DASH_INVALID_NAME" });

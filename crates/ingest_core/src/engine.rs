@@ -55,6 +55,8 @@ pub struct Stats {
     /// Write-ahead log operations that failed (logging stops until everything is sealed).
     pub wal_failures: AtomicU64,
     pub segments_written: AtomicU64,
+    /// Merges of small segments into one (see `TrackStore::stage_compaction`).
+    pub compactions: AtomicU64,
     pub segment_bytes_written: AtomicU64,
     pub seals_by_size: AtomicU64,
     pub seals_by_interval: AtomicU64,

@@ -196,6 +196,26 @@ pub struct Files {
     root: PathBuf,
     dir: PathBuf,
     last_id: u64,
+    /// The records as this engine knows them (read once), with the index of each live record by
+    /// (path, filename): a save costs the same with ten or ten thousand files.
+    records: Option<Records>,
+    /// Whether `records` changed since `.files_metadata.json` was written (see [`Files::seal`]).
+    dirty: bool,
+}
+
+#[derive(Default)]
+struct Records {
+    all: Vec<Json>,
+    live: std::collections::HashMap<(String, String), usize>,
+}
+
+/// The (path, filename) a live record is found by, `None` for a deleted one.
+fn live_key(record: &Json) -> Option<(String, String)> {
+    if !record.get("deletedAt").is_none_or(Json::is_null) {
+        return None;
+    }
+    let text = |key: &str| record.get(key).and_then(Json::as_str).map(str::to_string);
+    Some((text("path")?, text("filename")?))
 }
 
 impl Files {
@@ -204,6 +224,8 @@ impl Files {
             root: experiment_dir.to_path_buf(),
             dir: experiment_dir.join("files"),
             last_id: 0,
+            records: None,
+            dirty: false,
         }
     }
 
@@ -217,14 +239,53 @@ impl Files {
         self.last_id.to_string()
     }
 
-    fn load(&self) -> Result<Vec<Json>> {
-        Ok(match fsx::read_json(&self.dir.join(METADATA_FILE))? {
-            Some(Json::Object(mut doc)) => match doc.remove("files") {
-                Some(Json::Array(files)) => files,
+    /// The records, read from `.files_metadata.json` the first time.
+    fn records(&mut self) -> Result<&mut Records> {
+        if self.records.is_none() {
+            let all = match fsx::read_json(&self.dir.join(METADATA_FILE))? {
+                Some(Json::Object(mut doc)) => match doc.remove("files") {
+                    Some(Json::Array(files)) => files,
+                    _ => Vec::new(),
+                },
                 _ => Vec::new(),
-            },
-            _ => Vec::new(),
-        })
+            };
+            let live = all
+                .iter()
+                .enumerate()
+                .filter_map(|(index, record)| live_key(record).map(|key| (key, index)))
+                .collect();
+            self.records = Some(Records { all, live });
+        }
+        self.records
+            .as_mut()
+            .ok_or_else(|| IngestError::Writer("file records missing".into()))
+    }
+
+    /// Forgets the records read, so the next use reads the file again (a reader's view of what
+    /// a writer recorded since). Records not yet written are kept.
+    pub fn forget(&mut self) {
+        if !self.dirty {
+            self.records = None;
+        }
+    }
+
+    /// Writes `.files_metadata.json` if records changed since it was last written: once per
+    /// flush, not once per save.
+    pub fn seal(&mut self) -> Result<()> {
+        let Some(records) = self.records.as_ref().filter(|_| self.dirty) else {
+            return Ok(());
+        };
+        let mut doc = Map::new();
+        doc.insert("files".into(), Json::Array(records.all.clone()));
+        let lost = format!("the records of {} files", records.all.len());
+        fsx::write_atomic(
+            &self.root,
+            &self.dir.join(METADATA_FILE),
+            Json::Object(doc).to_string().as_bytes(),
+            &lost,
+        )?;
+        self.dirty = false;
+        Ok(())
     }
 
     /// Stores `bytes` as `<prefix>/<filename>` and records it; returns the record. `prefix` and
@@ -272,37 +333,24 @@ impl Files {
             "updatedAt": now,
             "deletedAt": null,
         });
-        let mut files = self.load()?;
-        let same = |f: &Json| {
-            f.get("path") == record.get("path")
-                && f.get("filename") == record.get("filename")
-                && f.get("deletedAt") == Some(&Json::Null)
-        };
-        match files.iter().position(same) {
-            Some(index) => {
-                if let Some(old) = files.get(index) {
-                    if let Some(old_dir) = self.stored_dir(old) {
-                        // The record is replaced below, so a leftover directory is harmless; one
-                        // reached through a link is left alone.
-                        if fsx::check_within(&self.root, &old_dir).is_ok() {
-                            let _ = std::fs::remove_dir_all(old_dir);
-                        }
-                    }
-                }
-                if let Some(slot) = files.get_mut(index) {
-                    *slot = record.clone();
-                }
+        let key = (sdk_path, filename.to_string());
+        let records = self.records()?;
+        let replaced = match records.live.get(&key).copied() {
+            Some(index) => records.all.get_mut(index).map(|slot| std::mem::replace(slot, record.clone())),
+            None => {
+                records.live.insert(key, records.all.len());
+                records.all.push(record.clone());
+                None
             }
-            None => files.push(record.clone()),
+        };
+        self.dirty = true;
+        if let Some(old_dir) = replaced.as_ref().and_then(|old| self.stored_dir(old)) {
+            // The record is replaced, so a leftover directory is harmless; one reached through a
+            // link is left alone.
+            if fsx::check_within(&self.root, &old_dir).is_ok() {
+                let _ = std::fs::remove_dir_all(old_dir);
+            }
         }
-        let mut doc = Map::new();
-        doc.insert("files".into(), Json::Array(files));
-        fsx::write_atomic(
-            &self.root,
-            &self.dir.join(METADATA_FILE),
-            Json::Object(doc).to_string().as_bytes(),
-            &lost,
-        )?;
         Ok(record)
     }
 
@@ -325,16 +373,18 @@ impl Files {
     }
 
     /// Every live record (not deleted).
-    pub fn list(&self) -> Result<Vec<Json>> {
+    pub fn list(&mut self) -> Result<Vec<Json>> {
         Ok(self
-            .load()?
-            .into_iter()
+            .records()?
+            .all
+            .iter()
             .filter(|f| f.get("deletedAt").is_none_or(Json::is_null))
+            .cloned()
             .collect())
     }
 
     /// The bytes of the live file `<prefix>/<filename>`.
-    pub fn read(&self, prefix: &str, filename: &str) -> Result<Vec<u8>> {
+    pub fn read(&mut self, prefix: &str, filename: &str) -> Result<Vec<u8>> {
         if !prefix.is_empty() {
             paths::file_prefix(prefix)?;
         }
@@ -344,17 +394,12 @@ impl Files {
         } else {
             format!("/{prefix}")
         };
-        let record = self
-            .list()?
-            .into_iter()
-            .find(|f| {
-                f.get("path").and_then(Json::as_str) == Some(&sdk_path)
-                    && f.get("filename").and_then(Json::as_str) == Some(filename)
-            })
-            .ok_or_else(|| IngestError::NotFound {
-                what: "file",
-                name: format!("{sdk_path}/{filename}"),
-            })?;
+        let name = format!("{sdk_path}/{filename}");
+        let records = self.records()?;
+        let record = (records.live.get(&(sdk_path, filename.to_string())))
+            .and_then(|index| records.all.get(*index))
+            .cloned()
+            .ok_or(IngestError::NotFound { what: "file", name })?;
         let path = self
             .stored_dir(&record)
             .map(|dir| dir.join(filename))
@@ -418,6 +463,9 @@ mod tests {
         files.save("p/p/x", "robot/frames", "a.txt", b"two", None).unwrap();
         files.save("p/p/x", "", "b.bin", b"\x00\x01", None).unwrap();
         assert_eq!(files.list().unwrap().len(), 2);
+        assert_eq!(Files::new(&dir).list().unwrap().len(), 0, "records are written when sealed");
+        files.seal().unwrap();
+        assert_eq!(Files::new(&dir).list().unwrap().len(), 2);
         assert_eq!(files.read("robot/frames", "a.txt").unwrap(), b"two");
         assert_eq!(
             first["checksum"],

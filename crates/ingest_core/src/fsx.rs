@@ -31,6 +31,20 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| IngestError::io(dir, "directory entry", e))
 }
 
+/// Renames `from` to `to`; durable only once the caller syncs (see [`sync_filesystem`]).
+pub fn rename(from: &Path, to: &Path, lost: &str) -> Result<()> {
+    fs::rename(from, to).map_err(|e| IngestError::io(to, lost, e))
+}
+
+/// Makes everything written to the file system that holds `dir` durable (`syncfs`): one call
+/// covers a whole group of files, where an fsync per file and per directory costs a journal
+/// commit each.
+pub fn sync_filesystem(dir: &Path, lost: &str) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| rustix::fs::syncfs(&d).map_err(std::io::Error::from))
+        .map_err(|e| IngestError::io(dir, lost, e))
+}
+
 /// Renames `from` to `to` and makes the rename durable.
 pub fn publish(from: &Path, to: &Path, lost: &str) -> Result<()> {
     fs::rename(from, to).map_err(|e| IngestError::io(to, lost, e))?;

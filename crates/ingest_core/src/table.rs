@@ -172,6 +172,37 @@ impl Table {
         }
     }
 
+    /// Splits the rows into those whose timestamp `pick` selects and the rest, both in the
+    /// table's order (a normalized table gives normalized parts).
+    pub fn split(mut self, pick: impl Fn(f64) -> bool) -> (Table, Table) {
+        let picked: Vec<bool> = self.timestamps.iter().map(|ts| pick(*ts)).collect();
+        if !picked.contains(&true) {
+            return (Table::new(), self);
+        }
+        self.pad();
+        let mut parts = (Table::new(), Table::new());
+        let names: Vec<ColumnName> = self.columns.iter().map(|c| c.name.clone()).collect();
+        let targets = (
+            names.iter().map(|n| parts.0.column_index(n)).collect::<Vec<_>>(),
+            names.iter().map(|n| parts.1.column_index(n)).collect::<Vec<_>>(),
+        );
+        for (row, (timestamp, pick)) in self.timestamps.iter().zip(picked).enumerate() {
+            let (part, targets) = match pick {
+                true => (&mut parts.0, &targets.0),
+                false => (&mut parts.1, &targets.1),
+            };
+            let at = part.begin_row(*timestamp);
+            for (column, target) in self.columns.iter_mut().zip(targets) {
+                if let Some(value) = column.take(row) {
+                    part.set(*target, at, value);
+                }
+            }
+        }
+        parts.0.pad();
+        parts.1.pad();
+        parts
+    }
+
     /// Empties the table but keeps its allocations (and its columns, empty), so refilling it with
     /// the next rows of the same track neither reallocates nor faults in fresh memory.
     pub fn clear(&mut self) {

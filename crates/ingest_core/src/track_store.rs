@@ -62,10 +62,84 @@ pub struct TrackStore {
     topic: String,
     dir: PathBuf,
     created_at: String,
-    columns: BTreeSet<String>,
+    /// What the metadata on disk lists.
+    listing: Listing,
+}
+
+/// What a track's metadata lists: its segments (sorted by first timestamp; their time ranges may
+/// overlap, their timestamps never do) and what is known of them.
+#[derive(Debug, Clone, PartialEq)]
+struct Listing {
     segments: Vec<SegmentInfo>,
+    columns: BTreeSet<String>,
     next_segment: u64,
     data_jsonl: DataJsonl,
+}
+
+impl Listing {
+    fn total_rows(&self) -> u64 {
+        self.segments.iter().map(|s| s.rows).sum()
+    }
+
+    fn first_timestamp(&self) -> Option<f64> {
+        self.segments.iter().map(|s| s.min_timestamp).min_by(f64::total_cmp)
+    }
+
+    fn last_timestamp(&self) -> Option<f64> {
+        self.segments.iter().map(|s| s.max_timestamp).max_by(f64::total_cmp)
+    }
+}
+
+/// One track's part of a group seal: new segments written in place (unlisted) and the metadata
+/// listing them written to its temporary file. [`commit`] makes a group durable and listed, then
+/// [`TrackStore::apply`] takes its listing; [`Staged::abandon`] undoes one that failed.
+#[derive(Debug)]
+pub struct Staged {
+    listing: Listing,
+    meta_path: PathBuf,
+    meta_tmp: PathBuf,
+    /// The new segment files.
+    written: Vec<PathBuf>,
+    /// Segment files the new listing no longer names (rewritten with rows merged in).
+    replaced: Vec<PathBuf>,
+    bytes_written: u64,
+}
+
+impl Staged {
+    /// How many new segment files.
+    pub fn segments_written(&self) -> u64 {
+        self.written.len() as u64
+    }
+
+    /// Bytes of new segments.
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes_written
+    }
+
+    /// Removes what a staged seal wrote (it was never listed), so the rows count as lost and the
+    /// listed segments stay as they were.
+    pub fn abandon(self) {
+        for path in self.written.iter().chain([&self.meta_tmp]) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Makes a group of staged seals durable and listed: one file-system sync covers every new
+/// segment and metadata file of the group, then each metadata file is renamed into place, then a
+/// second sync makes the renames durable. Two syncs however many tracks are sealed, instead of
+/// four fsyncs per track. A crash before the renames leaves only unlisted files (removed by
+/// recovery; the rows are in the write-ahead log); after, every listed segment is whole.
+pub fn commit(root: &Path, group: &mut [Staged]) -> Result<()> {
+    if group.is_empty() {
+        return Ok(());
+    }
+    let lost = "the rows being sealed";
+    fsx::sync_filesystem(root, lost)?;
+    for staged in group.iter() {
+        fsx::rename(&staged.meta_tmp, &staged.meta_path, lost)?;
+    }
+    fsx::sync_filesystem(root, lost)
 }
 
 /// Reads the topic recorded in a track directory's metadata, if any.
@@ -99,7 +173,7 @@ pub fn recover(root: &Path, dir: &Path) -> Result<usize> {
     let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
-        let unlisted = is_segment_name(&name) && !store.segments.iter().any(|s| s.file == name);
+        let unlisted = is_segment_name(&name) && !store.listing.segments.iter().any(|s| s.file == name);
         if name.ends_with(".tmp") || unlisted {
             std::fs::remove_file(entry.path()).map_err(|e| IngestError::io(entry.path(), "nothing (cleanup)", e))?;
             removed += usize::from(unlisted);
@@ -118,6 +192,11 @@ fn is_segment_name(name: &str) -> bool {
         .and_then(|rest| rest.strip_suffix(".parquet"))
         .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
 }
+
+/// Compaction (see [`TrackStore::stage_compaction`]): segments below both bounds are small.
+const COMPACT_FANOUT: u64 = 4;
+const SMALL_ROWS: u64 = 65_536;
+const SMALL_BYTES: u64 = 1 << 20;
 
 /// How often a reader starts over when a segment its metadata listed was replaced meanwhile.
 const SNAPSHOT_ATTEMPTS: u32 = 100;
@@ -149,10 +228,12 @@ impl TrackStore {
             topic: topic.to_string(),
             dir,
             created_at: time::utc_now_iso(),
-            columns: BTreeSet::new(),
-            segments: Vec::new(),
-            next_segment: 0,
-            data_jsonl: DataJsonl::Absent,
+            listing: Listing {
+                segments: Vec::new(),
+                columns: BTreeSet::new(),
+                next_segment: 0,
+                data_jsonl: DataJsonl::Absent,
+            },
         };
         let Some(meta) = fsx::read_json(&meta_path)? else {
             return Ok(store);
@@ -162,7 +243,7 @@ impl TrackStore {
             // are in segments and `data.jsonl` is at most a copy of them: an export, or one cut short
             // by a crash before the metadata said so, is never taken for rows the SDK wrote.
             let ours = meta.get("format").and_then(Json::as_str) == Some(FORMAT);
-            store.data_jsonl = match meta.get("dataJsonl").and_then(Json::as_str) {
+            store.listing.data_jsonl = match meta.get("dataJsonl").and_then(Json::as_str) {
                 Some("imported") => DataJsonl::Derived("imported"),
                 Some(_) => DataJsonl::Derived("export"),
                 None if ours => DataJsonl::Derived("export"),
@@ -182,14 +263,14 @@ impl TrackStore {
         if let Some(created) = meta.get("createdAt").and_then(Json::as_str) {
             store.created_at = created.to_string();
         }
-        store.columns = meta
+        store.listing.columns = meta
             .get("columns")
             .and_then(Json::as_array)
             .map(|cols| cols.iter().filter_map(|c| c.as_str().map(str::to_string)).collect())
             .unwrap_or_default();
-        store.next_segment = meta.get("nextSegment").and_then(Json::as_u64).unwrap_or(0);
+        store.listing.next_segment = meta.get("nextSegment").and_then(Json::as_u64).unwrap_or(0);
         for seg in meta.get("segments").and_then(Json::as_array).into_iter().flatten() {
-            store.segments.push(SegmentInfo {
+            store.listing.segments.push(SegmentInfo {
                 file: seg
                     .get("file")
                     .and_then(Json::as_str)
@@ -209,92 +290,210 @@ impl TrackStore {
     }
 
     pub fn segments(&self) -> &[SegmentInfo] {
-        &self.segments
+        &self.listing.segments
     }
 
     pub fn total_rows(&self) -> u64 {
-        self.segments.iter().map(|s| s.rows).sum()
+        self.listing.total_rows()
     }
 
     pub fn topic(&self) -> &str {
         &self.topic
     }
 
-    /// Makes `rows` (normalized) durable, merging with overlapping segments. Returns the table
-    /// that was written, whose allocations the caller may reuse (see [`Table::clear`]).
+    /// Makes `rows` (normalized) durable on its own: [`TrackStore::stage`], [`commit`],
+    /// [`TrackStore::apply`]. Returns the table that was written, whose allocations the caller may
+    /// reuse (see [`Table::clear`]).
     pub fn seal(&mut self, rows: Table) -> Result<Table> {
+        let (staged, rows) = self.stage(rows)?;
+        if let Some(mut staged) = staged {
+            if let Err(error) = commit(&self.root, std::slice::from_mut(&mut staged)) {
+                staged.abandon();
+                return Err(error);
+            }
+            self.apply(staged);
+        }
+        Ok(rows)
+    }
+
+    /// Writes `rows` (normalized) as segments and the metadata listing them to a temporary file;
+    /// nothing is durable or visible to readers until [`commit`] (then [`TrackStore::apply`]).
+    ///
+    /// Cost stays proportional to the rows touched: new rows go into a new segment of their own,
+    /// even where its time range overlaps older segments, except rows whose timestamp an older
+    /// segment already holds: such a segment is rewritten with them merged in (it alone, not its
+    /// neighbours). So segments never share a timestamp, a late row costs a small segment, and
+    /// memory stays within one segment plus `rows`. Returns `None` for no rows, and the table
+    /// for reuse.
+    pub fn stage(&self, rows: Table) -> Result<(Option<Staged>, Table)> {
         let mut rows = rows;
-        if self.data_jsonl == DataJsonl::Foreign && !rows.is_empty() {
+        let mut listing = self.listing.clone();
+        if listing.data_jsonl == DataJsonl::Foreign && !rows.is_empty() {
             // First write into an SDK track: its rows become the oldest part of this segment.
             let mut imported = jsonl::read_rows(&self.dir.join(DATA_JSONL))?;
             imported.absorb(rows);
             imported.normalize();
             rows = imported;
-            self.data_jsonl = DataJsonl::Derived("imported");
+            listing.data_jsonl = DataJsonl::Derived("imported");
         }
         let (Some(&lo), Some(&hi)) = (rows.timestamps().first(), rows.timestamps().last()) else {
-            return Ok(rows);
+            return Ok((None, rows));
         };
         fsx::create_dir_within(&self.root, &self.dir)?;
-        let (overlapping, kept): (Vec<SegmentInfo>, Vec<SegmentInfo>) = self
-            .segments
-            .iter()
-            .cloned()
-            .partition(|s| s.max_timestamp >= lo && s.min_timestamp <= hi);
-        let merged = if overlapping.is_empty() {
-            rows
-        } else {
-            let mut merged = self.load(&overlapping)?;
-            merged.absorb(rows);
-            merged.normalize();
-            merged
-        };
+        let mut staged = self.staged(listing);
+        let result = (|| {
+            let mut rest = rows;
+            let candidates: Vec<SegmentInfo> = self
+                .listing
+                .segments
+                .iter()
+                .filter(|s| s.max_timestamp >= lo && s.min_timestamp <= hi)
+                .cloned()
+                .collect();
+            for old in candidates {
+                let path = self.dir.join(&old.file);
+                let held = segment::read_timestamps(&path, lo, hi)?;
+                let (shared, others) = rest.split(|ts| held.binary_search_by(|h| h.total_cmp(&ts)).is_ok());
+                rest = others;
+                if shared.is_empty() {
+                    continue;
+                }
+                let mut merged = segment::read(&path)?;
+                merged.absorb(shared);
+                merged.normalize();
+                self.stage_segment(&mut staged, merged)?;
+                staged.listing.segments.retain(|s| s.file != old.file);
+                staged.replaced.push(path);
+            }
+            let reusable = self.stage_segment(&mut staged, rest)?;
+            self.stage_metadata(&staged)?;
+            Ok(reusable)
+        })();
+        match result {
+            Ok(reusable) => Ok((Some(staged), reusable)),
+            Err(error) => {
+                staged.abandon();
+                Err(error)
+            }
+        }
+    }
 
-        let file = format!("seg-{:08}.parquet", self.next_segment);
+    /// Stages the merge of small segments of a similar size, if there are enough of them, so a
+    /// track flushed often does not keep one small file per flush (size-tiered: segments of
+    /// `COMPACT_FANOUT^k` to `COMPACT_FANOUT^(k+1)` rows form tier `k`; a tier of `COMPACT_FANOUT`
+    /// or more small segments is merged into one, which lands in a higher tier). A track thus keeps
+    /// at most `COMPACT_FANOUT - 1` small segments per tier, a few dozen in all, plus large ones
+    /// (each at least `SMALL_ROWS` rows or `SMALL_BYTES` bytes). A merge reads at most
+    /// `COMPACT_FANOUT * SMALL_ROWS` rows. Segments never share a timestamp, so merging is
+    /// concatenating and sorting.
+    pub fn stage_compaction(&self) -> Result<Option<Staged>> {
+        let tier = |s: &SegmentInfo| {
+            let mut tier = 0;
+            let mut rows = s.rows;
+            while rows >= COMPACT_FANOUT {
+                rows /= COMPACT_FANOUT;
+                tier += 1;
+            }
+            tier
+        };
+        let small = |s: &&SegmentInfo| s.rows < SMALL_ROWS && s.bytes < SMALL_BYTES;
+        let mut tiers: std::collections::BTreeMap<u32, Vec<&SegmentInfo>> = std::collections::BTreeMap::new();
+        for segment in self.listing.segments.iter().filter(small) {
+            tiers.entry(tier(segment)).or_default().push(segment);
+        }
+        let Some(chosen) = tiers.into_values().find(|t| t.len() as u64 >= COMPACT_FANOUT) else {
+            return Ok(None);
+        };
+        let chosen: Vec<SegmentInfo> = chosen.into_iter().take(2 * COMPACT_FANOUT as usize).cloned().collect();
+        let mut staged = self.staged(self.listing.clone());
+        let result = (|| {
+            let mut merged = self.load_range(&chosen, f64::NEG_INFINITY, f64::INFINITY)?;
+            merged.normalize();
+            self.stage_segment(&mut staged, merged)?;
+            for old in &chosen {
+                staged.listing.segments.retain(|s| s.file != old.file);
+                staged.replaced.push(self.dir.join(&old.file));
+            }
+            self.stage_metadata(&staged)
+        })();
+        match result {
+            Ok(()) => Ok(Some(staged)),
+            Err(error) => {
+                staged.abandon();
+                Err(error)
+            }
+        }
+    }
+
+    /// An empty staging of `listing`.
+    fn staged(&self, listing: Listing) -> Staged {
+        Staged {
+            meta_path: self.dir.join(METADATA_FILE),
+            meta_tmp: fsx::temp_path(&self.dir.join(METADATA_FILE)),
+            written: Vec::new(),
+            replaced: Vec::new(),
+            listing,
+            bytes_written: 0,
+        }
+    }
+
+    /// Sorts the staged listing and writes the metadata listing it to its temporary file.
+    fn stage_metadata(&self, staged: &Staged) -> Result<()> {
+        let mut listing = staged.listing.clone();
+        listing.segments.sort_by(|a, b| a.min_timestamp.total_cmp(&b.min_timestamp));
+        let text = self.metadata_text(&listing);
+        let lost = format!("rows of track {:?}", self.topic);
+        let mut file = fsx::create_fresh(&staged.meta_tmp).map_err(|e| IngestError::io(&staged.meta_tmp, &lost, e))?;
+        std::io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| IngestError::io(&staged.meta_tmp, &lost, e))
+    }
+
+    /// Writes `rows` (if any) as the store's next segment, in place but unlisted; returns the table
+    /// for reuse.
+    fn stage_segment(&self, staged: &mut Staged, rows: Table) -> Result<Table> {
+        let (Some(&min_timestamp), Some(&max_timestamp)) = (rows.timestamps().first(), rows.timestamps().last()) else {
+            return Ok(rows);
+        };
+        let file = format!("seg-{:08}.parquet", staged.listing.next_segment);
+        staged.listing.next_segment += 1;
         let path = self.dir.join(&file);
         let tmp = fsx::temp_path(&path);
-        let lost = format!("{} rows of track {:?}", merged.len(), self.topic);
-        let bytes = segment::write(&tmp, &merged, &lost).inspect_err(|_| {
+        let lost = format!("{} rows of track {:?}", rows.len(), self.topic);
+        let bytes = segment::write(&tmp, &rows, &lost).inspect_err(|_| {
             // A partial temporary file only takes space (on a full disk, the space needed next).
             let _ = std::fs::remove_file(&tmp);
         })?;
-        fsx::publish(&tmp, &path, &lost)?;
-
-        let info = SegmentInfo {
-            file,
-            rows: merged.len() as u64,
-            min_timestamp: merged.timestamps().first().copied().unwrap_or(lo),
-            max_timestamp: merged.timestamps().last().copied().unwrap_or(hi),
-            bytes,
-        };
-        let before = (self.segments.clone(), self.columns.clone());
+        // In place (so the group's syncs cover the name), but unlisted: readers do not see it,
+        // and recovery removes it if the metadata never lists it.
+        fsx::rename(&tmp, &path, &lost)?;
+        staged.written.push(path);
+        staged.bytes_written += bytes;
         // A reused table may keep columns this segment has no value in.
-        let present = merged.columns().iter().filter(|c| c.has_values());
-        self.columns.extend(present.map(|c| c.name.to_string()));
-        self.segments = kept;
-        let at = self.segments.partition_point(|s| s.min_timestamp < info.min_timestamp);
-        self.segments.insert(at, info);
-        self.next_segment += 1;
-        if let Err(error) = self.write_metadata(&lost) {
-            // Not listed, the new segment does not exist for readers: undo it, so memory matches
-            // disk and the rows count as lost (the old segments are still listed and intact).
-            (self.segments, self.columns) = before;
-            let _ = std::fs::remove_file(&path);
-            return Err(error);
-        }
-        for old in overlapping {
-            // The metadata no longer lists it, so a leftover file is harmless; ignore failures.
-            let _ = std::fs::remove_file(self.dir.join(old.file));
-        }
-        Ok(merged)
+        let present = rows.columns().iter().filter(|c| c.has_values());
+        staged.listing.columns.extend(present.map(|c| c.name.to_string()));
+        staged.listing.segments.push(SegmentInfo {
+            file,
+            rows: rows.len() as u64,
+            min_timestamp,
+            max_timestamp,
+            bytes,
+        });
+        Ok(rows)
     }
 
-    /// Reads and concatenates the given segments (disjoint, in timestamp order).
-    fn load(&self, segments: &[SegmentInfo]) -> Result<Table> {
-        self.load_range(segments, f64::NEG_INFINITY, f64::INFINITY)
+    /// Takes the state a committed [`Staged`] describes, and removes the segments it replaced
+    /// (no longer listed, so a leftover is harmless and recovery removes it).
+    pub fn apply(&mut self, staged: Staged) {
+        for old in &staged.replaced {
+            let _ = std::fs::remove_file(old);
+        }
+        self.listing = staged.listing;
+        self.listing
+            .segments
+            .sort_by(|a, b| a.min_timestamp.total_cmp(&b.min_timestamp));
     }
 
-    /// Like `load`, skipping row groups outside `[start, end]` (whole groups are kept).
+    /// The rows of the given segments, skipping row groups outside `[start, end]` (whole groups
+    /// are kept); in timestamp order only after `normalize` (segment ranges may overlap).
     fn load_range(&self, segments: &[SegmentInfo], start: f64, end: f64) -> Result<Table> {
         let mut table = Table::new();
         for info in segments {
@@ -306,12 +505,13 @@ impl TrackStore {
     /// Durable rows with `start <= timestamp <= end`, normalized; touches only overlapping segments.
     pub fn read_range(&self, start: f64, end: f64) -> Result<Table> {
         let wanted: Vec<SegmentInfo> = self
+            .listing
             .segments
             .iter()
             .filter(|s| s.max_timestamp >= start && s.min_timestamp <= end)
             .cloned()
             .collect();
-        let mut table = match self.data_jsonl {
+        let mut table = match self.listing.data_jsonl {
             DataJsonl::Foreign => jsonl::read_rows(&self.dir.join(DATA_JSONL))?.range(start, end),
             _ => Table::new(),
         };
@@ -322,7 +522,7 @@ impl TrackStore {
 
     /// Topic, entry count, columns and time range of the durable rows.
     pub fn summary(&self) -> Result<TrackSummary> {
-        if self.data_jsonl == DataJsonl::Foreign {
+        if self.listing.data_jsonl == DataJsonl::Foreign {
             let rows = self.read_range(f64::NEG_INFINITY, f64::INFINITY)?;
             let mut columns: Vec<String> = rows.columns().iter().map(|c| c.name.to_string()).collect();
             columns.sort();
@@ -337,16 +537,16 @@ impl TrackStore {
         Ok(TrackSummary {
             topic: self.topic.clone(),
             total_entries: self.total_rows(),
-            columns: self.columns.iter().cloned().collect(),
-            first_timestamp: self.segments.first().map(|s| s.min_timestamp),
-            last_timestamp: self.segments.last().map(|s| s.max_timestamp),
+            columns: self.listing.columns.iter().cloned().collect(),
+            first_timestamp: self.listing.first_timestamp(),
+            last_timestamp: self.listing.last_timestamp(),
         })
     }
 
     /// Writes every durable row to the SDK's `data.jsonl` (a snapshot the Python SDK reads). A
     /// track that still is an SDK track already has its rows there and is left alone.
     pub fn export_ml_dash(&mut self) -> Result<()> {
-        if self.data_jsonl == DataJsonl::Foreign {
+        if self.listing.data_jsonl == DataJsonl::Foreign {
             return Ok(());
         }
         let rows = self.read_range(f64::NEG_INFINITY, f64::INFINITY)?;
@@ -357,12 +557,14 @@ impl TrackStore {
             jsonl::write_rows(&rows).as_bytes(),
             &lost,
         )?;
-        self.data_jsonl = DataJsonl::Derived("export");
-        self.write_metadata(&lost)
+        self.listing.data_jsonl = DataJsonl::Derived("export");
+        let text = self.metadata_text(&self.listing);
+        fsx::write_atomic(&self.root, &self.dir.join(METADATA_FILE), text.as_bytes(), &lost)
     }
 
-    fn write_metadata(&self, lost: &str) -> Result<()> {
-        let segments: Vec<Json> = self
+    /// The metadata file listing `listing`: the SDK's fields and our segment list.
+    fn metadata_text(&self, listing: &Listing) -> String {
+        let segments: Vec<Json> = listing
             .segments
             .iter()
             .map(|s| {
@@ -381,26 +583,19 @@ impl TrackStore {
             .unwrap_or_default();
         meta.insert("trackId".into(), json!(format!("local-track-{dir_name}")));
         meta.insert("topic".into(), json!(self.topic));
-        meta.insert("columns".into(), json!(self.columns));
-        meta.insert("totalEntries".into(), json!(self.total_rows()));
-        meta.insert(
-            "firstTimestamp".into(),
-            ts_json(self.segments.first().map(|s| s.min_timestamp)),
-        );
-        meta.insert(
-            "lastTimestamp".into(),
-            ts_json(self.segments.last().map(|s| s.max_timestamp)),
-        );
+        meta.insert("columns".into(), json!(listing.columns));
+        meta.insert("totalEntries".into(), json!(listing.total_rows()));
+        meta.insert("firstTimestamp".into(), ts_json(listing.first_timestamp()));
+        meta.insert("lastTimestamp".into(), ts_json(listing.last_timestamp()));
         meta.insert("createdAt".into(), json!(self.created_at));
         meta.insert("updatedAt".into(), json!(time::utc_now_iso()));
         meta.insert("format".into(), json!(FORMAT));
         meta.insert("segments".into(), Json::Array(segments));
-        meta.insert("nextSegment".into(), json!(self.next_segment));
-        if let DataJsonl::Derived(how) = self.data_jsonl {
+        meta.insert("nextSegment".into(), json!(listing.next_segment));
+        if let DataJsonl::Derived(how) = listing.data_jsonl {
             meta.insert("dataJsonl".into(), json!(how));
         }
-        let text = Json::Object(meta).to_string();
-        fsx::write_atomic(&self.root, &self.dir.join(METADATA_FILE), text.as_bytes(), lost)
+        Json::Object(meta).to_string()
     }
 }
 
@@ -421,14 +616,20 @@ mod tests {
     }
 
     #[test]
-    fn overlapping_seals_merge_and_keep_segments_disjoint() {
+    fn seals_merge_shared_timestamps_and_rewrite_only_the_segments_holding_them() {
         let dir = std::env::temp_dir().join(format!("dash-store-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut store = TrackStore::open(&dir, dir.clone(), "a/b").unwrap();
         store.seal(table(&[(1.0, "x", 1.0), (2.0, "x", 2.0)])).unwrap();
         store.seal(table(&[(5.0, "x", 5.0)])).unwrap();
+        let files = |store: &TrackStore| store.segments().iter().map(|s| s.file.clone()).collect::<Vec<_>>();
+        let before = files(&store);
+        // 2.0 is in the first segment (rewritten with it merged); 3.0 is in none (a new segment,
+        // whose range overlaps the first one's); the segment holding 5.0 is not touched.
         store.seal(table(&[(2.0, "y", 20.0), (3.0, "x", 3.0)])).unwrap();
-        assert_eq!(store.segments().len(), 2);
+        let after = files(&store);
+        assert_eq!(after.len(), 3);
+        assert!(!after.contains(&before[0]) && after.contains(&before[1]), "{before:?} -> {after:?}");
         assert_eq!(store.total_rows(), 4);
         let all = store.read_range(f64::NEG_INFINITY, f64::INFINITY).unwrap();
         assert_eq!(all.timestamps(), &[1.0, 2.0, 3.0, 5.0]);
@@ -475,6 +676,45 @@ mod tests {
             listed + 1,
             "the listed segments and the metadata, no leftovers: {files:?}"
         );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn many_small_seals_are_compacted_to_a_bounded_count_and_late_rows_touch_little() {
+        let dir = std::env::temp_dir().join(format!("dash-store-compact-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut store = TrackStore::open(&dir, dir.clone(), "t").unwrap();
+        let mut most = 0;
+        for i in 0..1500 {
+            store.seal(table(&[(f64::from(i), "x", f64::from(i))])).unwrap();
+            while let Some(staged) = store.stage_compaction().unwrap() {
+                let mut group = [staged];
+                commit(&dir, &mut group).unwrap();
+                let [staged] = group;
+                store.apply(staged);
+            }
+            most = most.max(store.segments().len());
+        }
+        assert!(most <= 30, "{most} segments at most");
+        assert_eq!(store.total_rows(), 1500);
+        let all = store.read_range(f64::NEG_INFINITY, f64::INFINITY).unwrap();
+        assert_eq!(all.timestamps(), (0..1500).map(f64::from).collect::<Vec<_>>().as_slice());
+        let on_disk = std::fs::read_dir(&dir).unwrap().count();
+        assert_eq!(on_disk, store.segments().len() + 1, "only listed segments and the metadata");
+
+        // A late row at a new timestamp is a segment of its own; one at a held timestamp rewrites
+        // only the segment holding it.
+        let before: Vec<String> = store.segments().iter().map(|s| s.file.clone()).collect();
+        store.seal(table(&[(10.5, "x", -1.0)])).unwrap();
+        let after: Vec<String> = store.segments().iter().map(|s| s.file.clone()).collect();
+        assert!(before.iter().all(|f| after.contains(f)), "nothing rewritten");
+        store.seal(table(&[(10.0, "y", 7.0)])).unwrap();
+        let last: Vec<String> = store.segments().iter().map(|s| s.file.clone()).collect();
+        assert_eq!(after.iter().filter(|f| !last.contains(f)).count(), 1, "one segment rewritten");
+        let rows = store.read_range(10.0, 10.5).unwrap();
+        assert_eq!(rows.timestamps(), &[10.0, 10.5]);
+        let y = rows.columns().iter().find(|c| &*c.name == "y").unwrap();
+        assert_eq!(y.get(0), Some(Value::F64(7.0)));
         std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -16,7 +16,7 @@ use crate::files::Files;
 use crate::queue::ByteQueue;
 use crate::records::{Logs, Metrics};
 use crate::table::{ColumnName, Table};
-use crate::track_store::{self, TrackStore, TrackSummary};
+use crate::track_store::{self, Staged, TrackStore, TrackSummary};
 use crate::wire::Shape;
 use crate::{jsonl, segment, time, wire};
 
@@ -48,6 +48,12 @@ pub(crate) struct Track {
     pending_entries: u64,
 }
 
+/// At most this many tracks are sealed as one group when unsealed rows reach their bound.
+const MAX_SIZE_SEAL_TRACKS: usize = 256;
+
+/// Tracks compacted in one background step (each step is one group commit).
+const COMPACT_STEP_TRACKS: usize = 16;
+
 /// How often buffered log lines and metric points are appended to their files.
 const RECORDS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -78,6 +84,8 @@ pub(crate) struct Writer {
     failure: Option<IngestError>,
     /// `entries_dropped` as of the last report.
     dropped_reported: u64,
+    /// Tracks sealed since they were last compacted (see [`Writer::compact_step`]).
+    compaction_due: std::collections::BTreeSet<usize>,
 }
 
 /// Closes the queue when the writer thread ends, however it ends, so producers get `Closed`
@@ -118,6 +126,7 @@ impl Writer {
             tracks: Vec::new(),
             failure: None,
             dropped_reported: 0,
+            compaction_due: std::collections::BTreeSet::new(),
         }
     }
 
@@ -126,10 +135,19 @@ impl Writer {
         let mut next_seal = Instant::now() + self.config.flush_interval;
         let mut next_records = Instant::now() + RECORDS_INTERVAL;
         loop {
-            let command = self.queue.pop(next_seal.min(next_records));
+            // Background work (compaction) runs only while no command waits.
+            let idle_until = match self.compaction_due.is_empty() {
+                true => next_seal.min(next_records),
+                false => Instant::now(),
+            };
+            let command = self.queue.pop(idle_until);
             let mut stop = false;
             match command {
-                None => {}
+                None => {
+                    if !self.compaction_due.is_empty() {
+                        self.compact_step();
+                    }
+                }
                 Some(Command::DefineTopic { id, topic, dir }) => self.define_topic(id, topic, dir),
                 Some(Command::DefineKey(name)) => self.define_key(name),
                 Some(Command::DefineShape(keys)) => self.define_shape(keys),
@@ -172,6 +190,9 @@ impl Writer {
                     }
                 }
                 Some(Command::ListFiles(reply)) => {
+                    if !self.writing {
+                        self.files.forget();
+                    }
                     let _ = reply.send(self.files.list());
                 }
                 Some(Command::ReadFile {
@@ -179,6 +200,9 @@ impl Writer {
                     filename,
                     reply,
                 }) => {
+                    if !self.writing {
+                        self.files.forget();
+                    }
                     let _ = reply.send(self.files.read(&prefix, &filename));
                 }
                 Some(Command::ExportMlDash { topic, reply }) => {
@@ -392,18 +416,30 @@ impl Writer {
             self.stats.entries_lost.fetch_add(entries, Relaxed);
             self.fail(error);
         }
-        // Memory bound: all tracks' unsealed rows together stay under `max_unsealed_bytes`; the
-        // largest track is sealed first (it makes the best segment).
-        while self.unsealed_bytes() >= self.config.max_unsealed_bytes {
-            let largest =
-                (0..self.tracks.len()).max_by_key(|i| self.tracks.get(*i).map_or(0, |t| t.pending.approx_bytes()));
-            match largest {
-                Some(index) if self.tracks.get(index).is_some_and(|t| t.pending_entries > 0) => {
-                    // A failure is kept in `self.failure` and the rows counted as lost.
-                    let _ = self.seal(index, SealReason::Size);
-                }
-                _ => break,
-            }
+        // Memory bound: all tracks' unsealed rows together stay under `max_unsealed_bytes`. Past
+        // it, the largest tracks (they make the best segments) are sealed as one group until at
+        // most half the bound is left (at most `MAX_SIZE_SEAL_TRACKS` of them, so the writer
+        // pauses briefly even with thousands of small tracks): one group commit frees room for
+        // many batches.
+        let unsealed = self.unsealed_bytes();
+        if unsealed >= self.config.max_unsealed_bytes {
+            let mut largest: Vec<(usize, usize)> = (self.tracks.iter().enumerate())
+                .filter(|(_, t)| t.pending_entries > 0)
+                .map(|(index, t)| (t.pending.approx_bytes(), index))
+                .collect();
+            largest.sort_unstable_by(|a, b| b.cmp(a));
+            let mut left = unsealed;
+            let chosen: Vec<usize> = largest
+                .into_iter()
+                .take(MAX_SIZE_SEAL_TRACKS)
+                .take_while(|(bytes, _)| {
+                    let take = left > self.config.max_unsealed_bytes / 2;
+                    left = left.saturating_sub(*bytes);
+                    take
+                })
+                .map(|(_, index)| index)
+                .collect();
+            self.seal(&chosen, SealReason::Size);
             self.reset_wal_if_sealed();
         }
     }
@@ -432,47 +468,95 @@ impl Writer {
             .ok_or_else(|| IngestError::Writer("track store missing".into()))
     }
 
-    fn seal(&mut self, index: usize, reason: SealReason) -> Result<()> {
-        let Some(track) = self.tracks.get_mut(index) else {
-            return Ok(());
+    /// Seals the unsealed rows of the tracks `indices` as one group: each track's segments are
+    /// staged, then one [`track_store::commit`] makes them all durable, so sealing many tracks
+    /// costs two file-system syncs, not four fsyncs per track. Rows whose staging or commit fails
+    /// are lost: counted, and reported by the next flush or close.
+    fn seal(&mut self, indices: &[usize], reason: SealReason) {
+        let mut members: Vec<(usize, u64)> = Vec::new();
+        let mut group: Vec<Staged> = Vec::new();
+        for &index in indices {
+            let Some(track) = self.tracks.get_mut(index) else {
+                continue;
+            };
+            if track.pending_entries == 0 {
+                continue;
+            }
+            let mut rows = std::mem::take(&mut track.pending);
+            let entries = std::mem::take(&mut track.pending_entries);
+            rows.normalize();
+            match Self::store(&self.dir, track).and_then(|store| store.stage(rows)) {
+                Ok((staged, mut reusable)) => {
+                    // The track's next rows go into the same allocations (its typical size, and
+                    // within the unsealed-memory bound it was sealed at).
+                    reusable.clear();
+                    track.pending = reusable;
+                    if let Some(staged) = staged {
+                        members.push((index, entries));
+                        group.push(staged);
+                    }
+                }
+                Err(error) => self.lose(entries, error),
+            }
+        }
+        if let Err(error) = track_store::commit(&self.dir, &mut group) {
+            let entries = members.iter().map(|(_, entries)| entries).sum();
+            group.into_iter().for_each(Staged::abandon);
+            self.lose(entries, error);
+            return;
+        }
+        let counter = match reason {
+            SealReason::Size => &self.stats.seals_by_size,
+            SealReason::Interval => &self.stats.seals_by_interval,
+            SealReason::Request => &self.stats.seals_by_request,
+            SealReason::Shutdown | SealReason::Recovery => &self.stats.seals_at_shutdown,
         };
-        if track.pending_entries == 0 {
-            return Ok(());
-        }
-        let mut rows = std::mem::take(&mut track.pending);
-        let entries = std::mem::take(&mut track.pending_entries);
-        rows.normalize();
-        let result = Self::store(&self.dir, track).and_then(|store| {
-            let before = store.segments().iter().map(|s| s.bytes).sum::<u64>();
-            let written = store.seal(rows)?;
-            let bytes = store.segments().iter().map(|s| s.bytes).sum::<u64>();
-            Ok((bytes.saturating_sub(before), written))
-        });
-        match result {
-            Ok((bytes, mut written)) => {
-                // The track's next rows go into the same allocations (its typical size, and
-                // within the unsealed-memory bound it was sealed at).
-                written.clear();
-                track.pending = written;
-                let counter = match reason {
-                    SealReason::Size => &self.stats.seals_by_size,
-                    SealReason::Interval => &self.stats.seals_by_interval,
-                    SealReason::Request => &self.stats.seals_by_request,
-                    SealReason::Shutdown | SealReason::Recovery => &self.stats.seals_at_shutdown,
-                };
-                counter.fetch_add(1, Relaxed);
-                self.stats.entries_durable.fetch_add(entries, Relaxed);
-                self.stats.segments_written.fetch_add(1, Relaxed);
-                self.stats.segment_bytes_written.fetch_add(bytes, Relaxed);
-                Ok(())
-            }
-            Err(error) => {
-                self.stats.entries_lost.fetch_add(entries, Relaxed);
-                let message = error.to_string();
-                self.fail(error);
-                Err(IngestError::Writer(message))
+        let sealed: Vec<usize> = members.iter().map(|(index, _)| *index).collect();
+        for ((index, entries), staged) in members.into_iter().zip(group) {
+            counter.fetch_add(1, Relaxed);
+            self.stats.entries_durable.fetch_add(entries, Relaxed);
+            self.stats.segments_written.fetch_add(staged.segments_written(), Relaxed);
+            self.stats.segment_bytes_written.fetch_add(staged.bytes_written(), Relaxed);
+            if let Some(store) = self.tracks.get_mut(index).and_then(|t| t.store.as_mut()) {
+                store.apply(staged);
             }
         }
+        self.compaction_due.extend(sealed);
+    }
+
+    /// One step of background compaction, run while no command waits: merges small segments
+    /// (see [`TrackStore::stage_compaction`]) of a few of the tracks sealed since, as one group
+    /// like a seal; a track with more to merge stays due. A failure loses nothing (the rows stay
+    /// in the segments they were in), so it is not reported; the track waits for its next seal.
+    fn compact_step(&mut self) {
+        let indices: Vec<usize> = self.compaction_due.iter().take(COMPACT_STEP_TRACKS).copied().collect();
+        let mut members = Vec::new();
+        let mut group = Vec::new();
+        for index in indices {
+            self.compaction_due.remove(&index);
+            let store = self.tracks.get(index).and_then(|t| t.store.as_ref());
+            if let Some(Ok(Some(staged))) = store.map(TrackStore::stage_compaction) {
+                members.push(index);
+                group.push(staged);
+            }
+        }
+        if track_store::commit(&self.dir, &mut group).is_err() {
+            group.into_iter().for_each(Staged::abandon);
+            return;
+        }
+        for (index, staged) in members.into_iter().zip(group) {
+            self.stats.compactions.fetch_add(1, Relaxed);
+            if let Some(store) = self.tracks.get_mut(index).and_then(|t| t.store.as_mut()) {
+                store.apply(staged);
+            }
+            self.compaction_due.insert(index);
+        }
+    }
+
+    /// Counts `entries` as lost and keeps `error` for the next flush or close to report.
+    fn lose(&mut self, entries: u64, error: IngestError) {
+        self.stats.entries_lost.fetch_add(entries, Relaxed);
+        self.fail(error);
     }
 
     /// Seals every track, log line and metric point; the result reports the first failure since
@@ -485,10 +569,12 @@ impl Writer {
             });
             self.dropped_reported = dropped;
         }
-        for index in 0..self.tracks.len() {
-            let _ = self.seal(index, reason);
-        }
-        if let Err(error) = self.logs.seal().and_then(|()| self.metrics.seal()) {
+        let every: Vec<usize> = (0..self.tracks.len()).collect();
+        self.seal(&every, reason);
+        if let Err(error) = (self.logs.seal())
+            .and_then(|()| self.metrics.seal())
+            .and_then(|()| self.files.seal())
+        {
             self.fail(error);
         }
         self.reset_wal_if_sealed();

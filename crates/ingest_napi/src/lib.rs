@@ -64,6 +64,8 @@ pub struct EngineStats {
     pub wal_bytes_discarded: f64,
     pub segments_written: f64,
     pub segment_bytes_written: f64,
+    /// Merges of small segments into one (a track flushed often keeps few files).
+    pub compactions: f64,
     pub seals_by_size: f64,
     pub seals_by_interval: f64,
     pub seals_by_request: f64,
@@ -466,6 +468,7 @@ impl NativeEngine {
             wal_bytes_discarded: recovery.discarded_bytes as f64,
             segments_written: n(&s.segments_written),
             segment_bytes_written: n(&s.segment_bytes_written),
+            compactions: n(&s.compactions),
             seals_by_size: n(&s.seals_by_size),
             seals_by_interval: n(&s.seals_by_interval),
             seals_by_request: n(&s.seals_by_request),

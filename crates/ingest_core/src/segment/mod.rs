@@ -15,7 +15,7 @@ mod pages;
 mod read;
 mod write;
 
-pub use read::{read, read_range};
+pub use read::{read, read_range, read_timestamps};
 pub use write::{to_bytes, write};
 
 const KINDS_KEY: &str = "dash.kinds";

@@ -127,13 +127,30 @@ fn timestamp_range(group: &parquet::file::metadata::RowGroupMetaData) -> Option<
 /// Reads the row groups of a segment that may hold timestamps in `[start, end]` (whole groups:
 /// the caller trims to the exact range).
 pub fn read_range(path: &Path, start: f64, end: f64) -> Result<Table> {
+    decode_guarded(path, start, end, Leaves::All)
+}
+
+/// The timestamps of a segment's row groups that may hold timestamps in `[start, end]`, sorted:
+/// only the timestamp column is read (to learn which timestamps a segment holds).
+pub fn read_timestamps(path: &Path, start: f64, end: f64) -> Result<Vec<f64>> {
+    Ok(decode_guarded(path, start, end, Leaves::Timestamps)?.timestamps().to_vec())
+}
+
+/// Which leaf columns a decode reads.
+#[derive(Clone, Copy, PartialEq)]
+enum Leaves {
+    All,
+    Timestamps,
+}
+
+fn decode_guarded(path: &Path, start: f64, end: f64, leaves: Leaves) -> Result<Table> {
     // The parquet crate can panic on some corrupt files (a missing dictionary page, …); a panic
     // here must become an error, not the end of the writer thread.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_range(path, start, end)))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_range(path, start, end, leaves)))
         .unwrap_or_else(|_| Err(IngestError::corrupt(path, "the Parquet decoder failed on this file")))
 }
 
-fn decode_range(path: &Path, start: f64, end: f64) -> Result<Table> {
+fn decode_range(path: &Path, start: f64, end: f64, leaves: Leaves) -> Result<Table> {
     let corrupt = |reason: String| IngestError::corrupt(path, reason);
     let file = File::open(path).map_err(|e| IngestError::io(path, "nothing (reading)", e))?;
     // A second handle for the page-header check (see `pages`), which reads at offsets.
@@ -190,6 +207,9 @@ fn decode_range(path: &Path, start: f64, end: f64) -> Result<Table> {
                     return Err(corrupt("timestamp is not DOUBLE".into()));
                 };
                 timestamps.extend(read_leaf(r, rows).map_err(|e| corrupt(e.to_string()))?.values);
+                continue;
+            }
+            if leaves == Leaves::Timestamps {
                 continue;
             }
             let kind = kinds

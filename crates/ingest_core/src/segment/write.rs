@@ -169,13 +169,12 @@ fn encode<W: std::io::Write + Send>(sink: W, table: &Table) -> PResult<W> {
     writer.into_inner()
 }
 
-/// Writes `table` (normalized) to `path` as one Parquet file and fsyncs it (created fresh: see
-/// [`crate::fsx::create_fresh`]). Returns its size.
-/// `lost` says what a failure loses (for the error).
+/// Writes `table` (normalized) to `path` as one Parquet file (created fresh: see
+/// [`crate::fsx::create_fresh`]), not synced: the caller syncs (see [`crate::track_store::commit`]).
+/// Returns its size. `lost` says what a failure loses (for the error).
 pub fn write(path: &Path, table: &Table, lost: &str) -> Result<u64> {
     let file = crate::fsx::create_fresh(path).map_err(|e| IngestError::io(path, lost, e))?;
     let file = encode(file, table).map_err(|e| IngestError::io(path, lost, std::io::Error::other(e)))?;
-    file.sync_all().map_err(|e| IngestError::io(path, lost, e))?;
     let size = file.metadata().map_err(|e| IngestError::io(path, lost, e))?.len();
     Ok(size)
 }

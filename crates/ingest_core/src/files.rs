@@ -336,7 +336,10 @@ impl Files {
         let key = (sdk_path, filename.to_string());
         let records = self.records()?;
         let replaced = match records.live.get(&key).copied() {
-            Some(index) => records.all.get_mut(index).map(|slot| std::mem::replace(slot, record.clone())),
+            Some(index) => records
+                .all
+                .get_mut(index)
+                .map(|slot| std::mem::replace(slot, record.clone())),
             None => {
                 records.live.insert(key, records.all.len());
                 records.all.push(record.clone());
@@ -463,7 +466,11 @@ mod tests {
         files.save("p/p/x", "robot/frames", "a.txt", b"two", None).unwrap();
         files.save("p/p/x", "", "b.bin", b"\x00\x01", None).unwrap();
         assert_eq!(files.list().unwrap().len(), 2);
-        assert_eq!(Files::new(&dir).list().unwrap().len(), 0, "records are written when sealed");
+        assert_eq!(
+            Files::new(&dir).list().unwrap().len(),
+            0,
+            "records are written when sealed"
+        );
         files.seal().unwrap();
         assert_eq!(Files::new(&dir).list().unwrap().len(), 2);
         assert_eq!(files.read("robot/frames", "a.txt").unwrap(), b"two");

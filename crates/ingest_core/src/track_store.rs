@@ -343,16 +343,24 @@ impl TrackStore {
         let mut staged = self.staged(listing);
         let result = (|| {
             let mut rest = rows;
-            let candidates: Vec<SegmentInfo> = self
-                .listing
-                .segments
-                .iter()
+            // Segments whose range holds one of the new timestamps (not merely overlaps the batch's
+            // range), with the new timestamps' span inside each.
+            let new: Vec<f64> = rest.timestamps().to_vec();
+            let candidates: Vec<(SegmentInfo, f64, f64)> = (self.listing.segments.iter())
                 .filter(|s| s.max_timestamp >= lo && s.min_timestamp <= hi)
-                .cloned()
+                .filter_map(|s| {
+                    let from = new.partition_point(|t| *t < s.min_timestamp);
+                    let to = new.partition_point(|t| *t <= s.max_timestamp);
+                    Some((
+                        s.clone(),
+                        *new.get(from)?,
+                        *new.get(to.checked_sub(1)?).filter(|_| to > from)?,
+                    ))
+                })
                 .collect();
-            for old in candidates {
+            for (old, first, last) in candidates {
                 let path = self.dir.join(&old.file);
-                let held = segment::read_timestamps(&path, lo, hi)?;
+                let held = segment::read_timestamps(&path, first, last)?;
                 let (shared, others) = rest.split(|ts| held.binary_search_by(|h| h.total_cmp(&ts)).is_ok());
                 rest = others;
                 if shared.is_empty() {
@@ -440,7 +448,9 @@ impl TrackStore {
     /// Sorts the staged listing and writes the metadata listing it to its temporary file.
     fn stage_metadata(&self, staged: &Staged) -> Result<()> {
         let mut listing = staged.listing.clone();
-        listing.segments.sort_by(|a, b| a.min_timestamp.total_cmp(&b.min_timestamp));
+        listing
+            .segments
+            .sort_by(|a, b| a.min_timestamp.total_cmp(&b.min_timestamp));
         let text = self.metadata_text(&listing);
         let lost = format!("rows of track {:?}", self.topic);
         let mut file = fsx::create_fresh(&staged.meta_tmp).map_err(|e| IngestError::io(&staged.meta_tmp, &lost, e))?;
@@ -629,7 +639,10 @@ mod tests {
         store.seal(table(&[(2.0, "y", 20.0), (3.0, "x", 3.0)])).unwrap();
         let after = files(&store);
         assert_eq!(after.len(), 3);
-        assert!(!after.contains(&before[0]) && after.contains(&before[1]), "{before:?} -> {after:?}");
+        assert!(
+            !after.contains(&before[0]) && after.contains(&before[1]),
+            "{before:?} -> {after:?}"
+        );
         assert_eq!(store.total_rows(), 4);
         let all = store.read_range(f64::NEG_INFINITY, f64::INFINITY).unwrap();
         assert_eq!(all.timestamps(), &[1.0, 2.0, 3.0, 5.0]);
@@ -698,9 +711,16 @@ mod tests {
         assert!(most <= 30, "{most} segments at most");
         assert_eq!(store.total_rows(), 1500);
         let all = store.read_range(f64::NEG_INFINITY, f64::INFINITY).unwrap();
-        assert_eq!(all.timestamps(), (0..1500).map(f64::from).collect::<Vec<_>>().as_slice());
+        assert_eq!(
+            all.timestamps(),
+            (0..1500).map(f64::from).collect::<Vec<_>>().as_slice()
+        );
         let on_disk = std::fs::read_dir(&dir).unwrap().count();
-        assert_eq!(on_disk, store.segments().len() + 1, "only listed segments and the metadata");
+        assert_eq!(
+            on_disk,
+            store.segments().len() + 1,
+            "only listed segments and the metadata"
+        );
 
         // A late row at a new timestamp is a segment of its own; one at a held timestamp rewrites
         // only the segment holding it.
@@ -710,7 +730,11 @@ mod tests {
         assert!(before.iter().all(|f| after.contains(f)), "nothing rewritten");
         store.seal(table(&[(10.0, "y", 7.0)])).unwrap();
         let last: Vec<String> = store.segments().iter().map(|s| s.file.clone()).collect();
-        assert_eq!(after.iter().filter(|f| !last.contains(f)).count(), 1, "one segment rewritten");
+        assert_eq!(
+            after.iter().filter(|f| !last.contains(f)).count(),
+            1,
+            "one segment rewritten"
+        );
         let rows = store.read_range(10.0, 10.5).unwrap();
         assert_eq!(rows.timestamps(), &[10.0, 10.5]);
         let y = rows.columns().iter().find(|c| &*c.name == "y").unwrap();

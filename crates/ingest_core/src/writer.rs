@@ -515,8 +515,12 @@ impl Writer {
         for ((index, entries), staged) in members.into_iter().zip(group) {
             counter.fetch_add(1, Relaxed);
             self.stats.entries_durable.fetch_add(entries, Relaxed);
-            self.stats.segments_written.fetch_add(staged.segments_written(), Relaxed);
-            self.stats.segment_bytes_written.fetch_add(staged.bytes_written(), Relaxed);
+            self.stats
+                .segments_written
+                .fetch_add(staged.segments_written(), Relaxed);
+            self.stats
+                .segment_bytes_written
+                .fetch_add(staged.bytes_written(), Relaxed);
             if let Some(store) = self.tracks.get_mut(index).and_then(|t| t.store.as_mut()) {
                 store.apply(staged);
             }

@@ -133,7 +133,9 @@ pub fn read_range(path: &Path, start: f64, end: f64) -> Result<Table> {
 /// The timestamps of a segment's row groups that may hold timestamps in `[start, end]`, sorted:
 /// only the timestamp column is read (to learn which timestamps a segment holds).
 pub fn read_timestamps(path: &Path, start: f64, end: f64) -> Result<Vec<f64>> {
-    Ok(decode_guarded(path, start, end, Leaves::Timestamps)?.timestamps().to_vec())
+    Ok(decode_guarded(path, start, end, Leaves::Timestamps)?
+        .timestamps()
+        .to_vec())
 }
 
 /// Which leaf columns a decode reads.

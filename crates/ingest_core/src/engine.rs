@@ -62,6 +62,9 @@ pub struct Stats {
     pub seals_by_interval: AtomicU64,
     pub seals_by_request: AtomicU64,
     pub seals_at_shutdown: AtomicU64,
+    /// Group commits: each makes the segments of any number of tracks durable with two
+    /// file-system syncs (see `track_store::commit`).
+    pub commits: AtomicU64,
 }
 
 /// Batch buffers handed back by the writer for reuse, so a commit neither allocates nor faults in

@@ -499,6 +499,9 @@ impl Writer {
                 Err(error) => self.lose(entries, error),
             }
         }
+        if !group.is_empty() {
+            self.stats.commits.fetch_add(1, Relaxed);
+        }
         if let Err(error) = track_store::commit(&self.dir, &mut group) {
             let entries = members.iter().map(|(_, entries)| entries).sum();
             group.into_iter().for_each(Staged::abandon);
@@ -543,6 +546,9 @@ impl Writer {
                 members.push(index);
                 group.push(staged);
             }
+        }
+        if !group.is_empty() {
+            self.stats.commits.fetch_add(1, Relaxed);
         }
         if track_store::commit(&self.dir, &mut group).is_err() {
             group.into_iter().for_each(Staged::abandon);

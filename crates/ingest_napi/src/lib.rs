@@ -70,6 +70,9 @@ pub struct EngineStats {
     pub seals_by_interval: f64,
     pub seals_by_request: f64,
     pub seals_at_shutdown: f64,
+    /// Group commits of seals and compactions (two file-system syncs each, whatever the number of
+    /// tracks).
+    pub commits: f64,
 }
 
 fn millis(value: Option<f64>, default: Duration) -> Duration {
@@ -473,6 +476,7 @@ impl NativeEngine {
             seals_by_interval: n(&s.seals_by_interval),
             seals_by_request: n(&s.seals_by_request),
             seals_at_shutdown: n(&s.seals_at_shutdown),
+            commits: n(&s.commits),
         }
     }
 }

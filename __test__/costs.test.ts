@@ -23,16 +23,17 @@ async function until(what: string, done: () => boolean): Promise<void> {
 describe("costs proportional to the data", () => {
   it("a late row rewrites no segment; a row at a held timestamp rewrites only the segment holding it", async () => {
     const root = tempRoot();
-    const experiment = await new Experiment("cost/late", { dashRoot: root, maxUnsealedBytes: 64 * 1024 }).start();
+    // Segments of 100k+ rows: large enough that background compaction leaves them alone.
+    const experiment = await new Experiment("cost/late", { dashRoot: root, maxUnsealedBytes: 4 << 20 }).start();
     const track = experiment.track("t");
-    for (let i = 0; i < 20_000; i++) track.append({ step: i, x: i * 0.5 }, i);
+    for (let i = 0; i < 400_000; i++) track.append({ step: i, x: i * 0.5 }, i);
     await experiment.flush();
     const dir = join(root, "cost/late/tracks/t");
     const before = segments(dir);
-    expect(before.length).toBeGreaterThan(5);
+    expect(before.length).toBeGreaterThan(2);
 
     track.append({ late: 1 }, 100.5);
-    for (let i = 20_000; i < 20_100; i++) track.append({ step: i }, i);
+    for (let i = 400_000; i < 400_100; i++) track.append({ step: i }, i);
     await experiment.flush();
     const afterLate = segments(dir);
     expect(before.filter((f) => !afterLate.includes(f))).toEqual([]);
@@ -49,8 +50,8 @@ describe("costs proportional to the data", () => {
     await experiment.complete();
     // Segments overlap in time but never share a timestamp: DuckDB over the files sees each row once.
     const rows = await duckRows(dir);
-    expect(rows).toHaveLength(20_101);
-    expect(new Set(rows.map((r) => r.timestamp)).size).toBe(20_101);
+    expect(rows).toHaveLength(400_101);
+    expect(new Set(rows.map((r) => r.timestamp)).size).toBe(400_101);
   });
 
   it("one flush per append keeps a bounded number of segments (background compaction)", async () => {
@@ -104,4 +105,18 @@ describe("costs proportional to the data", () => {
     expect(await reader.files("f").list()).toHaveLength(500);
     await reader.close();
   });
+
+  it("an entry with 100,000 keys is flushed, read and listed (no step costs the square of the columns)", async () => {
+    const root = tempRoot();
+    await new Experiment("cost/wide", { dashRoot: root }).run(async (e) => {
+      const entry: Record<string, number> = {};
+      for (let k = 0; k < 100_000; k++) entry[`k${k}`] = k;
+      e.track("t").append(entry, 1);
+      await e.flush();
+      const { entries } = await e.track("t").read();
+      expect(Object.keys(entries[0] ?? {})).toHaveLength(100_001);
+      expect(entries[0]?.k99999).toBe(99_999);
+      expect((await e.tracks.list())[0]?.columns).toHaveLength(100_000);
+    });
+  }, 120_000);
 });

@@ -5,6 +5,8 @@
 //! winning per field. The result never depends on how appends were split between tables, as long
 //! as tables are absorbed in append order.
 
+use std::collections::HashMap;
+
 pub use crate::column::{Column, ColumnName};
 use crate::error::{IngestError, Result};
 use crate::value::{Packed, Value};
@@ -21,6 +23,8 @@ pub struct Table {
     columns: Vec<Column>,
     /// Column index per interned key id (the writer's field ids), so the hot path never searches.
     by_key: Vec<u32>,
+    /// Column index per name, so finding a column costs the same in a table of 100,000 columns.
+    by_name: HashMap<ColumnName, usize>,
     /// True while timestamps are strictly increasing, so `normalize` has nothing to do.
     in_order: bool,
     approx_bytes: usize,
@@ -33,6 +37,7 @@ impl Default for Table {
             timestamps: Vec::new(),
             columns: Vec::new(),
             by_key: Vec::new(),
+            by_name: HashMap::new(),
             in_order: true,
             approx_bytes: 0,
         }
@@ -81,10 +86,11 @@ impl Table {
 
     /// The index of the column called `name`, created if needed.
     pub fn column_index(&mut self, name: &ColumnName) -> usize {
-        if let Some(i) = self.columns.iter().position(|c| c.name == *name) {
-            return i;
+        if let Some(i) = self.by_name.get(name) {
+            return *i;
         }
         self.columns.push(Column::new(name.clone()));
+        self.by_name.insert(name.clone(), self.columns.len() - 1);
         self.columns.len() - 1
     }
 
@@ -266,13 +272,23 @@ impl Table {
             .map(|c| c.slice(from, to))
             .filter(Column::has_values)
             .collect();
+        out.index_columns();
         out
+    }
+
+    /// Rebuilds the index of columns by name after the column list was replaced.
+    fn index_columns(&mut self) {
+        self.by_name = (self.columns.iter().enumerate())
+            .map(|(index, column)| (column.name.clone(), index))
+            .collect();
     }
 
     /// Keeps only the named columns (timestamps always stay).
     pub fn project(&mut self, names: &[String]) {
-        self.columns.retain(|c| names.iter().any(|n| **n == *c.name));
+        let keep: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+        self.columns.retain(|c| keep.contains(&*c.name));
         self.by_key.clear();
+        self.index_columns();
     }
 
     /// Builds a table from columns read back from storage. Every column must be as long as
@@ -282,9 +298,11 @@ impl Table {
             timestamps,
             columns,
             by_key: Vec::new(),
+            by_name: HashMap::new(),
             in_order: true,
             approx_bytes: 0,
         };
+        table.index_columns();
         table.in_order = table.timestamps.windows(2).all(|w| w[0] < w[1]);
         table.pad();
         table

@@ -179,6 +179,7 @@ fn decode_range(path: &Path, start: f64, end: f64, leaves: Leaves) -> Result<Tab
 
     let mut timestamps: Vec<f64> = Vec::new();
     let mut columns: Vec<Column> = Vec::new();
+    let mut by_name: std::collections::HashMap<ColumnName, usize> = std::collections::HashMap::new();
     // (first row in the file, first row in the table, rows) of every row group read.
     let mut spans: Vec<(usize, usize, usize)> = Vec::new();
     let mut file_row = 0;
@@ -226,9 +227,12 @@ fn decode_range(path: &Path, start: f64, end: f64, leaves: Leaves) -> Result<Tab
                 Cells::Numbers(values, present) => Column::from_numbers(name, values, present),
                 Cells::Values(cells) => Column::from_cells(name, cells),
             };
-            match columns.iter_mut().find(|c| c.name == column.name) {
+            match by_name.get(&column.name).and_then(|index| columns.get_mut(*index)) {
                 Some(existing) => existing.append(column),
-                None => columns.push(column),
+                None => {
+                    by_name.insert(column.name.clone(), columns.len());
+                    columns.push(column);
+                }
             }
         }
     }

@@ -78,9 +78,18 @@ fn leaf_path(name: &str, kind: Kind) -> ColumnPath {
     }
 }
 
-fn properties(columns: &[(&Column, Kind)]) -> PResult<WriterProperties> {
+/// Segments with fewer rows are written uncompressed: a zstd context per column chunk costs more
+/// than it saves on a handful of values (an entry with 100,000 keys spent half its flush creating
+/// them), and compaction merges small segments into compressed ones later.
+const COMPRESS_FROM_ROWS: usize = 16;
+
+fn properties(columns: &[(&Column, Kind)], rows: usize) -> PResult<WriterProperties> {
+    let compression = match rows < COMPRESS_FROM_ROWS {
+        true => Compression::UNCOMPRESSED,
+        false => Compression::ZSTD(ZstdLevel::try_new(1)?),
+    };
     let mut builder = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+        .set_compression(compression)
         // Data pages v2 compress values only and skip the v1 writer's extra copies of each page
         // (RL rows with a 64-float array: 635 → 435 ns/row to encode; `npm run bench:core`).
         .set_writer_version(WriterVersion::PARQUET_2_0)
@@ -122,7 +131,7 @@ fn encode<W: std::io::Write + Send>(sink: W, table: &Table) -> PResult<W> {
         fields.push(Arc::new(column_type(&column.name, *kind)?));
     }
     let schema = Arc::new(Type::group_type_builder("schema").with_fields(fields).build()?);
-    let mut writer = SerializedFileWriter::new(sink, schema, Arc::new(properties(&columns)?))?;
+    let mut writer = SerializedFileWriter::new(sink, schema, Arc::new(properties(&columns, table.len())?))?;
     let kinds: BTreeMap<&str, String> = columns.iter().map(|(c, k)| (&*c.name, k.name())).collect();
     writer.append_key_value_metadata(KeyValue::new(
         KINDS_KEY.into(),

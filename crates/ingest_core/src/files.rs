@@ -201,6 +201,8 @@ pub struct Files {
     records: Option<Records>,
     /// Whether `records` changed since `.files_metadata.json` was written (see [`Files::seal`]).
     dirty: bool,
+    /// Directories of replaced files, removed once the records no longer name them on disk.
+    replaced: Vec<PathBuf>,
 }
 
 #[derive(Default)]
@@ -226,6 +228,7 @@ impl Files {
             last_id: 0,
             records: None,
             dirty: false,
+            replaced: Vec::new(),
         }
     }
 
@@ -285,6 +288,13 @@ impl Files {
             &lost,
         )?;
         self.dirty = false;
+        for old_dir in self.replaced.drain(..) {
+            // A leftover directory is harmless (no record names it); one reached through a link
+            // is left alone.
+            if fsx::check_within(&self.root, &old_dir).is_ok() {
+                let _ = std::fs::remove_dir_all(old_dir);
+            }
+        }
         Ok(())
     }
 
@@ -347,12 +357,10 @@ impl Files {
             }
         };
         self.dirty = true;
+        // The old file stays until the records on disk stop naming it (a crash before then must
+        // find what they name).
         if let Some(old_dir) = replaced.as_ref().and_then(|old| self.stored_dir(old)) {
-            // The record is replaced, so a leftover directory is harmless; one reached through a
-            // link is left alone.
-            if fsx::check_within(&self.root, &old_dir).is_ok() {
-                let _ = std::fs::remove_dir_all(old_dir);
-            }
+            self.replaced.push(old_dir);
         }
         Ok(record)
     }

@@ -7,6 +7,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSyn
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Experiment } from "../src/index.js";
+import { startViewer } from "../src/viewer.js";
 import { tempRoot } from "./helpers.js";
 
 /** A root with a started experiment `p/x`, and a directory and a file outside the root. */
@@ -111,8 +112,9 @@ describe("paths read back from metadata are validated like user input", () => {
     const metadataPath = join(dir, "files", ".files_metadata.json");
     const doc = JSON.parse(readFileSync(metadataPath, "utf8")) as { files: Record<string, unknown>[] };
     const record = doc.files[0] as Record<string, unknown>;
-    const escape = "../../../victim.txt";
-    doc.files.push({ ...record, id: "1", filename: escape });
+    // From files/<id>/ up to the directory holding dashRoot, where the victim is.
+    const escape = "../../../../../victim.txt";
+    doc.files.push({ ...record, filename: escape }); // the real file's directory, so the path resolves
     doc.files.push({ ...record, id: "../..", filename: "victim.txt" });
     doc.files.push({ ...record, id: "2", path: "/../../..", filename: "victim.txt" });
     writeFileSync(metadataPath, JSON.stringify(doc));
@@ -123,6 +125,24 @@ describe("paths read back from metadata are validated like user input", () => {
     await expect(experiment.files("../../..").read("victim.txt")).rejects.toMatchObject({ code: "ERR_DASH_INVALID_NAME" });
     expect((await experiment.files("").read("real.txt")).toString()).toBe("real");
     await experiment.complete();
+
+    // The viewer's file endpoint goes through the same checks.
+    const viewer = await startViewer("p/x", root);
+    try {
+      for (const [query, status] of [
+        [`prefix=&name=${encodeURIComponent(escape)}`, 400],
+        ["prefix=&name=victim.txt", 500],
+        [`prefix=${encodeURIComponent("../../..")}&name=victim.txt`, 400],
+      ] as const) {
+        const response = await fetch(`${viewer.url}file?${query}`);
+        const body = await response.text();
+        expect(response.status, query).toBe(status);
+        expect(body).not.toContain("precious");
+      }
+      expect(await (await fetch(`${viewer.url}file?prefix=&name=real.txt`)).text()).toBe("real");
+    } finally {
+      await viewer.close();
+    }
 
     // A file's directory replaced by a link: reading through it is refused too.
     const reader = await Experiment.open("p/x", { dashRoot: root });

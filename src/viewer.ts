@@ -110,7 +110,8 @@ export async function startViewer(prefix: string, dashRoot: string, port = 0): P
   const server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
       const code = (error as { code?: string }).code;
-      send(res, code === "ERR_DASH_NOT_FOUND" ? 404 : 500, "text/plain", `${(error as Error).message}${code ? ` (${code})` : ""}`);
+      const status = code === "ERR_DASH_NOT_FOUND" ? 404 : error instanceof TypeError || error instanceof RangeError ? 400 : 500;
+      send(res, status, "text/plain", `${(error as Error).message}${code ? ` (${code})` : ""}`);
     });
   });
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));

@@ -80,7 +80,7 @@ export class Recorder {
     return value;
   }
 
-  #resolveTimestamp(owner: string, data: Record<string, unknown> | undefined, options: unknown): number {
+  #resolveTimestamp(owner: string, data: Record<string, unknown>, options: unknown): number {
     if (options !== undefined && options !== null) {
       if (typeof options === "number") return this.#timestamp(options, owner, "timestamp");
       if (typeof options !== "object") {
@@ -92,7 +92,7 @@ export class Recorder {
       const explicit = (options as AppendOptions).timestamp;
       if (explicit !== undefined) return this.#timestamp(explicit, owner, "options.timestamp");
     }
-    const inline = data === undefined ? undefined : data._ts;
+    const inline = data._ts;
     if (inline === undefined) return this.#clock.now();
     if (inline === -1) return this.#lastTimestamp ?? this.#clock.now();
     return this.#timestamp(inline, owner, "_ts");
@@ -172,7 +172,7 @@ export class Recorder {
     return this.#native.parameters();
   }
 
-  append(topic: number, name: string, data: Record<string, unknown> | undefined, options: unknown, shape: ShapeCache): void {
+  append(topic: number, name: string, data: Record<string, unknown>, options: unknown, shape: ShapeCache): void {
     // One check; the message is only built when it is needed.
     if (!this.#writable) this.#refuseWrite(`track "${name}"`);
     const timestamp = this.#resolveTimestamp(name, data, options);

@@ -298,8 +298,8 @@ export class BatchEncoder {
    * it). Throws a `TypeError`/`RangeError` with a `code` for values that cannot be stored, in
    * which case nothing of the entry is kept.
    */
-  entry(topic: number, timestamp: number, data: object | undefined, shape: ShapeCache): void {
-    if (data !== undefined && shape.numeric.length > 0 && this.#numericEntry(topic, timestamp, data, shape)) return;
+  entry(topic: number, timestamp: number, data: object, shape: ShapeCache): void {
+    if (shape.numeric.length > 0 && this.#numericEntry(topic, timestamp, data, shape)) return;
     this.#entryStart = this.#pos;
     this.#entrySerial++;
     try {
@@ -308,9 +308,9 @@ export class BatchEncoder {
       this.#f64[(this.#pos >> 3) + 1] = timestamp;
       this.#pos += 16;
       this.#fieldCount = 0;
-      this.#allSlots = data !== undefined;
+      this.#allSlots = true;
       this.#slotBytes = 0;
-      if (data !== undefined) this.#topLevel(data, shape);
+      this.#topLevel(data, shape);
       // The entry may have moved (commit or growth while encoding); its start is still #entryStart.
       this.#view.setUint32(this.#entryStart + 4, this.#fieldCount, true);
       this.#reserve(8);

@@ -130,16 +130,25 @@ impl Staged {
 /// second sync makes the renames durable. Two syncs however many tracks are sealed, instead of
 /// four fsyncs per track. A crash before the renames leaves only unlisted files (removed by
 /// recovery; the rows are in the write-ahead log); after, every listed segment is whole.
-pub fn commit(root: &Path, group: &mut [Staged]) -> Result<()> {
+///
+/// Returns how many of the group, in order, are listed (renamed into place: apply them, whatever
+/// the result) and whether the commit completed; the rest are not listed (abandon them).
+pub fn commit(root: &Path, group: &[Staged]) -> (usize, Result<()>) {
     if group.is_empty() {
-        return Ok(());
+        return (0, Ok(()));
     }
     let lost = "the rows being sealed";
-    fsx::sync_filesystem(root, lost)?;
-    for staged in group.iter() {
-        fsx::rename(&staged.meta_tmp, &staged.meta_path, lost)?;
+    if let Err(error) = fsx::sync_filesystem(root, lost) {
+        return (0, Err(error));
     }
-    fsx::sync_filesystem(root, lost)
+    for (listed, staged) in group.iter().enumerate() {
+        if let Err(error) = fsx::rename(&staged.meta_tmp, &staged.meta_path, lost) {
+            // Those renamed are listed; make them durable if the file system still can.
+            let _ = fsx::sync_filesystem(root, lost);
+            return (listed, Err(error));
+        }
+    }
+    (group.len(), fsx::sync_filesystem(root, lost))
 }
 
 /// Reads the topic recorded in a track directory's metadata, if any.
@@ -197,6 +206,7 @@ fn is_segment_name(name: &str) -> bool {
 const COMPACT_FANOUT: u64 = 4;
 const SMALL_ROWS: u64 = 65_536;
 const SMALL_BYTES: u64 = 1 << 20;
+const COMPACT_MERGE_MAX: usize = 2 * COMPACT_FANOUT as usize;
 
 /// How often a reader starts over when a segment its metadata listed was replaced meanwhile.
 const SNAPSHOT_ATTEMPTS: u32 = 100;
@@ -306,12 +316,13 @@ impl TrackStore {
     /// reuse (see [`Table::clear`]).
     pub fn seal(&mut self, rows: Table) -> Result<Table> {
         let (staged, rows) = self.stage(rows)?;
-        if let Some(mut staged) = staged {
-            if let Err(error) = commit(&self.root, std::slice::from_mut(&mut staged)) {
-                staged.abandon();
-                return Err(error);
+        if let Some(staged) = staged {
+            let (listed, result) = commit(&self.root, std::slice::from_ref(&staged));
+            match listed {
+                0 => staged.abandon(),
+                _ => self.apply(staged),
             }
-            self.apply(staged);
+            result?;
         }
         Ok(rows)
     }
@@ -392,7 +403,7 @@ impl TrackStore {
     /// or more small segments is merged into one, which lands in a higher tier). A track thus keeps
     /// at most `COMPACT_FANOUT - 1` small segments per tier, a few dozen in all, plus large ones
     /// (each at least `SMALL_ROWS` rows or `SMALL_BYTES` bytes). A merge reads at most
-    /// `COMPACT_FANOUT * SMALL_ROWS` rows. Segments never share a timestamp, so merging is
+    /// `COMPACT_MERGE_MAX` small segments. Segments never share a timestamp, so merging is
     /// concatenating and sorting.
     pub fn stage_compaction(&self) -> Result<Option<Staged>> {
         let tier = |s: &SegmentInfo| {
@@ -412,7 +423,7 @@ impl TrackStore {
         let Some(chosen) = tiers.into_values().find(|t| t.len() as u64 >= COMPACT_FANOUT) else {
             return Ok(None);
         };
-        let chosen: Vec<SegmentInfo> = chosen.into_iter().take(2 * COMPACT_FANOUT as usize).cloned().collect();
+        let chosen: Vec<SegmentInfo> = chosen.into_iter().take(COMPACT_MERGE_MAX).cloned().collect();
         let mut staged = self.staged(self.listing.clone());
         let result = (|| {
             let mut merged = self.load_range(&chosen, f64::NEG_INFINITY, f64::INFINITY)?;
@@ -701,9 +712,9 @@ mod tests {
         for i in 0..1500 {
             store.seal(table(&[(f64::from(i), "x", f64::from(i))])).unwrap();
             while let Some(staged) = store.stage_compaction().unwrap() {
-                let mut group = [staged];
-                commit(&dir, &mut group).unwrap();
-                let [staged] = group;
+                let (listed, result) = commit(&dir, std::slice::from_ref(&staged));
+                result.unwrap();
+                assert_eq!(listed, 1);
                 store.apply(staged);
             }
             most = most.max(store.segments().len());

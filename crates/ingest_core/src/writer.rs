@@ -502,11 +502,17 @@ impl Writer {
         if !group.is_empty() {
             self.stats.commits.fetch_add(1, Relaxed);
         }
-        if let Err(error) = track_store::commit(&self.dir, &mut group) {
-            let entries = members.iter().map(|(_, entries)| entries).sum();
-            group.into_iter().for_each(Staged::abandon);
+        let (listed, result) = track_store::commit(&self.dir, &group);
+        if let Err(error) = result {
+            // Those listed stay (they are on disk and readable; whether the last sync made their
+            // listing durable is what the error reports); the rest are lost.
+            let unlisted = members.split_off(listed.min(members.len()));
+            let entries = unlisted.iter().map(|(_, entries)| entries).sum();
+            group
+                .split_off(listed.min(group.len()))
+                .into_iter()
+                .for_each(Staged::abandon);
             self.lose(entries, error);
-            return;
         }
         let counter = match reason {
             SealReason::Size => &self.stats.seals_by_size,
@@ -550,9 +556,12 @@ impl Writer {
         if !group.is_empty() {
             self.stats.commits.fetch_add(1, Relaxed);
         }
-        if track_store::commit(&self.dir, &mut group).is_err() {
-            group.into_iter().for_each(Staged::abandon);
-            return;
+        let (listed, result) = track_store::commit(&self.dir, &group);
+        if result.is_err() {
+            group
+                .split_off(listed.min(group.len()))
+                .into_iter()
+                .for_each(Staged::abandon);
         }
         for (index, staged) in members.into_iter().zip(group) {
             self.stats.compactions.fetch_add(1, Relaxed);

@@ -45,12 +45,6 @@ pub fn sync_filesystem(dir: &Path, lost: &str) -> Result<()> {
         .map_err(|e| IngestError::io(dir, lost, e))
 }
 
-/// Renames `from` to `to` and makes the rename durable.
-pub fn publish(from: &Path, to: &Path, lost: &str) -> Result<()> {
-    fs::rename(from, to).map_err(|e| IngestError::io(to, lost, e))?;
-    sync_dir(to.parent().unwrap_or(Path::new(".")))
-}
-
 /// Writes `bytes` to `path` (inside `root`) atomically and durably (temp file, fsync, rename,
 /// fsync dir).
 pub fn write_atomic(root: &Path, path: &Path, bytes: &[u8], lost: &str) -> Result<()> {
@@ -66,7 +60,8 @@ pub fn write_atomic(root: &Path, path: &Path, bytes: &[u8], lost: &str) -> Resul
         let _ = fs::remove_file(&tmp);
         return Err(IngestError::io(&tmp, lost, e));
     }
-    publish(&tmp, path, lost)
+    rename(&tmp, path, lost)?;
+    sync_dir(path.parent().unwrap_or(root))
 }
 
 /// Creates the file `path` anew for writing: whatever had the name (a stale temporary file, a

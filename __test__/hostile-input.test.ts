@@ -79,3 +79,16 @@ describe("hostile names", () => {
     });
   });
 });
+
+describe("error codes", () => {
+  it("every code the engine can raise is a DashErrorCode of the TypeScript API", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const rust = readFileSync(join(__dirname, "..", "crates/ingest_core/src/error.rs"), "utf8");
+    const ts = readFileSync(join(__dirname, "..", "src/errors.ts"), "utf8");
+    const engineCodes = [...rust.matchAll(/=> "(ERR_DASH_[A-Z_]+)"/g)].map((m) => m[1]);
+    const apiCodes = new Set([...ts.matchAll(/\| "(ERR_DASH_[A-Z_]+)"/g)].map((m) => m[1]));
+    expect(engineCodes.length).toBeGreaterThan(10);
+    expect(engineCodes.filter((code) => !apiCodes.has(code))).toEqual([]);
+  });
+});

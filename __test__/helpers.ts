@@ -33,7 +33,7 @@ function taggedNumber(x: unknown): unknown {
 
 /**
  * The value inside a cell of a column whose values change kind: the engine stores those as tagged
- * JSON text, `{"t": kind, "v": payload}` (see tagged.rs), which DuckDB shows as a JSON string.
+ * JSON text, `{"t": kind, "v": payload}` (see crates/ingest_core/src/storage/tagged.rs), which DuckDB shows as a JSON string.
  */
 function untag(text: string): unknown {
   const { t, v } = JSON.parse(text) as { t: string; v: unknown };

@@ -1,5 +1,5 @@
 /**
- * Decoding the engine's wire `rows` (see `crates/ingest_core/src/wire.rs`) into entries: the read
+ * Decoding the engine's wire `rows` (see `crates/ingest_core/src/ingest/wire.rs` and `merge/rows.rs`) into entries: the read
  * half of the format whose write half is `wire.ts`.
  */
 import {

@@ -1,5 +1,5 @@
 /**
- * The JS half of the binary format that crosses N-API (`crates/ingest_core/src/wire.rs` is the
+ * The JS half of the binary format that crosses N-API (`crates/ingest_core/src/ingest/wire.rs` is the
  * other half and documents the layout). The encoder reads fields in JS and writes them into one
  * staging buffer per experiment; the engine receives the buffer once per batch.
  */

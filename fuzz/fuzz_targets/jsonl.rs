@@ -2,7 +2,7 @@
 //! never a panic.
 #![no_main]
 
-use ingest_core::jsonl;
+use ingest_core::storage::jsonl;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

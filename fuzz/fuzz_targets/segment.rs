@@ -5,7 +5,7 @@
 
 use std::sync::Once;
 
-use ingest_core::segment;
+use ingest_core::storage::segment;
 use libfuzzer_sys::fuzz_target;
 
 static QUIET_PANICS: Once = Once::new();

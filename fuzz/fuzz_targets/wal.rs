@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use ingest_core::{wal, wire};
+use ingest_core::durability::wal;
+use ingest_core::ingest::wire;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

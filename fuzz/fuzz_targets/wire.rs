@@ -2,7 +2,7 @@
 //! an error, never a panic. The first byte picks how many numeric shapes exist and their slots.
 #![no_main]
 
-use ingest_core::wire;
+use ingest_core::ingest::wire;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -5,10 +5,11 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use ingest_core::ingest::wire;
+use ingest_core::merge::table::{ColumnName, Table};
 use ingest_core::queue::ByteQueue;
-use ingest_core::table::{ColumnName, Table};
+use ingest_core::storage::segment;
 use ingest_core::value::{Elem, Value};
-use ingest_core::{segment, wire};
 
 const ROWS: usize = 1_000_000;
 

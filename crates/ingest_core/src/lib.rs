@@ -1,34 +1,32 @@
-//! dash-ingest engine core: everything but the N-API conversions.
+//! dash-ingest engine core: everything but the N-API conversions, by stage of the pipeline:
 //!
-//! Data path: the binding hands wire-encoded batches ([`wire`]) to an [`engine::Engine`], whose
-//! writer thread merges entries by timestamp ([`table`]) and seals them into Parquet segments
-//! ([`segment`]) under each track's directory ([`track_store`]).
+//! - [`ingest`]: the batch format that crosses from JS, decoded into entries;
+//! - [`merge`]: entries merged by timestamp into tables of packed columns;
+//! - [`storage`]: tables sealed into Parquet segments under each track's metadata (group commits,
+//!   compaction, reader snapshots), with durable file operations confined to the experiment;
+//! - [`durability`]: the experiment's lock and the write-ahead log;
+//! - [`sdk`]: the ml-dash SDK's logs, metrics, parameters, files and `experiment.json`;
+//! - [`engine`]: the handle the binding holds and the writer thread that runs the stages, in
+//!   command order.
+//!
+//! Shared by all: errors, configuration, values, counters, the bounded queue, time.
 
-pub mod clock;
-pub mod column;
-pub mod command;
 pub mod config;
+pub mod durability;
 pub mod engine;
 pub mod error;
-pub mod experiment;
-pub mod files;
-pub mod fsx;
-pub mod jsonl;
-pub mod paths;
+pub mod ingest;
+pub mod merge;
 pub mod queue;
-pub mod records;
-pub mod segment;
-pub mod table;
-pub mod tagged;
+pub mod sdk;
+pub mod stats;
+pub mod storage;
 pub mod time;
-pub mod track_store;
 pub mod value;
-pub mod wal;
-pub mod wire;
-mod writer;
 
-pub use command::{FileContent, Pending, ReadFormat, ReadQuery, SaveFile};
 pub use config::{EngineConfig, Overload};
-pub use engine::{Committer, Engine, Stats};
+pub use engine::command::{FileContent, Pending, ReadFormat, ReadQuery, SaveFile};
+pub use engine::{Committer, Engine};
 pub use error::{IngestError, Result};
-pub use track_store::TrackSummary;
+pub use stats::Stats;
+pub use storage::track_store::TrackSummary;

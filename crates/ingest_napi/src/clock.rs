@@ -1,9 +1,9 @@
-//! The coarse clock's slot as a JS `Float64Array` of one element (see `ingest_core::clock`).
+//! The coarse clock's slot as a JS `Float64Array` of one element (see `ingest_core::engine::clock`).
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
-use ingest_core::clock;
+use ingest_core::engine::clock;
 use napi::bindgen_prelude::Float64ArraySlice;
 use napi::Env;
 use napi_derive::napi;

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::path::Path;
 use std::time::Duration;
 
-use ingest_core::files::{Image, ImageFormat, PixelType};
+use ingest_core::sdk::files::{Image, ImageFormat, PixelType};
 use ingest_core::{
     Committer, Engine, EngineConfig, FileContent, IngestError, Overload, Pending, ReadFormat, ReadQuery, SaveFile,
     TrackSummary,
@@ -163,7 +163,7 @@ pub struct NativeEngine {
     engine: Engine,
     handle: u32,
     /// A writing engine keeps the coarse clock ticking until it closes.
-    clock: std::sync::Mutex<Option<ingest_core::clock::ClockUse>>,
+    clock: std::sync::Mutex<Option<ingest_core::engine::clock::ClockUse>>,
 }
 
 impl Drop for NativeEngine {
@@ -215,7 +215,7 @@ impl NativeEngine {
         let engine = check(&env, engine)?;
         let handle = register_committer(engine.committer());
         // Without the clock thread the slots stay 0, and JS reads its own clock (see clock.ts).
-        let clock = writing.then(ingest_core::clock::start).and_then(Result::ok);
+        let clock = writing.then(ingest_core::engine::clock::start).and_then(Result::ok);
         Ok(NativeEngine {
             engine,
             handle,

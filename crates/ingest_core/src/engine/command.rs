@@ -7,10 +7,10 @@ use std::time::Duration;
 use serde_json::Value as Json;
 
 use crate::error::{IngestError, Result};
-use crate::files::{Image, ImageFormat};
-use crate::table::ColumnName;
-use crate::track_store::TrackSummary;
-use crate::wire::Shape;
+use crate::ingest::wire::Shape;
+use crate::merge::table::ColumnName;
+use crate::sdk::files::{Image, ImageFormat};
+use crate::storage::track_store::TrackSummary;
 
 pub(crate) type Reply<T> = mpsc::SyncSender<Result<T>>;
 
@@ -82,7 +82,7 @@ pub struct SaveFile {
 /// What `read` returns: the engine's wire rows (for the JS API), or a file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadFormat {
-    /// Wire `rows` (see [`wire`]).
+    /// Wire `rows` (see [`crate::merge::rows`]).
     Rows,
     /// JSON lines as the Python SDK writes them.
     JsonLines,

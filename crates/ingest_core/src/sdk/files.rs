@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value as Json};
 use sha2::{Digest, Sha256};
 
 use crate::error::{IngestError, Result};
-use crate::{fsx, paths, time};
+use crate::{storage::fsx, storage::paths, time};
 
 const METADATA_FILE: &str = paths::FILES_METADATA;
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::Value as Json;
 
 use crate::error::{IngestError, Result};
-use crate::table::{ColumnName, Table};
+use crate::merge::table::{ColumnName, Table};
 use crate::value::{Elem, Element, Value};
 
 /// A float as Python's `json.dumps` writes it (`1.0`, `0.1`, `1e-07`-style exponents are fine for

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Map, Value as Json};
 
 use crate::error::{IngestError, Result};
-use crate::{fsx, jsonl, paths, time};
+use crate::{storage::fsx, storage::jsonl, storage::paths, time};
 
 /// Appends `text` to `path` (inside the experiment directory `root`) and fsyncs it.
 fn append_durably(root: &Path, path: &Path, text: &str, lost: &str) -> Result<()> {

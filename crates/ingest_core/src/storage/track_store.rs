@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Map, Value as Json};
 
 use crate::error::{IngestError, Result};
-use crate::table::Table;
-use crate::{fsx, jsonl, segment, time};
+use crate::merge::table::Table;
+use crate::{storage::fsx, storage::jsonl, storage::segment, time};
 
 pub const METADATA_FILE: &str = "metadata.json";
 pub const DATA_JSONL: &str = "data.jsonl";
@@ -207,6 +207,11 @@ const COMPACT_FANOUT: u64 = 4;
 const SMALL_ROWS: u64 = 65_536;
 const SMALL_BYTES: u64 = 1 << 20;
 const COMPACT_MERGE_MAX: usize = 2 * COMPACT_FANOUT as usize;
+
+/// Whether a segment is small enough to be merged by compaction.
+fn is_small(segment: &SegmentInfo) -> bool {
+    segment.rows < SMALL_ROWS && segment.bytes < SMALL_BYTES
+}
 
 /// How often a reader starts over when a segment its metadata listed was replaced meanwhile.
 const SNAPSHOT_ATTEMPTS: u32 = 100;
@@ -397,6 +402,11 @@ impl TrackStore {
         }
     }
 
+    /// How many of the track's segments are small (see [`TrackStore::stage_compaction`]).
+    pub fn small_segments(&self) -> usize {
+        self.listing.segments.iter().filter(|s| is_small(s)).count()
+    }
+
     /// Stages the merge of small segments of a similar size, if there are enough of them, so a
     /// track flushed often does not keep one small file per flush (size-tiered: segments of
     /// `COMPACT_FANOUT^k` to `COMPACT_FANOUT^(k+1)` rows form tier `k`; a tier of `COMPACT_FANOUT`
@@ -415,9 +425,8 @@ impl TrackStore {
             }
             tier
         };
-        let small = |s: &&SegmentInfo| s.rows < SMALL_ROWS && s.bytes < SMALL_BYTES;
         let mut tiers: std::collections::BTreeMap<u32, Vec<&SegmentInfo>> = std::collections::BTreeMap::new();
-        for segment in self.listing.segments.iter().filter(small) {
+        for segment in self.listing.segments.iter().filter(|s| is_small(s)) {
             tiers.entry(tier(segment)).or_default().push(segment);
         }
         let Some(chosen) = tiers.into_values().find(|t| t.len() as u64 >= COMPACT_FANOUT) else {
@@ -623,7 +632,7 @@ impl TrackStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::ColumnName;
+    use crate::merge::table::ColumnName;
     use crate::value::Value;
 
     fn table(entries: &[(f64, &str, f64)]) -> Table {

@@ -6,7 +6,7 @@
 //! `len u32 | crc32 u32 | kind u32 | count u32 | payload[len]` (little endian; the CRC covers
 //! kind, count and payload). Kinds: a topic definition (`id u32` + UTF-8 name), a key (UTF-8
 //! name), a shape (`u32` key ids, then one `u8` slot code per key), and a batch of `count` wire
-//! entries ([`crate::wire`]).
+//! entries ([`crate::ingest::wire`]).
 //!
 //! Contracts:
 //! - Threads: the writer thread hands records to the log's own thread (`dash-ingest-wal`) through
@@ -32,10 +32,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::engine::{BufferPool, Stats};
 use crate::error::{IngestError, Result};
+use crate::ingest::wire::Shape;
 use crate::queue::ByteQueue;
-use crate::wire::Shape;
+use crate::stats::{BufferPool, Stats};
 
 pub const WAL_FILE: &str = ".dash-ingest.wal";
 
@@ -101,7 +101,7 @@ impl Wal {
     pub(crate) fn create(dir: &Path, config: &WalConfig, buffers: Arc<BufferPool>, stats: Arc<Stats>) -> Result<Wal> {
         let path = dir.join(WAL_FILE);
         let io = |e| IngestError::io(&path, "nothing (creating the write-ahead log)", e);
-        let mut file = crate::fsx::open_within(
+        let mut file = crate::storage::fsx::open_within(
             dir,
             &path,
             OpenOptions::new().create(true).truncate(true).write(true),

@@ -32,7 +32,7 @@ type PResult<T> = std::result::Result<T, parquet::errors::ParquetError>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::{ColumnName, Table};
+    use crate::merge::table::{ColumnName, Table};
     use crate::value::{Elem, Value};
 
     #[test]
@@ -145,14 +145,14 @@ mod tests {
 #[cfg(test)]
 mod corrupt_files {
     use super::*;
-    use crate::table::{ColumnName, Table};
+    use crate::merge::table::{ColumnName, Table};
     use crate::value::Value;
 
     /// Found by the `segment` fuzz target: the parquet crate spins for minutes on this page header.
     #[test]
     fn a_page_header_claiming_a_huge_list_is_an_error_not_a_hang() {
         let path = std::env::temp_dir().join(format!("dash-seg-hang-{}.parquet", std::process::id()));
-        let bytes = include_bytes!("../../../../fuzz/known-hangs/segment-page-header-huge-list.parquet");
+        let bytes = include_bytes!("../../../../../fuzz/known-hangs/segment-page-header-huge-list.parquet");
         std::fs::write(&path, bytes).unwrap();
         let error = read(&path).unwrap_err();
         assert_eq!(error.code(), "ERR_DASH_CORRUPT", "{error}");

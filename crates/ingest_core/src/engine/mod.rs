@@ -11,103 +11,39 @@
 //! - Durability: unsealed rows are sealed on request, every `flush_interval`, by size, and at
 //!   shutdown. A seal that fails loses those rows; the loss is counted in `Stats` and reported by
 //!   the next flush or close. Before that, a writing engine logs every accepted batch to its
-//!   write-ahead log ([`crate::wal`]; its own thread writes it at once and fsyncs it every
+//!   write-ahead log ([`crate::durability::wal`]; its own thread writes it at once and fsyncs it every
 //!   `sync_interval`; batches waiting for it are bounded by half of `max_queue_bytes`); the next
 //!   engine to open the experiment after a crash replays and seals it.
 //! - Shutdown: `close` seals everything; dropping the engine without `close` does the same with a
 //!   bounded wait.
 
+pub mod clock;
+pub mod command;
+pub(crate) mod writer;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::{Map, Value as Json};
 
-use crate::command::{Command, FileContent, Pending, ReadQuery, Reply, SaveFile};
 use crate::config::{EngineConfig, Overload};
+use crate::durability::lock::lock;
+use crate::durability::wal::{Wal, WalConfig};
+use crate::engine::command::{Command, FileContent, Pending, ReadQuery, Reply, SaveFile};
+pub use crate::engine::writer::Recovery;
+use crate::engine::writer::Writer;
 use crate::error::{IngestError, Result};
+use crate::ingest::wire::Shape;
+use crate::merge::table::ColumnName;
 use crate::queue::{ByteQueue, PushError};
-use crate::records;
-use crate::table::ColumnName;
-use crate::track_store::{self, TrackSummary};
-use crate::wal::{Wal, WalConfig};
-use crate::wire::Shape;
-pub use crate::writer::Recovery;
-use crate::writer::Writer;
-use crate::{experiment, paths};
-
-/// Counters, readable at any time from any thread.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Entries handed to the engine by `commit`.
-    pub entries_committed: AtomicU64,
-    /// Entries whose data is in sealed segments.
-    pub entries_durable: AtomicU64,
-    /// Entries that could not be written (I/O errors); each loss is also reported as an error.
-    pub entries_lost: AtomicU64,
-    /// Entries dropped by the `drop` overload policy; also reported by the next flush.
-    pub entries_dropped: AtomicU64,
-    /// Entries written to the write-ahead log (they survive a crash of the process).
-    pub entries_logged: AtomicU64,
-    /// Write-ahead log operations that failed (logging stops until everything is sealed).
-    pub wal_failures: AtomicU64,
-    pub segments_written: AtomicU64,
-    /// Merges of small segments into one (see `TrackStore::stage_compaction`).
-    pub compactions: AtomicU64,
-    pub segment_bytes_written: AtomicU64,
-    pub seals_by_size: AtomicU64,
-    pub seals_by_interval: AtomicU64,
-    pub seals_by_request: AtomicU64,
-    pub seals_at_shutdown: AtomicU64,
-    /// Group commits: each makes the segments of any number of tracks durable with two
-    /// file-system syncs (see `track_store::commit`).
-    pub commits: AtomicU64,
-}
-
-/// Batch buffers handed back by the writer for reuse, so a commit neither allocates nor faults in
-/// fresh pages. It keeps at most `max_bytes` of capacity: the same memory the queue bound allows
-/// in flight, recycled rather than added.
-pub(crate) struct BufferPool {
-    free: Mutex<(Vec<Vec<u8>>, usize)>,
-    max_bytes: usize,
-}
-
-impl BufferPool {
-    pub(crate) fn new(max_bytes: usize) -> Self {
-        BufferPool {
-            free: Mutex::new((Vec::new(), 0)),
-            max_bytes,
-        }
-    }
-
-    pub(crate) fn take(&self) -> Vec<u8> {
-        let Ok(mut free) = self.free.lock() else {
-            return Vec::new();
-        };
-        let (buffers, bytes) = &mut *free;
-        match buffers.pop() {
-            Some(buffer) => {
-                *bytes -= buffer.capacity();
-                buffer
-            }
-            None => Vec::new(),
-        }
-    }
-
-    pub(crate) fn give(&self, mut buffer: Vec<u8>) {
-        buffer.clear();
-        if let Ok(mut free) = self.free.lock() {
-            let (buffers, bytes) = &mut *free;
-            if *bytes + buffer.capacity() <= self.max_bytes {
-                *bytes += buffer.capacity();
-                buffers.push(buffer);
-            }
-        }
-    }
-}
+use crate::sdk::records;
+use crate::stats::{BufferPool, Stats};
+use crate::storage::track_store::{self, TrackSummary};
+use crate::{sdk::experiment, storage::paths};
 
 /// Commits batches to an engine's queue; cheap to clone, usable while the engine lives (after it
 /// closes, commits fail with `Closed`).
@@ -148,7 +84,7 @@ impl Committer {
         if batch.is_empty() {
             return Ok(());
         }
-        crate::clock::activity();
+        crate::engine::clock::activity();
         let mut copy = self.buffers.take();
         copy.extend_from_slice(batch);
         let command = Command::Entries {
@@ -202,26 +138,6 @@ struct Registry {
     next_shape: u32,
 }
 
-/// The experiment's lock file: one writing engine at a time, across processes.
-pub const LOCK_FILE: &str = ".dash-ingest.lock";
-
-/// Takes the lock of the experiment in `dir` (`Locked` if another engine holds it); it is held
-/// until the returned file is dropped. Only its holder changes the experiment's files.
-pub(crate) fn lock(dir: &Path, hint: &'static str) -> Result<std::fs::File> {
-    let lock_path = dir.join(LOCK_FILE);
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).truncate(false).write(true);
-    let lock = crate::fsx::open_within(dir, &lock_path, &mut options, "nothing (locking)")?;
-    match lock.try_lock() {
-        Ok(()) => Ok(lock),
-        Err(std::fs::TryLockError::WouldBlock) => Err(IngestError::Locked {
-            dir: dir.to_path_buf(),
-            hint,
-        }),
-        Err(std::fs::TryLockError::Error(e)) => Err(IngestError::io(&lock_path, "nothing (locking)", e)),
-    }
-}
-
 impl Engine {
     /// Opens an experiment that must already exist (`NotFound` otherwise) for reading: no lock is
     /// taken, so it can be read while another engine writes it.
@@ -244,7 +160,7 @@ impl Engine {
     pub fn start(dash_root: &Path, prefix: &str, config: EngineConfig) -> Result<Engine> {
         let prefix = paths::experiment_prefix(prefix)?;
         let dir = dash_root.join(&prefix);
-        crate::fsx::create_dir_within(dash_root, &dir)?;
+        crate::storage::fsx::create_dir_within(dash_root, &dir)?;
         let lock = lock(&dir, "open it with Experiment.open to read")?;
         let recovery = Writer::recover(&dir, &config)?;
         let mut engine = Engine::spawn(dir, Some(lock), config)?;
@@ -418,7 +334,7 @@ impl Engine {
     }
 
     /// Seals everything, then writes the SDK's `data.jsonl` of every track, or only of `topic` (see
-    /// [`TrackStore::export_ml_dash`]).
+    /// [`crate::storage::track_store::TrackStore::export_ml_dash`]).
     pub fn export_ml_dash(&self, topic: Option<&str>) -> Result<Pending<()>> {
         let topic = topic.map(str::to_string);
         self.request("ml-dash export", |reply| Command::ExportMlDash { topic, reply })
@@ -558,9 +474,9 @@ impl Drop for Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::ReadFormat;
+    use crate::engine::command::ReadFormat;
+    use crate::ingest::wire;
     use crate::value::Value;
-    use crate::wire;
 
     /// A general wire entry with one numeric field.
     fn entry(out: &mut Vec<u8>, topic: u32, timestamp: f64, key: u32, value: f64) {
@@ -714,11 +630,11 @@ mod tests {
             "{logs}"
         );
         drop(recovered);
-        assert!(!root.join("p/crashed").join(crate::wal::WAL_FILE).exists());
+        assert!(!root.join("p/crashed").join(crate::durability::wal::WAL_FILE).exists());
 
         // A torn tail: the log cut in the middle of its last record.
         copy_dir(&engine.dir, &root.join("p/torn"));
-        let wal = root.join("p/torn").join(crate::wal::WAL_FILE);
+        let wal = root.join("p/torn").join(crate::durability::wal::WAL_FILE);
         let len = std::fs::metadata(&wal).unwrap().len();
         std::fs::OpenOptions::new()
             .write(true)
@@ -733,7 +649,7 @@ mod tests {
         drop(torn);
 
         engine.close_and_wait().unwrap();
-        assert!(!engine.dir.join(crate::wal::WAL_FILE).exists());
+        assert!(!engine.dir.join(crate::durability::wal::WAL_FILE).exists());
         std::fs::remove_dir_all(root).ok();
     }
 }

@@ -6,19 +6,19 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::wal::{self, Wal};
+use crate::durability::wal::{self, Wal};
 
-use crate::command::{Command, FileContent, ReadFormat, ReadQuery, SaveFile};
 use crate::config::EngineConfig;
-use crate::engine::{BufferPool, Stats};
+use crate::engine::command::{Command, FileContent, ReadFormat, ReadQuery, SaveFile};
 use crate::error::{IngestError, Result};
-use crate::files::Files;
+use crate::ingest::wire::Shape;
+use crate::merge::table::{ColumnName, Table};
 use crate::queue::ByteQueue;
-use crate::records::{Logs, Metrics};
-use crate::table::{ColumnName, Table};
-use crate::track_store::{self, Staged, TrackStore, TrackSummary};
-use crate::wire::Shape;
-use crate::{jsonl, segment, time, wire};
+use crate::sdk::files::Files;
+use crate::sdk::records::{Logs, Metrics};
+use crate::stats::{BufferPool, Stats};
+use crate::storage::track_store::{self, Staged, TrackStore, TrackSummary};
+use crate::{ingest::wire, storage::jsonl, storage::segment, time};
 
 #[derive(Debug, Clone, Copy)]
 enum SealReason {
@@ -29,7 +29,7 @@ enum SealReason {
     Recovery,
 }
 
-/// What replaying a write-ahead log found (see [`Writer::replay`]).
+/// What replaying a write-ahead log found (see `Writer::replay`).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Recovery {
     /// Entries replayed from the log and sealed.
@@ -53,6 +53,10 @@ const MAX_SIZE_SEAL_TRACKS: usize = 256;
 
 /// Tracks compacted in one background step (each step is one group commit).
 const COMPACT_STEP_TRACKS: usize = 16;
+
+/// A track with more small segments than this after a seal is compacted at once, not only when
+/// the writer is idle (idle compaction keeps about two dozen at most).
+const MAX_SMALL_SEGMENTS: usize = 32;
 
 /// How often buffered log lines and metric points are appended to their files.
 const RECORDS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
@@ -363,7 +367,7 @@ impl Writer {
         for record in contents.records {
             match record {
                 wal::Record::Topic { id, topic } => {
-                    let track_dir = writer.tracks_dir.join(crate::paths::topic_dir(topic)?);
+                    let track_dir = writer.tracks_dir.join(crate::storage::paths::topic_dir(topic)?);
                     writer.define_topic(id, topic.to_string(), track_dir);
                 }
                 wal::Record::Key(name) => writer.define_key(ColumnName::from(name)),
@@ -534,19 +538,44 @@ impl Writer {
                 store.apply(staged);
             }
         }
+        // Compaction runs while the writer is idle; a track whose small segments pile up anyway
+        // (a producer that never lets it idle) is compacted now, so their count stays bounded.
+        let mut crowded = self.crowded(sealed.clone());
         self.compaction_due.extend(sealed);
+        while !crowded.is_empty() {
+            let merged = self.compact(crowded);
+            crowded = self.crowded(merged);
+        }
     }
 
-    /// One step of background compaction, run while no command waits: merges small segments
-    /// (see [`TrackStore::stage_compaction`]) of a few of the tracks sealed since, as one group
-    /// like a seal; a track with more to merge stays due. A failure loses nothing (the rows stay
-    /// in the segments they were in), so it is not reported; the track waits for its next seal.
+    /// Those of the tracks `indices` with more than `MAX_SMALL_SEGMENTS` small segments.
+    fn crowded(&self, indices: Vec<usize>) -> Vec<usize> {
+        let crowded = |index: &usize| {
+            let store = self.tracks.get(*index).and_then(|t| t.store.as_ref());
+            store.is_some_and(|s| s.small_segments() > MAX_SMALL_SEGMENTS)
+        };
+        indices.into_iter().filter(crowded).collect()
+    }
+
+    /// One step of background compaction, run while no command waits: a few of the tracks sealed
+    /// since (see [`Writer::compact`]); a track with more to merge stays due.
     fn compact_step(&mut self) {
         let indices: Vec<usize> = self.compaction_due.iter().take(COMPACT_STEP_TRACKS).copied().collect();
+        for index in &indices {
+            self.compaction_due.remove(index);
+        }
+        let again = self.compact(indices);
+        self.compaction_due.extend(again);
+    }
+
+    /// Merges small segments (see [`TrackStore::stage_compaction`]) of the tracks `indices`, one
+    /// tier each, as one group like a seal; returns the tracks that merged something (they may
+    /// have more to merge). A failure loses nothing (the rows stay in the segments they were in),
+    /// so it is not reported; those tracks wait for their next seal.
+    fn compact(&mut self, indices: Vec<usize>) -> Vec<usize> {
         let mut members = Vec::new();
         let mut group = Vec::new();
         for index in indices {
-            self.compaction_due.remove(&index);
             let store = self.tracks.get(index).and_then(|t| t.store.as_ref());
             if let Some(Ok(Some(staged))) = store.map(TrackStore::stage_compaction) {
                 members.push(index);
@@ -562,14 +591,18 @@ impl Writer {
                 .split_off(listed.min(group.len()))
                 .into_iter()
                 .for_each(Staged::abandon);
+            members.truncate(listed);
         }
-        for (index, staged) in members.into_iter().zip(group) {
+        for (index, staged) in members.iter().zip(group) {
             self.stats.compactions.fetch_add(1, Relaxed);
-            if let Some(store) = self.tracks.get_mut(index).and_then(|t| t.store.as_mut()) {
+            if let Some(store) = self.tracks.get_mut(*index).and_then(|t| t.store.as_mut()) {
                 store.apply(staged);
             }
-            self.compaction_due.insert(index);
         }
+        if result.is_err() {
+            return Vec::new();
+        }
+        members
     }
 
     /// Counts `entries` as lost and keeps `error` for the next flush or close to report.
@@ -629,7 +662,7 @@ impl Writer {
             rows.project(columns);
         }
         Ok(match query.format {
-            ReadFormat::Rows => wire::encode_rows(&rows),
+            ReadFormat::Rows => crate::merge::rows::encode_rows(&rows),
             ReadFormat::JsonLines => jsonl::write_rows(&rows).into_bytes(),
             ReadFormat::Parquet => segment::to_bytes(&rows)?,
         })
@@ -677,7 +710,7 @@ impl Writer {
         let _lock = match self.writing {
             true => None,
             false => {
-                let lock = crate::engine::lock(
+                let lock = crate::durability::lock::lock(
                     &self.dir,
                     "export from the engine that writes it (experiment.exportMlDash()), or after it completes",
                 )?;

@@ -15,8 +15,8 @@ use parquet::schema::types::{ColumnPath, Type};
 
 use super::{PResult, KINDS_KEY, NULLS_KEY, ROW_GROUP_ROWS, TIMESTAMP, WRITE_CHUNK_ROWS};
 use crate::error::{IngestError, Result};
-use crate::table::{Column, Table};
-use crate::tagged;
+use crate::merge::table::{Column, Table};
+use crate::storage::tagged;
 use crate::value::{Elem, Kind, Packed, Value};
 
 /// See `properties`.
@@ -179,10 +179,10 @@ fn encode<W: std::io::Write + Send>(sink: W, table: &Table) -> PResult<W> {
 }
 
 /// Writes `table` (normalized) to `path` as one Parquet file (created fresh: see
-/// [`crate::fsx::create_fresh`]), not synced: the caller syncs (see [`crate::track_store::commit`]).
+/// [`crate::storage::fsx::create_fresh`]), not synced: the caller syncs (see [`crate::storage::track_store::commit`]).
 /// Returns its size. `lost` says what a failure loses (for the error).
 pub fn write(path: &Path, table: &Table, lost: &str) -> Result<u64> {
-    let file = crate::fsx::create_fresh(path).map_err(|e| IngestError::io(path, lost, e))?;
+    let file = crate::storage::fsx::create_fresh(path).map_err(|e| IngestError::io(path, lost, e))?;
     let file = encode(file, table).map_err(|e| IngestError::io(path, lost, std::io::Error::other(e)))?;
     let size = file.metadata().map_err(|e| IngestError::io(path, lost, e))?.len();
     Ok(size)

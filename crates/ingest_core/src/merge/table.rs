@@ -7,10 +7,10 @@
 
 use std::collections::HashMap;
 
-pub use crate::column::{Column, ColumnName};
 use crate::error::{IngestError, Result};
+use crate::ingest::wire::{Entry, Field};
+pub use crate::merge::column::{Column, ColumnName};
 use crate::value::{Packed, Value};
-use crate::wire::{Entry, Field};
 
 /// Marks "no column yet" in the key → column cache.
 const NO_COLUMN: u32 = u32::MAX;

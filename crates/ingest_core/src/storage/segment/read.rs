@@ -10,8 +10,8 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 
 use super::{PResult, KINDS_KEY, NULLS_KEY, TIMESTAMP};
 use crate::error::{IngestError, Result};
-use crate::table::{Column, ColumnName, Table};
-use crate::tagged;
+use crate::merge::table::{Column, ColumnName, Table};
+use crate::storage::tagged;
 use crate::value::{Elem, Kind, Value};
 
 /// Levels and values of one leaf column, read whole.

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::{Map, Value as Json};
 
 use crate::error::{IngestError, Result};
-use crate::{fsx, time};
+use crate::{storage::fsx, time};
 
 pub const EXPERIMENT_FILE: &str = "experiment.json";
 

@@ -15,7 +15,7 @@
 //! A numeric entry is the fast path for the common sensor entry: every field a number or a typed
 //! array (a state, joint angles), the keys and slot kinds those of a [`Shape`] defined before the
 //! batch. Every slot starts at a multiple of 8, so JS writes it through a view of its own type.
-//! Rows (engine → JS, for reads):
+//! Rows (engine → JS, for reads), written by [`crate::merge::rows`] with the same value tags:
 //! ```text
 //! rows  := key_count:u32 (len:u32 utf8)* row_count:u32 row*
 //! row   := timestamp:f64 field_count:u32 (key_index:u32 value)*
@@ -348,34 +348,6 @@ pub fn encode_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 /// read back were written through the same limit.
 pub fn len_u32(len: usize) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX)
-}
-
-/// Encodes a normalized table as `rows` (see the module docs); absent cells are left out.
-pub fn encode_rows(table: &crate::table::Table) -> Vec<u8> {
-    let mut out = Vec::new();
-    let columns = table.columns();
-    out.extend_from_slice(&len_u32(columns.len()).to_le_bytes());
-    for column in columns {
-        encode_bytes(&mut out, column.name.as_bytes());
-    }
-    out.extend_from_slice(&len_u32(table.len()).to_le_bytes());
-    for (row, timestamp) in table.timestamps().iter().enumerate() {
-        out.extend_from_slice(&timestamp.to_le_bytes());
-        let count_at = out.len();
-        out.extend_from_slice(&0u32.to_le_bytes());
-        let mut count = 0u32;
-        for (index, column) in columns.iter().enumerate() {
-            if let Some(value) = column.get(row) {
-                out.extend_from_slice(&len_u32(index).to_le_bytes());
-                encode_value(&mut out, &value);
-                count += 1;
-            }
-        }
-        if let Some(slot) = out.get_mut(count_at..count_at + 4) {
-            slot.copy_from_slice(&count.to_le_bytes());
-        }
-    }
-    out
 }
 
 #[cfg(test)]

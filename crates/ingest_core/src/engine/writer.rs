@@ -49,7 +49,7 @@ pub(crate) struct Track {
 }
 
 /// At most this many tracks are sealed as one group when unsealed rows reach their bound.
-const MAX_SIZE_SEAL_TRACKS: usize = 256;
+const MAX_SIZE_SEAL_TRACKS: usize = 128;
 
 /// Tracks compacted in one background step (each step is one group commit).
 const COMPACT_STEP_TRACKS: usize = 16;

@@ -34,6 +34,18 @@ enum Cells {
 }
 
 impl Column {
+    /// The memory its cells hold, roughly (for bounding what compaction loads at once).
+    pub fn memory_bytes(&self) -> usize {
+        match &self.cells {
+            Cells::Numbers { values, .. } => values.len() * 9,
+            Cells::Runs { bytes, ends, .. } => bytes.len() + ends.len() * 9,
+            Cells::Values(cells) => cells
+                .iter()
+                .map(|c| c.as_ref().map_or(0, Value::approx_bytes) + 8)
+                .sum(),
+        }
+    }
+
     pub fn new(name: ColumnName) -> Column {
         Column {
             name,

@@ -65,6 +65,12 @@ impl Table {
         &self.columns
     }
 
+    /// The memory its rows hold, roughly, counted from its columns (also for tables read back
+    /// from storage, whose `approx_bytes` counts only rows added since).
+    pub fn memory_bytes(&self) -> usize {
+        self.timestamps.len() * 8 + self.columns.iter().map(Column::memory_bytes).sum::<usize>()
+    }
+
     /// Approximate memory held, for flush-by-size decisions.
     pub fn approx_bytes(&self) -> usize {
         self.approx_bytes

@@ -31,6 +31,13 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| IngestError::io(dir, "directory entry", e))
 }
 
+/// fsyncs a file written before (its data and size).
+pub fn sync_file(path: &Path, lost: &str) -> Result<()> {
+    File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| IngestError::io(path, lost, e))
+}
+
 /// Renames `from` to `to`; durable only once the caller syncs (see [`sync_filesystem`]).
 pub fn rename(from: &Path, to: &Path, lost: &str) -> Result<()> {
     fs::rename(from, to).map_err(|e| IngestError::io(to, lost, e))

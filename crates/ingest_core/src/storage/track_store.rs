@@ -53,6 +53,9 @@ pub struct SegmentInfo {
     pub min_timestamp: f64,
     pub max_timestamp: f64,
     pub bytes: u64,
+    /// Memory its rows take once read, roughly (`None` in metadata written before it was kept:
+    /// such a segment is never taken for a small one).
+    pub memory_bytes: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -106,6 +109,11 @@ pub struct Staged {
 }
 
 impl Staged {
+    /// The track's directory.
+    fn dir(&self) -> &Path {
+        self.meta_path.parent().unwrap_or(&self.meta_path)
+    }
+
     /// How many new segment files.
     pub fn segments_written(&self) -> u64 {
         self.written.len() as u64
@@ -125,11 +133,14 @@ impl Staged {
     }
 }
 
-/// Makes a group of staged seals durable and listed: one file-system sync covers every new
-/// segment and metadata file of the group, then each metadata file is renamed into place, then a
-/// second sync makes the renames durable. Two syncs however many tracks are sealed, instead of
-/// four fsyncs per track. A crash before the renames leaves only unlisted files (removed by
-/// recovery; the rows are in the write-ahead log); after, every listed segment is whole.
+/// Makes a group of staged seals durable and listed: every new segment and metadata file of the
+/// group is made durable, then each metadata file is renamed into place, then the renames are
+/// made durable. A group of `SYNCFS_FROM` tracks or more does each step with one `syncfs` (two
+/// syncs however many tracks, instead of several fsyncs per track); a smaller group fsyncs its
+/// own files and directories (a `syncfs` would also wait for every other dirty page of the file
+/// system, the write-ahead log's among them). A crash before the renames leaves only unlisted
+/// files (removed by recovery; the rows are in the write-ahead log); after, every listed segment
+/// is whole.
 ///
 /// Returns how many of the group, in order, are listed (renamed into place: apply them, whatever
 /// the result) and whether the commit completed; the rest are not listed (abandon them).
@@ -138,17 +149,36 @@ pub fn commit(root: &Path, group: &[Staged]) -> (usize, Result<()>) {
         return (0, Ok(()));
     }
     let lost = "the rows being sealed";
-    if let Err(error) = fsx::sync_filesystem(root, lost) {
+    let whole_file_system = group.len() >= SYNCFS_FROM;
+    let sync_written = || -> Result<()> {
+        if whole_file_system {
+            return fsx::sync_filesystem(root, lost);
+        }
+        for staged in group {
+            for file in staged.written.iter().chain([&staged.meta_tmp]) {
+                fsx::sync_file(file, lost)?;
+            }
+            fsx::sync_dir(staged.dir())?;
+        }
+        Ok(())
+    };
+    let sync_renames = || -> Result<()> {
+        match whole_file_system {
+            true => fsx::sync_filesystem(root, lost),
+            false => group.iter().try_for_each(|staged| fsx::sync_dir(staged.dir())),
+        }
+    };
+    if let Err(error) = sync_written() {
         return (0, Err(error));
     }
     for (listed, staged) in group.iter().enumerate() {
         if let Err(error) = fsx::rename(&staged.meta_tmp, &staged.meta_path, lost) {
             // Those renamed are listed; make them durable if the file system still can.
-            let _ = fsx::sync_filesystem(root, lost);
+            let _ = sync_renames();
             return (listed, Err(error));
         }
     }
-    (group.len(), fsx::sync_filesystem(root, lost))
+    (group.len(), sync_renames())
 }
 
 /// Reads the topic recorded in a track directory's metadata, if any.
@@ -204,13 +234,17 @@ fn is_segment_name(name: &str) -> bool {
 
 /// Compaction (see [`TrackStore::stage_compaction`]): segments below both bounds are small.
 const COMPACT_FANOUT: u64 = 4;
+
+/// Groups of at least this many tracks are committed with `syncfs` (see [`commit`]).
+const SYNCFS_FROM: usize = 8;
 const SMALL_ROWS: u64 = 65_536;
-const SMALL_BYTES: u64 = 1 << 20;
+const SMALL_MEMORY_BYTES: u64 = 1 << 20;
 const COMPACT_MERGE_MAX: usize = 2 * COMPACT_FANOUT as usize;
 
-/// Whether a segment is small enough to be merged by compaction.
+/// Whether a segment is small enough to be merged by compaction: few rows, and little memory
+/// once read (so a merge of `COMPACT_MERGE_MAX` of them stays within a few MiB).
 fn is_small(segment: &SegmentInfo) -> bool {
-    segment.rows < SMALL_ROWS && segment.bytes < SMALL_BYTES
+    segment.rows < SMALL_ROWS && segment.memory_bytes.is_some_and(|m| m < SMALL_MEMORY_BYTES)
 }
 
 /// How often a reader starts over when a segment its metadata listed was replaced meanwhile.
@@ -299,6 +333,7 @@ impl TrackStore {
                 min_timestamp: num(seg, "minTimestamp").ok_or_else(|| corrupt("segment without minTimestamp"))?,
                 max_timestamp: num(seg, "maxTimestamp").ok_or_else(|| corrupt("segment without maxTimestamp"))?,
                 bytes: seg.get("bytes").and_then(Json::as_u64).unwrap_or(0),
+                memory_bytes: seg.get("memoryBytes").and_then(Json::as_u64),
             });
         }
         Ok(store)
@@ -412,7 +447,7 @@ impl TrackStore {
     /// `COMPACT_FANOUT^k` to `COMPACT_FANOUT^(k+1)` rows form tier `k`; a tier of `COMPACT_FANOUT`
     /// or more small segments is merged into one, which lands in a higher tier). A track thus keeps
     /// at most `COMPACT_FANOUT - 1` small segments per tier, a few dozen in all, plus large ones
-    /// (each at least `SMALL_ROWS` rows or `SMALL_BYTES` bytes). A merge reads at most
+    /// (each at least `SMALL_ROWS` rows or `SMALL_MEMORY_BYTES` of memory). A merge reads at most
     /// `COMPACT_MERGE_MAX` small segments. Segments never share a timestamp, so merging is
     /// concatenating and sorting.
     pub fn stage_compaction(&self) -> Result<Option<Staged>> {
@@ -506,6 +541,7 @@ impl TrackStore {
             min_timestamp,
             max_timestamp,
             bytes,
+            memory_bytes: Some(rows.memory_bytes() as u64),
         });
         Ok(rows)
     }
@@ -599,7 +635,7 @@ impl TrackStore {
             .iter()
             .map(|s| {
                 json!({
-                    "file": s.file, "rows": s.rows, "bytes": s.bytes,
+                    "file": s.file, "rows": s.rows, "bytes": s.bytes, "memoryBytes": s.memory_bytes,
                     "minTimestamp": ts_json(Some(s.min_timestamp)),
                     "maxTimestamp": ts_json(Some(s.max_timestamp)),
                 })

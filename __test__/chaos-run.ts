@@ -10,6 +10,10 @@ import { runChaos } from "./chaos.js";
 async function main(): Promise<void> {
   const seconds = Number(process.argv[2] ?? 60);
   const seed = Number(process.argv[3] ?? Math.floor(Math.random() * 1e6));
+  if (!Number.isSafeInteger(seed) || !Number.isFinite(seconds)) {
+    console.error("usage: npm run chaos -- <seconds> [integer seed]");
+    process.exit(2);
+  }
   const root = mkdtempSync(join(tmpdir(), "dash-ingest-chaos-"));
   console.log(`chaos: ${seconds} s from seed ${seed} in ${root}`);
   const report = await runChaos({ root, seed, seconds, log: (line) => console.log(line) });

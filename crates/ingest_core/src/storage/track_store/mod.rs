@@ -6,11 +6,12 @@
 //! a segment. From then on, like after `export_ml_dash`, `data.jsonl` is a derived copy that reads
 //! ignore (`dataJsonl` in the metadata says which).
 //!
-//! Invariant: every segment is sorted with unique timestamps, and segments have pairwise disjoint
-//! timestamp ranges. Sealing rows whose range overlaps existing segments rewrites those segments
-//! merged with the new rows (new segment durable first, then the metadata, then old files removed),
-//! so equal timestamps merge whatever the flush timing, and readers (ours or DuckDB over
-//! `*.parquet`) never see a timestamp twice.
+//! Invariant: every segment is sorted with unique timestamps, and no two segments share a
+//! timestamp (their time ranges may overlap). New rows go into a segment of their own; a segment
+//! holding one of their timestamps is rewritten with them merged in ([`commit`]: new files
+//! durable first, then the metadata, then old files removed), so equal timestamps merge whatever
+//! the flush timing, and readers (ours or DuckDB over `*.parquet`) never see a timestamp twice.
+//! Small segments are merged in the background ([`TrackStore::stage_compaction`]).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,11 @@ use serde_json::{json, Map, Value as Json};
 use crate::error::{IngestError, Result};
 use crate::merge::table::Table;
 use crate::{storage::fsx, storage::jsonl, storage::segment, time};
+
+mod commit;
+mod compaction;
+
+pub use commit::{commit, Staged};
 
 pub const METADATA_FILE: &str = "metadata.json";
 pub const DATA_JSONL: &str = "data.jsonl";
@@ -93,94 +99,6 @@ impl Listing {
     }
 }
 
-/// One track's part of a group seal: new segments written in place (unlisted) and the metadata
-/// listing them written to its temporary file. [`commit`] makes a group durable and listed, then
-/// [`TrackStore::apply`] takes its listing; [`Staged::abandon`] undoes one that failed.
-#[derive(Debug)]
-pub struct Staged {
-    listing: Listing,
-    meta_path: PathBuf,
-    meta_tmp: PathBuf,
-    /// The new segment files.
-    written: Vec<PathBuf>,
-    /// Segment files the new listing no longer names (rewritten with rows merged in).
-    replaced: Vec<PathBuf>,
-    bytes_written: u64,
-}
-
-impl Staged {
-    /// The track's directory.
-    fn dir(&self) -> &Path {
-        self.meta_path.parent().unwrap_or(&self.meta_path)
-    }
-
-    /// How many new segment files.
-    pub fn segments_written(&self) -> u64 {
-        self.written.len() as u64
-    }
-
-    /// Bytes of new segments.
-    pub fn bytes_written(&self) -> u64 {
-        self.bytes_written
-    }
-
-    /// Removes what a staged seal wrote (it was never listed), so the rows count as lost and the
-    /// listed segments stay as they were.
-    pub fn abandon(self) {
-        for path in self.written.iter().chain([&self.meta_tmp]) {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-/// Makes a group of staged seals durable and listed: every new segment and metadata file of the
-/// group is made durable, then each metadata file is renamed into place, then the renames are
-/// made durable. A group of `SYNCFS_FROM` tracks or more does each step with one `syncfs` (two
-/// syncs however many tracks, instead of several fsyncs per track); a smaller group fsyncs its
-/// own files and directories (a `syncfs` would also wait for every other dirty page of the file
-/// system, the write-ahead log's among them). A crash before the renames leaves only unlisted
-/// files (removed by recovery; the rows are in the write-ahead log); after, every listed segment
-/// is whole.
-///
-/// Returns how many of the group, in order, are listed (renamed into place: apply them, whatever
-/// the result) and whether the commit completed; the rest are not listed (abandon them).
-pub fn commit(root: &Path, group: &[Staged]) -> (usize, Result<()>) {
-    if group.is_empty() {
-        return (0, Ok(()));
-    }
-    let lost = "the rows being sealed";
-    let whole_file_system = group.len() >= SYNCFS_FROM;
-    let sync_written = || -> Result<()> {
-        if whole_file_system {
-            return fsx::sync_filesystem(root, lost);
-        }
-        for staged in group {
-            for file in staged.written.iter().chain([&staged.meta_tmp]) {
-                fsx::sync_file(file, lost)?;
-            }
-            fsx::sync_dir(staged.dir())?;
-        }
-        Ok(())
-    };
-    let sync_renames = || -> Result<()> {
-        match whole_file_system {
-            true => fsx::sync_filesystem(root, lost),
-            false => group.iter().try_for_each(|staged| fsx::sync_dir(staged.dir())),
-        }
-    };
-    if let Err(error) = sync_written() {
-        return (0, Err(error));
-    }
-    for (listed, staged) in group.iter().enumerate() {
-        if let Err(error) = fsx::rename(&staged.meta_tmp, &staged.meta_path, lost) {
-            // Those renamed are listed; make them durable if the file system still can.
-            let _ = sync_renames();
-            return (listed, Err(error));
-        }
-    }
-    (group.len(), sync_renames())
-}
-
 /// Reads the topic recorded in a track directory's metadata, if any.
 pub fn recorded_topic(dir: &Path) -> Result<Option<String>> {
     Ok(fsx::read_json(&dir.join(METADATA_FILE))?
@@ -230,21 +148,6 @@ fn is_segment_name(name: &str) -> bool {
     name.strip_prefix("seg-")
         .and_then(|rest| rest.strip_suffix(".parquet"))
         .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// Compaction (see [`TrackStore::stage_compaction`]): segments below both bounds are small.
-const COMPACT_FANOUT: u64 = 4;
-
-/// Groups of at least this many tracks are committed with `syncfs` (see [`commit`]).
-const SYNCFS_FROM: usize = 8;
-const SMALL_ROWS: u64 = 65_536;
-const SMALL_MEMORY_BYTES: u64 = 1 << 20;
-const COMPACT_MERGE_MAX: usize = 2 * COMPACT_FANOUT as usize;
-
-/// Whether a segment is small enough to be merged by compaction: few rows, and little memory
-/// once read (so a merge of `COMPACT_MERGE_MAX` of them stays within a few MiB).
-fn is_small(segment: &SegmentInfo) -> bool {
-    segment.rows < SMALL_ROWS && segment.memory_bytes.is_some_and(|m| m < SMALL_MEMORY_BYTES)
 }
 
 /// How often a reader starts over when a segment its metadata listed was replaced meanwhile.
@@ -349,213 +252,6 @@ impl TrackStore {
 
     pub fn topic(&self) -> &str {
         &self.topic
-    }
-
-    /// Makes `rows` (normalized) durable on its own: [`TrackStore::stage`], [`commit`],
-    /// [`TrackStore::apply`]. Returns the table that was written, whose allocations the caller may
-    /// reuse (see [`Table::clear`]).
-    pub fn seal(&mut self, rows: Table) -> Result<Table> {
-        let (staged, rows) = self.stage(rows)?;
-        if let Some(staged) = staged {
-            let (listed, result) = commit(&self.root, std::slice::from_ref(&staged));
-            match listed {
-                0 => staged.abandon(),
-                _ => self.apply(staged),
-            }
-            result?;
-        }
-        Ok(rows)
-    }
-
-    /// Writes `rows` (normalized) as segments and the metadata listing them to a temporary file;
-    /// nothing is durable or visible to readers until [`commit`] (then [`TrackStore::apply`]).
-    ///
-    /// Cost stays proportional to the rows touched: new rows go into a new segment of their own,
-    /// even where its time range overlaps older segments, except rows whose timestamp an older
-    /// segment already holds: such a segment is rewritten with them merged in (it alone, not its
-    /// neighbours). So segments never share a timestamp, a late row costs a small segment, and
-    /// memory stays within one segment plus `rows`. Returns `None` for no rows, and the table
-    /// for reuse.
-    pub fn stage(&self, rows: Table) -> Result<(Option<Staged>, Table)> {
-        let mut rows = rows;
-        let mut listing = self.listing.clone();
-        if listing.data_jsonl == DataJsonl::Foreign && !rows.is_empty() {
-            // First write into an SDK track: its rows become the oldest part of this segment.
-            let mut imported = jsonl::read_rows(&self.dir.join(DATA_JSONL))?;
-            imported.absorb(rows);
-            imported.normalize();
-            rows = imported;
-            listing.data_jsonl = DataJsonl::Derived("imported");
-        }
-        let (Some(&lo), Some(&hi)) = (rows.timestamps().first(), rows.timestamps().last()) else {
-            return Ok((None, rows));
-        };
-        fsx::create_dir_within(&self.root, &self.dir)?;
-        let mut staged = self.staged(listing);
-        let result = (|| {
-            let mut rest = rows;
-            // Segments whose range holds one of the new timestamps (not merely overlaps the batch's
-            // range), with the new timestamps' span inside each.
-            let new: Vec<f64> = rest.timestamps().to_vec();
-            let candidates: Vec<(SegmentInfo, f64, f64)> = (self.listing.segments.iter())
-                .filter(|s| s.max_timestamp >= lo && s.min_timestamp <= hi)
-                .filter_map(|s| {
-                    let from = new.partition_point(|t| *t < s.min_timestamp);
-                    let to = new.partition_point(|t| *t <= s.max_timestamp);
-                    Some((
-                        s.clone(),
-                        *new.get(from)?,
-                        *new.get(to.checked_sub(1)?).filter(|_| to > from)?,
-                    ))
-                })
-                .collect();
-            for (old, first, last) in candidates {
-                let path = self.dir.join(&old.file);
-                let held = segment::read_timestamps(&path, first, last)?;
-                let (shared, others) = rest.split(|ts| held.binary_search_by(|h| h.total_cmp(&ts)).is_ok());
-                rest = others;
-                if shared.is_empty() {
-                    continue;
-                }
-                let mut merged = segment::read(&path)?;
-                merged.absorb(shared);
-                merged.normalize();
-                self.stage_segment(&mut staged, merged)?;
-                staged.listing.segments.retain(|s| s.file != old.file);
-                staged.replaced.push(path);
-            }
-            let reusable = self.stage_segment(&mut staged, rest)?;
-            self.stage_metadata(&staged)?;
-            Ok(reusable)
-        })();
-        match result {
-            Ok(reusable) => Ok((Some(staged), reusable)),
-            Err(error) => {
-                staged.abandon();
-                Err(error)
-            }
-        }
-    }
-
-    /// How many of the track's segments are small (see [`TrackStore::stage_compaction`]).
-    pub fn small_segments(&self) -> usize {
-        self.listing.segments.iter().filter(|s| is_small(s)).count()
-    }
-
-    /// Stages the merge of small segments of a similar size, if there are enough of them, so a
-    /// track flushed often does not keep one small file per flush (size-tiered: segments of
-    /// `COMPACT_FANOUT^k` to `COMPACT_FANOUT^(k+1)` rows form tier `k`; a tier of `COMPACT_FANOUT`
-    /// or more small segments is merged into one, which lands in a higher tier). A track thus keeps
-    /// at most `COMPACT_FANOUT - 1` small segments per tier, a few dozen in all, plus large ones
-    /// (each at least `SMALL_ROWS` rows or `SMALL_MEMORY_BYTES` of memory). A merge reads at most
-    /// `COMPACT_MERGE_MAX` small segments. Segments never share a timestamp, so merging is
-    /// concatenating and sorting.
-    pub fn stage_compaction(&self) -> Result<Option<Staged>> {
-        let tier = |s: &SegmentInfo| {
-            let mut tier = 0;
-            let mut rows = s.rows;
-            while rows >= COMPACT_FANOUT {
-                rows /= COMPACT_FANOUT;
-                tier += 1;
-            }
-            tier
-        };
-        let mut tiers: std::collections::BTreeMap<u32, Vec<&SegmentInfo>> = std::collections::BTreeMap::new();
-        for segment in self.listing.segments.iter().filter(|s| is_small(s)) {
-            tiers.entry(tier(segment)).or_default().push(segment);
-        }
-        let Some(chosen) = tiers.into_values().find(|t| t.len() as u64 >= COMPACT_FANOUT) else {
-            return Ok(None);
-        };
-        let chosen: Vec<SegmentInfo> = chosen.into_iter().take(COMPACT_MERGE_MAX).cloned().collect();
-        let mut staged = self.staged(self.listing.clone());
-        let result = (|| {
-            let mut merged = self.load_range(&chosen, f64::NEG_INFINITY, f64::INFINITY)?;
-            merged.normalize();
-            self.stage_segment(&mut staged, merged)?;
-            for old in &chosen {
-                staged.listing.segments.retain(|s| s.file != old.file);
-                staged.replaced.push(self.dir.join(&old.file));
-            }
-            self.stage_metadata(&staged)
-        })();
-        match result {
-            Ok(()) => Ok(Some(staged)),
-            Err(error) => {
-                staged.abandon();
-                Err(error)
-            }
-        }
-    }
-
-    /// An empty staging of `listing`.
-    fn staged(&self, listing: Listing) -> Staged {
-        Staged {
-            meta_path: self.dir.join(METADATA_FILE),
-            meta_tmp: fsx::temp_path(&self.dir.join(METADATA_FILE)),
-            written: Vec::new(),
-            replaced: Vec::new(),
-            listing,
-            bytes_written: 0,
-        }
-    }
-
-    /// Sorts the staged listing and writes the metadata listing it to its temporary file.
-    fn stage_metadata(&self, staged: &Staged) -> Result<()> {
-        let mut listing = staged.listing.clone();
-        listing
-            .segments
-            .sort_by(|a, b| a.min_timestamp.total_cmp(&b.min_timestamp));
-        let text = self.metadata_text(&listing);
-        let lost = format!("rows of track {:?}", self.topic);
-        let mut file = fsx::create_fresh(&staged.meta_tmp).map_err(|e| IngestError::io(&staged.meta_tmp, &lost, e))?;
-        std::io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| IngestError::io(&staged.meta_tmp, &lost, e))
-    }
-
-    /// Writes `rows` (if any) as the store's next segment, in place but unlisted; returns the table
-    /// for reuse.
-    fn stage_segment(&self, staged: &mut Staged, rows: Table) -> Result<Table> {
-        let (Some(&min_timestamp), Some(&max_timestamp)) = (rows.timestamps().first(), rows.timestamps().last()) else {
-            return Ok(rows);
-        };
-        let file = format!("seg-{:08}.parquet", staged.listing.next_segment);
-        staged.listing.next_segment += 1;
-        let path = self.dir.join(&file);
-        let tmp = fsx::temp_path(&path);
-        let lost = format!("{} rows of track {:?}", rows.len(), self.topic);
-        let bytes = segment::write(&tmp, &rows, &lost).inspect_err(|_| {
-            // A partial temporary file only takes space (on a full disk, the space needed next).
-            let _ = std::fs::remove_file(&tmp);
-        })?;
-        // In place (so the group's syncs cover the name), but unlisted: readers do not see it,
-        // and recovery removes it if the metadata never lists it.
-        fsx::rename(&tmp, &path, &lost)?;
-        staged.written.push(path);
-        staged.bytes_written += bytes;
-        // A reused table may keep columns this segment has no value in.
-        let present = rows.columns().iter().filter(|c| c.has_values());
-        staged.listing.columns.extend(present.map(|c| c.name.to_string()));
-        staged.listing.segments.push(SegmentInfo {
-            file,
-            rows: rows.len() as u64,
-            min_timestamp,
-            max_timestamp,
-            bytes,
-            memory_bytes: Some(rows.memory_bytes() as u64),
-        });
-        Ok(rows)
-    }
-
-    /// Takes the state a committed [`Staged`] describes, and removes the segments it replaced
-    /// (no longer listed, so a leftover is harmless and recovery removes it).
-    pub fn apply(&mut self, staged: Staged) {
-        for old in &staged.replaced {
-            let _ = std::fs::remove_file(old);
-        }
-        self.listing = staged.listing;
-        self.listing
-            .segments
-            .sort_by(|a, b| a.min_timestamp.total_cmp(&b.min_timestamp));
     }
 
     /// The rows of the given segments, skipping row groups outside `[start, end]` (whole groups

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::durability::wal::{self, Wal};
+use crate::durability::wal::Wal;
 
 use crate::config::EngineConfig;
 use crate::engine::command::{Command, FileContent, ReadFormat, ReadQuery, SaveFile};
@@ -18,7 +18,12 @@ use crate::sdk::files::Files;
 use crate::sdk::records::{Logs, Metrics};
 use crate::stats::{BufferPool, Stats};
 use crate::storage::track_store::{self, Staged, TrackStore, TrackSummary};
-use crate::{ingest::wire, storage::jsonl, storage::segment, time};
+use crate::{ingest::wire, storage::jsonl, storage::segment};
+
+mod compaction;
+mod recovery;
+
+pub use recovery::Recovery;
 
 #[derive(Debug, Clone, Copy)]
 enum SealReason {
@@ -27,17 +32,6 @@ enum SealReason {
     Request,
     Shutdown,
     Recovery,
-}
-
-/// What replaying a write-ahead log found (see `Writer::replay`).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Recovery {
-    /// Entries replayed from the log and sealed.
-    pub entries: u64,
-    /// Entries of complete records that did not decode (not expected: the engine wrote them).
-    pub entries_lost: u64,
-    /// Bytes of a torn or corrupt tail that were discarded.
-    pub discarded_bytes: u64,
 }
 
 pub(crate) struct Track {
@@ -50,13 +44,6 @@ pub(crate) struct Track {
 
 /// At most this many tracks are sealed as one group when unsealed rows reach their bound.
 const MAX_SIZE_SEAL_TRACKS: usize = 128;
-
-/// Tracks compacted in one background step (each step is one group commit).
-const COMPACT_STEP_TRACKS: usize = 16;
-
-/// A track with more small segments than this after a seal is compacted at once, not only when
-/// the writer is idle (idle compaction keeps about two dozen at most).
-const MAX_SMALL_SEGMENTS: usize = 32;
 
 /// How often buffered log lines and metric points are appended to their files.
 const RECORDS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
@@ -330,71 +317,6 @@ impl Writer {
         }
     }
 
-    /// Repairs what an engine that stopped without closing left in the experiment `dir` (temporary
-    /// files and unlisted segments in every track, a write-ahead log to replay). Only for the
-    /// holder of the experiment's lock.
-    pub(crate) fn recover(dir: &std::path::Path, config: &EngineConfig) -> Result<Recovery> {
-        if let Ok(tracks) = std::fs::read_dir(dir.join("tracks")) {
-            // A link among the tracks is not followed: nothing outside the experiment is touched.
-            for track in tracks.flatten().filter(|t| t.file_type().is_ok_and(|t| t.is_dir())) {
-                track_store::recover(dir, &track.path())?;
-            }
-        }
-        Self::replay(dir, config)
-    }
-
-    /// Replays the write-ahead log a previous engine left in `dir` (it stopped without closing)
-    /// and seals its rows, so they are durable before a new log replaces it. Rows that were
-    /// already sealed merge with themselves (same timestamps, same values). Records a warning in
-    /// the experiment's logs when anything was replayed or discarded.
-    fn replay(dir: &std::path::Path, config: &EngineConfig) -> Result<Recovery> {
-        let Some(bytes) = wal::read_file(dir)? else {
-            return Ok(Recovery::default());
-        };
-        let contents = wal::parse(&dir.join(wal::WAL_FILE), &bytes)?;
-        let stats = Arc::new(Stats::default());
-        let mut writer = Writer::new(
-            dir,
-            None,
-            Arc::new(BufferPool::new(0)),
-            Arc::new(ByteQueue::new(0)),
-            stats.clone(),
-            config.clone(),
-            None,
-        );
-        // The engine being started holds the lock for this writer.
-        writer.writing = true;
-        for record in contents.records {
-            match record {
-                wal::Record::Topic { id, topic } => {
-                    let track_dir = writer.tracks_dir.join(crate::storage::paths::topic_dir(topic)?);
-                    writer.define_topic(id, topic.to_string(), track_dir);
-                }
-                wal::Record::Key(name) => writer.define_key(ColumnName::from(name)),
-                wal::Record::Shape(shape) => writer.define_shape(shape),
-                wal::Record::Entries { batch, entries } => writer.ingest(batch, u64::from(entries)),
-            }
-        }
-        // Batches that do not decode are counted, not fatal: the experiment must stay openable.
-        writer.failure = None;
-        writer.seal_all(SealReason::Recovery)?;
-        let recovery = Recovery {
-            entries: stats.entries_durable.load(Relaxed),
-            entries_lost: stats.entries_lost.load(Relaxed),
-            discarded_bytes: contents.discarded_bytes,
-        };
-        if recovery != Recovery::default() {
-            let message = format!(
-                "recovered {} entries from the write-ahead log of an engine that stopped without closing; \
-                 {} entries did not decode; discarded {} bytes of a torn tail",
-                recovery.entries, recovery.entries_lost, recovery.discarded_bytes
-            );
-            writer.logs.add(&time::utc_now_iso(), "warn", &message, None)?;
-            writer.logs.seal()?;
-        }
-        Ok(recovery)
-    }
-
     fn fail(&mut self, error: IngestError) {
         if self.failure.is_none() {
             self.failure = Some(error);
@@ -538,71 +460,7 @@ impl Writer {
                 store.apply(staged);
             }
         }
-        // Compaction runs while the writer is idle; a track whose small segments pile up anyway
-        // (a producer that never lets it idle) is compacted now, so their count stays bounded.
-        let mut crowded = self.crowded(sealed.clone());
-        self.compaction_due.extend(sealed);
-        while !crowded.is_empty() {
-            let merged = self.compact(crowded);
-            crowded = self.crowded(merged);
-        }
-    }
-
-    /// Those of the tracks `indices` with more than `MAX_SMALL_SEGMENTS` small segments.
-    fn crowded(&self, indices: Vec<usize>) -> Vec<usize> {
-        let crowded = |index: &usize| {
-            let store = self.tracks.get(*index).and_then(|t| t.store.as_ref());
-            store.is_some_and(|s| s.small_segments() > MAX_SMALL_SEGMENTS)
-        };
-        indices.into_iter().filter(crowded).collect()
-    }
-
-    /// One step of background compaction, run while no command waits: a few of the tracks sealed
-    /// since (see [`Writer::compact`]); a track with more to merge stays due.
-    fn compact_step(&mut self) {
-        let indices: Vec<usize> = self.compaction_due.iter().take(COMPACT_STEP_TRACKS).copied().collect();
-        for index in &indices {
-            self.compaction_due.remove(index);
-        }
-        let again = self.compact(indices);
-        self.compaction_due.extend(again);
-    }
-
-    /// Merges small segments (see [`TrackStore::stage_compaction`]) of the tracks `indices`, one
-    /// tier each, as one group like a seal; returns the tracks that merged something (they may
-    /// have more to merge). A failure loses nothing (the rows stay in the segments they were in),
-    /// so it is not reported; those tracks wait for their next seal.
-    fn compact(&mut self, indices: Vec<usize>) -> Vec<usize> {
-        let mut members = Vec::new();
-        let mut group = Vec::new();
-        for index in indices {
-            let store = self.tracks.get(index).and_then(|t| t.store.as_ref());
-            if let Some(Ok(Some(staged))) = store.map(TrackStore::stage_compaction) {
-                members.push(index);
-                group.push(staged);
-            }
-        }
-        if !group.is_empty() {
-            self.stats.commits.fetch_add(1, Relaxed);
-        }
-        let (listed, result) = track_store::commit(&self.dir, &group);
-        if result.is_err() {
-            group
-                .split_off(listed.min(group.len()))
-                .into_iter()
-                .for_each(Staged::abandon);
-            members.truncate(listed);
-        }
-        for (index, staged) in members.iter().zip(group) {
-            self.stats.compactions.fetch_add(1, Relaxed);
-            if let Some(store) = self.tracks.get_mut(*index).and_then(|t| t.store.as_mut()) {
-                store.apply(staged);
-            }
-        }
-        if result.is_err() {
-            return Vec::new();
-        }
-        members
+        self.schedule_compaction(sealed);
     }
 
     /// Counts `entries` as lost and keeps `error` for the next flush or close to report.

@@ -1,6 +1,6 @@
 /**
- * Decoding the engine's wire `rows` (see `crates/ingest_core/src/ingest/wire.rs` and `merge/rows.rs`) into entries: the read
- * half of the format whose write half is `wire.ts`.
+ * Decoding the engine's wire `rows` (see `crates/ingest_core/src/ingest/wire.rs` and
+ * `merge/rows.rs`) into entries: the read half of the format whose write half is `wire.ts`.
  */
 import {
   ELEM_CONSTRUCTORS,

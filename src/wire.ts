@@ -1,7 +1,7 @@
 /**
- * The JS half of the binary format that crosses N-API (`crates/ingest_core/src/ingest/wire.rs` is the
- * other half and documents the layout). The encoder reads fields in JS and writes them into one
- * staging buffer per experiment; the engine receives the buffer once per batch.
+ * The JS half of the binary format that crosses N-API (`crates/ingest_core/src/ingest/wire.rs`
+ * is the other half and documents the layout). The encoder reads fields in JS and writes them
+ * into one staging buffer per experiment; the engine receives the buffer once per batch.
  */
 import { dashRangeError, dashTypeError, describe } from "./errors.js";
 

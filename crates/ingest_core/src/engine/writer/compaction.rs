@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::Writer;
-use crate::storage::track_store::{self, Staged, TrackStore};
+use crate::storage::track_store::TrackStore;
 
 /// Tracks compacted in one background step (each step is one group commit).
 const COMPACT_STEP_TRACKS: usize = 16;
@@ -60,26 +60,15 @@ impl Writer {
                 group.push(staged);
             }
         }
-        if !group.is_empty() {
-            self.stats.commits.fetch_add(1, Relaxed);
-        }
-        let (listed, result) = track_store::commit(&self.dir, &group);
-        if result.is_err() {
-            group
-                .split_off(listed.min(group.len()))
-                .into_iter()
-                .for_each(Staged::abandon);
-            members.truncate(listed);
-        }
-        for (index, staged) in members.iter().zip(group) {
+        let (listed, result) = self.commit(&members, group);
+        let merged: Vec<usize> = listed.iter().map(|(index, _)| *index).collect();
+        for (index, staged) in listed {
             self.stats.compactions.fetch_add(1, Relaxed);
-            if let Some(store) = self.tracks.get_mut(*index).and_then(|t| t.store.as_mut()) {
-                store.apply(staged);
-            }
+            self.apply(index, staged);
         }
-        if result.is_err() {
-            return Vec::new();
+        match result {
+            Ok(()) => merged,
+            Err(_) => Vec::new(),
         }
-        members
     }
 }

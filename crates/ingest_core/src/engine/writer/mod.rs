@@ -425,42 +425,51 @@ impl Writer {
                 Err(error) => self.lose(entries, error),
             }
         }
+        let indices: Vec<usize> = members.iter().map(|(index, _)| *index).collect();
+        let (listed, result) = self.commit(&indices, group);
+        if let Err(error) = result {
+            // Those listed stay (they are on disk and readable; whether the last sync made their
+            // listing durable is what the error reports); the rest are lost.
+            let entries = members.iter().skip(listed.len()).map(|(_, entries)| entries).sum();
+            self.lose(entries, error);
+        }
+        let stats = self.stats.clone();
+        let counter = match reason {
+            SealReason::Size => &stats.seals_by_size,
+            SealReason::Interval => &stats.seals_by_interval,
+            SealReason::Request => &stats.seals_by_request,
+            SealReason::Shutdown | SealReason::Recovery => &stats.seals_at_shutdown,
+        };
+        let sealed: Vec<usize> = listed.iter().map(|(index, _)| *index).collect();
+        for ((index, staged), (_, entries)) in listed.into_iter().zip(members) {
+            counter.fetch_add(1, Relaxed);
+            stats.entries_durable.fetch_add(entries, Relaxed);
+            stats.segments_written.fetch_add(staged.segments_written(), Relaxed);
+            stats.segment_bytes_written.fetch_add(staged.bytes_written(), Relaxed);
+            self.apply(index, staged);
+        }
+        self.schedule_compaction(sealed);
+    }
+
+    /// Commits a group staged for the tracks `indices` (in order; see [`track_store::commit`]).
+    /// Returns the staged seals that are listed, with their track, for the caller to count and
+    /// [`Writer::apply`]; the rest were abandoned, and the commit's error says why.
+    fn commit(&mut self, indices: &[usize], group: Vec<Staged>) -> (Vec<(usize, Staged)>, Result<()>) {
         if !group.is_empty() {
             self.stats.commits.fetch_add(1, Relaxed);
         }
         let (listed, result) = track_store::commit(&self.dir, &group);
-        if let Err(error) = result {
-            // Those listed stay (they are on disk and readable; whether the last sync made their
-            // listing durable is what the error reports); the rest are lost.
-            let unlisted = members.split_off(listed.min(members.len()));
-            let entries = unlisted.iter().map(|(_, entries)| entries).sum();
-            group
-                .split_off(listed.min(group.len()))
-                .into_iter()
-                .for_each(Staged::abandon);
-            self.lose(entries, error);
+        let mut group = group;
+        let unlisted = group.split_off(listed.min(group.len()));
+        unlisted.into_iter().for_each(Staged::abandon);
+        (indices.iter().copied().zip(group).collect(), result)
+    }
+
+    /// Hands a committed seal to its track's store.
+    fn apply(&mut self, index: usize, staged: Staged) {
+        if let Some(store) = self.tracks.get_mut(index).and_then(|t| t.store.as_mut()) {
+            store.apply(staged);
         }
-        let counter = match reason {
-            SealReason::Size => &self.stats.seals_by_size,
-            SealReason::Interval => &self.stats.seals_by_interval,
-            SealReason::Request => &self.stats.seals_by_request,
-            SealReason::Shutdown | SealReason::Recovery => &self.stats.seals_at_shutdown,
-        };
-        let sealed: Vec<usize> = members.iter().map(|(index, _)| *index).collect();
-        for ((index, entries), staged) in members.into_iter().zip(group) {
-            counter.fetch_add(1, Relaxed);
-            self.stats.entries_durable.fetch_add(entries, Relaxed);
-            self.stats
-                .segments_written
-                .fetch_add(staged.segments_written(), Relaxed);
-            self.stats
-                .segment_bytes_written
-                .fetch_add(staged.bytes_written(), Relaxed);
-            if let Some(store) = self.tracks.get_mut(index).and_then(|t| t.store.as_mut()) {
-                store.apply(staged);
-            }
-        }
-        self.schedule_compaction(sealed);
     }
 
     /// Counts `entries` as lost and keeps `error` for the next flush or close to report.

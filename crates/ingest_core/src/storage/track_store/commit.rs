@@ -103,6 +103,7 @@ impl TrackStore {
     /// Makes `rows` (normalized) durable on its own: [`TrackStore::stage`], [`commit`],
     /// [`TrackStore::apply`]. Returns the table that was written, whose allocations the caller may
     /// reuse (see [`Table::clear`]).
+    #[cfg(test)]
     pub fn seal(&mut self, rows: Table) -> Result<Table> {
         let (staged, rows) = self.stage(rows)?;
         if let Some(staged) = staged {
@@ -145,7 +146,7 @@ impl TrackStore {
             let mut rest = rows;
             // Segments whose range holds one of the new timestamps (not merely overlaps the batch's
             // range), with the new timestamps' span inside each.
-            let new: Vec<f64> = rest.timestamps().to_vec();
+            let new = rest.timestamps();
             let candidates: Vec<(SegmentInfo, f64, f64)> = (self.listing.segments.iter())
                 .filter(|s| s.max_timestamp >= lo && s.min_timestamp <= hi)
                 .filter_map(|s| {

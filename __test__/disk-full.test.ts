@@ -23,6 +23,9 @@ describe("disk full", () => {
     expect(report.failure).toMatchObject({ code: "ERR_DASH_IO" });
     expect(report.failure.message).toMatch(/No space left|ENOSPC|os error 28/i);
     expect(report.failure.message).toMatch(/rows of track "noise"/);
+    // The operating-system error is the cause, named as Node names its own.
+    expect(report.failure.cause).toMatchObject({ code: "ENOSPC" });
+    expect(report.failure.cause.message).toMatch(/No space left/);
     // Every row of a flush that resolved is there; the rows of the failed flush are counted lost.
     const lost = report.afterFailure.entriesLost;
     expect(lost).toBeGreaterThan(0);

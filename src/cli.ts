@@ -8,10 +8,11 @@
  *   dash-ingest export <experiment> [topic] --format csv|jsonl|parquet|ml-dash
  *   dash-ingest view <experiment>
  */
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Experiment } from "./experiment.js";
+import { describeExperiment, findExperiments } from "./native.js";
 import { showProgress } from "./progress.js";
 import { startViewer } from "./viewer.js";
 
@@ -42,24 +43,6 @@ function dashRootOf(option: string | undefined): string {
   return option ?? process.env.ML_DASH_ROOT ?? ".dash";
 }
 
-function readJsonFile(path: string): Record<string, unknown> | undefined {
-  try {
-    return JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
-}
-
-function sizeOf(path: string): number {
-  const stat = statSync(path);
-  if (!stat.isDirectory()) return stat.size;
-  return readdirSync(path).reduce((sum, name) => sum + sizeOf(join(path, name)), 0);
-}
-
-function subdirectories(path: string): string[] {
-  return existsSync(path) ? readdirSync(path).filter((name) => statSync(join(path, name)).isDirectory()) : [];
-}
-
 function formatBytes(bytes: number): string {
   const units = ["B", "KiB", "MiB", "GiB"];
   let value = bytes;
@@ -71,39 +54,18 @@ function formatBytes(bytes: number): string {
   return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
 
-/** Every directory under `root` holding an experiment.json, as prefixes. */
-function findExperiments(root: string, dir = root): string[] {
-  if (existsSync(join(dir, "experiment.json"))) return [relative(root, dir)];
-  return subdirectories(dir).flatMap((name) => findExperiments(root, join(dir, name)));
-}
-
-function fileRecords(dir: string): Record<string, unknown>[] {
-  const doc = readJsonFile(join(dir, "files", ".files_metadata.json"));
-  return Array.isArray(doc?.files) ? (doc.files as Record<string, unknown>[]).filter((f) => f.deletedAt == null) : [];
-}
-
 function ls(rootArg: string | undefined): void {
   const root = rootArg ?? dashRootOf(undefined);
-  if (!existsSync(root)) throw Object.assign(new Error(`no dash root at ${root}`), { code: "ERR_DASH_NOT_FOUND" });
-  const prefixes = findExperiments(root).sort();
+  const prefixes = findExperiments(root);
   if (prefixes.length === 0) {
     console.log(`no experiments under ${root}`);
     return;
   }
   console.log(["experiment", "status", "tags", "tracks", "metrics", "files", "size"].join("\t"));
   for (const prefix of prefixes) {
-    const dir = join(root, prefix);
-    const meta = readJsonFile(join(dir, "experiment.json")) ?? {};
-    const tags = Array.isArray(meta.tags) ? (meta.tags as string[]).join(",") : "";
-    const row = [
-      prefix,
-      String(meta.status ?? "-"),
-      tags || "-",
-      subdirectories(join(dir, "tracks")).length,
-      subdirectories(join(dir, "metrics")).length,
-      fileRecords(dir).length,
-      formatBytes(sizeOf(dir)),
-    ];
+    const { record, tracks, metrics, files, diskBytes } = describeExperiment(root, prefix);
+    const tags = Array.isArray(record.tags) ? (record.tags as string[]).join(",") : "";
+    const row = [prefix, String(record.status ?? "-"), tags || "-", tracks.length, metrics.length, files.length, formatBytes(diskBytes)];
     console.log(row.join("\t"));
   }
 }
@@ -111,15 +73,10 @@ function ls(rootArg: string | undefined): void {
 async function inspect(prefix: string, dashRoot: string): Promise<void> {
   const experiment = await Experiment.open(prefix, { dashRoot });
   try {
-    const dir = experiment.dir as string;
-    const meta = readJsonFile(join(dir, "experiment.json")) ?? {};
-    console.log(`${prefix}  status ${String(meta.status ?? "-")}  created ${String(meta.created_at ?? "-")}  ${formatBytes(sizeOf(dir))}`);
-    const tracks = await experiment.tracks.list();
+    const { record, tracks, metrics, logLines, files, diskBytes } = describeExperiment(dashRoot, prefix);
+    console.log(`${prefix}  status ${String(record.status ?? "-")}  created ${String(record.created_at ?? "-")}  ${formatBytes(diskBytes)}`);
     console.log(`\ntracks (${tracks.length}):`);
     for (const track of tracks) {
-      const trackDir = join(dir, "tracks", track.topic.replaceAll("/", "_"));
-      const segments = (readJsonFile(join(trackDir, "metadata.json"))?.segments as { bytes?: number }[] | undefined) ?? [];
-      const bytes = segments.reduce((sum, s) => sum + (s.bytes ?? 0), 0);
       const [first] = (await experiment.track(track.topic).read({ end: track.firstTimestamp ?? undefined })).entries;
       const types = Object.entries(first ?? {})
         .filter(([key]) => key !== "timestamp")
@@ -127,22 +84,15 @@ async function inspect(prefix: string, dashRoot: string): Promise<void> {
       console.log(`  ${track.topic}`);
       console.log(`    rows ${track.totalEntries}, time ${track.firstTimestamp ?? "-"} … ${track.lastTimestamp ?? "-"}`);
       console.log(`    columns ${types.join(", ") || track.columns.join(", ")}`);
+      const bytes = track.segmentBytes;
       const perRow = track.totalEntries > 0 && bytes > 0 ? `, ${(bytes / track.totalEntries).toFixed(1)} bytes/row` : "";
-      console.log(`    ${segments.length} segment(s), ${formatBytes(bytes)}${perRow}`);
+      console.log(`    ${track.segments} segment(s), ${formatBytes(bytes)}${perRow}`);
     }
-    const metrics = subdirectories(join(dir, "metrics"));
     console.log(`\nmetrics (${metrics.length}):`);
-    for (const name of metrics) {
-      const m = readJsonFile(join(dir, "metrics", name, "metadata.json")) ?? {};
-      console.log(`  ${name}: ${String(m.totalDataPoints ?? 0)} points`);
-    }
-    const logs = existsSync(join(dir, "logs", "logs.jsonl"))
-      ? readFileSync(join(dir, "logs", "logs.jsonl"), "utf8").split("\n").filter(Boolean).length
-      : 0;
-    console.log(`\nlogs: ${logs} lines`);
+    for (const { name, points } of metrics) console.log(`  ${name}: ${points} points`);
+    console.log(`\nlogs: ${logLines} lines`);
     console.log(`params: ${JSON.stringify(experiment.params.get())}`);
-    const files = fileRecords(dir);
-    console.log(`files: ${files.length}${files.length > 0 ? ` (${formatBytes(files.reduce((s, f) => s + Number(f.sizeBytes ?? 0), 0))})` : ""}`);
+    console.log(`files: ${files.length}${files.length > 0 ? ` (${formatBytes(files.reduce((s, f) => s + f.sizeBytes, 0))})` : ""}`);
   } finally {
     await experiment.close();
   }
@@ -203,6 +153,12 @@ function toCsv(entries: Record<string, unknown>[]): string {
   return `${lines.join("\n")}\n`;
 }
 
+/** Where `exportMlDash` wrote a track's `data.jsonl` (the engine knows the layout). */
+function dataJsonlOf(dashRoot: string, prefix: string, topic: string): string {
+  const track = describeExperiment(dashRoot, prefix).tracks.find((t) => t.topic === topic);
+  return track === undefined ? "?" : join(track.dir, "data.jsonl");
+}
+
 async function exportAllMlDash(experiment: Experiment, prefix: string): Promise<void> {
   const tracks = await experiment.tracks.list();
   const total = tracks.reduce((sum, t) => sum + t.totalEntries, 0);
@@ -212,7 +168,7 @@ async function exportAllMlDash(experiment: Experiment, prefix: string): Promise<
     for (const track of tracks) {
       await experiment.exportMlDash({ topic: track.topic });
       exported += track.totalEntries;
-      console.log(`${track.topic}: ${track.totalEntries} entries → ${experiment.dir}/tracks/${track.topic.replaceAll("/", "_")}/data.jsonl`);
+      console.log(`${track.topic}: ${track.totalEntries} entries → ${dataJsonlOf(experiment.dashRoot, prefix, track.topic)}`);
     }
   } finally {
     done();
@@ -239,7 +195,7 @@ async function exportCommand(prefix: string, topic: string | undefined, dashRoot
     }
     if (options.format === "ml-dash") {
       await experiment.exportMlDash({ topic });
-      console.log(`${topic} → ${experiment.dir}/tracks/${topic.replaceAll("/", "_")}/data.jsonl`);
+      console.log(`${topic} → ${dataJsonlOf(dashRoot, prefix, topic)}`);
       return;
     }
     const query = { start: options.start, end: options.end, columns: options.columns };

@@ -1,34 +1,41 @@
 /**
  * Errors thrown by dash-ingest. Every error carries a stable `code`; match on it, not on the
  * message. Engine errors (`ERR_DASH_IO`, `ERR_DASH_BACKPRESSURE`, …) come from the Rust core with
- * the same `code` property.
+ * the same `code` property, and an operating-system failure under one (`ERR_DASH_IO`) is its
+ * `cause`: an `Error` whose `code` is the POSIX name (`ENOSPC`, `EACCES`, …).
  */
-export type DashErrorCode =
-  | "ERR_DASH_INVALID_ARGUMENT"
-  | "ERR_DASH_INVALID_TIMESTAMP"
-  | "ERR_DASH_UNSUPPORTED_VALUE"
-  | "ERR_DASH_CIRCULAR_VALUE"
-  | "ERR_DASH_RESERVED_FIELD"
-  | "ERR_DASH_DUPLICATE_FIELD"
-  | "ERR_DASH_VALUE_OUT_OF_RANGE"
-  | "ERR_DASH_NOT_STARTED"
-  | "ERR_DASH_READ_ONLY"
-  | "ERR_DASH_NOT_FOUND"
-  | "ERR_DASH_LOCKED"
-  | "ERR_DASH_INVALID_IMAGE"
-  | "ERR_DASH_NO_ENTRY"
-  | "ERR_DASH_MALFORMED_BATCH"
-  | "ERR_DASH_UNKNOWN_ID"
-  | "ERR_DASH_CLOSED"
-  | "ERR_DASH_INVALID_NAME"
-  | "ERR_DASH_TOPIC_COLLISION"
-  | "ERR_DASH_IO"
-  | "ERR_DASH_BACKPRESSURE"
-  | "ERR_DASH_DROPPED"
-  | "ERR_DASH_TIMEOUT"
-  | "ERR_DASH_UNSAFE_PATH"
-  | "ERR_DASH_CORRUPT"
-  | "ERR_DASH_WRITER";
+
+/** Every code a dash-ingest error can carry. */
+export const ERROR_CODES = [
+  "ERR_DASH_INVALID_ARGUMENT",
+  "ERR_DASH_INVALID_TIMESTAMP",
+  "ERR_DASH_UNSUPPORTED_VALUE",
+  "ERR_DASH_CIRCULAR_VALUE",
+  "ERR_DASH_RESERVED_FIELD",
+  "ERR_DASH_DUPLICATE_FIELD",
+  "ERR_DASH_VALUE_OUT_OF_RANGE",
+  "ERR_DASH_NOT_STARTED",
+  "ERR_DASH_READ_ONLY",
+  "ERR_DASH_NOT_FOUND",
+  "ERR_DASH_LOCKED",
+  "ERR_DASH_INVALID_IMAGE",
+  "ERR_DASH_NO_ENTRY",
+  "ERR_DASH_MALFORMED_BATCH",
+  "ERR_DASH_UNKNOWN_ID",
+  "ERR_DASH_CLOSED",
+  "ERR_DASH_INVALID_NAME",
+  "ERR_DASH_TOPIC_COLLISION",
+  "ERR_DASH_IO",
+  "ERR_DASH_BACKPRESSURE",
+  "ERR_DASH_DROPPED",
+  "ERR_DASH_TIMEOUT",
+  "ERR_DASH_UNSAFE_PATH",
+  "ERR_DASH_CORRUPT",
+  "ERR_DASH_WRITER",
+  "ERR_DASH_INTERNAL",
+] as const;
+
+export type DashErrorCode = (typeof ERROR_CODES)[number];
 
 export interface DashError extends Error {
   code: DashErrorCode;

@@ -164,7 +164,7 @@ export class Experiment {
     if (this.description !== undefined) fields.description = this.description;
     if (this.tags !== undefined) fields.tags = this.tags;
     const defaults = { description: null, tags: [], bindrs: [], metadata: null, write_protected: false };
-    native.updateExperiment(JSON.stringify(fields), JSON.stringify(defaults));
+    native.updateExperiment(fields, defaults);
     this.#recorder = new Recorder(native, this.#config);
     this.#status = "RUNNING";
     registerForExit(this);
@@ -353,7 +353,7 @@ export class Experiment {
         done();
       }
       try {
-        recorder.native.updateExperiment(JSON.stringify({ status, finished_at: new Date().toISOString() }), "{}");
+        recorder.native.updateExperiment({ status, finished_at: new Date().toISOString() }, {});
         this.#status = status;
       } catch (error) {
         failure ??= error;

@@ -4,6 +4,7 @@
  * engine encodes JPEG/PNG on its writer thread, and `flush()`/`complete()` wait for it.
  */
 import { dashRangeError, dashTypeError, describe } from "./errors.js";
+import type { FileRecord } from "./native.js";
 import type { Recorder } from "./recorder.js";
 import { pythonJson } from "./records.js";
 
@@ -29,23 +30,8 @@ export interface SaveOptions {
   metadata?: Record<string, unknown>;
 }
 
-/** A file's record, as the SDK writes it. */
-export interface FileRecord {
-  id: string;
-  experimentId: string;
-  path: string;
-  filename: string;
-  description: string | null;
-  tags: string[];
-  bindrs: string[];
-  contentType: string;
-  sizeBytes: number;
-  checksum: string;
-  metadata: Record<string, unknown> | null;
-  uploadedAt: string;
-  updatedAt: string;
-  deletedAt: string | null;
-}
+/** A file's record, as the SDK writes it (declared by the engine, which owns the format). */
+export type { FileRecord };
 
 function pixelType(data: unknown): "u8" | "f32" | "f64" {
   if (data instanceof Uint8Array || data instanceof Uint8ClampedArray) return "u8";
@@ -146,13 +132,13 @@ export class FilesBuilder {
     }
     const path = this.prefix === "" ? "" : `/${this.prefix}`;
     const pattern = glob === undefined ? undefined : globPattern(glob);
-    const records = JSON.parse(await this.#recorder.listFiles()) as FileRecord[];
+    const records = await this.#recorder.listFiles();
     return records.filter((r) => r.path === path && (pattern === undefined || pattern.test(r.filename)));
   }
 
   /** The records of every file of the experiment, whatever its prefix. */
   async listAll(): Promise<FileRecord[]> {
-    return JSON.parse(await this.#recorder.listFiles()) as FileRecord[];
+    return this.#recorder.listFiles();
   }
 
   /** The bytes of file `name` of this prefix. */

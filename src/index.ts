@@ -20,4 +20,5 @@ export type { LogLevel, LogOptions, Logs, MetricReadResult, Params } from "./rec
 export type { TypedArray } from "./wire.js";
 export type { Entry, FieldValue } from "./rows.js";
 export type { EngineTuning } from "./config.js";
+export { ERROR_CODES } from "./errors.js";
 export type { DashError, DashErrorCode } from "./errors.js";

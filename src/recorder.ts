@@ -8,7 +8,7 @@
  */
 import { dashError, dashTypeError, describe } from "./errors.js";
 import { StrictClock } from "./clock.js";
-import { commitBatch, NativeEngine, type EngineStats, type FileTarget, type MetricPoints, type TrackInfo } from "./native.js";
+import { commitBatch, NativeEngine, type EngineStats, type FileRecord, type FileTarget, type MetricPoints, type TrackInfo } from "./native.js";
 import { decodeRows, type Entry } from "./rows.js";
 import { BatchEncoder, type ShapeCache } from "./wire.js";
 import type { ResolvedConfig } from "./config.js";
@@ -152,7 +152,7 @@ export class Recorder {
     this.#native.saveImage(target, pixels, pixelType, width, height, channels, quality);
   }
 
-  listFiles(): Promise<string> {
+  listFiles(): Promise<FileRecord[]> {
     this.#assertOpen();
     return this.#native.listFiles();
   }
@@ -162,12 +162,12 @@ export class Recorder {
     return this.#native.readFile(prefix, filename);
   }
 
-  setParameters(data: string): string {
+  setParameters(data: string): Record<string, unknown> {
     this.#assertWritable("params.set");
     return this.#native.setParameters(data);
   }
 
-  parameters(): string {
+  parameters(): Record<string, unknown> {
     this.#assertOpen();
     return this.#native.parameters();
   }

@@ -208,10 +208,10 @@ export function paramsFor(recorder: () => Recorder): Params {
       const flat: Record<string, unknown> = {};
       flatten(values, "", flat, []);
       // parameters.json is strict JSON (the SDK reads it with json.load), so no NaN / Infinity.
-      return JSON.parse(recorder().setParameters(pythonJson(flat, "parameters", "reject"))) as Record<string, unknown>;
+      return recorder().setParameters(pythonJson(flat, "parameters", "reject"));
     },
     get() {
-      return JSON.parse(recorder().parameters()) as Record<string, unknown>;
+      return recorder().parameters();
     },
   };
 }

@@ -76,9 +76,26 @@ pub enum IngestError {
     #[error("corrupt file {path:?}: {reason}")]
     Corrupt { path: PathBuf, reason: String },
 
-    /// The writer thread could not be started or died.
-    #[error("writer thread failure: {0}")]
-    Writer(String),
+    /// A JSON value from the binding that is not what the call takes (the TypeScript layer
+    /// serializes user values, so this is a bug there, never user input).
+    #[error("{what} is not a JSON object: {reason}")]
+    NotJsonObject { what: &'static str, reason: String },
+
+    /// A thread of the engine could not be started.
+    #[error("could not start the {thread} thread: {source}")]
+    ThreadStart {
+        thread: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The writer thread stopped (it panicked) before answering a request.
+    #[error("the writer thread stopped before answering")]
+    WriterStopped,
+
+    /// A broken invariant of the engine: always a bug, reported instead of a panic.
+    #[error("internal error while {what}: {reason}")]
+    Internal { what: &'static str, reason: String },
 }
 
 impl IngestError {
@@ -99,7 +116,40 @@ impl IngestError {
             IngestError::Io { .. } => "ERR_DASH_IO",
             IngestError::UnsafePath { .. } => "ERR_DASH_UNSAFE_PATH",
             IngestError::Corrupt { .. } => "ERR_DASH_CORRUPT",
-            IngestError::Writer(_) => "ERR_DASH_WRITER",
+            IngestError::NotJsonObject { .. } => "ERR_DASH_INVALID_ARGUMENT",
+            IngestError::ThreadStart { .. } | IngestError::WriterStopped => "ERR_DASH_WRITER",
+            IngestError::Internal { .. } => "ERR_DASH_INTERNAL",
+        }
+    }
+
+    /// Every code [`IngestError::code`] can return, in a stable order. The binding exports it,
+    /// and a test checks that the TypeScript API declares each one.
+    pub const CODES: &'static [&'static str] = &[
+        "ERR_DASH_INVALID_NAME",
+        "ERR_DASH_TOPIC_COLLISION",
+        "ERR_DASH_INVALID_IMAGE",
+        "ERR_DASH_NOT_FOUND",
+        "ERR_DASH_LOCKED",
+        "ERR_DASH_MALFORMED_BATCH",
+        "ERR_DASH_UNKNOWN_ID",
+        "ERR_DASH_BACKPRESSURE",
+        "ERR_DASH_DROPPED",
+        "ERR_DASH_CLOSED",
+        "ERR_DASH_TIMEOUT",
+        "ERR_DASH_IO",
+        "ERR_DASH_UNSAFE_PATH",
+        "ERR_DASH_CORRUPT",
+        "ERR_DASH_INVALID_ARGUMENT",
+        "ERR_DASH_WRITER",
+        "ERR_DASH_INTERNAL",
+    ];
+
+    /// The operating-system error under this one, if any: what the binding passes to JS as the
+    /// error's `cause`.
+    pub fn os_cause(&self) -> Option<&std::io::Error> {
+        match self {
+            IngestError::Io { source, .. } | IngestError::ThreadStart { source, .. } => Some(source),
+            _ => None,
         }
     }
 
@@ -108,7 +158,10 @@ impl IngestError {
     pub fn is_invalid_argument(&self) -> bool {
         matches!(
             self,
-            IngestError::InvalidName { .. } | IngestError::TopicCollision { .. } | IngestError::InvalidImage(_)
+            IngestError::InvalidName { .. }
+                | IngestError::TopicCollision { .. }
+                | IngestError::InvalidImage(_)
+                | IngestError::NotJsonObject { .. }
         )
     }
 
@@ -117,11 +170,49 @@ impl IngestError {
         matches!(self, IngestError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
     }
 
+    /// The POSIX name of the operating-system error under this one (`ENOSPC`, `EACCES`, …), as
+    /// Node names its own system errors; `None` without one or for a number not listed here.
+    pub fn os_code(&self) -> Option<&'static str> {
+        use rustix::io::Errno;
+        let errno = Errno::from_io_error(self.os_cause()?)?;
+        let names = [
+            (Errno::NOENT, "ENOENT"),
+            (Errno::ACCESS, "EACCES"),
+            (Errno::PERM, "EPERM"),
+            (Errno::NOSPC, "ENOSPC"),
+            (Errno::DQUOT, "EDQUOT"),
+            (Errno::ROFS, "EROFS"),
+            (Errno::IO, "EIO"),
+            (Errno::EXIST, "EEXIST"),
+            (Errno::NOTDIR, "ENOTDIR"),
+            (Errno::ISDIR, "EISDIR"),
+            (Errno::LOOP, "ELOOP"),
+            (Errno::NOTEMPTY, "ENOTEMPTY"),
+            (Errno::MFILE, "EMFILE"),
+            (Errno::NFILE, "ENFILE"),
+            (Errno::NOMEM, "ENOMEM"),
+            (Errno::AGAIN, "EAGAIN"),
+            (Errno::FBIG, "EFBIG"),
+            (Errno::NAMETOOLONG, "ENAMETOOLONG"),
+            (Errno::XDEV, "EXDEV"),
+            (Errno::BUSY, "EBUSY"),
+            (Errno::INVAL, "EINVAL"),
+        ];
+        names.iter().find(|(known, _)| *known == errno).map(|(_, name)| *name)
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, lost: impl Into<String>, source: std::io::Error) -> Self {
         IngestError::Io {
             path: path.into(),
             lost: lost.into(),
             source,
+        }
+    }
+
+    pub(crate) fn internal(what: &'static str, reason: impl ToString) -> Self {
+        IngestError::Internal {
+            what,
+            reason: reason.to_string(),
         }
     }
 
@@ -134,3 +225,66 @@ impl IngestError {
 }
 
 pub type Result<T, E = IngestError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::IngestError;
+
+    #[test]
+    fn every_code_is_listed_once() {
+        let io = || std::io::Error::from_raw_os_error(28);
+        let errors = [
+            IngestError::InvalidName {
+                what: "topic",
+                name: String::new(),
+                reason: "",
+            },
+            IngestError::TopicCollision {
+                topic: String::new(),
+                existing: String::new(),
+                dir: String::new(),
+            },
+            IngestError::InvalidImage(String::new()),
+            IngestError::Locked {
+                dir: "x".into(),
+                hint: "",
+            },
+            IngestError::NotFound {
+                what: "",
+                name: String::new(),
+            },
+            IngestError::Malformed {
+                offset: 0,
+                reason: String::new(),
+            },
+            IngestError::UnknownId { what: "", id: 0 },
+            IngestError::Backpressure { waited_ms: 0, bytes: 0 },
+            IngestError::Dropped { entries: 0 },
+            IngestError::Closed,
+            IngestError::Timeout { what: "", waited_ms: 0 },
+            IngestError::io("x", "", io()),
+            IngestError::UnsafePath {
+                path: "x".into(),
+                reason: "",
+            },
+            IngestError::corrupt("x", ""),
+            IngestError::NotJsonObject {
+                what: "",
+                reason: String::new(),
+            },
+            IngestError::ThreadStart {
+                thread: "",
+                source: io(),
+            },
+            IngestError::WriterStopped,
+            IngestError::internal("", ""),
+        ];
+        let mut codes: Vec<&str> = errors.iter().map(IngestError::code).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        let mut listed = IngestError::CODES.to_vec();
+        listed.sort_unstable();
+        assert_eq!(codes, listed);
+        assert_eq!(IngestError::io("x", "", io()).os_code(), Some("ENOSPC"));
+    }
+}

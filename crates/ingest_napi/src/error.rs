@@ -1,7 +1,10 @@
 //! The one place where engine errors become JS errors: a `TypeError` for bad arguments, an
-//! `Error` otherwise, each with the engine's stable `code` (`ERR_DASH_*`) as its `code` property.
+//! `Error` otherwise, each with the engine's stable `code` (`ERR_DASH_*`) as its `code` property
+//! and, when an operating-system error is under it, that error as its `cause` (an `Error` whose
+//! `code` is the POSIX name, `ENOSPC`, as Node's own file-system errors have).
 
 use ingest_core::IngestError;
+use napi::bindgen_prelude::{JsObjectValue, JsValue};
 use napi::{Env, JsError, JsTypeError};
 
 /// The JS error for `error`, ready to be thrown or used to reject a promise.
@@ -12,6 +15,14 @@ pub fn to_js(env: &Env, error: &IngestError) -> napi::Error {
     } else {
         JsError::from(inner).into_unknown(*env)
     };
+    if let Some(os) = error.os_cause() {
+        let code = error.os_code().unwrap_or("EUNKNOWN").to_string();
+        let cause = JsError::from(napi::Error::new(code, os.to_string())).into_unknown(*env);
+        // Best effort: without its cause the error still says everything in its message.
+        if let Ok(mut object) = value.coerce_to_object() {
+            let _ = object.set_named_property("cause", cause);
+        }
+    }
     napi::Error::from(value)
 }
 

@@ -19,7 +19,10 @@ use napi::{Env, Task};
 use napi_derive::napi;
 
 use crate::error::check;
-use crate::tasks::{Wait, WaitDone, WaitPoints, WaitRecords};
+
+/// A JSON object crossing as a plain JS object.
+type JsonObject = serde_json::Map<String, serde_json::Value>;
+use crate::tasks::{FileRecord, TrackInfo, Wait, WaitDone, WaitPoints, WaitRecords};
 
 /// Engine settings; every field is optional and falls back to the engine defaults.
 #[napi(object)]
@@ -129,6 +132,68 @@ pub fn commit_batch(
     check(&env, committed)
 }
 
+/// Every `code` an engine error can carry (the TypeScript API declares each one).
+#[napi]
+pub fn error_codes() -> Vec<&'static str> {
+    IngestError::CODES.to_vec()
+}
+
+/// The prefixes of every experiment under `dashRoot`, sorted (for the command line; blocking).
+#[napi(catch_unwind)]
+pub fn find_experiments(env: Env, dash_root: String) -> napi::Result<Vec<String>> {
+    check(
+        &env,
+        ingest_core::sdk::inventory::find_experiments(Path::new(&dash_root)),
+    )
+}
+
+/// A metric and its number of points.
+#[napi(object)]
+pub struct MetricCount {
+    pub name: String,
+    pub points: f64,
+}
+
+/// What an experiment directory holds (see `ingest_core::sdk::inventory`).
+#[napi(object)]
+pub struct ExperimentInventory {
+    /// `experiment.json`: status, tags, `created_at`, …
+    #[napi(ts_type = "Record<string, unknown>")]
+    pub record: JsonObject,
+    pub tracks: Vec<TrackInfo>,
+    pub metrics: Vec<MetricCount>,
+    pub log_lines: f64,
+    pub files: Vec<FileRecord>,
+    pub disk_bytes: f64,
+}
+
+/// What the experiment `<dashRoot>/<prefix>` holds, read without writing (for the command line;
+/// blocking).
+#[napi(catch_unwind)]
+pub fn describe_experiment(env: Env, dash_root: String, prefix: String) -> napi::Result<ExperimentInventory> {
+    let inventory = check(
+        &env,
+        ingest_core::sdk::inventory::describe(Path::new(&dash_root), &prefix),
+    )?;
+    // Counts stay far below 2^53, where f64 is exact.
+    #[allow(clippy::cast_precision_loss)]
+    Ok(ExperimentInventory {
+        record: inventory.record,
+        tracks: inventory.tracks.into_iter().map(TrackInfo::from).collect(),
+        metrics: inventory
+            .metrics
+            .into_iter()
+            .map(|(name, points)| MetricCount {
+                name,
+                points: points as f64,
+            })
+            .collect(),
+        log_lines: inventory.log_lines as f64,
+        files: inventory.files.iter().map(FileRecord::from).collect(),
+        disk_bytes: inventory.disk_bytes as f64,
+    })
+}
+
 /// Where a file goes and who it belongs to.
 #[napi(object)]
 pub struct FileTarget {
@@ -143,9 +208,10 @@ pub struct FileTarget {
 
 fn save_file(target: FileTarget, content: FileContent) -> ingest_core::Result<SaveFile> {
     let metadata = match target.metadata {
-        Some(text) => Some(
-            serde_json::from_str(&text).map_err(|e| IngestError::Writer(format!("file metadata is not JSON: {e}")))?,
-        ),
+        Some(text) => Some(serde_json::from_str(&text).map_err(|e| IngestError::NotJsonObject {
+            what: "file metadata",
+            reason: e.to_string(),
+        })?),
         None => None,
     };
     Ok(SaveFile {
@@ -413,8 +479,8 @@ impl NativeEngine {
         check(&env, result)
     }
 
-    /// Resolves with the records of every file (JSON text), after the saves queued before.
-    #[napi(catch_unwind, ts_return_type = "Promise<string>")]
+    /// Resolves with the records of every live file, after the saves queued before.
+    #[napi(catch_unwind, ts_return_type = "Promise<FileRecord[]>")]
     pub fn list_files(&self, env: Env) -> napi::Result<AsyncTask<WaitRecords>> {
         self.wait(check(&env, self.engine.list_files())?)
     }
@@ -425,30 +491,29 @@ impl NativeEngine {
         self.wait(check(&env, self.engine.read_file(&prefix, &filename))?)
     }
 
-    /// Merges flattened parameters (JSON object text); returns all parameters as JSON.
-    #[napi(catch_unwind)]
-    pub fn set_parameters(&self, env: Env, data: String) -> napi::Result<String> {
-        check(&env, self.engine.set_parameters(&data)).map(|merged| serde_json::Value::Object(merged).to_string())
+    /// Merges flattened parameters (strict JSON object text, as the TypeScript layer serializes
+    /// user values); returns all parameters.
+    #[napi(catch_unwind, ts_return_type = "Record<string, unknown>")]
+    pub fn set_parameters(&self, env: Env, data: String) -> napi::Result<JsonObject> {
+        check(&env, self.engine.set_parameters(&data))
     }
 
-    /// All parameters (flattened) as JSON.
-    #[napi(catch_unwind)]
-    pub fn parameters(&self, env: Env) -> napi::Result<String> {
-        check(&env, self.engine.parameters()).map(|all| serde_json::Value::Object(all).to_string())
+    /// All parameters (flattened).
+    #[napi(catch_unwind, ts_return_type = "Record<string, unknown>")]
+    pub fn parameters(&self, env: Env) -> napi::Result<JsonObject> {
+        check(&env, self.engine.parameters())
     }
 
-    /// Merges the JSON object `fields` into `experiment.json` (`defaults` only for a new record);
-    /// returns the whole record as JSON.
-    #[napi(catch_unwind)]
-    pub fn update_experiment(&self, env: Env, fields: String, defaults: String) -> napi::Result<String> {
-        let (Some(fields), Some(defaults)) = (serde_json_object(&fields), serde_json_object(&defaults)) else {
-            return check(
-                &env,
-                Err(IngestError::Writer("experiment fields are not JSON objects".into())),
-            );
-        };
+    /// Merges `fields` into `experiment.json` (`defaults` only for a new record); returns the
+    /// whole record.
+    #[napi(catch_unwind, ts_return_type = "Record<string, unknown>")]
+    pub fn update_experiment(
+        &self,
+        env: Env,
+        #[napi(ts_arg_type = "Record<string, unknown>")] fields: JsonObject,
+        #[napi(ts_arg_type = "Record<string, unknown>")] defaults: JsonObject,
+    ) -> napi::Result<JsonObject> {
         check(&env, self.engine.update_experiment(fields, defaults))
-            .map(|record| serde_json::Value::Object(record).to_string())
     }
 
     #[napi(catch_unwind)]
@@ -478,12 +543,5 @@ impl NativeEngine {
             seals_at_shutdown: n(&s.seals_at_shutdown),
             commits: n(&s.commits),
         }
-    }
-}
-
-fn serde_json_object(text: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
-    match serde_json::from_str(text).ok()? {
-        serde_json::Value::Object(map) => Some(map),
-        _ => None,
     }
 }

@@ -124,7 +124,10 @@ impl Wal {
         let thread = std::thread::Builder::new()
             .name("dash-ingest-wal".into())
             .spawn(move || log.run())
-            .map_err(|e| IngestError::Writer(format!("could not start the write-ahead log thread: {e}")))?;
+            .map_err(|source| IngestError::ThreadStart {
+                thread: "write-ahead log",
+                source,
+            })?;
         Ok(Wal {
             queue,
             thread: Some(thread),

@@ -114,9 +114,7 @@ impl<T> Pending<T> {
                 what: self.what,
                 waited_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
             }),
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                Err(IngestError::Writer("the writer thread stopped before answering".into()))
-            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(IngestError::WriterStopped),
         }
     }
 }

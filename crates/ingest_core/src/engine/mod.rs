@@ -197,7 +197,10 @@ impl Engine {
         let thread = std::thread::Builder::new()
             .name("dash-ingest-writer".into())
             .spawn(move || writer.run())
-            .map_err(|e| IngestError::Writer(format!("could not start the writer thread: {e}")))?;
+            .map_err(|source| IngestError::ThreadStart {
+                thread: "writer",
+                source,
+            })?;
         Ok(Engine {
             dir: dir.clone(),
             committer: Committer {
@@ -242,7 +245,7 @@ impl Engine {
     fn registry(&self) -> Result<std::sync::MutexGuard<'_, Registry>> {
         self.registry
             .lock()
-            .map_err(|_| IngestError::Writer("a definition panicked".into()))
+            .map_err(|_| IngestError::internal("defining a name", "an earlier definition panicked"))
     }
 
     /// Registers a topic and returns its id (the same id for the same topic). Refuses invalid

@@ -244,24 +244,25 @@ impl Files {
 
     /// The records, read from `.files_metadata.json` the first time.
     fn records(&mut self) -> Result<&mut Records> {
-        if self.records.is_none() {
-            let all = match fsx::read_json(&self.dir.join(METADATA_FILE))? {
-                Some(Json::Object(mut doc)) => match doc.remove("files") {
-                    Some(Json::Array(files)) => files,
+        let records = match self.records.take() {
+            Some(records) => records,
+            None => {
+                let all = match fsx::read_json(&self.dir.join(METADATA_FILE))? {
+                    Some(Json::Object(mut doc)) => match doc.remove("files") {
+                        Some(Json::Array(files)) => files,
+                        _ => Vec::new(),
+                    },
                     _ => Vec::new(),
-                },
-                _ => Vec::new(),
-            };
-            let live = all
-                .iter()
-                .enumerate()
-                .filter_map(|(index, record)| live_key(record).map(|key| (key, index)))
-                .collect();
-            self.records = Some(Records { all, live });
-        }
-        self.records
-            .as_mut()
-            .ok_or_else(|| IngestError::Writer("file records missing".into()))
+                };
+                let live = all
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(index, record)| live_key(record).map(|key| (key, index)))
+                    .collect();
+                Records { all, live }
+            }
+        };
+        Ok(self.records.insert(records))
     }
 
     /// Forgets the records read, so the next use reads the file again (a reader's view of what

@@ -7,6 +7,7 @@
 //! Log lines and metric points are buffered by the writer thread and appended (with fsync) when it
 //! seals (flush, interval, size, close); parameters are written at once.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -131,8 +132,10 @@ impl Logs {
         record.insert("level".into(), json!(level));
         record.insert("message".into(), json!(message));
         if let Some(text) = metadata {
-            let parsed: Json = serde_json::from_str(text)
-                .map_err(|e| IngestError::Writer(format!("log metadata is not JSON: {e}")))?;
+            let parsed: Json = serde_json::from_str(text).map_err(|e| IngestError::NotJsonObject {
+                what: "log metadata",
+                reason: e.to_string(),
+            })?;
             record.insert("metadata".into(), parsed);
         }
         self.pending.push_str(&Json::Object(record).to_string());
@@ -205,44 +208,43 @@ impl Metrics {
     }
 
     fn metric(&mut self, name: &str) -> Result<&mut Metric> {
-        if !self.open.contains_key(name) {
-            paths::metric_name(name)?;
-            let dir = self.dir.join(name);
-            let mut meta = match fsx::read_json(&dir.join("metadata.json"))? {
-                Some(Json::Object(meta)) => meta,
-                _ => {
-                    let now = time::utc_now_iso();
-                    let mut meta = Map::new();
-                    meta.insert("metricId".into(), json!(format!("local-metric-{name}")));
-                    meta.insert("name".into(), json!(name));
-                    meta.insert("description".into(), Json::Null);
-                    meta.insert("tags".into(), json!([]));
-                    meta.insert("metadata".into(), Json::Null);
-                    meta.insert("totalDataPoints".into(), json!(0));
-                    meta.insert("nextIndex".into(), json!(0));
-                    meta.insert("createdAt".into(), json!(now));
-                    meta.insert("updatedAt".into(), json!(now));
-                    meta
-                }
-            };
-            // The file, not the metadata, says what is there: a crash between appending points and
-            // rewriting the metadata leaves the metadata behind.
-            let repaired = repair_jsonl(&self.root, &dir.join("data.jsonl"), "index")?;
-            meta.insert("totalDataPoints".into(), json!(repaired.lines));
-            meta.insert("nextIndex".into(), json!(repaired.next_number()));
-            let metric = Metric {
-                dir,
-                name: name.to_string(),
-                meta,
-                pending: String::new(),
-                pending_points: 0,
-                torn: false,
-            };
-            self.open.insert(name.to_string(), metric);
-        }
-        self.open
-            .get_mut(name)
-            .ok_or_else(|| IngestError::Writer("metric missing".into()))
+        let slot = match self.open.entry(name.to_string()) {
+            Entry::Occupied(open) => return Ok(open.into_mut()),
+            Entry::Vacant(slot) => slot,
+        };
+        paths::metric_name(name)?;
+        let dir = self.dir.join(name);
+        let mut meta = match fsx::read_json(&dir.join("metadata.json"))? {
+            Some(Json::Object(meta)) => meta,
+            _ => {
+                let now = time::utc_now_iso();
+                let mut meta = Map::new();
+                meta.insert("metricId".into(), json!(format!("local-metric-{name}")));
+                meta.insert("name".into(), json!(name));
+                meta.insert("description".into(), Json::Null);
+                meta.insert("tags".into(), json!([]));
+                meta.insert("metadata".into(), Json::Null);
+                meta.insert("totalDataPoints".into(), json!(0));
+                meta.insert("nextIndex".into(), json!(0));
+                meta.insert("createdAt".into(), json!(now));
+                meta.insert("updatedAt".into(), json!(now));
+                meta
+            }
+        };
+        // The file, not the metadata, says what is there: a crash between appending points and
+        // rewriting the metadata leaves the metadata behind.
+        let repaired = repair_jsonl(&self.root, &dir.join("data.jsonl"), "index")?;
+        meta.insert("totalDataPoints".into(), json!(repaired.lines));
+        meta.insert("nextIndex".into(), json!(repaired.next_number()));
+        let metric = Metric {
+            dir,
+            name: name.to_string(),
+            meta,
+            pending: String::new(),
+            pending_points: 0,
+            torn: false,
+        };
+        Ok(slot.insert(metric))
     }
 
     /// Buffers one point; `data` is JSON text (an object, Python-compatible).
@@ -313,10 +315,15 @@ impl Metrics {
 /// Merges flattened `data` (a JSON object's text) into `parameters.json`, incrementing `version`.
 /// Returns the merged data.
 pub fn set_parameters(experiment_dir: &Path, data: &str) -> Result<Map<String, Json>> {
-    let Json::Object(update) =
-        serde_json::from_str(data).map_err(|e| IngestError::Writer(format!("parameters are not JSON: {e}")))?
+    let Json::Object(update) = serde_json::from_str(data).map_err(|e| IngestError::NotJsonObject {
+        what: "parameters",
+        reason: e.to_string(),
+    })?
     else {
-        return Err(IngestError::Writer("parameters are not a JSON object".into()));
+        return Err(IngestError::NotJsonObject {
+            what: "parameters",
+            reason: "another JSON value".into(),
+        });
     };
     let path = experiment_dir.join("parameters.json");
     let now = time::utc_now_iso();

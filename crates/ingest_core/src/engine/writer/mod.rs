@@ -385,13 +385,11 @@ impl Writer {
     }
 
     fn store<'a>(root: &std::path::Path, track: &'a mut Track) -> Result<&'a mut TrackStore> {
-        if track.store.is_none() {
-            track.store = Some(TrackStore::open(root, track.dir.clone(), &track.topic)?);
-        }
-        track
-            .store
-            .as_mut()
-            .ok_or_else(|| IngestError::Writer("track store missing".into()))
+        let store = match track.store.take() {
+            Some(store) => store,
+            None => TrackStore::open(root, track.dir.clone(), &track.topic)?,
+        };
+        Ok(track.store.insert(store))
     }
 
     /// Seals the unsealed rows of the tracks `indices` as one group: each track's segments are
@@ -535,29 +533,11 @@ impl Writer {
         })
     }
 
-    /// Every track directory on disk with its topic, in directory-name order.
-    fn track_dirs(&self) -> Result<Vec<(PathBuf, String)>> {
-        let entries = match std::fs::read_dir(&self.tracks_dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(IngestError::io(&self.tracks_dir, "nothing (listing)", e)),
-        };
-        let mut dirs = Vec::new();
-        for entry in entries.flatten() {
-            let dir = entry.path();
-            if let Some(topic) = track_store::recorded_topic(&dir)? {
-                dirs.push((dir, topic));
-            }
-        }
-        dirs.sort();
-        Ok(dirs)
-    }
-
     /// Runs `f` on the store of every track on disk: this run's stores where they exist, fresh
     /// ones (the current metadata) otherwise and always for a reader.
     fn for_each_store<T>(&mut self, mut f: impl FnMut(&mut TrackStore) -> Result<T>) -> Result<Vec<T>> {
         let mut out = Vec::new();
-        for (dir, topic) in self.track_dirs()? {
+        for (dir, topic) in track_store::track_dirs(&self.tracks_dir)? {
             match self.tracks.iter_mut().find(|t| t.dir == dir).filter(|_| self.writing) {
                 Some(track) => out.push(f(Self::store(&self.dir, track)?)?),
                 None => out.push(f(&mut TrackStore::open(&self.dir, dir, &topic)?)?),

@@ -190,7 +190,7 @@ pub fn write(path: &Path, table: &Table, lost: &str) -> Result<u64> {
 
 /// `table` (normalized) as the bytes of one self-contained Parquet file.
 pub fn to_bytes(table: &Table) -> Result<Vec<u8>> {
-    encode(Vec::new(), table).map_err(|e| IngestError::Writer(format!("encoding Parquet in memory: {e}")))
+    encode(Vec::new(), table).map_err(|e| IngestError::internal("encoding Parquet in memory", e))
 }
 
 /// The rows holding an explicit null, as `[first_row, count]` runs.

@@ -50,6 +50,11 @@ pub struct TrackSummary {
     pub columns: Vec<String>,
     pub first_timestamp: Option<f64>,
     pub last_timestamp: Option<f64>,
+    /// The track's directory.
+    pub dir: PathBuf,
+    /// Parquet segments holding the rows, and their size on disk.
+    pub segments: usize,
+    pub segment_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -103,6 +108,25 @@ impl Listing {
 pub fn recorded_topic(dir: &Path) -> Result<Option<String>> {
     Ok(fsx::read_json(&dir.join(METADATA_FILE))?
         .and_then(|meta| meta.get("topic").and_then(Json::as_str).map(str::to_string)))
+}
+
+/// Every track directory under `tracks_dir` (an experiment's `tracks/`) with the topic its
+/// metadata records, in directory-name order; directories without one are not tracks.
+pub fn track_dirs(tracks_dir: &Path) -> Result<Vec<(PathBuf, String)>> {
+    let entries = match std::fs::read_dir(tracks_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(IngestError::io(tracks_dir, "nothing (listing)", e)),
+    };
+    let mut dirs = Vec::new();
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        if let Some(topic) = recorded_topic(&dir)? {
+            dirs.push((dir, topic));
+        }
+    }
+    dirs.sort();
+    Ok(dirs)
 }
 
 fn num(v: &Json, key: &str) -> Option<f64> {
@@ -294,6 +318,9 @@ impl TrackStore {
                 columns,
                 first_timestamp: rows.timestamps().first().copied(),
                 last_timestamp: rows.timestamps().last().copied(),
+                dir: self.dir.clone(),
+                segments: 0,
+                segment_bytes: 0,
             });
         }
         Ok(TrackSummary {
@@ -302,6 +329,9 @@ impl TrackStore {
             columns: self.listing.columns.iter().cloned().collect(),
             first_timestamp: self.listing.first_timestamp(),
             last_timestamp: self.listing.last_timestamp(),
+            dir: self.dir.clone(),
+            segments: self.listing.segments.len(),
+            segment_bytes: self.listing.segments.iter().map(|s| s.bytes).sum(),
         })
     }
 

@@ -109,7 +109,7 @@ export class FilesBuilder {
     const data = image.data;
     // A view of a detached buffer has no bytes (and its buffer cannot be viewed again).
     const bytes = data.byteLength === 0 ? new Uint8Array(0) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    this.#recorder.saveImage(this.#target(to, options.metadata), bytes, type, width, height, channels, quality);
+    this.#recorder.writer(`image "${to}"`).saveImage(this.#target(to, options.metadata), bytes, type, width, height, channels, quality);
     return this;
   }
 
@@ -121,7 +121,7 @@ export class FilesBuilder {
     else if (typeof content === "string") bytes = Buffer.from(content, "utf8");
     else if (typeof content === "object" && content !== null) bytes = Buffer.from(pythonJson(content, "file content", "reject"), "utf8");
     else throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `save takes bytes, a string or an object, got ${describe(content)}`);
-    this.#recorder.saveFile(this.#target(to, options.metadata), bytes);
+    this.#recorder.writer(`file "${to}"`).saveFile(this.#target(to, options.metadata), bytes);
     return this;
   }
 
@@ -132,19 +132,19 @@ export class FilesBuilder {
     }
     const path = this.prefix === "" ? "" : `/${this.prefix}`;
     const pattern = glob === undefined ? undefined : globPattern(glob);
-    const records = await this.#recorder.listFiles();
+    const records = await this.#recorder.reader().listFiles();
     return records.filter((r) => r.path === path && (pattern === undefined || pattern.test(r.filename)));
   }
 
   /** The records of every file of the experiment, whatever its prefix. */
   async listAll(): Promise<FileRecord[]> {
-    return this.#recorder.listFiles();
+    return this.#recorder.reader().listFiles();
   }
 
   /** The bytes of file `name` of this prefix. */
   read(name: string): Promise<Buffer> {
     if (typeof name !== "string") throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `read: name must be a string, got ${describe(name)}`);
-    return this.#recorder.readFile(this.prefix, name);
+    return this.#recorder.reader().readFile(this.prefix, name);
   }
 
   /** Same as `read` (the SDK's name). */

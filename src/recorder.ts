@@ -8,7 +8,7 @@
  */
 import { dashError, dashTypeError, describe } from "./errors.js";
 import { StrictClock } from "./clock.js";
-import { commitBatch, NativeEngine, type EngineStats, type FileRecord, type FileTarget, type MetricPoints, type TrackInfo } from "./native.js";
+import { commitBatch, NativeEngine, type EngineStats, type TrackInfo } from "./native.js";
 import { decodeRows, type Entry } from "./rows.js";
 import { BatchEncoder, type ShapeCache } from "./wire.js";
 import type { ResolvedConfig } from "./config.js";
@@ -119,57 +119,19 @@ export class Recorder {
     return timestamp;
   }
 
-  log(timestamp: string, level: string, message: string, metadata: string | undefined): void {
-    this.#assertWritable("log");
-    this.#native.log(timestamp, level, message, metadata);
+  /**
+   * The engine, for a write of `what` (a log line, a metric point, a file, parameters): throws
+   * `ERR_DASH_CLOSED` / `ERR_DASH_READ_ONLY` when writes are refused.
+   */
+  writer(what: string): NativeEngine {
+    this.#assertWritable(what);
+    return this.#native;
   }
 
-  logMetric(name: string, data: string): void {
-    this.#assertWritable(`metric "${name}"`);
-    this.#native.logMetric(name, data);
-  }
-
-  readMetric(name: string, start: number, limit: number): Promise<MetricPoints> {
+  /** The engine, for a read: throws `ERR_DASH_CLOSED` once the experiment is closed. */
+  reader(): NativeEngine {
     this.#assertOpen();
-    return this.#native.readMetric(name, start, limit);
-  }
-
-  saveFile(target: FileTarget, bytes: Uint8Array): void {
-    this.#assertWritable(`file "${target.filename}"`);
-    this.#native.saveFile(target, bytes);
-  }
-
-  saveImage(
-    target: FileTarget,
-    pixels: Uint8Array,
-    pixelType: string,
-    width: number,
-    height: number,
-    channels: number,
-    quality: number,
-  ): void {
-    this.#assertWritable(`image "${target.filename}"`);
-    this.#native.saveImage(target, pixels, pixelType, width, height, channels, quality);
-  }
-
-  listFiles(): Promise<FileRecord[]> {
-    this.#assertOpen();
-    return this.#native.listFiles();
-  }
-
-  readFile(prefix: string, filename: string): Promise<Buffer> {
-    this.#assertOpen();
-    return this.#native.readFile(prefix, filename);
-  }
-
-  setParameters(data: string): Record<string, unknown> {
-    this.#assertWritable("params.set");
-    return this.#native.setParameters(data);
-  }
-
-  parameters(): Record<string, unknown> {
-    this.#assertOpen();
-    return this.#native.parameters();
+    return this.#native;
   }
 
   append(topic: number, name: string, data: Record<string, unknown>, options: unknown, shape: ShapeCache): void {

@@ -128,7 +128,7 @@ export function writeLog(recorder: Recorder, message: unknown, options: LogOptio
   if (!message.isWellFormed()) {
     throw dashTypeError("ERR_DASH_UNSUPPORTED_VALUE", "log message contains a lone surrogate, which UTF-8 cannot store");
   }
-  recorder.log(new Date().toISOString(), level, message, metadata);
+  recorder.writer("log").log(new Date().toISOString(), level, message, metadata);
 }
 
 export function logsFor(recorder: () => Recorder): Logs {
@@ -167,7 +167,7 @@ export class MetricBuilder {
     }
     const _ts = this.#recorder.timestampFor(this.name, data);
     const { _ts: _ignored, ...fields } = data;
-    this.#recorder.logMetric(this.name, pythonJson({ ...fields, _ts }, `metric "${this.name}"`));
+    this.#recorder.writer(`metric "${this.name}"`).logMetric(this.name, pythonJson({ ...fields, _ts }, `metric "${this.name}"`));
     return this;
   }
 
@@ -179,7 +179,7 @@ export class MetricBuilder {
         throw dashRangeError("ERR_DASH_INVALID_ARGUMENT", `metric read: ${name} must be a non-negative integer, got ${describe(value)}`);
       }
     }
-    const { points, total } = await this.#recorder.readMetric(this.name, startIndex, limit);
+    const { points, total } = await this.#recorder.reader().readMetric(this.name, startIndex, limit);
     const data = points.map((line) => parsePythonJson(line) as MetricReadResult["data"][number]);
     return {
       data,
@@ -208,10 +208,10 @@ export function paramsFor(recorder: () => Recorder): Params {
       const flat: Record<string, unknown> = {};
       flatten(values, "", flat, []);
       // parameters.json is strict JSON (the SDK reads it with json.load), so no NaN / Infinity.
-      return recorder().setParameters(pythonJson(flat, "parameters", "reject"));
+      return recorder().writer("params.set").setParameters(pythonJson(flat, "parameters", "reject"));
     },
     get() {
-      return recorder().parameters();
+      return recorder().reader().parameters();
     },
   };
 }

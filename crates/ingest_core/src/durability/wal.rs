@@ -256,8 +256,13 @@ impl LogThread {
             }
             self.write_out();
             if self.dirty && synced.elapsed() >= self.sync_interval {
-                // A failure here surfaces as a failed write or seal soon after; nothing to add.
-                let _ = self.file.sync_data();
+                // After a failed sync the kernel may have dropped the dirty pages (marked clean),
+                // so what follows could sit on a hole: logging stops until the next seal resets
+                // the log, like after a failed write.
+                if self.file.sync_data().is_err() {
+                    self.broken = true;
+                    self.stats.wal_failures.fetch_add(1, Relaxed);
+                }
                 self.dirty = false;
                 synced = Instant::now();
             }

@@ -14,7 +14,8 @@ function flatten(data: Record<string, unknown>, prefix = "", out: Record<string,
   for (const [key, value] of Object.entries(data)) {
     const name = prefix + key;
     if (ArrayBuffer.isView(value)) out[name] = (value as Float32Array).slice();
-    else if (value !== null && typeof value === "object" && !Array.isArray(value)) flatten(value as Record<string, unknown>, `${name}.`, out);
+    else if (value !== null && typeof value === "object" && !Array.isArray(value))
+      flatten(value as Record<string, unknown>, `${name}.`, out);
     else out[name] = value;
   }
   return out;

@@ -43,7 +43,10 @@ interface Writes {
 
 function record(map: Map<string, Writes>, key: string, value: string, acked: boolean): void {
   let writes = map.get(key);
-  if (writes === undefined) map.set(key, (writes = { values: [], acked: 0 }));
+  if (writes === undefined) {
+    writes = { values: [], acked: 0 };
+    map.set(key, writes);
+  }
   writes.values.push(value);
   if (acked) writes.acked = writes.values.length;
 }
@@ -185,9 +188,7 @@ function powerLoss(dir: string, stash: string, model: Model, random: () => numbe
     truncateSync(path, keep + Math.floor(random() * (size - keep + 1)));
   };
   cut(join(dir, "logs", "logs.jsonl"), (line) => [...model.logs].some(([m, acked]) => acked && line.includes(`"${m}"`)));
-  cut(join(dir, "metrics", "train", "data.jsonl"), (line) =>
-    [...model.metrics].some(([id, acked]) => acked && line.includes(`"${id}"`)),
-  );
+  cut(join(dir, "metrics", "train", "data.jsonl"), (line) => [...model.metrics].some(([id, acked]) => acked && line.includes(`"${id}"`)));
   const wal = join(dir, ".dash-ingest.wal");
   if (existsSync(wal)) truncateSync(wal, Math.floor(random() * (statSync(wal).size + 1)));
 }

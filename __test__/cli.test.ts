@@ -110,7 +110,12 @@ describe("dash-ingest ls, inspect, tail", () => {
     const root = await fixture();
     const last = run(["tail", "look/run", "robot/position", "-n", "2", "--dash-root", root]);
     expect(last.status, last.stderr).toBe(0);
-    expect(last.stdout.trim().split("\n").map((l) => JSON.parse(l))).toEqual([
+    expect(
+      last.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l)),
+    ).toEqual([
       { timestamp: 118, step: 18, x: 9, q: [18] },
       { timestamp: 119, step: 19, x: 9.5, q: [19] },
     ]);
@@ -131,7 +136,12 @@ describe("dash-ingest ls, inspect, tail", () => {
       writer.track("robot/position").append({ step: 20, x: 10 }, 120);
       await writer.complete();
       await until('"step":20');
-      expect(output.trim().split("\n").map((l) => JSON.parse(l).step)).toEqual([19, 20]);
+      expect(
+        output
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l).step),
+      ).toEqual([19, 20]);
     } finally {
       follower.kill();
     }

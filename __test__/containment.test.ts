@@ -113,14 +113,14 @@ describe("paths read back from metadata are validated like user input", () => {
     const doc = JSON.parse(readFileSync(metadataPath, "utf8")) as { files: Record<string, unknown>[] };
     const record = doc.files[0] as Record<string, unknown>;
     // From files/<id>/ up to the directory holding dashRoot, where the victim is.
-    const escape = "../../../../../victim.txt";
-    doc.files.push({ ...record, filename: escape }); // the real file's directory, so the path resolves
+    const outside = "../../../../../victim.txt";
+    doc.files.push({ ...record, filename: outside }); // the real file's directory, so the path resolves
     doc.files.push({ ...record, id: "../..", filename: "victim.txt" });
     doc.files.push({ ...record, id: "2", path: "/../../..", filename: "victim.txt" });
     writeFileSync(metadataPath, JSON.stringify(doc));
     // Whoever opens the experiment next reads the crafted records: a writer or a reader.
     const experiment = await new Experiment("p/x", { dashRoot: root }).start();
-    await expect(experiment.files("").read(escape)).rejects.toMatchObject({ code: "ERR_DASH_INVALID_NAME" });
+    await expect(experiment.files("").read(outside)).rejects.toMatchObject({ code: "ERR_DASH_INVALID_NAME" });
     await expect(experiment.files("").read("victim.txt")).rejects.toMatchObject({ code: "ERR_DASH_CORRUPT" });
     await expect(experiment.files("../../..").read("victim.txt")).rejects.toMatchObject({ code: "ERR_DASH_INVALID_NAME" });
     expect((await experiment.files("").read("real.txt")).toString()).toBe("real");
@@ -130,7 +130,7 @@ describe("paths read back from metadata are validated like user input", () => {
     const viewer = await startViewer("p/x", root);
     try {
       for (const [query, status] of [
-        [`prefix=&name=${encodeURIComponent(escape)}`, 400],
+        [`prefix=&name=${encodeURIComponent(outside)}`, 400],
         ["prefix=&name=victim.txt", 500],
         [`prefix=${encodeURIComponent("../../..")}&name=victim.txt`, 400],
       ] as const) {

@@ -71,7 +71,10 @@ describe("crash safety", () => {
       expect(steps.length, `round ${round}`).toBeGreaterThanOrEqual(acknowledged);
       rows = steps.length;
       // Steps are written in order from where the last run stopped: no gap, no duplicate.
-      expect(steps.every((s, i) => s === i), `round ${round}: steps are 0..n-1`).toBe(true);
+      expect(
+        steps.every((s, i) => s === i),
+        `round ${round}: steps are 0..n-1`,
+      ).toBe(true);
       const dir = join(root, "crash/run/tracks/robot_position");
       expect((await duckRows(dir)).map((r) => r.step)).toEqual(steps);
       expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);

@@ -54,7 +54,8 @@ describe("saveImage", () => {
     const experiment = await new Experiment("img/png", { dashRoot: root }).start();
     const frames = experiment.files("robot/frames");
     const [width, height] = [64, 48];
-    for (const channels of [1, 3, 4]) frames.saveImage({ data: picture(width, height, channels), width, height, channels }, { to: `c${channels}.png` });
+    for (const channels of [1, 3, 4])
+      frames.saveImage({ data: picture(width, height, channels), width, height, channels }, { to: `c${channels}.png` });
     const floats = Float32Array.from(picture(width, height, 3), (v) => v / 255);
     frames.saveImage({ data: floats, width, height }, { to: "float.png" });
     await experiment.flush();
@@ -87,12 +88,15 @@ describe("saveImage", () => {
     const rgba = new Uint8ClampedArray(smoothPicture(width, height, 4)); // a canvas ImageData works as is
     experiment.files("frames").saveImage({ data: rgba, width, height }, { to: "canvas.jpg" });
     await experiment.flush();
-    const [high, low, canvas] = await Promise.all(["frame_00000.jpg", "low.jpeg", "canvas.jpg"].map((n) => experiment.files("frames").read(n)));
+    const [high, low, canvas] = await Promise.all(
+      ["frame_00000.jpg", "low.jpeg", "canvas.jpg"].map((n) => experiment.files("frames").read(n)),
+    );
     const meanError = (bytes: Buffer, source: ArrayLike<number>, channels: number) => {
       const decoded = jpeg.decode(bytes, { useTArray: true });
       expect([decoded.width, decoded.height]).toEqual([width, height]);
       let sum = 0;
-      for (let i = 0; i < width * height; i++) for (let c = 0; c < 3; c++) sum += Math.abs(decoded.data[i * 4 + c]! - source[i * channels + c]!);
+      for (let i = 0; i < width * height; i++)
+        for (let c = 0; c < 3; c++) sum += Math.abs(Number(decoded.data[i * 4 + c]) - Number(source[i * channels + c]));
       return sum / (width * height * 3);
     };
     expect(meanError(high as Buffer, rgb, 3)).toBeLessThan(2);
@@ -110,7 +114,10 @@ describe("saveImage", () => {
       [() => frames.saveImage({ ...ok, channels: 4 }, { to: "a.png" }), "ERR_DASH_INVALID_IMAGE"],
       [() => frames.saveImage({ data: new Uint8Array(8), width: 2, height: 2 }, { to: "a.png" }), "ERR_DASH_INVALID_IMAGE"], // 2 channels
       [() => frames.saveImage(ok, { to: "a.gif" }), "ERR_DASH_INVALID_IMAGE"], // unknown extension
-      [() => frames.saveImage({ data: new Uint8Array(70_000), width: 70_000, height: 1, channels: 1 }, { to: "wide.jpg" }), "ERR_DASH_INVALID_IMAGE"],
+      [
+        () => frames.saveImage({ data: new Uint8Array(70_000), width: 70_000, height: 1, channels: 1 }, { to: "wide.jpg" }),
+        "ERR_DASH_INVALID_IMAGE",
+      ],
       [() => frames.saveImage({ ...ok, width: 0 }, { to: "a.png" }), "ERR_DASH_INVALID_IMAGE"],
       [() => frames.saveImage({ ...ok, data: [1, 2, 3] as unknown as Uint8Array }, { to: "a.png" }), "ERR_DASH_INVALID_IMAGE"],
       [() => frames.saveImage(ok, { to: "a.jpg", quality: 0 }), "ERR_DASH_INVALID_ARGUMENT"],

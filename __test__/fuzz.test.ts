@@ -19,16 +19,26 @@ describe("fuzzing append", () => {
     let timestamp = 0;
     const accepted: { timestamp: number; value: unknown }[] = [];
     fc.assert(
-      fc.property(fc.anything({ withBigInt: true, withTypedArray: true, withNullPrototype: true, withMap: true, withDate: true, withSparseArray: true }), (value) => {
-        timestamp += 1;
-        try {
-          track.append({ value }, timestamp);
-          accepted.push({ timestamp, value });
-        } catch (error) {
-          expect(error instanceof TypeError || error instanceof RangeError, String(error)).toBe(true);
-          expect((error as { code?: string }).code).toMatch(/^ERR_DASH_/);
-        }
-      }),
+      fc.property(
+        fc.anything({
+          withBigInt: true,
+          withTypedArray: true,
+          withNullPrototype: true,
+          withMap: true,
+          withDate: true,
+          withSparseArray: true,
+        }),
+        (value) => {
+          timestamp += 1;
+          try {
+            track.append({ value }, timestamp);
+            accepted.push({ timestamp, value });
+          } catch (error) {
+            expect(error instanceof TypeError || error instanceof RangeError, String(error)).toBe(true);
+            expect((error as { code?: string }).code).toMatch(/^ERR_DASH_/);
+          }
+        },
+      ),
       { numRuns: 2000 },
     );
     const { entries } = await track.read();
@@ -44,7 +54,8 @@ describe("fuzzing append", () => {
           if (keys.length === 0) leaves.push([prefix, {}]);
           for (const k of keys) {
             const v = o[k];
-            if (v !== null && typeof v === "object" && !Array.isArray(v) && !ArrayBuffer.isView(v)) walk(v as Record<string, unknown>, `${prefix}.${k}`);
+            if (v !== null && typeof v === "object" && !Array.isArray(v) && !ArrayBuffer.isView(v))
+              walk(v as Record<string, unknown>, `${prefix}.${k}`);
             else leaves.push([`${prefix}.${k}`, v]);
           }
         };

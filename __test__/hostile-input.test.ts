@@ -33,13 +33,28 @@ describe("hostile values", () => {
         ["append()", () => (track.append as (d?: unknown) => unknown)(), "ERR_DASH_INVALID_ARGUMENT", TypeError],
         ["append(null)", () => track.append(null as never), "ERR_DASH_INVALID_ARGUMENT", TypeError],
         ["append(undefined)", () => track.append(undefined as never), "ERR_DASH_INVALID_ARGUMENT", TypeError],
-        ["inherited fields", () => track.append(Object.create({ inh: 9 }) as Record<string, unknown>, 1), "ERR_DASH_INVALID_ARGUMENT", TypeError],
-        ["a lone surrogate in a key", () => track.append({ ["k\uD800"]: 1 }, 1), "ERR_DASH_UNSUPPORTED_VALUE", TypeError],
-        ["a lone surrogate in a nested key", () => track.append({ a: { ["k\uDC00"]: 1 } }, 1), "ERR_DASH_UNSUPPORTED_VALUE", TypeError],
-        ["a lone surrogate in a key inside an array", () => track.append({ a: [{ ["k\uD800"]: 1 }] }, 1), "ERR_DASH_UNSUPPORTED_VALUE", TypeError],
+        [
+          "inherited fields",
+          () => track.append(Object.create({ inh: 9 }) as Record<string, unknown>, 1),
+          "ERR_DASH_INVALID_ARGUMENT",
+          TypeError,
+        ],
+        ["a lone surrogate in a key", () => track.append({ "k\uD800": 1 }, 1), "ERR_DASH_UNSUPPORTED_VALUE", TypeError],
+        ["a lone surrogate in a nested key", () => track.append({ a: { "k\uDC00": 1 } }, 1), "ERR_DASH_UNSUPPORTED_VALUE", TypeError],
+        [
+          "a lone surrogate in a key inside an array",
+          () => track.append({ a: [{ "k\uD800": 1 }] }, 1),
+          "ERR_DASH_UNSUPPORTED_VALUE",
+          TypeError,
+        ],
         ["10,000-deep objects", () => track.append(nested(10_000), 1), "ERR_DASH_VALUE_OUT_OF_RANGE", RangeError],
         ["10,000-deep objects in an array", () => track.append({ a: [nested(10_000)] }, 1), "ERR_DASH_VALUE_OUT_OF_RANGE", RangeError],
-        ["a dotted key and a nested object naming one field", () => track.append({ "a.b": 1, a: { b: 2 } }, 1), "ERR_DASH_DUPLICATE_FIELD", TypeError],
+        [
+          "a dotted key and a nested object naming one field",
+          () => track.append({ "a.b": 1, a: { b: 2 } }, 1),
+          "ERR_DASH_DUPLICATE_FIELD",
+          TypeError,
+        ],
         ["the same, nested object first", () => track.append({ a: { b: 2 }, "a.b": 1 }, 1), "ERR_DASH_DUPLICATE_FIELD", TypeError],
       ];
       for (const [what, call, code, type] of refusals) {

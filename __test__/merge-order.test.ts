@@ -57,9 +57,7 @@ describe("merging and ordering", () => {
     track.append({ camera: { pos: [1, 2, 3], fov: 60 } }, 1);
     await experiment.flush();
     track.append({ camera: { fov: 75, rot: { yaw: 0.5 } } }, 1);
-    expect((await track.read()).entries).toEqual([
-      { timestamp: 1, "camera.pos": [1, 2, 3], "camera.fov": 75, "camera.rot.yaw": 0.5 },
-    ]);
+    expect((await track.read()).entries).toEqual([{ timestamp: 1, "camera.pos": [1, 2, 3], "camera.fov": 75, "camera.rot.yaw": 0.5 }]);
     await experiment.complete();
   });
 

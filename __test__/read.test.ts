@@ -165,7 +165,12 @@ describe("tracks.list", () => {
       { topic: "robot/joints/arm", totalEntries: 1, columns: ["j"], firstTimestamp: 5, lastTimestamp: 5 },
       { topic: "robot/position", totalEntries: 2, columns: ["a", "b"], firstTimestamp: 1, lastTimestamp: 2 },
     ]);
-    expect((await experiment.tracks.list()).map((t) => t.topic)).toEqual(["camera", "robot/joints/arm", "robot/position", "robotics/other"]);
+    expect((await experiment.tracks.list()).map((t) => t.topic)).toEqual([
+      "camera",
+      "robot/joints/arm",
+      "robot/position",
+      "robotics/other",
+    ]);
     expect((await experiment.tracks.list("camera")).map((t) => t.topic)).toEqual(["camera"]);
     await experiment.complete();
   });

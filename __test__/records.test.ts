@@ -34,9 +34,15 @@ describe("logs", () => {
 
   it("refuses bad levels, messages and metadata with codes", async () => {
     const experiment = await new Experiment("rec/bad-logs", { dashRoot: tempRoot() }).start();
-    expect(() => experiment.log("x", { level: "loud" as "info" })).toThrow(expect.objectContaining({ name: "RangeError", code: "ERR_DASH_INVALID_ARGUMENT" }));
-    expect(() => experiment.log(5 as unknown as string)).toThrow(expect.objectContaining({ name: "TypeError", code: "ERR_DASH_INVALID_ARGUMENT" }));
-    expect(() => experiment.log("x", { metadata: { v: Number.NaN } })).toThrow(expect.objectContaining({ code: "ERR_DASH_UNSUPPORTED_VALUE" }));
+    expect(() => experiment.log("x", { level: "loud" as "info" })).toThrow(
+      expect.objectContaining({ name: "RangeError", code: "ERR_DASH_INVALID_ARGUMENT" }),
+    );
+    expect(() => experiment.log(5 as unknown as string)).toThrow(
+      expect.objectContaining({ name: "TypeError", code: "ERR_DASH_INVALID_ARGUMENT" }),
+    );
+    expect(() => experiment.log("x", { metadata: { v: Number.NaN } })).toThrow(
+      expect.objectContaining({ code: "ERR_DASH_UNSUPPORTED_VALUE" }),
+    );
     expect(() => experiment.log("\ud800")).toThrow(expect.objectContaining({ code: "ERR_DASH_UNSUPPORTED_VALUE" }));
     experiment.log("still usable");
     await experiment.complete();
@@ -68,7 +74,9 @@ describe("metrics", () => {
     expect(await train.read({ startIndex: 1, limit: 1 })).toMatchObject({ startIndex: 1, endIndex: 1, total: 1, hasMore: true });
     expect(await experiment.metrics("empty").read()).toEqual({ data: [], startIndex: 0, endIndex: -1, total: 0, hasMore: false });
     await expect(train.read({ startIndex: -1 })).rejects.toMatchObject({ code: "ERR_DASH_INVALID_ARGUMENT" });
-    expect(() => experiment.metrics("../escape").log({ v: 1 })).toThrow(expect.objectContaining({ name: "TypeError", code: "ERR_DASH_INVALID_NAME" }));
+    expect(() => experiment.metrics("../escape").log({ v: 1 })).toThrow(
+      expect.objectContaining({ name: "TypeError", code: "ERR_DASH_INVALID_NAME" }),
+    );
     await experiment.complete();
     const meta = readJson(join(experiment.dir as string, "metrics/train/metadata.json"));
     expect(meta).toMatchObject({ metricId: "local-metric-train", name: "train", totalDataPoints: 3, nextIndex: 3 });
@@ -115,8 +123,12 @@ describe.runIf(existsSync(python) || process.env.CI === "true")("records match t
     const sdkPoints = jsonLines(join(sdk, "metrics/train/data.jsonl"));
     const ourPoints = jsonLines(join(ours, "metrics/train/data.jsonl"));
     expect(ourPoints.map(keys)).toEqual(sdkPoints.map(keys));
-    expect(ourPoints.map((p) => keys(p.data as Record<string, unknown>))).toEqual(sdkPoints.map((p) => keys(p.data as Record<string, unknown>)));
-    expect(strip(ourPoints[0] as Record<string, unknown>, "createdAt", "data")).toEqual(strip(sdkPoints[0] as Record<string, unknown>, "createdAt", "data"));
+    expect(ourPoints.map((p) => keys(p.data as Record<string, unknown>))).toEqual(
+      sdkPoints.map((p) => keys(p.data as Record<string, unknown>)),
+    );
+    expect(strip(ourPoints[0] as Record<string, unknown>, "createdAt", "data")).toEqual(
+      strip(sdkPoints[0] as Record<string, unknown>, "createdAt", "data"),
+    );
 
     const sdkMeta = readJson(join(sdk, "metrics/train/metadata.json"));
     const ourMeta = readJson(join(ours, "metrics/train/metadata.json"));

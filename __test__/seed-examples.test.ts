@@ -53,9 +53,7 @@ describe("seed examples", () => {
       }
       const temperature = await experiment.track("sensors/temperature").read();
       const pressure = await experiment.track("sensors/pressure").read();
-      expect(temperature.entries).toEqual(
-        Array.from({ length: 100 }, (_, i) => ({ timestamp: base + i * 0.01, value: 20 + i / 10 })),
-      );
+      expect(temperature.entries).toEqual(Array.from({ length: 100 }, (_, i) => ({ timestamp: base + i * 0.01, value: 20 + i / 10 })));
       expect(pressure.entries).toEqual(Array.from({ length: 100 }, (_, i) => ({ timestamp: base + i * 0.01, value: 1000 + i })));
       await experiment.flush();
       await expectSegmentsMatch(trackDir(experiment, "sensors/temperature"), temperature.entries);

@@ -41,7 +41,7 @@ describe("values", () => {
       yes: true,
       no: false,
       nothing: null,
-      text: "héllo wörld 🌍 \u0000 \n \"quoted\" 日本語",
+      text: 'héllo wörld 🌍 \u0000 \n "quoted" 日本語',
       empty: "",
       big: -(2n ** 63n),
       numbers: [1, 2.5, Number.NaN],
@@ -145,7 +145,7 @@ describe("values", () => {
       { a: 17, b: 18 },
       {},
     ];
-    entries.forEach((entry, i) => track.append(entry, entry._ts === undefined ? i : undefined));
+    for (const [i, entry] of entries.entries()) track.append(entry, entry._ts === undefined ? i : undefined);
     const expected = entries.map((entry, i) => {
       const { _ts, ...fields } = entry;
       const defined = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
@@ -175,7 +175,7 @@ describe("values", () => {
     const experiment = await started("mixed");
     const track = experiment.track("mixed");
     const values = [1.5, "text", true, null, 7n, [1, 2], Float32Array.of(0.5), ["x"], Number.NaN, -0];
-    values.forEach((value, i) => track.append({ value }, i));
+    for (const [i, value] of values.entries()) track.append({ value }, i);
     await experiment.flush();
     const { entries } = await track.read();
     expect(entries.map((e) => e.value)).toEqual(values);

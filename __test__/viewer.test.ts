@@ -36,7 +36,16 @@ describe.runIf(available || process.env.CI === "true")("viewer", () => {
     viewer = await startViewer("view/arm", root);
     browser = await chromium.launch({
       executablePath,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
     });
   });
 
@@ -80,7 +89,7 @@ describe.runIf(available || process.env.CI === "true")("viewer", () => {
     const shownName = (late ?? "").split("/").pop() as string;
     await page.waitForFunction((name) => {
       const img = document.getElementById("frame") as HTMLImageElement | null;
-      return img !== null && img.complete && img.naturalWidth > 0 && (img.getAttribute("src") ?? "").includes(name);
+      return img?.complete && img.naturalWidth > 0 && (img.getAttribute("src") ?? "").includes(name);
     }, shownName);
     expect(await page.$eval("#frame", (img) => (img as HTMLImageElement).naturalWidth)).toBe(32);
     mkdirSync(join(__dirname, "artifacts"), { recursive: true });

@@ -22,13 +22,17 @@ const [WIDTH, HEIGHT] = [640, 480];
 /** Frames with smooth gradients, a moving block and mild noise, like a rendered scene. */
 function frames(): Uint8Array[] {
   let seed = 1;
-  const noise = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 7) - 3;
+  const noise = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return (seed % 7) - 3;
+  };
   return Array.from({ length: 8 }, (_, f) => {
     const data = new Uint8Array(WIDTH * HEIGHT * 3);
     for (let y = 0; y < HEIGHT; y++) {
       for (let x = 0; x < WIDTH; x++) {
         const block = Math.abs(x - 100 - f * 50) < 40 && Math.abs(y - 240) < 40 ? 120 : 0;
-        for (let c = 0; c < 3; c++) data[(y * WIDTH + x) * 3 + c] = Math.max(0, Math.min(255, (x >> 2) + (y >> 3) + c * 20 + block + noise()));
+        for (let c = 0; c < 3; c++)
+          data[(y * WIDTH + x) * 3 + c] = Math.max(0, Math.min(255, (x >> 2) + (y >> 3) + c * 20 + block + noise()));
       }
     }
     return data;
@@ -55,7 +59,10 @@ async function dashIngest(pictures: Uint8Array[], fps?: number): Promise<Result>
     const start = performance.now();
     for (let i = 0; i < count; i++) {
       const t0 = performance.now();
-      files.saveImage({ data: pictures[i % pictures.length] as Uint8Array, width: WIDTH, height: HEIGHT }, { to: `frame_${i}.jpg`, quality: 85 });
+      files.saveImage(
+        { data: pictures[i % pictures.length] as Uint8Array, width: WIDTH, height: HEIGHT },
+        { to: `frame_${i}.jpg`, quality: 85 },
+      );
       onThread += performance.now() - t0;
       if (fps !== undefined) await new Promise((resolve) => setTimeout(resolve, 1000 / fps));
     }
@@ -85,7 +92,11 @@ async function sharpFrames(pictures: Uint8Array[]): Promise<Result> {
     }
     await Promise.all(pending);
     const seconds = (performance.now() - start) / 1000;
-    return { writer: "sharp (libvips) + fs, all frames in flight", framesPerSecond: FRAMES / seconds, jsThreadMsPerFrame: onThread / FRAMES };
+    return {
+      writer: "sharp (libvips) + fs, all frames in flight",
+      framesPerSecond: FRAMES / seconds,
+      jsThreadMsPerFrame: onThread / FRAMES,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -101,7 +112,10 @@ async function main(): Promise<void> {
   console.log("| writer | frames/s (first call → durable) | JS-thread ms per frame |");
   console.log("|---|---:|---:|");
   for (const r of results) console.log(`| ${r.writer} | ${r.framesPerSecond.toFixed(1)} | ${r.jsThreadMsPerFrame.toFixed(3)} |`);
-  writeFileSync(join(__dirname, "results", `images${quick ? "-quick" : ""}.json`), `${JSON.stringify({ date: new Date().toISOString(), machine, frames: FRAMES, results }, null, 2)}\n`);
+  writeFileSync(
+    join(__dirname, "results", `images${quick ? "-quick" : ""}.json`),
+    `${JSON.stringify({ date: new Date().toISOString(), machine, frames: FRAMES, results }, null, 2)}\n`,
+  );
 }
 
 main().catch((error: unknown) => {

@@ -78,9 +78,7 @@ async function main(): Promise<void> {
     console.log("| read | rows | median ms | share of the full read |");
     console.log("|---|---:|---:|---:|");
     console.log(`| full read() | ${ROWS.toLocaleString()} | ${fullMs.toFixed(0)} | 100% |`);
-    console.log(
-      `| 1% time range | ${rangeRows.toLocaleString()} | ${rangeMs.toFixed(1)} | ${((100 * rangeMs) / fullMs).toFixed(1)}% |`,
-    );
+    console.log(`| 1% time range | ${rangeRows.toLocaleString()} | ${rangeMs.toFixed(1)} | ${((100 * rangeMs) / fullMs).toFixed(1)}% |`);
     console.log(`findByTime: ${Math.round(lookupsPerSecond).toLocaleString()} lookups/s`);
     writeFileSync(join(__dirname, "results", `read${quick ? "-quick" : ""}.json`), `${JSON.stringify(results, null, 2)}\n`);
   } finally {

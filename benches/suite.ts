@@ -97,7 +97,10 @@ async function main(): Promise<void> {
       "| writer | entries/s (first append → durable) | vs fastest peer | bytes/row on disk | peak RSS MiB | append p50 / p99 / p99.9 ns |",
       "|---|---:|---:|---:|---:|---:|",
       ...rows.map((r) => {
-        const ratio = r === ours ? `**${(r.entriesPerSecond / fastestPeer).toFixed(2)}×**` : `${(r.entriesPerSecond / ours.entriesPerSecond).toFixed(2)}× ours`;
+        const ratio =
+          r === ours
+            ? `**${(r.entriesPerSecond / fastestPeer).toFixed(2)}×**`
+            : `${(r.entriesPerSecond / ours.entriesPerSecond).toFixed(2)}× ours`;
         const latency = r.latencyNs ? `${fmt(r.latencyNs.p50)} / ${fmt(r.latencyNs.p99)} / ${fmt(r.latencyNs.p999)}` : "n/a";
         const rss = r.peakRssMiB === null ? "n/a" : r.peakRssMiB.toFixed(0);
         return `| ${r.contender} | ${fmt(r.entriesPerSecond)} | ${ratio} | ${r.bytesPerRow.toFixed(1)} | ${rss} | ${latency} |`;

@@ -74,13 +74,18 @@ async function inspect(prefix: string, dashRoot: string): Promise<void> {
   const experiment = await Experiment.open(prefix, { dashRoot });
   try {
     const { record, tracks, metrics, logLines, files, diskBytes } = describeExperiment(dashRoot, prefix);
-    console.log(`${prefix}  status ${String(record.status ?? "-")}  created ${String(record.created_at ?? "-")}  ${formatBytes(diskBytes)}`);
+    console.log(
+      `${prefix}  status ${String(record.status ?? "-")}  created ${String(record.created_at ?? "-")}  ${formatBytes(diskBytes)}`,
+    );
     console.log(`\ntracks (${tracks.length}):`);
     for (const track of tracks) {
       const [first] = (await experiment.track(track.topic).read({ end: track.firstTimestamp ?? undefined })).entries;
       const types = Object.entries(first ?? {})
         .filter(([key]) => key !== "timestamp")
-        .map(([key, value]) => `${key}: ${ArrayBuffer.isView(value) ? value.constructor.name : Array.isArray(value) ? "array" : value === null ? "null" : typeof value}`);
+        .map(
+          ([key, value]) =>
+            `${key}: ${ArrayBuffer.isView(value) ? value.constructor.name : Array.isArray(value) ? "array" : value === null ? "null" : typeof value}`,
+        );
       console.log(`  ${track.topic}`);
       console.log(`    rows ${track.totalEntries}, time ${track.firstTimestamp ?? "-"} … ${track.lastTimestamp ?? "-"}`);
       console.log(`    columns ${types.join(", ") || track.columns.join(", ")}`);
@@ -143,7 +148,9 @@ function csvField(value: unknown): string {
   const text =
     typeof value === "string"
       ? value
-      : JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : ArrayBuffer.isView(v) ? Array.from(v as Float64Array) : v));
+      : JSON.stringify(value, (_k, v: unknown) =>
+          typeof v === "bigint" ? v.toString() : ArrayBuffer.isView(v) ? Array.from(v as Float64Array) : v,
+        );
   return `"${text.replaceAll('"', '""')}"`;
 }
 
@@ -294,7 +301,7 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     const code = (error as { code?: string }).code;
-    const usage = error instanceof UsageError || (code !== undefined && code.startsWith("ERR_PARSE_ARGS"));
+    const usage = error instanceof UsageError || code?.startsWith("ERR_PARSE_ARGS");
     process.stderr.write(`dash-ingest: ${(error as Error).message}${code && !usage ? ` (${code})` : ""}\n`);
     if (usage) process.stderr.write("Run dash-ingest --help for usage.\n");
     process.exitCode = usage ? 2 : 1;

@@ -71,13 +71,9 @@ export function resolveConfig(options: EngineTuning): ResolvedConfig {
   }
   return {
     flushIntervalSeconds:
-      optional("flushInterval", options.flushInterval, false) ??
-      fromEnv("ML_DASH_FLUSH_INTERVAL", false) ??
-      DEFAULT_FLUSH_INTERVAL_SECONDS,
+      optional("flushInterval", options.flushInterval, false) ?? fromEnv("ML_DASH_FLUSH_INTERVAL", false) ?? DEFAULT_FLUSH_INTERVAL_SECONDS,
     trackBatchSize:
-      optional("trackBatchSize", options.trackBatchSize, true) ??
-      fromEnv("ML_DASH_TRACK_BATCH_SIZE", true) ??
-      DEFAULT_TRACK_BATCH_SIZE,
+      optional("trackBatchSize", options.trackBatchSize, true) ?? fromEnv("ML_DASH_TRACK_BATCH_SIZE", true) ?? DEFAULT_TRACK_BATCH_SIZE,
     maxQueueBytes: optional("maxQueueBytes", options.maxQueueBytes, true),
     maxUnsealedBytes: optional("maxUnsealedBytes", options.maxUnsealedBytes, true),
     backpressureTimeoutSeconds: optional("backpressureTimeout", options.backpressureTimeout, false),

@@ -33,6 +33,7 @@ export const ERROR_CODES = [
   "ERR_DASH_CORRUPT",
   "ERR_DASH_WRITER",
   "ERR_DASH_INTERNAL",
+  "ERR_DASH_NATIVE_MISSING",
 ] as const;
 
 export type DashErrorCode = (typeof ERROR_CODES)[number];

@@ -1,3 +1,40 @@
-/** The napi-rs addon, built from `crates/ingest_napi` by `npm run build:native`. Internal. */
-export { clockSlot, commitBatch, describeExperiment, errorCodes, findExperiments, NativeEngine } from "../native/index.js";
+/**
+ * The napi-rs addon, built from `crates/ingest_napi` (`npm run build:native` in a clone; from the
+ * tarball's sources by `scripts/install-native.cjs` where no prebuilt engine exists). Internal.
+ */
+import type * as Addon from "../native/index.js";
+import { dashError } from "./errors.js";
+
+/** The platform name napi-rs gives binaries (`linux-x64-gnu`, `darwin-arm64`, …). */
+function platformName(): string {
+  if (process.platform === "linux") {
+    const header = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header;
+    return `linux-${process.arch}-${header?.glibcVersionRuntime === undefined ? "musl" : "gnu"}`;
+  }
+  return process.platform === "win32" ? `win32-${process.arch}-msvc` : `${process.platform}-${process.arch}`;
+}
+
+const PREBUILT = "linux-x64-gnu";
+
+function load(): typeof Addon {
+  try {
+    return require("../native/index.js") as typeof Addon;
+  } catch (error) {
+    const platform = platformName();
+    const what =
+      platform === PREBUILT
+        ? `its engine for ${platform} (native/dash-ingest.${platform}.node) is missing or does not load`
+        : `it has no engine for ${platform} (the package carries a prebuilt one for ${PREBUILT} only)`;
+    const failure = dashError(
+      "ERR_DASH_NATIVE_MISSING",
+      `dash-ingest cannot start: ${what}. To build it from the package's sources, install Rust (https://rustup.rs) and run ` +
+        "`npm rebuild dash-ingest` (npm 11 first needs `npm install-scripts approve dash-ingest`); in a clone of the " +
+        "repository, `npm run build:native`.",
+    );
+    throw Object.assign(failure, { cause: error });
+  }
+}
+
+export const { clockSlot, commitBatch, describeExperiment, errorCodes, findExperiments, NativeEngine } = load();
 export type { EngineOptions, EngineStats, ExperimentInventory, FileRecord, FileTarget, MetricPoints, TrackInfo } from "../native/index.js";
+export type NativeEngine = Addon.NativeEngine;

@@ -16,7 +16,9 @@ export function showProgress(label: string, read: () => { done: number; total: n
     const fraction = total > 0 ? Math.min(1, done / total) : 1;
     const width = 30;
     const filled = Math.round(fraction * width);
-    stream.write(`\r${label} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${done.toLocaleString("en-US")}/${total.toLocaleString("en-US")}`);
+    stream.write(
+      `\r${label} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${done.toLocaleString("en-US")}/${total.toLocaleString("en-US")}`,
+    );
     shown = true;
   };
   const timer = setInterval(draw, 200);

@@ -8,7 +8,7 @@
  */
 import { dashError, dashTypeError, describe } from "./errors.js";
 import { StrictClock } from "./clock.js";
-import { commitBatch, NativeEngine, type EngineStats, type TrackInfo } from "./native.js";
+import { commitBatch, type NativeEngine, type EngineStats, type TrackInfo } from "./native.js";
 import { decodeRows, type Entry } from "./rows.js";
 import { BatchEncoder, type ShapeCache } from "./wire.js";
 import type { ResolvedConfig } from "./config.js";
@@ -72,10 +72,7 @@ export class Recorder {
   /** `owner` names what is being written (a topic or metric name), for error messages. */
   #timestamp(value: unknown, owner: string, source: string): number {
     if (typeof value !== "number" || !Number.isFinite(value)) {
-      throw dashTypeError(
-        "ERR_DASH_INVALID_TIMESTAMP",
-        `"${owner}": ${source} must be a finite number of seconds, got ${describe(value)}`,
-      );
+      throw dashTypeError("ERR_DASH_INVALID_TIMESTAMP", `"${owner}": ${source} must be a finite number of seconds, got ${describe(value)}`);
     }
     return value;
   }
@@ -100,7 +97,11 @@ export class Recorder {
 
   #refuseWrite(what: string): never {
     this.#assertOpen();
-    if (!this.#readOnly) throw dashError("ERR_DASH_CLOSED", `${what}: the experiment is finishing (complete(), fail() or cancel() was called); start a new one to record more`);
+    if (!this.#readOnly)
+      throw dashError(
+        "ERR_DASH_CLOSED",
+        `${what}: the experiment is finishing (complete(), fail() or cancel() was called); start a new one to record more`,
+      );
     throw dashError("ERR_DASH_READ_ONLY", `${what}: the experiment was opened for reading; start() a new Experiment to write`);
   }
 

@@ -174,7 +174,10 @@ export class MetricBuilder {
   /** Points `startIndex …` (at most `limit`, default 1000), as the SDK returns them. */
   async read(options: { startIndex?: number; limit?: number } = {}): Promise<MetricReadResult> {
     const { startIndex = 0, limit = 1000 } = options;
-    for (const [name, value] of [["startIndex", startIndex], ["limit", limit]] as const) {
+    for (const [name, value] of [
+      ["startIndex", startIndex],
+      ["limit", limit],
+    ] as const) {
       if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) {
         throw dashRangeError("ERR_DASH_INVALID_ARGUMENT", `metric read: ${name} must be a non-negative integer, got ${describe(value)}`);
       }
@@ -208,7 +211,9 @@ export function paramsFor(recorder: () => Recorder): Params {
       const flat: Record<string, unknown> = {};
       flatten(values, "", flat, []);
       // parameters.json is strict JSON (the SDK reads it with json.load), so no NaN / Infinity.
-      return recorder().writer("params.set").setParameters(pythonJson(flat, "parameters", "reject"));
+      return recorder()
+        .writer("params.set")
+        .setParameters(pythonJson(flat, "parameters", "reject"));
     },
     get() {
       return recorder().reader().parameters();

@@ -19,16 +19,7 @@ import {
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** A value read back: what was appended, with the same JS type. */
-export type FieldValue =
-  | number
-  | boolean
-  | string
-  | bigint
-  | null
-  | number[]
-  | TypedArray
-  | unknown[]
-  | Record<string, unknown>;
+export type FieldValue = number | boolean | string | bigint | null | number[] | TypedArray | unknown[] | Record<string, unknown>;
 
 /** An entry read back: its timestamp plus its (flattened) fields. */
 export type Entry = { timestamp: number } & Record<string, FieldValue>;

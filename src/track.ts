@@ -48,11 +48,7 @@ export interface MocapResult {
 }
 
 /** What `read` resolves to for each format. */
-export type ReadOutput<F extends ReadFormat> = F extends "json"
-  ? ReadResult
-  : F extends "mocap"
-    ? MocapResult
-    : Buffer;
+export type ReadOutput<F extends ReadFormat> = F extends "json" ? ReadResult : F extends "mocap" ? MocapResult : Buffer;
 
 /** Frame rate the SDK reports for mocap output when a track does not say otherwise. */
 const MOCAP_DEFAULT_FPS = 30;
@@ -129,10 +125,7 @@ export class TrackBuilder {
     // A plain object only: an object with another prototype (`Object.create({ inh: 9 })`) would
     // have its inherited fields recorded, and `append()` / `append(null)` would record nothing.
     if (!isPlainObject(data)) {
-      throw dashTypeError(
-        "ERR_DASH_INVALID_ARGUMENT",
-        `track "${this.topic}": append data must be a plain object, got ${describe(data)}`,
-      );
+      throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `track "${this.topic}": append data must be a plain object, got ${describe(data)}`);
     }
     this.#recorder.append(this.#id, this.topic, data, options, this.#shape);
     return this;

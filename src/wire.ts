@@ -168,7 +168,10 @@ function losslessJson(value: unknown, path: string, seen: object[]): string {
         for (const key of Object.keys(value)) {
           const item = (value as Record<string, unknown>)[key];
           if (!key.isWellFormed()) {
-            throw dashTypeError("ERR_DASH_UNSUPPORTED_VALUE", `${path}: key ${describe(key)} contains a lone surrogate, which UTF-8 cannot store`);
+            throw dashTypeError(
+              "ERR_DASH_UNSUPPORTED_VALUE",
+              `${path}: key ${describe(key)} contains a lone surrogate, which UTF-8 cannot store`,
+            );
           }
           if (item !== undefined) items.push(`${JSON.stringify(key)}:${losslessJson(item, `${path}.${key}`, seen)}`);
         }
@@ -285,7 +288,10 @@ export class BatchEncoder {
     let id = this.#keyIds.get(name);
     if (id === undefined) {
       if (!name.isWellFormed()) {
-        throw dashTypeError("ERR_DASH_UNSUPPORTED_VALUE", `field name ${describe(name)} contains a lone surrogate, which UTF-8 cannot store`);
+        throw dashTypeError(
+          "ERR_DASH_UNSUPPORTED_VALUE",
+          `field name ${describe(name)} contains a lone surrogate, which UTF-8 cannot store`,
+        );
       }
       id = this.#sink.defineKey(name);
       this.#keyIds.set(name, id);

@@ -174,7 +174,23 @@ impl IngestError {
     /// Node names its own system errors; `None` without one or for a number not listed here.
     pub fn os_code(&self) -> Option<&'static str> {
         use rustix::io::Errno;
-        let errno = Errno::from_io_error(self.os_cause()?)?;
+        use std::io::ErrorKind;
+        let cause = self.os_cause()?;
+        let Some(errno) = Errno::from_io_error(cause) else {
+            // An error rebuilt from its kind (by a library between the engine and the system
+            // call) has lost its number; its kind still names the common ones.
+            return match cause.kind() {
+                ErrorKind::NotFound => Some("ENOENT"),
+                ErrorKind::PermissionDenied => Some("EACCES"),
+                ErrorKind::AlreadyExists => Some("EEXIST"),
+                ErrorKind::StorageFull => Some("ENOSPC"),
+                ErrorKind::QuotaExceeded => Some("EDQUOT"),
+                ErrorKind::ReadOnlyFilesystem => Some("EROFS"),
+                ErrorKind::FileTooLarge => Some("EFBIG"),
+                ErrorKind::OutOfMemory => Some("ENOMEM"),
+                _ => None,
+            };
+        };
         let names = [
             (Errno::NOENT, "ENOENT"),
             (Errno::ACCESS, "EACCES"),
@@ -286,5 +302,7 @@ mod tests {
         listed.sort_unstable();
         assert_eq!(codes, listed);
         assert_eq!(IngestError::io("x", "", io()).os_code(), Some("ENOSPC"));
+        let rebuilt = std::io::Error::new(std::io::ErrorKind::StorageFull, "no room");
+        assert_eq!(IngestError::io("x", "", rebuilt).os_code(), Some("ENOSPC"));
     }
 }

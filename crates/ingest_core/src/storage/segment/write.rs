@@ -8,6 +8,7 @@ use std::sync::Arc;
 use parquet::basic::{Compression, Encoding, IntType, LogicalType, Repetition, Type as Physical, ZstdLevel};
 use parquet::column::writer::ColumnWriter;
 use parquet::data_type::ByteArray;
+use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::file::writer::SerializedFileWriter;
@@ -178,12 +179,24 @@ fn encode<W: std::io::Write + Send>(sink: W, table: &Table) -> PResult<W> {
     writer.into_inner()
 }
 
+/// The operating-system error a Parquet error carries (a write that failed), so its code
+/// (`ENOSPC`) reaches the caller; any other Parquet error as an I/O error around it.
+fn io_error(error: ParquetError) -> std::io::Error {
+    match error {
+        ParquetError::External(inner) => match inner.downcast::<std::io::Error>() {
+            Ok(io) => *io,
+            Err(other) => std::io::Error::other(other),
+        },
+        other => std::io::Error::other(other),
+    }
+}
+
 /// Writes `table` (normalized) to `path` as one Parquet file (created fresh: see
 /// [`crate::storage::fsx::create_fresh`]), not synced: the caller syncs (see [`crate::storage::track_store::commit`]).
 /// Returns its size. `lost` says what a failure loses (for the error).
 pub fn write(path: &Path, table: &Table, lost: &str) -> Result<u64> {
     let file = crate::storage::fsx::create_fresh(path).map_err(|e| IngestError::io(path, lost, e))?;
-    let file = encode(file, table).map_err(|e| IngestError::io(path, lost, std::io::Error::other(e)))?;
+    let file = encode(file, table).map_err(|e| IngestError::io(path, lost, io_error(e)))?;
     let size = file.metadata().map_err(|e| IngestError::io(path, lost, e))?.len();
     Ok(size)
 }

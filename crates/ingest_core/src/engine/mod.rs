@@ -1,5 +1,6 @@
-//! The engine of one experiment: the handle used by the producer (the JS thread), and the one named
-//! writer thread (`writer.rs`) it starts, which owns all track state.
+//! The engine of one experiment: the handle used by the producer (the JS thread), its
+//! [`Committer`] (the hot path: batches into the bounded queue), and the one named writer thread
+//! (`writer/`) it starts, which owns all track state.
 //!
 //! Contracts:
 //! - Order: commands are handled in the order they were queued, so a flush or read sees every
@@ -19,101 +20,33 @@
 
 pub mod clock;
 pub mod command;
+mod committer;
 pub(crate) mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::{Map, Value as Json};
 
-use crate::config::{EngineConfig, Overload};
+use crate::config::EngineConfig;
 use crate::durability::lock::lock;
 use crate::durability::wal::{Wal, WalConfig};
 use crate::engine::command::{Command, FileContent, Pending, ReadQuery, Reply, SaveFile};
+pub use crate::engine::committer::Committer;
 pub use crate::engine::writer::Recovery;
 use crate::engine::writer::Writer;
 use crate::error::{IngestError, Result};
 use crate::ingest::wire::Shape;
 use crate::merge::table::ColumnName;
-use crate::queue::{ByteQueue, PushError};
+use crate::queue::ByteQueue;
 use crate::sdk::records;
 use crate::stats::{BufferPool, Stats};
 use crate::storage::track_store::{self, TrackSummary};
 use crate::{sdk::experiment, storage::paths};
-
-/// Commits batches to an engine's queue; cheap to clone, usable while the engine lives (after it
-/// closes, commits fail with `Closed`).
-#[derive(Clone)]
-pub struct Committer {
-    queue: Arc<ByteQueue<Command>>,
-    stats: Arc<Stats>,
-    buffers: Arc<BufferPool>,
-    backpressure_timeout: Duration,
-    overload: Overload,
-}
-
-impl Committer {
-    fn send(&self, command: Command, bytes: usize) -> Result<()> {
-        self.queue
-            .push(command, bytes, self.backpressure_timeout)
-            .map_err(|e| self.push_error(e, bytes))
-    }
-
-    fn send_last(&self, command: Command) -> Result<()> {
-        self.queue.push_last(command).map_err(|e| self.push_error(e, 0))
-    }
-
-    fn push_error(&self, error: PushError, bytes: usize) -> IngestError {
-        match error {
-            PushError::Closed => IngestError::Closed,
-            PushError::Full => IngestError::Backpressure {
-                waited_ms: u64::try_from(self.backpressure_timeout.as_millis()).unwrap_or(u64::MAX),
-                bytes,
-            },
-        }
-    }
-
-    /// Hands a batch of `entries` wire-encoded entries to the writer (copied; the caller may
-    /// reuse `batch` at once). When the queue is full the overload policy applies, unless
-    /// `must_wait` (a flush, read or close): then it waits for room like `Block`.
-    pub fn commit(&self, batch: &[u8], entries: u32, must_wait: bool) -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        crate::engine::clock::activity();
-        let mut copy = self.buffers.take();
-        copy.extend_from_slice(batch);
-        let command = Command::Entries {
-            batch: copy,
-            entries: u64::from(entries),
-        };
-        let policy = if must_wait { Overload::Block } else { self.overload };
-        let wait = match policy {
-            Overload::Block => self.backpressure_timeout,
-            Overload::Drop | Overload::Throw => Duration::ZERO,
-        };
-        match self.queue.push(command, batch.len(), wait) {
-            Ok(()) => {}
-            Err(PushError::Full) if policy == Overload::Drop => {
-                self.stats.entries_dropped.fetch_add(u64::from(entries), Relaxed);
-                return Ok(());
-            }
-            Err(PushError::Full) => {
-                return Err(IngestError::Backpressure {
-                    waited_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                    bytes: batch.len(),
-                })
-            }
-            Err(error) => return Err(self.push_error(error, batch.len())),
-        }
-        self.stats.entries_committed.fetch_add(u64::from(entries), Relaxed);
-        Ok(())
-    }
-}
 
 /// Every method takes `&self`: any interleaving of calls (a close while a flush is pending, a new
 /// topic while a read runs) is safe, whoever holds the engine.
@@ -476,6 +409,8 @@ impl Drop for Engine {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::Ordering::Relaxed;
+
     use super::*;
     use crate::engine::command::ReadFormat;
     use crate::ingest::wire;

@@ -7,6 +7,7 @@
  *   dash-ingest tail <experiment> <topic> [-n N] [--follow]
  *   dash-ingest export <experiment> [topic] --format csv|jsonl|parquet|ml-dash
  *   dash-ingest view <experiment>
+ *   dash-ingest serve [--port 3000] [--host 127.0.0.1] [--token T …]
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -14,6 +15,7 @@ import { parseArgs } from "node:util";
 import { Experiment } from "./experiment.js";
 import { describeExperiment, findExperiments } from "./native.js";
 import { showProgress } from "./progress.js";
+import { startServer } from "./serve.js";
 import { startViewer } from "./viewer.js";
 
 const HELP = `Usage: dash-ingest <command> [options]
@@ -31,6 +33,10 @@ Commands:
                                          ml-dash SDK reads
   view <experiment> [--port N]           serve a local page (127.0.0.1): one chart per track, a
                                          shared time cursor, the frame nearest the cursor
+  serve [--port 3000] [--host H]         an ML-Dash server: the Python ml-dash SDK with
+        [--token T …]                    dash_url="http://host:port" records into the dash root;
+                                         tokens also from $DASH_INGEST_TOKENS (comma-separated);
+                                         without a token, loopback only; --port 0 picks a port
 
 Options:
   --dash-root <dir>   root of the experiments (default: $ML_DASH_ROOT or .dash)
@@ -225,6 +231,12 @@ function numberOption(name: string, text: string | undefined): number | undefine
   return value;
 }
 
+function portOption(text: string | undefined, fallback: number): number {
+  const port = text === undefined ? fallback : Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number, got ${text}`);
+  return port;
+}
+
 function arity(command: string, args: string[], count: number, usage: string): string[] {
   if (args.length !== count) throw new UsageError(`${command} takes ${usage}`);
   return args;
@@ -240,6 +252,8 @@ async function main(argv: string[]): Promise<number> {
       n: { type: "string", short: "n" },
       follow: { type: "boolean", short: "f" },
       port: { type: "string" },
+      host: { type: "string" },
+      token: { type: "string", multiple: true },
       out: { type: "string", short: "o" },
       start: { type: "string" },
       end: { type: "string" },
@@ -283,11 +297,22 @@ async function main(argv: string[]): Promise<number> {
     }
     case "view": {
       const [prefix] = arity("view", rest, 1, "one experiment prefix");
-      const port = values.port === undefined ? 0 : Number(values.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number, got ${values.port}`);
-      const viewer = await startViewer(prefix as string, dashRoot, port);
+      const viewer = await startViewer(prefix as string, dashRoot, portOption(values.port, 0));
       console.log(`dash-ingest view: ${viewer.url} (Ctrl-C to stop)`);
       await new Promise(() => undefined); // serve until the process is stopped
+      return 0;
+    }
+    case "serve": {
+      arity("serve", rest, 0, "no positional arguments");
+      const tokens = [...(values.token ?? []), ...(process.env.DASH_INGEST_TOKENS ?? "").split(",")].filter((t) => t.length > 0);
+      const server = await startServer({ dashRoot, port: portOption(values.port, 3000), host: values.host ?? "127.0.0.1", tokens });
+      const auth = tokens.length === 0 ? "no token: loopback only" : `${tokens.length} token(s)`;
+      console.log(`dash-ingest serve: ${server.url} (dash root ${dashRoot}; ${auth}; Ctrl-C to stop)`);
+      await new Promise<void>((resolve) => {
+        const stop = () => void server.close().then(resolve);
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      });
       return 0;
     }
     default:

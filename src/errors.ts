@@ -34,6 +34,8 @@ export const ERROR_CODES = [
   "ERR_DASH_WRITER",
   "ERR_DASH_INTERNAL",
   "ERR_DASH_NATIVE_MISSING",
+  "ERR_DASH_UNAUTHORIZED",
+  "ERR_DASH_TOO_LARGE",
 ] as const;
 
 export type DashErrorCode = (typeof ERROR_CODES)[number];

@@ -73,6 +73,12 @@ function nameAndProject(prefix: string): { name: string; project: string } {
 }
 
 /**
+ * Records a log line with the time a client gave it (an ISO string), for the server; not part of
+ * the package's API.
+ */
+export let logAt: (experiment: Experiment, at: string, message: string, options: LogOptions) => void;
+
+/**
  * One experiment. Create it, `start()` it (or use `run(fn)`), append to its tracks, then
  * `complete()`, `fail()` or `cancel()`: each makes everything durable and records the status.
  * A process that exits without finishing still has its data flushed (status stays `RUNNING`).
@@ -372,5 +378,9 @@ export class Experiment {
   /** @internal Called by the exit hook: seal everything synchronously. */
   closeOnExit(): void {
     this.#recorder?.closeSync();
+  }
+
+  static {
+    logAt = (experiment, at, message, options) => writeLog(experiment.#started(), message, options, at);
   }
 }

@@ -106,7 +106,8 @@ function flatten(value: Record<string, unknown>, prefix: string, out: Record<str
 /** `experiment.logs`: one method per level. */
 export type Logs = Record<LogLevel, (message: string, metadata?: Record<string, unknown>) => void>;
 
-export function writeLog(recorder: Recorder, message: unknown, options: LogOptions = {}): void {
+/** Records a log line; `at` is its ISO time (now, unless a client sent the line's own time). */
+export function writeLog(recorder: Recorder, message: unknown, options: LogOptions = {}, at = new Date().toISOString()): void {
   if (typeof message !== "string") {
     throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `log message must be a string, got ${describe(message)}`);
   }
@@ -128,7 +129,7 @@ export function writeLog(recorder: Recorder, message: unknown, options: LogOptio
   if (!message.isWellFormed()) {
     throw dashTypeError("ERR_DASH_UNSUPPORTED_VALUE", "log message contains a lone surrogate, which UTF-8 cannot store");
   }
-  recorder.writer("log").log(new Date().toISOString(), level, message, metadata);
+  recorder.writer("log").log(at, level, message, metadata);
 }
 
 export function logsFor(recorder: () => Recorder): Logs {

@@ -1,0 +1,202 @@
+/**
+ * `dash-ingest serve`: the real Python ml-dash SDK (remote mode, `dash_url` only) records through
+ * the server into the dash root, where the local API, the CLI and DuckDB read it; bad requests get
+ * the right status and write nothing. The SDK needs `.venv-mldash` (`npm run setup:python`, with
+ * numpy and pillow for the seed's frames); under `CI=true` a missing one fails instead of skipping.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import jpeg from "jpeg-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Experiment } from "../src/index.js";
+import { type DashServer, startServer } from "../src/serve.js";
+import { tempRoot } from "./helpers.js";
+
+const python = process.env.DASH_INGEST_PYTHON ?? join(__dirname, "..", ".venv-mldash", "bin", "python");
+const cli = join(__dirname, "..", "dist", "cli.js");
+
+function pythonHasSeedDeps(): boolean {
+  if (!existsSync(python)) return false;
+  try {
+    execFileSync(python, ["-c", "import ml_dash, numpy, PIL"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const available = pythonHasSeedDeps();
+const required = process.env.CI === "true";
+
+/** Starts `dash-ingest serve` in a child process; resolves with it and its URL once it listens. */
+function serve(dashRoot: string, args: string[] = []): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [cli, "serve", "--port", "0", "--dash-root", dashRoot, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return new Promise((resolve, reject) => {
+    let output = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+      const url = /http:\/\/[^\s]+/.exec(output)?.[0];
+      if (url !== undefined) resolve({ child, url });
+    });
+    child.stderr?.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.once("exit", (code) => reject(new Error(`serve exited with ${code}: ${output}`)));
+  });
+}
+
+/** Runs an SDK script with a token file in a scratch config directory, in a scratch directory. */
+function runSdk(script: string, args: string[], token: string): string {
+  const scratch = tempRoot();
+  mkdirSync(join(scratch, "config"));
+  writeFileSync(join(scratch, "config", "tokens.json"), JSON.stringify({ "ml-dash-token": token }));
+  const env: NodeJS.ProcessEnv = { ...process.env, ML_DASH_CONFIG_DIR: join(scratch, "config"), ML_DASH_NO_VERSION_CHECK: "1" };
+  delete env.DREAMLAKE_EXPERIMENT_BROKER;
+  delete env.DREAMLAKE_EXPERIMENT_BROKER_TOKEN;
+  const out = execFileSync(python, [join(__dirname, "python", script), ...args], {
+    cwd: scratch,
+    env,
+    encoding: "utf8",
+    timeout: 120_000,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return out.trim().split("\n").pop() as string;
+}
+
+describe.skipIf(!available && !required)("the Python SDK against dash-ingest serve", () => {
+  let server: { child: ChildProcess; url: string };
+  let root: string;
+
+  beforeAll(async () => {
+    expect(available, "the Python SDK with numpy and pillow (npm run setup:python)").toBe(true);
+    root = tempRoot();
+    server = await serve(root, ["--token", "secret"]);
+  });
+
+  afterAll(() => {
+    server?.child.kill("SIGTERM");
+  });
+
+  it("runs the seed's complete robot-tracking example: every entry, frame, log, metric point and parameter arrives", async () => {
+    const prefix = "alice/robotics/complete-tracking";
+    const sent = JSON.parse(runSdk("sdk_remote_seed.py", [server.url, prefix, "1000"], "secret"));
+    expect(sent).toEqual({ position: 250, control: 250, frames: 250, logs: 11, train: 250 });
+
+    const record = JSON.parse(readFileSync(join(root, prefix, "experiment.json"), "utf8"));
+    expect(record).toMatchObject({ status: "COMPLETED", name: "complete-tracking", tags: ["seed", "remote"] });
+    const experiment = await Experiment.open(prefix, { dashRoot: root });
+    try {
+      const steps = Array.from({ length: 250 }, (_, i) => i * 4);
+      const position = (await experiment.track("robot/position").read()).entries;
+      expect(position.map((e) => e.step)).toEqual(steps);
+      expect(position.map((e) => e.timestamp)).toEqual(steps);
+      expect(position[1]).toMatchObject({ frame: "frame_00004.jpg" });
+      expect(position[1]?.pos).toHaveLength(3);
+      const control = (await experiment.track("robot/control").read()).entries;
+      expect(control.map((e) => e.step)).toEqual(steps);
+      expect(Object.keys(control[0] ?? {}).sort()).toEqual(["ctrl_0", "ctrl_1", "step", "timestamp"]);
+
+      const frames = await experiment.files("robot/frames").list("frame_*.jpg");
+      expect(frames).toHaveLength(250);
+      const image = jpeg.decode(await experiment.files("robot/frames").read("frame_00004.jpg"));
+      expect([image.width, image.height]).toEqual([640, 480]);
+
+      const train = await experiment.metrics("train").read({ limit: 1000 });
+      expect(train.data.map((p) => p.data.step)).toEqual(steps);
+      expect(experiment.params.get()).toEqual({ "sim.dt": 0.002, "sim.steps": 1000, record_interval: 4, robot: "two-link" });
+    } finally {
+      await experiment.close();
+    }
+    const logs = readFileSync(join(root, prefix, "logs", "logs.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(logs).toHaveLength(11);
+    expect(logs[0]).toMatchObject({ level: "info", message: "Starting robot tracking experiment" });
+    expect(logs[1]).toMatchObject({ message: "step 0", metadata: { step: 0 } });
+  });
+
+  it("refuses a client with the wrong token (401), and the SDK's run fails instead of losing data silently", () => {
+    expect(() => runSdk("sdk_remote_seed.py", [server.url, "alice/robotics/wrong-token", "8"], "not-the-token")).toThrow(/401/);
+    expect(existsSync(join(root, "alice", "robotics", "wrong-token"))).toBe(false);
+  });
+});
+
+describe("dash-ingest serve: requests it refuses", () => {
+  let server: DashServer;
+  let root: string;
+  const auth = { authorization: "Bearer t" };
+
+  beforeAll(async () => {
+    root = join(tempRoot(), "root");
+    server = await startServer({ dashRoot: root, port: 0, tokens: ["t"], maxBodyBytes: 64 * 1024 });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  async function post(
+    path: string,
+    body: unknown,
+    headers: Record<string, string> = auth,
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
+    const response = await fetch(`${server.url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  }
+
+  async function openExperiment(name: string): Promise<string> {
+    const { status, body } = await post("/api/namespaces/ns/nodes", { type: "EXPERIMENT", name, parentId: "ROOT", projectSlug: "proj" });
+    expect(status).toBe(201);
+    return (body.experiment as { id: string }).id;
+  }
+
+  it("401 without a token or with a wrong one", async () => {
+    expect((await post("/graphql", { query: "query { me { username } }" }, {})).status).toBe(401);
+    const wrong = await post("/graphql", { query: "query { me { username } }" }, { authorization: "Bearer x" });
+    expect(wrong).toMatchObject({ status: 401, body: { error: { code: "ERR_DASH_UNAUTHORIZED" } } });
+  });
+
+  it("413 for a body over the limit; 400 for malformed JSON and entries without a timestamp; 404 for unknown ids", async () => {
+    const id = await openExperiment("limits");
+    const batch = `/api/experiments/${id}/tracks/t/append_batch`;
+    const huge = await post(batch, { entries: [{ timestamp: 1, blob: "x".repeat(100_000) }] });
+    expect(huge).toMatchObject({ status: 413, body: { error: { code: "ERR_DASH_TOO_LARGE" } } });
+    expect(await post(batch, "{not json")).toMatchObject({ status: 400, body: { error: { code: "ERR_DASH_INVALID_ARGUMENT" } } });
+    const untimed = await post(batch, { entries: [{ timestamp: 1, x: 1 }, { x: 2 }] });
+    expect(untimed).toMatchObject({ status: 400, body: { error: { code: "ERR_DASH_INVALID_TIMESTAMP" } } });
+    const userField = await post(batch, { entries: [{ timestamp: "user-field", z: 9 }] });
+    expect(userField.status).toBe(400);
+    expect(await post(`/api/experiments/e${Buffer.from("../../x").toString("base64url")}/logs`, { logs: [] })).toMatchObject({
+      status: 400,
+    });
+    expect((await post("/api/experiments/nope/logs", { logs: [] })).status).toBe(404);
+    // None of the refused batches wrote a row.
+    expect((await post(batch, { entries: [{ timestamp: 2, x: 2 }] })).status).toBe(201);
+    const read = await fetch(`${server.url}/api/experiments/${id}/tracks/t/data?format=json`, { headers: auth });
+    expect(await read.json()).toMatchObject({ count: 1, entries: [{ timestamp: 2, x: 2 }] });
+  });
+
+  it("hostile topic, folder and file names: 400, and nothing is written outside the dash root", async () => {
+    const id = await openExperiment("hostile");
+    for (const topic of ["..%2F..%2Fescape", "%2Fabs", "a%00b"]) {
+      const { status, body } = await post(`/api/experiments/${id}/tracks/${topic}/append_batch`, { entries: [{ timestamp: 1, x: 1 }] });
+      expect(status, topic).toBe(400);
+      expect((body.error as { code: string }).code).toBe("ERR_DASH_INVALID_NAME");
+    }
+    const folder = await post("/api/namespaces/ns/nodes", { type: "FOLDER", experimentId: id, parentId: "ROOT", name: ".." });
+    expect(folder.status).toBe(400);
+    expect(readdirSync(join(root, ".."))).toEqual(["root"]);
+  });
+
+  it("refuses to listen beyond loopback without a token", async () => {
+    await expect(startServer({ dashRoot: root, port: 0, host: "0.0.0.0" })).rejects.toMatchObject({ code: "ERR_DASH_INVALID_ARGUMENT" });
+  });
+});

@@ -1,0 +1,422 @@
+/**
+ * `dash-ingest serve`: the ML-Dash server contract (what the Python ml-dash SDK 0.11 sends in
+ * remote mode) on top of the engine, so an unmodified SDK pointed at it (`dash_url=`) records into
+ * `<dashRoot>/<namespace>/<project>/[<folders>/]<name>`, readable like any local experiment.
+ *
+ * Contracts:
+ * - Ids are derived from names (a kind letter plus the base64url of the path), so they survive a
+ *   restart of the server: a client that keeps going after one still addresses the same
+ *   experiment. An id that does not decode to a valid path is a 404.
+ * - A write is acknowledged (2xx, always a JSON body) only after it is durable: the server flushes
+ *   the experiment before answering. A retried track batch merges with itself by timestamp.
+ * - Bad input is a 4xx with `{ "error": { "code", "message" } }` and writes nothing of that
+ *   entry; names and paths are validated by the engine like local ones (nothing leaves the dash
+ *   root). Bodies are limited (`413`). With tokens configured, a request without one of them is
+ *   401; without tokens the server only listens on loopback.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { type DashErrorCode, dashError, describe } from "./errors.js";
+import { Experiment, type ExperimentStatus, logAt } from "./experiment.js";
+import type { LogLevel } from "./records.js";
+
+export interface ServeOptions {
+  dashRoot: string;
+  port?: number;
+  host?: string;
+  /** Accepted bearer tokens; none means no authentication (loopback only). */
+  tokens?: string[];
+  /** The largest request body accepted, in bytes (default 256 MiB: file uploads are one body). */
+  maxBodyBytes?: number;
+}
+
+export interface DashServer {
+  url: string;
+  /** Stops accepting requests and closes every open experiment (their status stays as it is). */
+  close(): Promise<void>;
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
+const DEFAULT_MAX_BODY = 256 * 1024 * 1024;
+
+/** A request the server refuses, with the status and code it answers. */
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: DashErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+// Ids: a kind letter and the base64url of what it names.
+const KIND = { experiment: "e", node: "n", project: "p", folder: "f", fileFolder: "d" } as const;
+type Kind = keyof typeof KIND;
+
+function idOf(kind: Kind, path: string): string {
+  return KIND[kind] + Buffer.from(path, "utf8").toString("base64url");
+}
+
+function pathOf(kind: Kind, id: unknown): string {
+  if (typeof id !== "string" || id[0] !== KIND[kind]) throw new HttpError(404, "ERR_DASH_NOT_FOUND", `unknown ${kind} id ${describe(id)}`);
+  const path = Buffer.from(id.slice(1), "base64url").toString("utf8");
+  if (idOf(kind, path) !== id) throw new HttpError(404, "ERR_DASH_NOT_FOUND", `unknown ${kind} id ${describe(id)}`);
+  return path;
+}
+
+/** A file folder's id names its experiment and the folder path inside it. */
+const FOLDER_SEPARATOR = "\n";
+
+function segment(value: unknown, what: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
+  if (typeof value !== "string" || value === "." || value === ".." || /^$|[/\x00-\x1f]/.test(value)) {
+    throw new HttpError(400, "ERR_DASH_INVALID_NAME", `${what} must be a name without "/" or control characters, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function jsonObject(body: Buffer): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString("utf8"));
+  } catch (error) {
+    throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", `the body is not JSON: ${(error as Error).message}`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", "the body must be a JSON object");
+  }
+  return value as Record<string, unknown>;
+}
+
+function arrayField(body: Record<string, unknown>, key: string): unknown[] {
+  const value = body[key];
+  if (!Array.isArray(value)) throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", `"${key}" must be an array`);
+  return value;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** The parts of a `multipart/form-data` body: fields as text, files as bytes. */
+function multipart(body: Buffer, contentType: string): Map<string, { filename?: string; data: Buffer }> {
+  const boundary = /boundary=(?:"([^"]+)"|([^;]+))/i.exec(contentType);
+  if (boundary === null) throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", "multipart body without a boundary");
+  const delimiter = Buffer.from(`--${boundary[1] ?? boundary[2]}`);
+  const parts = new Map<string, { filename?: string; data: Buffer }>();
+  let at = body.indexOf(delimiter);
+  while (at !== -1) {
+    const start = at + delimiter.length;
+    if (body.subarray(start, start + 2).toString() === "--") break;
+    const next = body.indexOf(delimiter, start);
+    if (next === -1) throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", "multipart body without its closing boundary");
+    const part = body.subarray(start + 2, next - 2); // after CRLF, before CRLF
+    const headerEnd = part.indexOf("\r\n\r\n");
+    if (headerEnd === -1) throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", "multipart part without headers");
+    const headers = part.subarray(0, headerEnd).toString("utf8");
+    const name = /name="([^"]*)"/i.exec(headers)?.[1];
+    const filename = /filename="([^"]*)"/i.exec(headers)?.[1];
+    if (name !== undefined) parts.set(name, { ...(filename === undefined ? {} : { filename }), data: part.subarray(headerEnd + 4) });
+    at = next;
+  }
+  return parts;
+}
+
+const LEVELS = new Set(["debug", "info", "warn", "error", "fatal"]);
+const STATUSES = new Set<ExperimentStatus>(["COMPLETED", "FAILED", "CANCELLED", "RUNNING"]);
+
+export async function startServer(options: ServeOptions): Promise<DashServer> {
+  const { dashRoot, port = 3000, host = "127.0.0.1", tokens = [], maxBodyBytes = DEFAULT_MAX_BODY } = options;
+  if (tokens.length === 0 && !LOOPBACK.has(host)) {
+    throw dashError(
+      "ERR_DASH_INVALID_ARGUMENT",
+      `serving on ${host} needs a token (--token or DASH_INGEST_TOKENS); without one only loopback is allowed`,
+    );
+  }
+  /** The open experiments by prefix; each is opened once (one writing engine per experiment). */
+  const open = new Map<string, Promise<Experiment>>();
+
+  function experiment(prefix: string, fields: { tags?: string[]; description?: string } = {}): Promise<Experiment> {
+    let opening = open.get(prefix);
+    if (opening === undefined) {
+      opening = new Experiment(prefix, { dashRoot, ...fields }).start();
+      open.set(prefix, opening);
+      opening.catch(() => open.delete(prefix));
+    }
+    return opening;
+  }
+
+  async function finish(prefix: string, status: ExperimentStatus): Promise<void> {
+    const running = await experiment(prefix);
+    open.delete(prefix);
+    if (status === "COMPLETED") await running.complete();
+    else if (status === "FAILED") await running.fail();
+    else if (status === "CANCELLED") await running.cancel();
+  }
+
+  function graphql(body: Record<string, unknown>): unknown {
+    const query = typeof body.query === "string" ? body.query : "";
+    const variables = isRecord(body.variables) ? body.variables : {};
+    if (/\bme\s*\{/.test(query)) return { me: { username: "local" } };
+    if (/namespace\s*\(\s*slug:/.test(query)) return { namespace: { projects: [] } };
+    if (/experimentNode\s*\(/.test(query)) {
+      return { experimentNode: { id: idOf("node", pathOf("experiment", variables.experimentId)) } };
+    }
+    if (/experimentById\s*\(/.test(query)) {
+      const prefix = pathOf("experiment", variables.experimentId);
+      const [namespace = "", project = ""] = prefix.split("/");
+      if (/\bprojectId\b/.test(query) && !/project\s*\{/.test(query)) {
+        return { experimentById: { projectId: idOf("project", `${namespace}/${project}`) } };
+      }
+      return { experimentById: { project: { slug: project, name: project, namespace: { slug: namespace } } } };
+    }
+    if (/project\s*\(/.test(query)) return { project: { nodes: [] } };
+    throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", "unsupported GraphQL operation");
+  }
+
+  /** `POST /api/namespaces/{ns}/nodes` with a JSON body: PROJECT, FOLDER or EXPERIMENT. */
+  async function createNode(namespace: string, body: Record<string, unknown>): Promise<unknown> {
+    switch (body.type) {
+      case "PROJECT": {
+        const project = segment(body.slug ?? body.name, "project slug");
+        return { project: { id: idOf("project", `${namespace}/${project}`), slug: project } };
+      }
+      case "FOLDER": {
+        const name = segment(body.name, "folder name");
+        if (body.experimentId !== undefined) {
+          const prefix = pathOf("experiment", body.experimentId);
+          const parent =
+            typeof body.parentId === "string" && body.parentId.startsWith(KIND.fileFolder)
+              ? pathOf("fileFolder", body.parentId)
+              : `${prefix}${FOLDER_SEPARATOR}`;
+          const [owner = "", folders = ""] = parent.split(FOLDER_SEPARATOR);
+          if (owner !== prefix) throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", "parentId belongs to another experiment");
+          return { node: { id: idOf("fileFolder", `${prefix}${FOLDER_SEPARATOR}${folders === "" ? name : `${folders}/${name}`}`) } };
+        }
+        const parent =
+          body.parentId === "ROOT" || body.parentId === undefined ? pathOf("project", body.projectId) : pathOf("folder", body.parentId);
+        return { node: { id: idOf("folder", `${parent}/${name}`) } };
+      }
+      case "EXPERIMENT": {
+        const name = segment(body.name, "experiment name");
+        let parent: string;
+        if (typeof body.parentId === "string" && body.parentId !== "ROOT") parent = pathOf("folder", body.parentId);
+        else if (body.projectId !== undefined) parent = pathOf("project", body.projectId);
+        else parent = `${namespace}/${segment(body.projectSlug, "projectSlug")}`;
+        if (!parent.startsWith(`${namespace}/`))
+          throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", "the project belongs to another namespace");
+        const prefix = `${parent}/${name}`;
+        const tags = Array.isArray(body.tags) && body.tags.every((t) => typeof t === "string") ? (body.tags as string[]) : undefined;
+        const description = typeof body.description === "string" ? body.description : undefined;
+        await experiment(prefix, { ...(tags ? { tags } : {}), ...(description === undefined ? {} : { description }) });
+        return { experiment: { id: idOf("experiment", prefix), name, status: "RUNNING" }, node: { id: idOf("node", prefix) } };
+      }
+      default:
+        throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", `unsupported node type ${describe(body.type)}`);
+    }
+  }
+
+  /** `POST /api/namespaces/{ns}/nodes` multipart, `type=FILE`: one file of an experiment. */
+  async function uploadFile(parts: Map<string, { filename?: string; data: Buffer }>): Promise<unknown> {
+    const text = (key: string) => parts.get(key)?.data.toString("utf8");
+    if (text("type") !== "FILE") throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", "a multipart node must be of type FILE");
+    const file = parts.get("file");
+    if (file === undefined) throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", 'the "file" part is missing');
+    const prefix = pathOf("experiment", text("experimentId"));
+    const parentId = text("parentId");
+    let folders = "";
+    if (parentId?.startsWith(KIND.fileFolder)) {
+      const [owner, path = ""] = pathOf("fileFolder", parentId).split(FOLDER_SEPARATOR);
+      if (owner !== prefix) throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", "parentId belongs to another experiment");
+      folders = path;
+    }
+    const name = text("name") ?? file.filename ?? "";
+    const metadataText = text("metadata");
+    const metadata = metadataText === undefined ? undefined : jsonObject(Buffer.from(metadataText));
+    const running = await experiment(prefix);
+    running
+      .files(folders)
+      .save(new Uint8Array(file.data.buffer, file.data.byteOffset, file.data.byteLength), { to: name, ...(metadata ? { metadata } : {}) });
+    await running.flush();
+    return { node: { id: idOf("fileFolder", `${prefix}${FOLDER_SEPARATOR}${folders}/${name}`), experimentId: idOf("experiment", prefix) } };
+  }
+
+  async function appendTrack(prefix: string, topic: string, body: Record<string, unknown>): Promise<unknown> {
+    const entries = arrayField(body, "entries");
+    if (entries.length === 0) throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", '"entries" is empty');
+    for (const [i, entry] of entries.entries()) {
+      if (!isRecord(entry) || typeof entry.timestamp !== "number" || !Number.isFinite(entry.timestamp)) {
+        throw new HttpError(400, "ERR_DASH_INVALID_TIMESTAMP", `entry ${i} has no finite numeric "timestamp"`);
+      }
+    }
+    const running = await experiment(prefix);
+    const track = running.track(topic);
+    for (const entry of entries as Record<string, unknown>[]) {
+      const { timestamp, ...fields } = entry;
+      track.append(fields, { timestamp: timestamp as number });
+    }
+    await running.flush();
+    return { count: entries.length, topic };
+  }
+
+  async function appendLogs(prefix: string, body: Record<string, unknown>): Promise<unknown> {
+    const lines = arrayField(body, "logs");
+    for (const [i, line] of lines.entries()) {
+      if (!isRecord(line) || typeof line.message !== "string" || typeof line.timestamp !== "string" || !LEVELS.has(line.level as string)) {
+        throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", `log ${i} needs a string "message" and "timestamp" and a known "level"`);
+      }
+    }
+    const running = await experiment(prefix);
+    for (const line of lines as Record<string, unknown>[]) {
+      const metadata = isRecord(line.metadata) ? { metadata: line.metadata } : {};
+      logAt(running, line.timestamp as string, line.message as string, { level: line.level as LogLevel, ...metadata });
+    }
+    await running.flush();
+    return { created: lines.length };
+  }
+
+  async function appendMetric(prefix: string, name: string, body: Record<string, unknown>): Promise<unknown> {
+    const points = arrayField(body, "dataPoints");
+    if (!points.every(isRecord)) throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", '"dataPoints" must hold objects');
+    const running = await experiment(prefix);
+    const metric = running.metrics(name);
+    for (const point of points) metric.log(point);
+    await running.flush();
+    return { count: points.length };
+  }
+
+  async function readTrack(prefix: string, topic: string, query: URLSearchParams): Promise<unknown> {
+    const number = (key: string) => {
+      const text = query.get(key);
+      const value = text === null ? undefined : Number(text);
+      if (value !== undefined && !Number.isFinite(value)) throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", `${key} must be a number`);
+      return value;
+    };
+    const columns = query.get("columns")?.split(",").filter(Boolean);
+    const running = await experiment(prefix);
+    const { entries, count } = await running.track(topic).read({
+      ...(number("start_timestamp") === undefined ? {} : { start: number("start_timestamp") }),
+      ...(number("end_timestamp") === undefined ? {} : { end: number("end_timestamp") }),
+      ...(columns === undefined ? {} : { columns }),
+    });
+    return { topic, count, entries };
+  }
+
+  /** Routes one request; resolves with the JSON to answer (status 200, or 201 for creations). */
+  async function route(
+    method: string,
+    path: string,
+    query: URLSearchParams,
+    body: Buffer,
+    contentType: string,
+  ): Promise<[number, unknown]> {
+    if (method === "POST" && path === "/graphql") return [200, { data: graphql(jsonObject(body)) }];
+    let m = /^\/api\/namespaces\/([^/]+)\/nodes$/.exec(path);
+    if (m !== null && method === "POST") {
+      const namespace = segment(decodeURIComponent(m[1] as string), "namespace");
+      if (contentType.startsWith("multipart/form-data")) return [201, await uploadFile(multipart(body, contentType))];
+      return [201, await createNode(namespace, jsonObject(body))];
+    }
+    m = /^\/api\/nodes\/([^/]+)$/.exec(path);
+    if (m !== null && method === "PATCH") {
+      const prefix = pathOf("node", decodeURIComponent(m[1] as string));
+      const status = jsonObject(body).status;
+      if (status !== undefined) {
+        if (!STATUSES.has(status as ExperimentStatus))
+          throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", `unknown status ${describe(status)}`);
+        if (status !== "RUNNING") await finish(prefix, status as ExperimentStatus);
+      }
+      return [200, { id: idOf("node", prefix), status }];
+    }
+    m = /^\/api\/experiments\/([^/]+)\/(.+)$/.exec(path);
+    if (m === null) throw new HttpError(404, "ERR_DASH_NOT_FOUND", `no route ${method} ${path}`);
+    const prefix = pathOf("experiment", decodeURIComponent(m[1] as string));
+    const rest = m[2] as string;
+    if (method === "POST" && rest === "logs") return [201, await appendLogs(prefix, jsonObject(body))];
+    if (rest === "parameters") {
+      const running = await experiment(prefix);
+      if (method === "GET") return [200, { data: running.params.get() }];
+      if (method === "POST") {
+        const data = jsonObject(body).data;
+        if (!isRecord(data)) throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", '"data" must be an object');
+        return [200, { data: running.params.set(data) }];
+      }
+    }
+    m = /^tracks\/([^/]+)\/(append_batch|data)$/.exec(rest);
+    if (m !== null) {
+      const topic = decodeURIComponent(m[1] as string);
+      if (method === "POST" && m[2] === "append_batch") return [201, await appendTrack(prefix, topic, jsonObject(body))];
+      if (method === "GET" && m[2] === "data") return [200, await readTrack(prefix, topic, query)];
+    }
+    // Metric names arrive unencoded and may hold "/": everything up to the last /append-batch.
+    m = /^metrics\/(.+)\/append-batch$/.exec(rest);
+    if (m !== null && method === "POST") return [201, await appendMetric(prefix, m[1] as string, jsonObject(body))];
+    throw new HttpError(404, "ERR_DASH_NOT_FOUND", `no route ${method} ${path}`);
+  }
+
+  function reply(res: ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  function authorized(req: IncomingMessage): boolean {
+    if (tokens.length === 0) return true;
+    const header = req.headers.authorization ?? "";
+    return header.startsWith("Bearer ") && tokens.includes(header.slice("Bearer ".length));
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      if (!authorized(req)) throw new HttpError(401, "ERR_DASH_UNAUTHORIZED", "a valid bearer token is required");
+      const length = Number(req.headers["content-length"] ?? 0);
+      if (length > maxBodyBytes) throw new HttpError(413, "ERR_DASH_TOO_LARGE", `the body is over ${maxBodyBytes} bytes`);
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of req) {
+        size += (chunk as Buffer).length;
+        if (size > maxBodyBytes) throw new HttpError(413, "ERR_DASH_TOO_LARGE", `the body is over ${maxBodyBytes} bytes`);
+        chunks.push(chunk as Buffer);
+      }
+      const url = new URL(req.url ?? "/", "http://server");
+      const [status, body] = await route(
+        req.method ?? "GET",
+        url.pathname,
+        url.searchParams,
+        Buffer.concat(chunks),
+        req.headers["content-type"] ?? "",
+      );
+      reply(res, status, body);
+    } catch (error) {
+      if (error instanceof HttpError) {
+        reply(res, error.status, { error: { code: error.code, message: error.message } });
+        if (error.status === 413) req.destroy();
+        return;
+      }
+      const { code, message } = error as { code?: string; message?: string };
+      // The engine's own refusals (bad names, values) are the client's fault; the rest is ours.
+      const clientFault = error instanceof TypeError || error instanceof RangeError;
+      reply(res, clientFault ? 400 : 500, { error: { code: code ?? "ERR_DASH_INTERNAL", message: message ?? String(error) } });
+    }
+  }
+
+  const server = createServer((req, res) => void handle(req, res));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${shownHost}:${address.port}`,
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      const experiments = await Promise.allSettled(open.values());
+      open.clear();
+      await Promise.all(experiments.map((e) => (e.status === "fulfilled" ? e.value.close() : undefined)));
+    },
+  };
+}

@@ -150,13 +150,18 @@ mod corrupt_files {
 
     /// Found by the `segment` fuzz target: the parquet crate spins for minutes on this page header.
     #[test]
-    fn a_page_header_claiming_a_huge_list_is_an_error_not_a_hang() {
-        let path = std::env::temp_dir().join(format!("dash-seg-hang-{}.parquet", std::process::id()));
-        let bytes = include_bytes!("../../../../../fuzz/known-hangs/segment-page-header-huge-list.parquet");
-        std::fs::write(&path, bytes).unwrap();
-        let error = read(&path).unwrap_err();
-        assert_eq!(error.code(), "ERR_DASH_CORRUPT", "{error}");
-        std::fs::remove_file(path).ok();
+    fn a_page_header_or_footer_claiming_a_huge_list_is_an_error_not_a_hang() {
+        let hangs: [&[u8]; 2] = [
+            include_bytes!("../../../../../fuzz/known-hangs/segment-page-header-huge-list.parquet"),
+            include_bytes!("../../../../../fuzz/known-hangs/segment-footer-huge-list.parquet"),
+        ];
+        for (index, bytes) in hangs.into_iter().enumerate() {
+            let path = std::env::temp_dir().join(format!("dash-seg-hang-{}-{index}.parquet", std::process::id()));
+            std::fs::write(&path, bytes).unwrap();
+            let error = read(&path).unwrap_err();
+            assert_eq!(error.code(), "ERR_DASH_CORRUPT", "{error}");
+            std::fs::remove_file(path).ok();
+        }
     }
 
     #[test]

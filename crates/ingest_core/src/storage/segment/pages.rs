@@ -1,11 +1,12 @@
-//! A bounded check of a row group's page headers before the `parquet` crate parses them.
+//! A bounded check of a file's footer and a row group's page headers before the `parquet` crate
+//! parses them.
 //!
-//! The crate reads page headers through a reader-based Thrift protocol that trusts list sizes (and
-//! skips boolean list elements without reading a byte), so a corrupt header claiming a list of
-//! ~2^31 elements makes it spin for minutes (found by the `segment` fuzz target; the input is in
-//! `fuzz/known-hangs/`). This walks every page header of every column chunk with a compact-Thrift
-//! reader over the header's bytes, where no count may exceed the bytes left, and reports the
-//! first header that does not parse.
+//! The crate's Thrift decoding trusts list sizes when it skips fields it does not know (and skips
+//! boolean list elements without reading a byte), so a corrupt page header or footer claiming a
+//! list of ~2^31 elements makes it spin for seconds to minutes (both found by the `segment` fuzz
+//! target; the inputs are in `fuzz/known-hangs/`). These walk the footer and every page header of
+//! every column chunk with a compact-Thrift reader over their bytes, where no count may exceed the
+//! bytes left, and report the first that does not parse.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -38,6 +39,30 @@ pub(crate) fn check_row_group(file: &File, group: &RowGroupMetaData) -> Result<(
         }
     }
     Ok(())
+}
+
+/// The most bytes a footer may take (ours take a few KiB; thousands of columns, a few MiB).
+const MAX_FOOTER_BYTES: u64 = 64 << 20;
+
+/// Checks that the footer of `file` (the `FileMetaData` before the last 8 bytes) is one Thrift
+/// struct within its stated length.
+pub(crate) fn check_footer(file: &File) -> Result<(), String> {
+    let len = file.metadata().map_err(|e| format!("footer: {e}"))?.len();
+    let mut tail = [0u8; 8];
+    if len < 12 || file.read_exact_at(&mut tail, len - 8).is_err() || &tail[4..] != b"PAR1" {
+        return Err("not a Parquet file (no PAR1 footer)".into());
+    }
+    let footer_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if footer_len > MAX_FOOTER_BYTES || footer_len + 12 > len {
+        return Err(format!("footer length {footer_len} does not fit the file"));
+    }
+    let mut footer = vec![0; usize::try_from(footer_len).map_err(|e| e.to_string())?];
+    file.read_exact_at(&mut footer, len - 8 - footer_len)
+        .map_err(|e| format!("footer: {e}"))?;
+    let mut thrift = Thrift { bytes: &footer, at: 0 };
+    thrift
+        .skip(STRUCT, MAX_DEPTH)
+        .ok_or_else(|| "malformed footer (a count longer than its bytes, or cut short)".to_string())
 }
 
 /// The length of the page header at the start of `bytes` and its `compressed_page_size`.
@@ -179,6 +204,22 @@ impl Thrift<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_footer_with_a_list_longer_than_its_bytes_is_refused() {
+        let check = |name: &str, bytes: &[u8]| {
+            let path = std::env::temp_dir().join(format!("dash-footer-{}-{name}", std::process::id()));
+            std::fs::write(&path, bytes).unwrap();
+            let result = check_footer(&File::open(&path).unwrap());
+            std::fs::remove_file(path).ok();
+            result
+        };
+        let hang = include_bytes!("../../../../../fuzz/known-hangs/segment-footer-huge-list.parquet");
+        assert!(check("hang", hang).is_err());
+        let good = include_bytes!("../../../../../fuzz/seeds/segment/mixed.parquet");
+        assert_eq!(check("good", good), Ok(()));
+        assert!(check("short", &good[..good.len() - 3]).is_err());
+    }
 
     #[test]
     fn a_list_longer_than_its_bytes_is_refused_at_once() {

@@ -159,6 +159,7 @@ fn decode_range(path: &Path, start: f64, end: f64, leaves: Leaves) -> Result<Tab
     let headers = file
         .try_clone()
         .map_err(|e| IngestError::io(path, "nothing (reading)", e))?;
+    super::pages::check_footer(&headers).map_err(corrupt)?;
     let reader = SerializedFileReader::new(file).map_err(|e| corrupt(e.to_string()))?;
     let metadata = reader.metadata();
     let key_value = |key: &str| {

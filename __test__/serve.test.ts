@@ -5,6 +5,7 @@
  * numpy and pillow for the seed's frames); under `CI=true` a missing one fails instead of skipping.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { createServer } from "node:net";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import jpeg from "jpeg-js";
@@ -48,14 +49,20 @@ function serve(dashRoot: string, args: string[] = []): Promise<{ child: ChildPro
   });
 }
 
-/** Runs an SDK script with a token file in a scratch config directory, in a scratch directory. */
-function runSdk(script: string, args: string[], token: string): string {
+/** A scratch directory with the SDK's token file, and the environment that points the SDK at it. */
+function sdkEnvironment(token: string, extra: Record<string, string> = {}): { cwd: string; env: NodeJS.ProcessEnv } {
   const scratch = tempRoot();
   mkdirSync(join(scratch, "config"));
   writeFileSync(join(scratch, "config", "tokens.json"), JSON.stringify({ "ml-dash-token": token }));
-  const env: NodeJS.ProcessEnv = { ...process.env, ML_DASH_CONFIG_DIR: join(scratch, "config"), ML_DASH_NO_VERSION_CHECK: "1" };
+  const env: NodeJS.ProcessEnv = { ...process.env, ML_DASH_CONFIG_DIR: join(scratch, "config"), ML_DASH_NO_VERSION_CHECK: "1", ...extra };
   delete env.DREAMLAKE_EXPERIMENT_BROKER;
   delete env.DREAMLAKE_EXPERIMENT_BROKER_TOKEN;
+  return { cwd: scratch, env };
+}
+
+/** Runs an SDK script in a scratch directory; returns its last line of output. */
+function runSdk(script: string, args: string[], token: string): string {
+  const { cwd: scratch, env } = sdkEnvironment(token);
   const out = execFileSync(python, [join(__dirname, "python", script), ...args], {
     cwd: scratch,
     env,
@@ -117,6 +124,77 @@ describe.skipIf(!available && !required)("the Python SDK against dash-ingest ser
     expect(logs).toHaveLength(11);
     expect(logs[0]).toMatchObject({ level: "info", message: "Starting robot tracking experiment" });
     expect(logs[1]).toMatchObject({ message: "step 0", metadata: { step: 0 } });
+  });
+
+  /** Starts an SDK script; `onLine` sees each line it prints; resolves with its exit code and output. */
+  function startSdk(script: string, args: string[], onLine: (line: string) => void = () => undefined) {
+    const { cwd, env } = sdkEnvironment("secret", {
+      ML_DASH_MAX_RETRIES: "12",
+      ML_DASH_RETRY_BASE_DELAY: "0.2",
+      ML_DASH_RETRY_MAX_DELAY: "2",
+    });
+    const child = spawn(python, [join(__dirname, "python", script), ...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    let pending = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+      pending += chunk.toString();
+      const lines = pending.split("\n");
+      pending = lines.pop() ?? "";
+      for (const line of lines) onLine(line);
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    return new Promise<{ code: number | null; output: string }>((resolve) => child.once("exit", (code) => resolve({ code, output })));
+  }
+
+  async function steps(prefix: string, topic: string, dashRoot = root): Promise<number[]> {
+    const experiment = await Experiment.open(prefix, { dashRoot });
+    try {
+      return (await experiment.track(topic).read()).entries.map((e) => e.step as number);
+    } finally {
+      await experiment.close();
+    }
+  }
+
+  it("a server SIGKILLed after acknowledged flushes and restarted on its port: every track entry exactly once", async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    });
+    const killRoot = tempRoot();
+    let first = await serve(killRoot, ["--token", "secret", "--port", String(port)]);
+    let restarted: Promise<void> | undefined;
+    const prefix = "alice/robotics/killed";
+    const run = startSdk("sdk_remote_steady.py", [first.url, prefix, "3000", "250"], (line) => {
+      if (line === "flushed 749" && restarted === undefined) {
+        // Acknowledged: three flushes. Kill the server and bring up another on the same port.
+        first.child.kill("SIGKILL");
+        restarted = new Promise<void>((resolve) => first.child.once("exit", () => resolve())).then(async () => {
+          first = await serve(killRoot, ["--token", "secret", "--port", String(port)]);
+        });
+      }
+    });
+    const { code, output } = await run;
+    await restarted;
+    first.child.kill("SIGTERM");
+    await new Promise<void>((resolve) => first.child.once("exit", () => resolve()));
+    expect(code, output).toBe(0);
+    expect(restarted, "the server was killed mid-run").toBeDefined();
+    expect(output, "the SDK met the dead server and retried").toMatch(/retry/i);
+    expect(await steps(prefix, "robot/state", killRoot)).toEqual(Array.from({ length: 3000 }, (_, i) => i));
+    const record = JSON.parse(readFileSync(join(killRoot, prefix, "experiment.json"), "utf8"));
+    expect(record.status).toBe("COMPLETED");
+  });
+
+  it("four SDK processes at once, each its own experiment: every entry exactly once", async () => {
+    const prefixes = [0, 1, 2, 3].map((i) => `team/parallel/run-${i}`);
+    const runs = await Promise.all(prefixes.map((prefix) => startSdk("sdk_remote_steady.py", [server.url, prefix, "2000", "500"])));
+    for (const { code, output } of runs) expect(code, output).toBe(0);
+    for (const prefix of prefixes) expect(await steps(prefix, "robot/state")).toEqual(Array.from({ length: 2000 }, (_, i) => i));
   });
 
   it("refuses a client with the wrong token (401), and the SDK's run fails instead of losing data silently", () => {

@@ -158,7 +158,7 @@ describe.skipIf(!available && !required)("the Python SDK against dash-ingest ser
     }
   }
 
-  it("a server SIGKILLed after acknowledged flushes and restarted on its port: every track entry exactly once", async () => {
+  it("a server SIGKILLed after acknowledged flushes and restarted on its port: every track entry, log line and metric point exactly once", async () => {
     const port = await new Promise<number>((resolve) => {
       const probe = createServer().listen(0, "127.0.0.1", () => {
         const { port } = probe.address() as { port: number };
@@ -186,6 +186,17 @@ describe.skipIf(!available && !required)("the Python SDK against dash-ingest ser
     expect(restarted, "the server was killed mid-run").toBeDefined();
     expect(output, "the SDK met the dead server and retried").toMatch(/retry/i);
     expect(await steps(prefix, "robot/state", killRoot)).toEqual(Array.from({ length: 3000 }, (_, i) => i));
+    const flushed = Array.from({ length: 12 }, (_, i) => 250 * i + 249);
+    const experiment = await Experiment.open(prefix, { dashRoot: killRoot });
+    try {
+      expect((await experiment.metrics("progress").read()).data.map((p) => p.data.step)).toEqual(flushed);
+    } finally {
+      await experiment.close();
+    }
+    const logs = readFileSync(join(killRoot, prefix, "logs", "logs.jsonl"), "utf8")
+      .trim()
+      .split("\n");
+    expect(logs.map((line) => JSON.parse(line).message)).toEqual(flushed.map((step) => `reached step ${step}`));
     const record = JSON.parse(readFileSync(join(killRoot, prefix, "experiment.json"), "utf8"));
     expect(record.status).toBe("COMPLETED");
   });
@@ -272,6 +283,41 @@ describe("dash-ingest serve: requests it refuses", () => {
     const folder = await post("/api/namespaces/ns/nodes", { type: "FOLDER", experimentId: id, parentId: "ROOT", name: ".." });
     expect(folder.status).toBe(400);
     expect(readdirSync(join(root, ".."))).toEqual(["root"]);
+  });
+
+  it("a write sent again (an answer lost, the server restarted) is stored once", async () => {
+    const id = await openExperiment("again");
+    const logs = { logs: [{ timestamp: "2026-12-01T10:00:00.123456Z", level: "info", message: "hello", metadata: { step: 1 } }] };
+    const points = { dataPoints: [{ step: 1, loss: 0.5, _ts: 1796132564.69 }] };
+    const entries = { entries: [{ timestamp: 5, x: 1 }] };
+    const send = async () => {
+      expect((await post(`/api/experiments/${id}/logs`, logs)).status).toBe(201);
+      expect((await post(`/api/experiments/${id}/metrics/train/append-batch`, points)).status).toBe(201);
+      expect((await post(`/api/experiments/${id}/tracks/t/append_batch`, entries)).status).toBe(201);
+    };
+    await send();
+    await send();
+    await server.close();
+    server = await startServer({ dashRoot: root, port: 0, tokens: ["t"], maxBodyBytes: 64 * 1024 });
+    await send();
+    // A point with other data is another point.
+    expect((await post(`/api/experiments/${id}/metrics/train/append-batch`, { dataPoints: [{ step: 2, _ts: 1796132565 }] })).status).toBe(
+      201,
+    );
+    await server.close();
+    server = await startServer({ dashRoot: root, port: 0, tokens: ["t"], maxBodyBytes: 64 * 1024 });
+    const experiment = await Experiment.open("ns/proj/again", { dashRoot: root });
+    try {
+      expect((await experiment.metrics("train").read()).data.map((p) => p.data.step)).toEqual([1, 2]);
+      expect((await experiment.track("t").read()).count).toBe(1);
+    } finally {
+      await experiment.close();
+    }
+    expect(
+      readFileSync(join(root, "ns", "proj", "again", "logs", "logs.jsonl"), "utf8")
+        .trim()
+        .split("\n"),
+    ).toHaveLength(1);
   });
 
   it("refuses to listen beyond loopback without a token", async () => {

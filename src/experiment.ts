@@ -73,10 +73,10 @@ function nameAndProject(prefix: string): { name: string; project: string } {
 }
 
 /**
- * Records a log line with the time a client gave it (an ISO string), for the server; not part of
- * the package's API.
+ * Records a log line a client sent (with its own ISO time; it may arrive twice: stored once), for
+ * the server; not part of the package's API.
  */
-export let logAt: (experiment: Experiment, at: string, message: string, options: LogOptions) => void;
+export let clientLog: (experiment: Experiment, at: string, message: string, options: LogOptions) => void;
 
 /**
  * One experiment. Create it, `start()` it (or use `run(fn)`), append to its tracks, then
@@ -381,6 +381,6 @@ export class Experiment {
   }
 
   static {
-    logAt = (experiment, at, message, options) => writeLog(experiment.#started(), message, options, at);
+    clientLog = (experiment, at, message, options) => writeLog(experiment.#started(), message, options, at, true);
   }
 }

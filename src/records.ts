@@ -106,8 +106,18 @@ function flatten(value: Record<string, unknown>, prefix: string, out: Record<str
 /** `experiment.logs`: one method per level. */
 export type Logs = Record<LogLevel, (message: string, metadata?: Record<string, unknown>) => void>;
 
-/** Records a log line; `at` is its ISO time (now, unless a client sent the line's own time). */
-export function writeLog(recorder: Recorder, message: unknown, options: LogOptions = {}, at = new Date().toISOString()): void {
+/**
+ * Records a log line; `at` is its ISO time (now, unless a client sent the line's own time).
+ * `once`: a line a client may send twice (the server's); one equal to a line the log holds is not
+ * stored again.
+ */
+export function writeLog(
+  recorder: Recorder,
+  message: unknown,
+  options: LogOptions = {},
+  at = new Date().toISOString(),
+  once = false,
+): void {
   if (typeof message !== "string") {
     throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `log message must be a string, got ${describe(message)}`);
   }
@@ -129,7 +139,7 @@ export function writeLog(recorder: Recorder, message: unknown, options: LogOptio
   if (!message.isWellFormed()) {
     throw dashTypeError("ERR_DASH_UNSUPPORTED_VALUE", "log message contains a lone surrogate, which UTF-8 cannot store");
   }
-  recorder.writer("log").log(at, level, message, metadata);
+  recorder.writer("log").log(at, level, message, metadata, once);
 }
 
 export function logsFor(recorder: () => Recorder): Logs {
@@ -163,13 +173,18 @@ export class MetricBuilder {
    * last timestamp (shared with tracks), absent means the wall clock (strictly increasing).
    */
   log(data: Record<string, unknown>): this {
+    this.record(data, false);
+    return this;
+  }
+
+  /** @internal `log`; `once` for a point a client may send twice (the server's). */
+  record(data: Record<string, unknown>, once: boolean): void {
     if (!isPlainObject(data)) {
       throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `metric "${this.name}": data must be a plain object, got ${describe(data)}`);
     }
     const _ts = this.#recorder.timestampFor(this.name, data);
     const { _ts: _ignored, ...fields } = data;
-    this.#recorder.writer(`metric "${this.name}"`).logMetric(this.name, pythonJson({ ...fields, _ts }, `metric "${this.name}"`));
-    return this;
+    this.#recorder.writer(`metric "${this.name}"`).logMetric(this.name, pythonJson({ ...fields, _ts }, `metric "${this.name}"`), once);
   }
 
   /** Points `startIndex …` (at most `limit`, default 1000), as the SDK returns them. */

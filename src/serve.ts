@@ -8,7 +8,10 @@
  *   restart of the server: a client that keeps going after one still addresses the same
  *   experiment. An id that does not decode to a valid path is a 404.
  * - A write is acknowledged (2xx, always a JSON body) only after it is durable: the server flushes
- *   the experiment before answering. A retried track batch merges with itself by timestamp.
+ *   the experiment before answering. A write sent again (the SDK retries when an answer is lost)
+ *   is stored once: track entries merge by timestamp; a log line equal to one the experiment
+ *   holds (time to the microsecond, level, message, metadata), or a metric point whose data
+ *   (with its `_ts`) equals one the metric holds, is not stored again.
  * - Bad input is a 4xx with `{ "error": { "code", "message" } }` and writes nothing of that
  *   entry; names and paths are validated by the engine like local ones (nothing leaves the dash
  *   root). Bodies are limited (`413`). With tokens configured, a request without one of them is
@@ -17,7 +20,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type DashErrorCode, dashError, describe } from "./errors.js";
-import { Experiment, type ExperimentStatus, logAt } from "./experiment.js";
+import { clientLog, Experiment, type ExperimentStatus } from "./experiment.js";
 import type { LogLevel } from "./records.js";
 
 export interface ServeOptions {
@@ -270,7 +273,7 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
     const running = await experiment(prefix);
     for (const line of lines as Record<string, unknown>[]) {
       const metadata = isRecord(line.metadata) ? { metadata: line.metadata } : {};
-      logAt(running, line.timestamp as string, line.message as string, { level: line.level as LogLevel, ...metadata });
+      clientLog(running, line.timestamp as string, line.message as string, { level: line.level as LogLevel, ...metadata });
     }
     await running.flush();
     return { created: lines.length };
@@ -281,7 +284,7 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
     if (!points.every(isRecord)) throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", '"dataPoints" must hold objects');
     const running = await experiment(prefix);
     const metric = running.metrics(name);
-    for (const point of points) metric.log(point);
+    for (const point of points) metric.record(point, true);
     await running.flush();
     return { count: points.length };
   }

@@ -402,8 +402,10 @@ impl NativeEngine {
         self.engine.is_closed()
     }
 
-    /// Buffers a log line; `metadata` is JSON object text.
+    /// Buffers a log line; `metadata` is JSON object text. With `once`, a line equal to one the
+    /// log holds is not added again (a client's write that may arrive twice).
     #[napi(catch_unwind)]
+    #[allow(clippy::too_many_arguments)] // the fields of one line cross as plain arguments
     pub fn log(
         &self,
         env: Env,
@@ -411,14 +413,20 @@ impl NativeEngine {
         level: String,
         message: String,
         metadata: Option<String>,
+        once: Option<bool>,
     ) -> napi::Result<()> {
-        check(&env, self.engine.log(&timestamp, &level, &message, metadata.as_deref()))
+        let once = once == Some(true);
+        check(
+            &env,
+            self.engine.log(&timestamp, &level, &message, metadata.as_deref(), once),
+        )
     }
 
-    /// Buffers a metric point; `data` is Python-compatible JSON object text.
+    /// Buffers a metric point; `data` is Python-compatible JSON object text. With `once`, a point
+    /// whose data equals one the metric holds is not added again.
     #[napi(catch_unwind)]
-    pub fn log_metric(&self, env: Env, name: String, data: String) -> napi::Result<()> {
-        check(&env, self.engine.log_metric(&name, &data))
+    pub fn log_metric(&self, env: Env, name: String, data: String, once: Option<bool>) -> napi::Result<()> {
+        check(&env, self.engine.log_metric(&name, &data, once == Some(true)))
     }
 
     /// Resolves with points `start..start + limit` of a metric (raw JSON lines) and its total.

@@ -38,15 +38,19 @@ pub(crate) enum Command {
         topic: Option<String>,
         reply: Reply<()>,
     },
+    /// `once`: skip the line if the log holds an equal one (a client's write sent again).
     Log {
         timestamp: String,
         level: String,
         message: String,
         metadata: Option<String>,
+        once: bool,
     },
+    /// `once`: skip the point if the metric holds one with equal data.
     Metric {
         name: String,
         data: String,
+        once: bool,
     },
     ReadMetric {
         name: String,

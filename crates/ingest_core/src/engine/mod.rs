@@ -276,24 +276,28 @@ impl Engine {
         self.request("ml-dash export", |reply| Command::ExportMlDash { topic, reply })
     }
 
-    /// Buffers a log line (`logs/logs.jsonl`); `metadata` is JSON object text.
-    pub fn log(&self, timestamp: &str, level: &str, message: &str, metadata: Option<&str>) -> Result<()> {
+    /// Buffers a log line (`logs/logs.jsonl`); `metadata` is JSON object text. With `once` (a
+    /// client's line that may arrive twice), a line equal to one the log holds is not added again.
+    pub fn log(&self, timestamp: &str, level: &str, message: &str, metadata: Option<&str>, once: bool) -> Result<()> {
         let bytes = message.len() + metadata.map_or(0, str::len);
         let command = Command::Log {
             timestamp: timestamp.into(),
             level: level.into(),
             message: message.into(),
             metadata: metadata.map(str::to_string),
+            once,
         };
         self.send(command, bytes)
     }
 
-    /// Buffers a metric point (`metrics/<name>/data.jsonl`); `data` is JSON object text.
-    pub fn log_metric(&self, name: &str, data: &str) -> Result<()> {
+    /// Buffers a metric point (`metrics/<name>/data.jsonl`); `data` is JSON object text. With
+    /// `once`, a point whose data equals one the metric holds is not added again.
+    pub fn log_metric(&self, name: &str, data: &str, once: bool) -> Result<()> {
         paths::metric_name(name)?;
         let command = Command::Metric {
             name: name.into(),
             data: data.into(),
+            once,
         };
         self.send(command, data.len())
     }

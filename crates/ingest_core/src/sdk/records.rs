@@ -8,7 +8,7 @@
 //! seals (flush, interval, size, close); parameters are written at once.
 
 use std::collections::btree_map::Entry;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -95,6 +95,75 @@ fn repair_jsonl(root: &Path, path: &Path, numbering: &str) -> Result<Repaired> {
     Ok(repaired)
 }
 
+/// The lines a file holds, by content, for writes a client may send twice (a server's client that
+/// retries after a lost answer): such a write (`once`) of a line already held is not stored again.
+/// Built from the file at its first use, then kept up to date with the lines buffered since; the
+/// lines of a write that fails are forgotten again, so their retry stores them.
+#[derive(Default)]
+struct Seen {
+    keys: Option<HashSet<String>>,
+    /// Keys of the lines buffered and not yet written.
+    pending: Vec<String>,
+}
+
+impl Seen {
+    /// Whether `key` is new (and notes it), reading the keys of `path` first if not yet done;
+    /// `key_of` gives a stored line's key.
+    fn insert(
+        &mut self,
+        root: &Path,
+        path: &Path,
+        key: String,
+        key_of: impl Fn(Map<String, Json>) -> Option<String>,
+    ) -> Result<bool> {
+        let keys = match self.keys.take() {
+            Some(keys) => keys,
+            None => {
+                let bytes = match fsx::read_within(root, path) {
+                    Ok(bytes) => bytes,
+                    Err(e) if e.is_not_found() => Vec::new(),
+                    Err(e) => return Err(e),
+                };
+                String::from_utf8_lossy(&bytes)
+                    .lines()
+                    .filter_map(jsonl::parse_line)
+                    .filter_map(|line| match line {
+                        Json::Object(fields) => key_of(fields),
+                        _ => None,
+                    })
+                    .collect()
+            }
+        };
+        let keys = self.keys.insert(keys);
+        let new = keys.insert(key.clone());
+        if new {
+            self.pending.push(key);
+        }
+        Ok(new)
+    }
+
+    /// After the buffered lines were written (`ok`) or lost.
+    fn sealed(&mut self, ok: bool) {
+        let pending = std::mem::take(&mut self.pending);
+        if let (false, Some(keys)) = (ok, self.keys.as_mut()) {
+            for key in pending {
+                keys.remove(&key);
+            }
+        }
+    }
+}
+
+/// A log line's content key: everything but its sequence number.
+fn log_key(mut fields: Map<String, Json>) -> Option<String> {
+    fields.remove("sequenceNumber");
+    Some(Json::Object(fields).to_string())
+}
+
+/// A metric point's content key: its `data`, as parsed (non-finite numbers quoted).
+fn point_key(fields: Map<String, Json>) -> Option<String> {
+    fields.get("data").map(Json::to_string)
+}
+
 /// Buffered log lines of one experiment.
 pub struct Logs {
     /// Whether the last append failed, maybe half-way: the file's tail needs a repair first.
@@ -104,6 +173,7 @@ pub struct Logs {
     next_sequence: Option<u64>,
     pending: String,
     pending_lines: u64,
+    seen: Seen,
 }
 
 impl Logs {
@@ -115,19 +185,22 @@ impl Logs {
             next_sequence: None,
             pending: String::new(),
             pending_lines: 0,
+            seen: Seen::default(),
         }
     }
 
-    /// Buffers one line; `metadata` is JSON text (an object) or `None`.
-    pub fn add(&mut self, timestamp: &str, level: &str, message: &str, metadata: Option<&str>) -> Result<()> {
-        let sequence = match self.next_sequence {
-            Some(n) => n,
-            // Sequence numbers continue those of earlier runs, after repairing a crash's tail.
-            None => repair_jsonl(&self.root, &self.path, "sequenceNumber")?.next_number(),
-        };
-        self.next_sequence = Some(sequence + 1);
+    /// Buffers one line; `metadata` is JSON text (an object) or `None`. With `once`, a line equal
+    /// in everything but its sequence number to one the log holds is not added again (see
+    /// [`Seen`]).
+    pub fn add(
+        &mut self,
+        timestamp: &str,
+        level: &str,
+        message: &str,
+        metadata: Option<&str>,
+        once: bool,
+    ) -> Result<()> {
         let mut record = Map::new();
-        record.insert("sequenceNumber".into(), json!(sequence));
         record.insert("timestamp".into(), json!(timestamp));
         record.insert("level".into(), json!(level));
         record.insert("message".into(), json!(message));
@@ -138,6 +211,25 @@ impl Logs {
             })?;
             record.insert("metadata".into(), parsed);
         }
+        if once {
+            // The key as a stored line reads back (its text parsed again).
+            let key = jsonl::parse_line(&Json::Object(record.clone()).to_string()).and_then(|line| match line {
+                Json::Object(fields) => log_key(fields),
+                _ => None,
+            });
+            if let Some(key) = key {
+                if !self.seen.insert(&self.root, &self.path, key, log_key)? {
+                    return Ok(());
+                }
+            }
+        }
+        let sequence = match self.next_sequence {
+            Some(n) => n,
+            // Sequence numbers continue those of earlier runs, after repairing a crash's tail.
+            None => repair_jsonl(&self.root, &self.path, "sequenceNumber")?.next_number(),
+        };
+        self.next_sequence = Some(sequence + 1);
+        record.insert("sequenceNumber".into(), json!(sequence));
         self.pending.push_str(&Json::Object(record).to_string());
         self.pending.push('\n');
         self.pending_lines += 1;
@@ -157,6 +249,7 @@ impl Logs {
         }
         .and_then(|()| append_durably(&self.root, &self.path, &self.pending, &lost));
         self.torn = result.is_err();
+        self.seen.sealed(result.is_ok());
         self.pending.clear();
         self.pending_lines = 0;
         result
@@ -172,6 +265,7 @@ struct Metric {
     pending_points: u64,
     /// Whether the last append failed, maybe half-way: the file's tail needs a repair first.
     torn: bool,
+    seen: Seen,
 }
 
 impl Metric {
@@ -243,13 +337,28 @@ impl Metrics {
             pending: String::new(),
             pending_points: 0,
             torn: false,
+            seen: Seen::default(),
         };
         Ok(slot.insert(metric))
     }
 
-    /// Buffers one point; `data` is JSON text (an object, Python-compatible).
-    pub fn add(&mut self, name: &str, data: &str) -> Result<()> {
+    /// Buffers one point; `data` is JSON text (an object, Python-compatible). With `once`, a point
+    /// whose data equals one the metric holds is not added again (see [`Seen`]).
+    pub fn add(&mut self, name: &str, data: &str, once: bool) -> Result<()> {
+        let root = self.root.clone();
         let metric = self.metric(name)?;
+        if once {
+            let key = jsonl::parse_line(&format!("{{\"data\": {data}}}")).and_then(|line| match line {
+                Json::Object(fields) => point_key(fields),
+                _ => None,
+            });
+            if let Some(key) = key {
+                let path = metric.dir.join("data.jsonl");
+                if !metric.seen.insert(&root, &path, key, point_key)? {
+                    return Ok(());
+                }
+            }
+        }
         let index = metric.meta.get("nextIndex").and_then(Json::as_u64).unwrap_or(0);
         metric.pending.push_str(&format!(
             "{{\"index\": {index}, \"data\": {data}, \"createdAt\": {}}}\n",
@@ -271,6 +380,7 @@ impl Metrics {
             }
             let result = metric.seal(&self.root);
             metric.torn = result.is_err();
+            metric.seen.sealed(result.is_ok());
             metric.pending.clear();
             metric.pending_points = 0;
             if let Err(error) = result {
@@ -375,12 +485,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dash-records-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut logs = Logs::new(&dir);
-        logs.add("2026-01-01T00:00:00Z", "info", "hello", None).unwrap();
-        logs.add("2026-01-01T00:00:01Z", "warn", "careful", Some("{\"k\":1}"))
+        logs.add("2026-01-01T00:00:00Z", "info", "hello", None, false).unwrap();
+        logs.add("2026-01-01T00:00:01Z", "warn", "careful", Some("{\"k\":1}"), false)
             .unwrap();
         logs.seal().unwrap();
         let mut again = Logs::new(&dir);
-        again.add("2026-01-01T00:00:02Z", "error", "third", None).unwrap();
+        again
+            .add("2026-01-01T00:00:02Z", "error", "third", None, false)
+            .unwrap();
         again.seal().unwrap();
         let text = std::fs::read_to_string(dir.join("logs/logs.jsonl")).unwrap();
         let lines: Vec<Json> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -388,8 +500,8 @@ mod tests {
         assert_eq!(lines[2]["sequenceNumber"], 2);
 
         let mut metrics = Metrics::new(&dir);
-        metrics.add("train", "{\"loss\": NaN, \"_ts\": 1.5}").unwrap();
-        metrics.add("train", "{\"loss\": 0.25, \"_ts\": 2.5}").unwrap();
+        metrics.add("train", "{\"loss\": NaN, \"_ts\": 1.5}", false).unwrap();
+        metrics.add("train", "{\"loss\": 0.25, \"_ts\": 2.5}", false).unwrap();
         let (points, total) = metrics.read("train", 1, 10).unwrap();
         assert_eq!(total, 2);
         assert!(points[0].starts_with("{\"index\": 1, \"data\": {\"loss\": 0.25"));
@@ -400,7 +512,7 @@ mod tests {
             (meta["totalDataPoints"].as_u64(), meta["nextIndex"].as_u64()),
             (Some(2), Some(2))
         );
-        assert!(metrics.add("../x", "{}").is_err());
+        assert!(metrics.add("../x", "{}", false).is_err());
 
         set_parameters(&dir, "{\"lr\": 0.1, \"model.layers\": 3}").unwrap();
         let merged = set_parameters(&dir, "{\"lr\": 0.01}").unwrap();
@@ -411,12 +523,53 @@ mod tests {
     }
 
     #[test]
+    fn a_write_sent_again_is_stored_once() {
+        let dir = std::env::temp_dir().join(format!("dash-records-once-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut first = Logs::new(&dir);
+        first
+            .add("2026-01-01T00:00:00.5Z", "info", "a", Some("{\"k\": 1.5}"), true)
+            .unwrap();
+        first
+            .add("2026-01-01T00:00:00.5Z", "info", "a", Some("{\"k\": 1.5}"), true)
+            .unwrap();
+        first.seal().unwrap();
+        // A new engine (a restarted server) gets the same batch again, plus one new line.
+        let mut again = Logs::new(&dir);
+        again
+            .add("2026-01-01T00:00:00.5Z", "info", "a", Some("{\"k\":1.5}"), true)
+            .unwrap();
+        again
+            .add("2026-01-01T00:00:01Z", "info", "a", Some("{\"k\": 1.5}"), true)
+            .unwrap();
+        // Without `once` (the local API), every call is a line.
+        again
+            .add("2026-01-01T00:00:01Z", "info", "a", Some("{\"k\": 1.5}"), false)
+            .unwrap();
+        again.seal().unwrap();
+        let text = std::fs::read_to_string(dir.join("logs/logs.jsonl")).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+
+        let mut metrics = Metrics::new(&dir);
+        metrics.add("m", "{\"x\": NaN, \"_ts\": 1.25}", true).unwrap();
+        metrics.add("m", "{\"x\": 2, \"_ts\": 1.5}", true).unwrap();
+        metrics.seal().unwrap();
+        let mut metrics = Metrics::new(&dir);
+        metrics.add("m", "{\"_ts\": 1.25, \"x\": NaN}", true).unwrap();
+        metrics.add("m", "{\"x\": 2, \"_ts\": 1.5}", true).unwrap();
+        metrics.add("m", "{\"x\": 3, \"_ts\": 1.5}", true).unwrap();
+        let (_, total) = metrics.read("m", 0, 10).unwrap();
+        assert_eq!(total, 3);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
     fn a_crash_tail_is_repaired_and_numbering_continues_from_the_file() {
         let dir = std::env::temp_dir().join(format!("dash-records-crash-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut logs = Logs::new(&dir);
         for n in 0..3 {
-            logs.add("2026-01-01T00:00:00Z", "info", &format!("line {n}"), None)
+            logs.add("2026-01-01T00:00:00Z", "info", &format!("line {n}"), None, false)
                 .unwrap();
         }
         logs.seal().unwrap();
@@ -425,7 +578,7 @@ mod tests {
         file.write_all(b"{\"sequenceNumber\": 3, \"timest").unwrap();
         let mut again = Logs::new(&dir);
         again
-            .add("2026-01-01T00:00:01Z", "info", "after the crash", None)
+            .add("2026-01-01T00:00:01Z", "info", "after the crash", None, false)
             .unwrap();
         again.seal().unwrap();
         let text = std::fs::read_to_string(&log_path).unwrap();
@@ -441,7 +594,7 @@ mod tests {
 
         // Points appended, metadata not rewritten, and a power loss's zeros at the end.
         let mut metrics = Metrics::new(&dir);
-        metrics.add("m", "{\"v\": 1}").unwrap();
+        metrics.add("m", "{\"v\": 1}", false).unwrap();
         metrics.seal().unwrap();
         let data = dir.join("metrics/m/data.jsonl");
         let mut file = OpenOptions::new().append(true).open(&data).unwrap();
@@ -457,7 +610,7 @@ mod tests {
             "ERR_DASH_CORRUPT",
             "a reader meets the zeros before the writer repairs them"
         );
-        metrics.add("m", "{\"v\": 4}").unwrap();
+        metrics.add("m", "{\"v\": 4}", false).unwrap();
         metrics.seal().unwrap();
         let (points, total) = metrics.read("m", 0, 10).unwrap();
         assert_eq!(total, 4);

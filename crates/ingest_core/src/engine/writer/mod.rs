@@ -157,13 +157,14 @@ impl Writer {
                     level,
                     message,
                     metadata,
+                    once,
                 }) => {
-                    if let Err(error) = self.logs.add(&timestamp, &level, &message, metadata.as_deref()) {
+                    if let Err(error) = self.logs.add(&timestamp, &level, &message, metadata.as_deref(), once) {
                         self.fail(error);
                     }
                 }
-                Some(Command::Metric { name, data }) => {
-                    if let Err(error) = self.metrics.add(&name, &data) {
+                Some(Command::Metric { name, data, once }) => {
+                    if let Err(error) = self.metrics.add(&name, &data, once) {
                         self.fail(error);
                     }
                 }

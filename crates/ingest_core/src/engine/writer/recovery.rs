@@ -85,7 +85,7 @@ impl Writer {
                  {} entries did not decode; discarded {} bytes of a torn tail",
                 recovery.entries, recovery.entries_lost, recovery.discarded_bytes
             );
-            writer.logs.add(&time::utc_now_iso(), "warn", &message, None)?;
+            writer.logs.add(&time::utc_now_iso(), "warn", &message, None, false)?;
             writer.logs.seal()?;
         }
         Ok(recovery)

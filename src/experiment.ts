@@ -79,6 +79,13 @@ function nameAndProject(prefix: string): { name: string; project: string } {
 export let clientLog: (experiment: Experiment, at: string, message: string, options: LogOptions) => void;
 
 /**
+ * Commits the track entries of an ML-Dash `append_batch` body (JSON bytes, parsed by the engine)
+ * to `topic`; resolves with how many there were once they are safe from a crash of the process
+ * (in the write-ahead log). For the server; not part of the package's API.
+ */
+export let clientEntries: (experiment: Experiment, topic: string, body: Uint8Array) => Promise<number>;
+
+/**
  * One experiment. Create it, `start()` it (or use `run(fn)`), append to its tracks, then
  * `complete()`, `fail()` or `cancel()`: each makes everything durable and records the status.
  * A process that exits without finishing still has its data flushed (status stays `RUNNING`).
@@ -382,5 +389,11 @@ export class Experiment {
 
   static {
     clientLog = (experiment, at, message, options) => writeLog(experiment.#started(), message, options, at, true);
+    clientEntries = (experiment, topic, body) => {
+      const recorder = experiment.#started();
+      const id = recorder.defineTopic(topic);
+      recorder.commit(true); // entries staged before these stay before them
+      return recorder.writer(`track "${topic}"`).appendJsonEntries(id, body);
+    };
   }
 }

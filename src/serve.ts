@@ -7,8 +7,10 @@
  * - Ids are derived from names (a kind letter plus the base64url of the path), so they survive a
  *   restart of the server: a client that keeps going after one still addresses the same
  *   experiment. An id that does not decode to a valid path is a 404.
- * - A write is acknowledged (2xx, always a JSON body) only after it is durable: the server flushes
- *   the experiment before answering. A write sent again (the SDK retries when an answer is lost)
+ * - A write is acknowledged (2xx, always a JSON body) only once it survives a crash of the
+ *   server: track entries once they are in the write-ahead log (parsed by the engine, no JS object
+ *   per entry; sealed into Parquet within the flush interval, or replayed by the next server),
+ *   everything else once flushed. A write sent again (the SDK retries when an answer is lost)
  *   is stored once: track entries merge by timestamp; a log line equal to one the experiment
  *   holds (time to the microsecond, level, message, metadata), or a metric point whose data
  *   (with its `_ts`) equals one the metric holds, is not stored again.
@@ -20,7 +22,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type DashErrorCode, dashError, describe } from "./errors.js";
-import { clientLog, Experiment, type ExperimentStatus } from "./experiment.js";
+import { clientEntries, clientLog, Experiment, type ExperimentStatus } from "./experiment.js";
 import type { LogLevel } from "./records.js";
 
 export interface ServeOptions {
@@ -245,22 +247,11 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
     return { node: { id: idOf("fileFolder", `${prefix}${FOLDER_SEPARATOR}${folders}/${name}`), experimentId: idOf("experiment", prefix) } };
   }
 
-  async function appendTrack(prefix: string, topic: string, body: Record<string, unknown>): Promise<unknown> {
-    const entries = arrayField(body, "entries");
-    if (entries.length === 0) throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", '"entries" is empty');
-    for (const [i, entry] of entries.entries()) {
-      if (!isRecord(entry) || typeof entry.timestamp !== "number" || !Number.isFinite(entry.timestamp)) {
-        throw new HttpError(400, "ERR_DASH_INVALID_TIMESTAMP", `entry ${i} has no finite numeric "timestamp"`);
-      }
-    }
+  async function appendTrack(prefix: string, topic: string, body: Buffer): Promise<unknown> {
     const running = await experiment(prefix);
-    const track = running.track(topic);
-    for (const entry of entries as Record<string, unknown>[]) {
-      const { timestamp, ...fields } = entry;
-      track.append(fields, { timestamp: timestamp as number });
-    }
-    await running.flush();
-    return { count: entries.length, topic };
+    const count = await clientEntries(running, topic, body);
+    if (count === 0) throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", '"entries" is empty');
+    return { count, topic };
   }
 
   async function appendLogs(prefix: string, body: Record<string, unknown>): Promise<unknown> {
@@ -349,7 +340,7 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
     m = /^tracks\/([^/]+)\/(append_batch|data)$/.exec(rest);
     if (m !== null) {
       const topic = decodeURIComponent(m[1] as string);
-      if (method === "POST" && m[2] === "append_batch") return [201, await appendTrack(prefix, topic, jsonObject(body))];
+      if (method === "POST" && m[2] === "append_batch") return [201, await appendTrack(prefix, topic, body)];
       if (method === "GET" && m[2] === "data") return [200, await readTrack(prefix, topic, query)];
     }
     // Metric names arrive unencoded and may hold "/": everything up to the last /append-batch.

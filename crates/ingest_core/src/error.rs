@@ -76,10 +76,24 @@ pub enum IngestError {
     #[error("corrupt file {path:?}: {reason}")]
     Corrupt { path: PathBuf, reason: String },
 
+    /// A request body or one of its entries that is not what the ML-Dash contract allows
+    /// (`entry` is its index, if one entry is at fault).
+    #[error("invalid track entries{}: {reason}", entry.map(|i| format!(" (entry {i})")).unwrap_or_default())]
+    InvalidEntry { entry: Option<usize>, reason: String },
+
+    /// An entry of a request body without a finite numeric `timestamp`.
+    #[error("entry {entry} has no finite numeric \"timestamp\" (found {found})")]
+    InvalidTimestamp { entry: usize, found: String },
+
     /// A JSON value from the binding that is not what the call takes (the TypeScript layer
     /// serializes user values, so this is a bug there, never user input).
     #[error("{what} is not a JSON object: {reason}")]
     NotJsonObject { what: &'static str, reason: String },
+
+    /// Entries that were to be acknowledged once in the write-ahead log, when the log failed
+    /// first (they are still sealed as usual; a flush makes them durable).
+    #[error("the write-ahead log failed before these entries reached it; they are not yet safe from a crash (flush to seal them)")]
+    NotLogged,
 
     /// A thread of the engine could not be started.
     #[error("could not start the {thread} thread: {source}")]
@@ -113,10 +127,11 @@ impl IngestError {
             IngestError::Dropped { .. } => "ERR_DASH_DROPPED",
             IngestError::Closed => "ERR_DASH_CLOSED",
             IngestError::Timeout { .. } => "ERR_DASH_TIMEOUT",
-            IngestError::Io { .. } => "ERR_DASH_IO",
+            IngestError::Io { .. } | IngestError::NotLogged => "ERR_DASH_IO",
             IngestError::UnsafePath { .. } => "ERR_DASH_UNSAFE_PATH",
             IngestError::Corrupt { .. } => "ERR_DASH_CORRUPT",
-            IngestError::NotJsonObject { .. } => "ERR_DASH_INVALID_ARGUMENT",
+            IngestError::NotJsonObject { .. } | IngestError::InvalidEntry { .. } => "ERR_DASH_INVALID_ARGUMENT",
+            IngestError::InvalidTimestamp { .. } => "ERR_DASH_INVALID_TIMESTAMP",
             IngestError::ThreadStart { .. } | IngestError::WriterStopped => "ERR_DASH_WRITER",
             IngestError::Internal { .. } => "ERR_DASH_INTERNAL",
         }
@@ -140,6 +155,7 @@ impl IngestError {
         "ERR_DASH_UNSAFE_PATH",
         "ERR_DASH_CORRUPT",
         "ERR_DASH_INVALID_ARGUMENT",
+        "ERR_DASH_INVALID_TIMESTAMP",
         "ERR_DASH_WRITER",
         "ERR_DASH_INTERNAL",
     ];
@@ -162,6 +178,8 @@ impl IngestError {
                 | IngestError::TopicCollision { .. }
                 | IngestError::InvalidImage(_)
                 | IngestError::NotJsonObject { .. }
+                | IngestError::InvalidEntry { .. }
+                | IngestError::InvalidTimestamp { .. }
         )
     }
 
@@ -288,11 +306,20 @@ mod tests {
                 what: "",
                 reason: String::new(),
             },
+            IngestError::InvalidEntry {
+                entry: None,
+                reason: String::new(),
+            },
+            IngestError::InvalidTimestamp {
+                entry: 0,
+                found: String::new(),
+            },
             IngestError::ThreadStart {
                 thread: "",
                 source: io(),
             },
             IngestError::WriterStopped,
+            IngestError::NotLogged,
             IngestError::internal("", ""),
         ];
         let mut codes: Vec<&str> = errors.iter().map(IngestError::code).collect();

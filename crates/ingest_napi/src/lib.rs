@@ -7,6 +7,7 @@ mod tasks;
 
 use std::cell::RefCell;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ingest_core::sdk::files::{Image, ImageFormat, PixelType};
@@ -22,7 +23,7 @@ use crate::error::check;
 
 /// A JSON object crossing as a plain JS object.
 type JsonObject = serde_json::Map<String, serde_json::Value>;
-use crate::tasks::{FileRecord, TrackInfo, Wait, WaitDone, WaitPoints, WaitRecords};
+use crate::tasks::{AppendJson, FileRecord, TrackInfo, Wait, WaitDone, WaitPoints, WaitRecords};
 
 /// Engine settings; every field is optional and falls back to the engine defaults.
 #[napi(object)]
@@ -226,7 +227,8 @@ fn save_file(target: FileTarget, content: FileContent) -> ingest_core::Result<Sa
 /// The engine of one experiment. Owned by the TypeScript `Experiment`; not public API.
 #[napi]
 pub struct NativeEngine {
-    engine: Engine,
+    /// Shared with tasks that run on the thread pool.
+    engine: Arc<Engine>,
     handle: u32,
     /// A writing engine keeps the coarse clock ticking until it closes.
     clock: std::sync::Mutex<Option<ingest_core::engine::clock::ClockUse>>,
@@ -283,7 +285,7 @@ impl NativeEngine {
         // Without the clock thread the slots stay 0, and JS reads its own clock (see clock.ts).
         let clock = writing.then(ingest_core::engine::clock::start).and_then(Result::ok);
         Ok(NativeEngine {
-            engine,
+            engine: Arc::new(engine),
             handle,
             clock: std::sync::Mutex::new(clock),
         })
@@ -318,6 +320,19 @@ impl NativeEngine {
     #[napi(catch_unwind)]
     pub fn define_shape(&self, env: Env, keys: &[u32], slots: &[u8]) -> napi::Result<u32> {
         check(&env, self.engine.define_shape(keys, slots))
+    }
+
+    /// Commits the track entries of an ML-Dash `append_batch` body (`{"entries": [...]}`, bytes,
+    /// copied) to `topic`, parsed on the thread pool with no JS object per entry; resolves with
+    /// how many there were once they are safe from a crash of the process (in the write-ahead
+    /// log).
+    #[napi(catch_unwind, ts_return_type = "Promise<number>")]
+    pub fn append_json_entries(&self, topic: u32, body: &[u8]) -> AsyncTask<AppendJson> {
+        AsyncTask::new(AppendJson {
+            engine: self.engine.clone(),
+            topic,
+            body: body.to_vec(),
+        })
     }
 
     /// Resolves when everything committed before the call is durable.

@@ -1,8 +1,9 @@
 //! Replies from the writer thread, awaited on the libuv thread pool and converted to JS values.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use ingest_core::{IngestError, Pending, TrackSummary};
+use ingest_core::{Engine, IngestError, Pending, TrackSummary};
 use napi::bindgen_prelude::{Buffer, Either, Null};
 use napi::{Env, Task};
 use napi_derive::napi;
@@ -204,5 +205,30 @@ impl Task for WaitRecords {
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Vec<FileRecord>> {
         check(&env, output).map(|records| records.iter().map(FileRecord::from).collect())
+    }
+}
+
+/// Track entries of a request body, committed and logged on the thread pool (see
+/// `NativeEngine::append_json_entries`).
+pub struct AppendJson {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) topic: u32,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Task for AppendJson {
+    type Output = ingest_core::Result<u32>;
+    type JsValue = u32;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        let timeout = self.engine.close_timeout();
+        Ok(self
+            .engine
+            .commit_json_entries(self.topic, &self.body)
+            .and_then(|count| self.engine.logged()?.wait(timeout).map(|()| count)))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<u32> {
+        check(&env, output)
     }
 }

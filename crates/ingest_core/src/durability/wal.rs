@@ -27,8 +27,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -73,6 +73,9 @@ enum Message {
     Reset,
     /// The last message: delete the file (everything is sealed) or keep it for a replay.
     Finish { remove: bool },
+    /// Answer once every record queued before is written to the file (to the OS: it survives a
+    /// crash of the process), or with `NotLogged` if the log failed first.
+    Barrier(mpsc::SyncSender<Result<()>>),
 }
 
 /// Settings of a log.
@@ -93,6 +96,9 @@ pub struct Wal {
     /// Bytes logged since the last reset (counted when queued).
     len: u64,
     has_entries: bool,
+    /// Whether records reach the file: false from a failure (here or in the log thread) until
+    /// the next reset empties the log.
+    logging: Arc<AtomicBool>,
 }
 
 impl Wal {
@@ -109,6 +115,7 @@ impl Wal {
         )?;
         file.write_all(MAGIC).map_err(io)?;
         let queue = Arc::new(ByteQueue::new(config.max_queue_bytes));
+        let logging = Arc::new(AtomicBool::new(true));
         let log = LogThread {
             file,
             path,
@@ -119,6 +126,7 @@ impl Wal {
             out: Vec::with_capacity(WRITE_BYTES),
             out_entries: 0,
             broken: false,
+            logging: logging.clone(),
             dirty: true,
         };
         let thread = std::thread::Builder::new()
@@ -135,6 +143,7 @@ impl Wal {
             queue_timeout: config.queue_timeout,
             len: MAGIC.len() as u64,
             has_entries: false,
+            logging,
         })
     }
 
@@ -185,8 +194,21 @@ impl Wal {
             // The log thread is far behind (or gone): a hole in the log would make a replay wrong,
             // so logging stops here until the next reset.
             self.stats.wal_failures.fetch_add(1, Relaxed);
+            self.logging.store(false, Relaxed);
             let _ = self.queue.push(Message::Gap, 0, Duration::ZERO);
         }
+    }
+
+    /// Whether records reach the file (no failure since the last reset).
+    pub fn is_logging(&self) -> bool {
+        self.logging.load(Relaxed)
+    }
+
+    /// Has `reply` answered once every record queued before it is written to the file (or with
+    /// `NotLogged` if the log fails first). It takes no room in the queue; only a stopped log
+    /// drops it, which its waiter sees as a stopped writer.
+    pub fn barrier(&mut self, reply: mpsc::SyncSender<Result<()>>) {
+        let _ = self.queue.push(Message::Barrier(reply), 0, Duration::ZERO);
     }
 
     /// Empties the log (everything it held is sealed). The caller logs the definitions again.
@@ -229,6 +251,8 @@ struct LogThread {
     out: Vec<u8>,
     out_entries: u64,
     broken: bool,
+    /// `!broken`, for the writer thread (see [`Wal::is_logging`]).
+    logging: Arc<AtomicBool>,
     /// Written since the last sync.
     dirty: bool,
 }
@@ -260,7 +284,7 @@ impl LogThread {
                 // so what follows could sit on a hole: logging stops until the next seal resets
                 // the log, like after a failed write.
                 if self.file.sync_data().is_err() {
-                    self.broken = true;
+                    self.set_broken(true);
                     self.stats.wal_failures.fetch_add(1, Relaxed);
                 }
                 self.dirty = false;
@@ -288,7 +312,7 @@ impl LogThread {
             }
             Message::Gap => {
                 self.write_out();
-                self.broken = true;
+                self.set_broken(true);
             }
             Message::Reset => {
                 // What was not written yet is sealed: as safe as logged.
@@ -300,14 +324,27 @@ impl LogThread {
                     .file
                     .set_len(header)
                     .and_then(|()| self.file.seek(SeekFrom::Start(header)).map(|_| ()));
-                self.broken = emptied.is_err();
+                self.set_broken(emptied.is_err());
                 if self.broken {
                     self.stats.wal_failures.fetch_add(1, Relaxed);
                 }
             }
+            Message::Barrier(reply) => {
+                self.write_out();
+                let _ = reply.send(if self.broken {
+                    Err(IngestError::NotLogged)
+                } else {
+                    Ok(())
+                });
+            }
             Message::Finish { remove } => return Some(remove),
         }
         None
+    }
+
+    fn set_broken(&mut self, broken: bool) {
+        self.broken = broken;
+        self.logging.store(!broken, Relaxed);
     }
 
     fn write_out(&mut self) {
@@ -316,7 +353,7 @@ impl LogThread {
         }
         if self.file.write_all(&self.out).is_err() {
             // What was written is a consistent prefix (plus perhaps a torn record); stop there.
-            self.broken = true;
+            self.set_broken(true);
             self.stats.wal_failures.fetch_add(1, Relaxed);
         } else {
             self.stats.entries_logged.fetch_add(self.out_entries, Relaxed);

@@ -27,6 +27,9 @@ pub(crate) enum Command {
         entries: u64,
     },
     Flush(Reply<()>),
+    /// Answer once everything committed before is safe from a crash of the process: in the
+    /// write-ahead log, or sealed where there is no working log.
+    Logged(Reply<()>),
     Read {
         topic: u32,
         query: ReadQuery,

@@ -146,6 +146,12 @@ impl Writer {
                 Some(Command::Flush(reply)) => {
                     let _ = reply.send(self.seal_all(SealReason::Request));
                 }
+                Some(Command::Logged(reply)) => match self.wal.as_mut().filter(|wal| wal.is_logging()) {
+                    Some(wal) => wal.barrier(reply),
+                    None => {
+                        let _ = reply.send(self.seal_all(SealReason::Request));
+                    }
+                },
                 Some(Command::Read { topic, query, reply }) => {
                     let _ = reply.send(self.read(topic, &query));
                 }

@@ -12,7 +12,7 @@ seconds="${1:-15}"
 shift || true
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-  targets=(wal wire segment jsonl)
+  targets=(wal wire segment jsonl json_batch)
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
   if [ "${CI:-}" = "true" ]; then

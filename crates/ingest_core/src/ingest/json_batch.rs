@@ -9,9 +9,12 @@
 //! `a: {b}`) or nesting deeper than [`MAX_NESTING`] is refused as a whole: nothing of the body is
 //! encoded.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
-use serde_json::{Map, Value as Json};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::Value as Json;
 
 use super::wire::{encode_value, len_u32};
 use crate::error::{IngestError, Result};
@@ -21,120 +24,300 @@ use crate::value::Value;
 pub const MAX_NESTING: usize = 100;
 
 /// The entries of `body` as a batch of general entries of `topic`, and their number; `key_id`
-/// names a field (it is asked once per distinct name).
+/// names a field (it is asked once per distinct name). The body is read as a stream: entries go
+/// into the batch as they are parsed, with no JSON tree in between.
 pub fn encode_entries(body: &[u8], topic: u32, key_id: impl FnMut(&str) -> Result<u32>) -> Result<(Vec<u8>, u32)> {
-    let invalid = |entry: Option<usize>, reason: String| IngestError::InvalidEntry { entry, reason };
-    let parsed: Json = serde_json::from_slice(body).map_err(|e| invalid(None, format!("the body is not JSON: {e}")))?;
-    let Some(Json::Array(entries)) = parsed.get("entries") else {
-        return Err(invalid(None, "the body has no \"entries\" array".into()));
-    };
-    let mut keys = Keys {
+    let mut encoder = Encoder {
+        topic,
+        out: Vec::with_capacity(body.len()),
+        entries: 0,
         ids: HashMap::new(),
         key_id,
         name: String::new(),
+        entry_ids: Vec::new(),
+        failure: None,
     };
-    let mut out = Vec::with_capacity(body.len());
-    let mut fields: Vec<(u32, Value)> = Vec::new();
-    for (index, entry) in entries.iter().enumerate() {
-        let Json::Object(entry) = entry else {
-            return Err(invalid(Some(index), "an entry must be a JSON object".into()));
-        };
-        let timestamp = match entry.get("timestamp") {
-            Some(Json::Number(n)) => n.as_f64().filter(|t| t.is_finite()),
-            _ => None,
-        }
-        .ok_or_else(|| IngestError::InvalidTimestamp {
-            entry: index,
-            found: entry.get("timestamp").map_or_else(|| "nothing".into(), Json::to_string),
-        })?;
-        fields.clear();
-        keys.flatten(entry, 0, &mut fields).map_err(|e| match e {
-            Flatten::Invalid(reason) => invalid(Some(index), reason),
-            Flatten::Key(error) => error,
-        })?;
-        // One name, one id: a name given twice (`a.b` beside `a: {b}`) shows as a repeated id.
-        fields.sort_unstable_by_key(|(id, _)| *id);
-        if fields.windows(2).any(|pair| pair[0].0 == pair[1].0) {
-            return Err(invalid(
-                Some(index),
-                "a field is given twice (a dotted name and a nested object)".into(),
-            ));
-        }
-        out.extend_from_slice(&topic.to_le_bytes());
-        out.extend_from_slice(&len_u32(fields.len()).to_le_bytes());
-        out.extend_from_slice(&timestamp.to_le_bytes());
-        for (id, value) in &fields {
-            out.extend_from_slice(&id.to_le_bytes());
-            encode_value(&mut out, value);
-        }
-        out.resize(out.len().next_multiple_of(8), 0);
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let parsed = BodySeed(&mut encoder)
+        .deserialize(&mut deserializer)
+        .and_then(|()| deserializer.end());
+    if let Some(failure) = encoder.failure.take() {
+        return Err(failure);
     }
-    Ok((out, len_u32(entries.len())))
+    parsed.map_err(|e| IngestError::InvalidEntry {
+        entry: None,
+        reason: format!("the body is not JSON: {e}"),
+    })?;
+    if encoder.entries == u32::MAX {
+        return Err(IngestError::InvalidEntry {
+            entry: None,
+            reason: "the body has no \"entries\" array".into(),
+        });
+    }
+    Ok((encoder.out, encoder.entries))
 }
 
-/// Why flattening stopped: the entry's fault, or naming a key failed.
-enum Flatten {
-    Invalid(String),
-    Key(IngestError),
-}
-
-/// Key ids by field name, and the dotted name being built (one buffer for all entries).
-struct Keys<F> {
+/// The batch being written, and what naming its fields needs. A refusal that is not a JSON
+/// syntax error is kept in `failure` (serde's errors carry text only).
+struct Encoder<F> {
+    topic: u32,
+    out: Vec<u8>,
+    /// Entries written; `u32::MAX` until the `entries` array is found.
+    entries: u32,
     ids: HashMap<String, u32>,
     key_id: F,
+    /// The dotted name being built (one buffer for all entries).
     name: String,
+    /// The key ids of the entry being written, to find a name given twice.
+    entry_ids: Vec<u32>,
+    failure: Option<IngestError>,
 }
 
-impl<F: FnMut(&str) -> Result<u32>> Keys<F> {
-    fn id(&mut self) -> Result<u32, Flatten> {
+impl<F: FnMut(&str) -> Result<u32>> Encoder<F> {
+    fn fail<E: de::Error>(&mut self, error: IngestError) -> E {
+        let message = error.to_string();
+        self.failure.get_or_insert(error);
+        E::custom(message)
+    }
+
+    fn invalid<E: de::Error>(&mut self, reason: String) -> E {
+        let entry = Some(self.entries as usize);
+        self.fail(IngestError::InvalidEntry { entry, reason })
+    }
+
+    /// The key id of the name being built.
+    fn id<E: de::Error>(&mut self) -> Result<u32, E> {
         if let Some(id) = self.ids.get(self.name.as_str()) {
             return Ok(*id);
         }
-        let id = (self.key_id)(&self.name).map_err(Flatten::Key)?;
-        self.ids.insert(self.name.clone(), id);
-        Ok(id)
+        match (self.key_id)(&self.name) {
+            Ok(id) => {
+                self.ids.insert(self.name.clone(), id);
+                Ok(id)
+            }
+            Err(error) => Err(self.fail(error)),
+        }
     }
 
-    /// The fields of `object` (the top level skips `timestamp` and `_ts`), nested objects
-    /// flattened under the name being built.
-    fn flatten(
-        &mut self,
-        object: &Map<String, Json>,
-        depth: usize,
-        out: &mut Vec<(u32, Value)>,
-    ) -> Result<(), Flatten> {
-        if depth > MAX_NESTING {
-            return Err(Flatten::Invalid(format!(
-                "objects nested deeper than {MAX_NESTING} levels"
-            )));
+    /// Writes one field of the entry: the name being built, then `value`.
+    fn field<E: de::Error>(&mut self, value: &Value) -> Result<(), E> {
+        let id = self.id()?;
+        self.entry_ids.push(id);
+        self.out.extend_from_slice(&id.to_le_bytes());
+        encode_value(&mut self.out, value);
+        Ok(())
+    }
+}
+
+/// The body: an object whose `entries` array is encoded; other keys are ignored.
+struct BodySeed<'a, F>(&'a mut Encoder<F>);
+
+impl<'de, F: FnMut(&str) -> Result<u32>> DeserializeSeed<'de> for BodySeed<'_, F> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, F: FnMut(&str) -> Result<u32>> Visitor<'de> for BodySeed<'_, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object with an \"entries\" array")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            if key.0 == "entries" {
+                map.next_value_seed(EntriesSeed(&mut *self.0))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
         }
-        let prefix_len = self.name.len();
-        for (key, value) in object {
-            if depth == 0 && (key == "timestamp" || key == "_ts") {
-                continue;
-            }
-            self.name.truncate(prefix_len);
-            if depth > 0 {
-                self.name.push('.');
-            }
-            self.name.push_str(key);
-            let value = match value {
-                Json::Object(nested) => {
-                    self.flatten(nested, depth + 1, out)?;
-                    continue;
+        Ok(())
+    }
+}
+
+struct EntriesSeed<'a, F>(&'a mut Encoder<F>);
+
+impl<'de, F: FnMut(&str) -> Result<u32>> DeserializeSeed<'de> for EntriesSeed<'_, F> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(&str) -> Result<u32>> Visitor<'de> for EntriesSeed<'_, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of entries")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.0.entries = 0;
+        while seq.next_element_seed(EntrySeed(&mut *self.0))?.is_some() {
+            self.0.entries += 1;
+        }
+        Ok(())
+    }
+}
+
+/// One entry: its header written first (count and timestamp filled in at its end), then each
+/// field as it is parsed.
+struct EntrySeed<'a, F>(&'a mut Encoder<F>);
+
+impl<'de, F: FnMut(&str) -> Result<u32>> DeserializeSeed<'de> for EntrySeed<'_, F> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, F: FnMut(&str) -> Result<u32>> Visitor<'de> for EntrySeed<'_, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an entry object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let encoder = self.0;
+        let header = encoder.out.len();
+        encoder.out.extend_from_slice(&encoder.topic.to_le_bytes());
+        encoder.out.extend_from_slice(&[0; 12]); // field count and timestamp, below
+        encoder.entry_ids.clear();
+        let mut timestamp: Option<Timestamp> = None;
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match key.0.as_ref() {
+                "timestamp" => timestamp = Some(map.next_value::<Timestamp>()?),
+                "_ts" => {
+                    map.next_value::<IgnoredAny>()?;
                 }
-                Json::Null => Value::Null,
-                Json::Bool(b) => Value::Bool(*b),
-                Json::Number(n) => Value::F64(n.as_f64().unwrap_or(f64::NAN)),
-                Json::String(s) => Value::Str(s.as_str().into()),
-                Json::Array(items) => match items.iter().map(Json::as_f64).collect::<Option<Box<[f64]>>>() {
-                    Some(numbers) => Value::F64List(numbers),
-                    None => Value::Json(value.to_string().into()),
-                },
-            };
-            out.push((self.id()?, value));
+                name => {
+                    encoder.name.clear();
+                    encoder.name.push_str(name);
+                    map.next_value_seed(FieldSeed {
+                        encoder: &mut *encoder,
+                        depth: 0,
+                    })?;
+                }
+            }
         }
-        self.name.truncate(prefix_len);
+        let Some(Timestamp(Some(timestamp))) = timestamp else {
+            let found = match timestamp {
+                Some(Timestamp(_)) => "a value that is not a finite number",
+                None => "nothing",
+            };
+            let entry = encoder.entries as usize;
+            return Err(encoder.fail(IngestError::InvalidTimestamp {
+                entry,
+                found: found.into(),
+            }));
+        };
+        // One name, one id: a name given twice (`a.b` beside `a: {b}`) shows as a repeated id.
+        encoder.entry_ids.sort_unstable();
+        if encoder.entry_ids.windows(2).any(|pair| pair[0] == pair[1]) {
+            return Err(encoder
+                .invalid("a field is given twice (a key repeated, or a dotted name beside a nested object)".into()));
+        }
+        let count = len_u32(encoder.entry_ids.len()).to_le_bytes();
+        encoder.out[header + 4..header + 8].copy_from_slice(&count);
+        encoder.out[header + 8..header + 16].copy_from_slice(&timestamp.to_le_bytes());
+        encoder.out.resize(encoder.out.len().next_multiple_of(8), 0);
+        Ok(())
+    }
+}
+
+/// An object key, borrowed from the body unless it has escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// A `timestamp` value: `Some` for a finite number, `None` for anything else.
+struct Timestamp(Option<f64>);
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Json::deserialize(deserializer)?;
+        Ok(Timestamp(value.as_f64().filter(|t| t.is_finite() && value.is_number())))
+    }
+}
+
+/// A field's value, under the name being built; a nested object adds its keys to the name.
+struct FieldSeed<'a, F> {
+    encoder: &'a mut Encoder<F>,
+    depth: usize,
+}
+
+impl<'de, F: FnMut(&str) -> Result<u32>> DeserializeSeed<'de> for FieldSeed<'_, F> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, F: FnMut(&str) -> Result<u32>> Visitor<'de> for FieldSeed<'_, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.encoder.field(&Value::Null)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.encoder.field(&Value::Bool(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        self.encoder.field(&Value::F64(v))
+    }
+    #[allow(clippy::cast_precision_loss)] // as JSON.parse reads it
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.encoder.field(&Value::F64(v as f64))
+    }
+    #[allow(clippy::cast_precision_loss)] // as JSON.parse reads it
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.encoder.field(&Value::F64(v as f64))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.encoder.field(&Value::Str(v.into()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        // Arrays are rare in entries: read whole, then stored as a number list or JSON.
+        let items = Vec::<Json>::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+        let value = match items.iter().map(Json::as_f64).collect::<Option<Box<[f64]>>>() {
+            Some(numbers) => Value::F64List(numbers),
+            None => Value::Json(Json::Array(items).to_string().into()),
+        };
+        self.encoder.field(&value)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let encoder = self.encoder;
+        if self.depth >= MAX_NESTING {
+            return Err(encoder.invalid(format!("objects nested deeper than {MAX_NESTING} levels")));
+        }
+        let prefix_len = encoder.name.len();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            encoder.name.truncate(prefix_len);
+            encoder.name.push('.');
+            encoder.name.push_str(&key.0);
+            map.next_value_seed(FieldSeed {
+                encoder: &mut *encoder,
+                depth: self.depth + 1,
+            })?;
+        }
+        encoder.name.truncate(prefix_len);
         Ok(())
     }
 }
@@ -148,7 +331,7 @@ mod tests {
         let mut entries = Vec::new();
         decode_batch(bytes, &[], |entry| {
             assert_eq!(entry.topic, 4);
-            let fields = entry
+            let mut fields = entry
                 .fields
                 .iter()
                 .map(|(key, field)| {
@@ -158,7 +341,9 @@ mod tests {
                     };
                     (names[key].clone(), value)
                 })
-                .collect();
+                .collect::<Vec<_>>();
+            // Field order within an entry carries no meaning.
+            fields.sort_by(|a, b| a.0.cmp(&b.0));
             entries.push((entry.timestamp, fields));
             Ok(())
         })

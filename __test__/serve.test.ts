@@ -124,6 +124,14 @@ describe.skipIf(!available && !required)("the Python SDK against dash-ingest ser
     expect(logs).toHaveLength(11);
     expect(logs[0]).toMatchObject({ level: "info", message: "Starting robot tracking experiment" });
     expect(logs[1]).toMatchObject({ message: "step 0", metadata: { step: 0 } });
+
+    // The SDK reads it back through the server: files listed and downloaded (its checksum checked
+    // by the SDK), the track, the parameters.
+    const downloads = tempRoot();
+    const back = JSON.parse(runSdk("sdk_remote_read.py", [server.url, prefix, downloads], "secret"));
+    expect(back).toMatchObject({ files: 250, positions: 250, first: { step: 0, timestamp: 0 } });
+    expect(back.params).toMatchObject({ robot: "two-link", record_interval: 4 });
+    expect(jpeg.decode(readFileSync(back.frame))).toMatchObject({ width: 640, height: 480 });
   });
 
   /** Starts an SDK script; `onLine` sees each line it prints; resolves with its exit code and output. */

@@ -23,6 +23,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { type DashErrorCode, dashError, describe } from "./errors.js";
 import { clientEntries, clientLog, Experiment, type ExperimentStatus } from "./experiment.js";
+import type { FileRecord } from "./files.js";
 import type { LogLevel } from "./records.js";
 
 export interface ServeOptions {
@@ -56,7 +57,7 @@ class HttpError extends Error {
 }
 
 // Ids: a kind letter and the base64url of what it names.
-const KIND = { experiment: "e", node: "n", project: "p", folder: "f", fileFolder: "d" } as const;
+const KIND = { experiment: "e", node: "n", project: "p", folder: "f", fileFolder: "d", file: "x" } as const;
 type Kind = keyof typeof KIND;
 
 function idOf(kind: Kind, path: string): string {
@@ -160,13 +161,72 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
     else if (status === "CANCELLED") await running.cancel();
   }
 
-  function graphql(body: Record<string, unknown>): unknown {
+  /**
+   * Runs `use` on the experiment: the open one, or else one opened for reading (a read does not
+   * start a finished experiment again).
+   */
+  async function reading<T>(prefix: string, use: (e: Experiment) => Promise<T> | T): Promise<T> {
+    const running = open.get(prefix);
+    if (running !== undefined) return use(await running);
+    const reader = await Experiment.open(prefix, { dashRoot });
+    try {
+      return await use(reader);
+    } finally {
+      await reader.close();
+    }
+  }
+
+  /** A file's node id: its experiment, folder and name. */
+  function fileId(prefix: string, record: FileRecord): string {
+    return idOf("file", `${prefix}${FOLDER_SEPARATOR}${record.path.replace(/^\//, "")}${FOLDER_SEPARATOR}${record.filename}`);
+  }
+
+  /** The file a node id names, with its record. */
+  async function fileOf(id: string): Promise<{ prefix: string; folder: string; record: FileRecord }> {
+    const [prefix = "", folder = "", name = ""] = pathOf("file", id).split(FOLDER_SEPARATOR);
+    const records = await reading(prefix, (e) => e.files(folder).list());
+    const record = records.find((r) => r.filename === name);
+    if (record === undefined) throw new HttpError(404, "ERR_DASH_NOT_FOUND", `no file ${describe(name)} in ${describe(folder)}`);
+    return { prefix, folder, record };
+  }
+
+  /** A file as the SDK's node and search answers describe it. */
+  function fileNode(prefix: string, record: FileRecord): Record<string, unknown> {
+    const folder = record.path.replace(/^\//, "");
+    return {
+      id: fileId(prefix, record),
+      name: record.filename,
+      path: folder === "" ? record.filename : `${folder}/${record.filename}`,
+      pPath: record.path,
+      description: record.description,
+      tags: record.tags,
+      metadata: record.metadata,
+      createdAt: record.uploadedAt,
+      physicalFile: {
+        id: record.id,
+        filename: record.filename,
+        contentType: record.contentType,
+        sizeBytes: record.sizeBytes,
+        checksum: record.checksum,
+      },
+    };
+  }
+
+  async function graphql(body: Record<string, unknown>): Promise<unknown> {
     const query = typeof body.query === "string" ? body.query : "";
     const variables = isRecord(body.variables) ? body.variables : {};
     if (/\bme\s*\{/.test(query)) return { me: { username: "local" } };
     if (/namespace\s*\(\s*slug:/.test(query)) return { namespace: { projects: [] } };
     if (/experimentNode\s*\(/.test(query)) {
       return { experimentNode: { id: idOf("node", pathOf("experiment", variables.experimentId)) } };
+    }
+    if (/filesPaginated\s*\(/.test(query)) {
+      const prefix = pathOf("experiment", variables.experimentId);
+      const limit = typeof variables.limit === "number" ? variables.limit : 500;
+      const offset = typeof variables.offset === "number" ? variables.offset : 0;
+      const records = await reading(prefix, (e) => e.files().listAll());
+      const files = records.slice(offset, offset + limit).map((r) => fileNode(prefix, r));
+      return { experimentById: { filesPaginated: { files, totalCount: records.length, hasMore: offset + files.length < records.length } } };
     }
     if (/experimentById\s*\(/.test(query)) {
       const prefix = pathOf("experiment", variables.experimentId);
@@ -280,7 +340,7 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
     return { count: points.length };
   }
 
-  async function readTrack(prefix: string, topic: string, query: URLSearchParams): Promise<unknown> {
+  async function readTrack(running: Experiment, topic: string, query: URLSearchParams): Promise<unknown> {
     const number = (key: string) => {
       const text = query.get(key);
       const value = text === null ? undefined : Number(text);
@@ -288,7 +348,6 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
       return value;
     };
     const columns = query.get("columns")?.split(",").filter(Boolean);
-    const running = await experiment(prefix);
     const { entries, count } = await running.track(topic).read({
       ...(number("start_timestamp") === undefined ? {} : { start: number("start_timestamp") }),
       ...(number("end_timestamp") === undefined ? {} : { end: number("end_timestamp") }),
@@ -305,7 +364,22 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
     body: Buffer,
     contentType: string,
   ): Promise<[number, unknown]> {
-    if (method === "POST" && path === "/graphql") return [200, { data: graphql(jsonObject(body)) }];
+    if (method === "POST" && path === "/graphql") return [200, { data: await graphql(jsonObject(body)) }];
+    if (method === "GET" && path === "/api/search/files") {
+      const prefix = pathOf("experiment", query.get("experimentId"));
+      const basename = (query.get("pattern") ?? "").replace(/^\*\*\//, "");
+      const limit = Number(query.get("limit") ?? 10);
+      const offset = Number(query.get("offset") ?? 0);
+      const records = await reading(prefix, (e) => e.files().listAll());
+      const found = records.filter((r) => r.filename === basename || basename === "" || basename === "*");
+      return [200, { files: found.slice(offset, offset + limit).map((r) => fileNode(prefix, r)), total: found.length }];
+    }
+    const file = /^\/api\/nodes\/(x[^/]+)(\/download)?$/.exec(path);
+    if (file !== null && method === "GET") {
+      const { prefix, folder, record } = await fileOf(decodeURIComponent(file[1] as string));
+      if (file[2] === undefined) return [200, fileNode(prefix, record)];
+      return [200, await reading(prefix, (e) => e.files(folder).read(record.filename))];
+    }
     let m = /^\/api\/namespaces\/([^/]+)\/nodes$/.exec(path);
     if (m !== null && method === "POST") {
       const namespace = segment(decodeURIComponent(m[1] as string), "namespace");
@@ -328,20 +402,17 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
     const prefix = pathOf("experiment", decodeURIComponent(m[1] as string));
     const rest = m[2] as string;
     if (method === "POST" && rest === "logs") return [201, await appendLogs(prefix, jsonObject(body))];
-    if (rest === "parameters") {
-      const running = await experiment(prefix);
-      if (method === "GET") return [200, { data: running.params.get() }];
-      if (method === "POST") {
-        const data = jsonObject(body).data;
-        if (!isRecord(data)) throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", '"data" must be an object');
-        return [200, { data: running.params.set(data) }];
-      }
+    if (rest === "parameters" && method === "GET") return [200, { data: await reading(prefix, (e) => e.params.get()) }];
+    if (rest === "parameters" && method === "POST") {
+      const data = jsonObject(body).data;
+      if (!isRecord(data)) throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", '"data" must be an object');
+      return [200, { data: (await experiment(prefix)).params.set(data) }];
     }
     m = /^tracks\/([^/]+)\/(append_batch|data)$/.exec(rest);
     if (m !== null) {
       const topic = decodeURIComponent(m[1] as string);
       if (method === "POST" && m[2] === "append_batch") return [201, await appendTrack(prefix, topic, body)];
-      if (method === "GET" && m[2] === "data") return [200, await readTrack(prefix, topic, query)];
+      if (method === "GET" && m[2] === "data") return [200, await reading(prefix, (e) => readTrack(e, topic, query))];
     }
     // Metric names arrive unencoded and may hold "/": everything up to the last /append-batch.
     m = /^metrics\/(.+)\/append-batch$/.exec(rest);
@@ -350,6 +421,11 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
   }
 
   function reply(res: ServerResponse, status: number, body: unknown): void {
+    if (body instanceof Uint8Array) {
+      res.writeHead(status, { "content-type": "application/octet-stream", "content-length": body.byteLength });
+      res.end(body);
+      return;
+    }
     const text = JSON.stringify(body);
     res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
     res.end(text);
@@ -391,7 +467,9 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
       const { code, message } = error as { code?: string; message?: string };
       // The engine's own refusals (bad names, values) are the client's fault; the rest is ours.
       const clientFault = error instanceof TypeError || error instanceof RangeError;
-      reply(res, clientFault ? 400 : 500, { error: { code: code ?? "ERR_DASH_INTERNAL", message: message ?? String(error) } });
+      reply(res, code === "ERR_DASH_NOT_FOUND" ? 404 : clientFault ? 400 : 500, {
+        error: { code: code ?? "ERR_DASH_INTERNAL", message: message ?? String(error) },
+      });
     }
   }
 

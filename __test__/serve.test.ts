@@ -131,6 +131,8 @@ describe.skipIf(!available && !required)("the Python SDK against dash-ingest ser
     const back = JSON.parse(runSdk("sdk_remote_read.py", [server.url, prefix, downloads], "secret"));
     expect(back).toMatchObject({ files: 250, positions: 250, first: { step: 0, timestamp: 0 } });
     expect(back.params).toMatchObject({ robot: "two-link", record_interval: 4 });
+    expect(back.train).toEqual(Array.from({ length: 250 }, (_, i) => i * 4));
+    expect(back.trainColumns).toEqual(["_ts", "ctrl_norm", "step"]);
     expect(jpeg.decode(readFileSync(back.frame))).toMatchObject({ width: 640, height: 480 });
   });
 

@@ -340,6 +340,50 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
     return { count: points.length };
   }
 
+  /**
+   * A page of a metric's points as the SDK's `read_rows` takes them (`ml-dash.metric-rows.v1`):
+   * one block whose columns are the points' fields; a column of integers is `int64` (decimal
+   * strings), of numbers `float64` (non-finite ones as `"NaN"`, `"Infinity"`), of booleans `bool`,
+   * anything else `utf8` (non-strings as JSON). The cursor is the index of the next point.
+   */
+  async function metricRows(running: Experiment, name: string, query: URLSearchParams): Promise<unknown> {
+    const startIndex = Number(query.get("cursor") ?? 0);
+    const limit = Number(query.get("limit") ?? 1000);
+    if (!Number.isInteger(startIndex) || startIndex < 0 || !Number.isInteger(limit) || limit < 1) {
+      throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", "cursor and limit must be non-negative integers");
+    }
+    const page = await running.metrics(name).read({ startIndex, limit });
+    const points = page.data.map((p) => p.data);
+    const names = [...new Set(points.flatMap((p) => Object.keys(p)))];
+    const typeOf = (values: unknown[]): string => {
+      const present = values.filter((v) => v !== null && v !== undefined);
+      if (present.length > 0 && present.every((v) => typeof v === "boolean")) return "bool";
+      if (present.every((v) => typeof v === "number")) {
+        return present.every((v) => Number.isSafeInteger(v) && !Object.is(v, -0)) ? "int64" : "float64";
+      }
+      return "utf8";
+    };
+    const columns = names.map((column) => ({ name: column, type: typeOf(points.map((p) => p[column])) }));
+    const cell = (type: string, value: unknown): unknown => {
+      if (value === null || value === undefined) return null;
+      if (type === "int64") return String(value);
+      if (type === "float64") return Number.isFinite(value) ? value : String(value);
+      if (type === "utf8") return typeof value === "string" ? value : JSON.stringify(value);
+      return value;
+    };
+    const rows = points.map((p) => columns.map((c) => cell(c.type, p[c.name])));
+    return {
+      format: "ml-dash.metric-rows.v1",
+      visibility: "committed",
+      order: "storage",
+      metricId: `${idOf("experiment", running.prefix)}/${name}`,
+      blocks: rows.length === 0 ? [] : [{ columns, rows }],
+      returned: rows.length,
+      hasMore: page.hasMore,
+      nextCursor: page.hasMore ? String(startIndex + rows.length) : null,
+    };
+  }
+
   async function readTrack(running: Experiment, topic: string, query: URLSearchParams): Promise<unknown> {
     const number = (key: string) => {
       const text = query.get(key);
@@ -413,6 +457,11 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
       const topic = decodeURIComponent(m[1] as string);
       if (method === "POST" && m[2] === "append_batch") return [201, await appendTrack(prefix, topic, body)];
       if (method === "GET" && m[2] === "data") return [200, await reading(prefix, (e) => readTrack(e, topic, query))];
+    }
+    m = /^metrics\/([^/]+)\/rows$/.exec(rest);
+    if (m !== null && method === "GET") {
+      const name = decodeURIComponent(m[1] as string);
+      return [200, await reading(prefix, (e) => metricRows(e, name, query))];
     }
     // Metric names arrive unencoded and may hold "/": everything up to the last /append-batch.
     m = /^metrics\/(.+)\/append-batch$/.exec(rest);

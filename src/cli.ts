@@ -35,8 +35,9 @@ Commands:
                                          shared time cursor, the frame nearest the cursor
   serve [--port 3000] [--host H]         an ML-Dash server: the Python ml-dash SDK with
         [--token T …]                    dash_url="http://host:port" records into the dash root;
-                                         tokens also from $DASH_INGEST_TOKENS (comma-separated);
-                                         without a token, loopback only; --port 0 picks a port
+        [--max-body-bytes N]             tokens also from $DASH_INGEST_TOKENS (comma-separated);
+                                         without a token, loopback only; --port 0 picks a port;
+                                         bodies over N bytes (default 256 MiB) get 413
 
 Options:
   --dash-root <dir>   root of the experiments (default: $ML_DASH_ROOT or .dash)
@@ -254,6 +255,7 @@ async function main(argv: string[]): Promise<number> {
       port: { type: "string" },
       host: { type: "string" },
       token: { type: "string", multiple: true },
+      "max-body-bytes": { type: "string" },
       out: { type: "string", short: "o" },
       start: { type: "string" },
       end: { type: "string" },
@@ -305,7 +307,17 @@ async function main(argv: string[]): Promise<number> {
     case "serve": {
       arity("serve", rest, 0, "no positional arguments");
       const tokens = [...(values.token ?? []), ...(process.env.DASH_INGEST_TOKENS ?? "").split(",")].filter((t) => t.length > 0);
-      const server = await startServer({ dashRoot, port: portOption(values.port, 3000), host: values.host ?? "127.0.0.1", tokens });
+      const maxBodyBytes = values["max-body-bytes"] === undefined ? undefined : Number(values["max-body-bytes"]);
+      if (maxBodyBytes !== undefined && (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1)) {
+        throw new UsageError(`--max-body-bytes must be a positive integer, got ${values["max-body-bytes"]}`);
+      }
+      const server = await startServer({
+        dashRoot,
+        port: portOption(values.port, 3000),
+        host: values.host ?? "127.0.0.1",
+        tokens,
+        ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }),
+      });
       const auth = tokens.length === 0 ? "no token: loopback only" : `${tokens.length} token(s)`;
       console.log(`dash-ingest serve: ${server.url} (dash root ${dashRoot}; ${auth}; Ctrl-C to stop)`);
       await new Promise<void>((resolve) => {

@@ -24,6 +24,7 @@ import type { AddressInfo } from "node:net";
 import { type DashErrorCode, dashError, describe } from "./errors.js";
 import { clientEntries, clientLog, Experiment, type ExperimentStatus } from "./experiment.js";
 import type { FileRecord } from "./files.js";
+import { multipart, type Part } from "./multipart.js";
 import type { LogLevel } from "./records.js";
 
 export interface ServeOptions {
@@ -103,30 +104,6 @@ function arrayField(body: Record<string, unknown>, key: string): unknown[] {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** The parts of a `multipart/form-data` body: fields as text, files as bytes. */
-function multipart(body: Buffer, contentType: string): Map<string, { filename?: string; data: Buffer }> {
-  const boundary = /boundary=(?:"([^"]+)"|([^;]+))/i.exec(contentType);
-  if (boundary === null) throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", "multipart body without a boundary");
-  const delimiter = Buffer.from(`--${boundary[1] ?? boundary[2]}`);
-  const parts = new Map<string, { filename?: string; data: Buffer }>();
-  let at = body.indexOf(delimiter);
-  while (at !== -1) {
-    const start = at + delimiter.length;
-    if (body.subarray(start, start + 2).toString() === "--") break;
-    const next = body.indexOf(delimiter, start);
-    if (next === -1) throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", "multipart body without its closing boundary");
-    const part = body.subarray(start + 2, next - 2); // after CRLF, before CRLF
-    const headerEnd = part.indexOf("\r\n\r\n");
-    if (headerEnd === -1) throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", "multipart part without headers");
-    const headers = part.subarray(0, headerEnd).toString("utf8");
-    const name = /name="([^"]*)"/i.exec(headers)?.[1];
-    const filename = /filename="([^"]*)"/i.exec(headers)?.[1];
-    if (name !== undefined) parts.set(name, { ...(filename === undefined ? {} : { filename }), data: part.subarray(headerEnd + 4) });
-    at = next;
-  }
-  return parts;
 }
 
 const LEVELS = new Set(["debug", "info", "warn", "error", "fatal"]);
@@ -283,7 +260,7 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
   }
 
   /** `POST /api/namespaces/{ns}/nodes` multipart, `type=FILE`: one file of an experiment. */
-  async function uploadFile(parts: Map<string, { filename?: string; data: Buffer }>): Promise<unknown> {
+  async function uploadFile(parts: Map<string, Part>): Promise<unknown> {
     const text = (key: string) => parts.get(key)?.data.toString("utf8");
     if (text("type") !== "FILE") throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", "a multipart node must be of type FILE");
     const file = parts.get("file");
@@ -427,7 +404,11 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
     let m = /^\/api\/namespaces\/([^/]+)\/nodes$/.exec(path);
     if (m !== null && method === "POST") {
       const namespace = segment(decodeURIComponent(m[1] as string), "namespace");
-      if (contentType.startsWith("multipart/form-data")) return [201, await uploadFile(multipart(body, contentType))];
+      if (contentType.startsWith("multipart/form-data")) {
+        const parts = multipart(body, contentType);
+        if (parts === undefined) throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", "the multipart body is malformed");
+        return [201, await uploadFile(parts)];
+      }
       return [201, await createNode(namespace, jsonObject(body))];
     }
     m = /^\/api\/nodes\/([^/]+)$/.exec(path);

@@ -283,6 +283,8 @@ describe("dash-ingest serve: requests it refuses", () => {
     expect((await post(batch, { entries: [{ timestamp: 2, x: 2 }] })).status).toBe(201);
     const read = await fetch(`${server.url}/api/experiments/${id}/tracks/t/data?format=json`, { headers: auth });
     expect(await read.json()).toMatchObject({ count: 1, entries: [{ timestamp: 2, x: 2 }] });
+    const list = await fetch(`${server.url}/api/experiments/${id}/tracks?topic=t`, { headers: auth });
+    expect(await list.json()).toEqual({ tracks: [{ topic: "t", totalEntries: 1, columns: ["x"], firstTimestamp: 2, lastTimestamp: 2 }] });
   });
 
   it("hostile topic, folder and file names: 400, and nothing is written outside the dash root", async () => {

@@ -433,6 +433,10 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
       if (!isRecord(data)) throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", '"data" must be an object');
       return [200, { data: (await experiment(prefix)).params.set(data) }];
     }
+    if (rest === "tracks" && method === "GET") {
+      const filter = query.get("topic") ?? undefined;
+      return [200, { tracks: await reading(prefix, (e) => e.tracks.list(filter)) }];
+    }
     m = /^tracks\/([^/]+)\/(append_batch|data)$/.exec(rest);
     if (m !== null) {
       const topic = decodeURIComponent(m[1] as string);

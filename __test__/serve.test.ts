@@ -334,6 +334,38 @@ describe("dash-ingest serve: requests it refuses", () => {
     ).toHaveLength(1);
   });
 
+  it("past maxOpenExperiments the least recently used one is released and reopened on demand, nothing lost", async () => {
+    const small = await startServer({ dashRoot: root, port: 0, tokens: ["t"], maxOpenExperiments: 1 });
+    const send = (path: string, body: unknown) =>
+      fetch(`${small.url}${path}`, {
+        method: "POST",
+        headers: { ...auth, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const ids: string[] = [];
+    for (const name of ["lru-a", "lru-b"]) {
+      const created = await send("/api/namespaces/ns/nodes", { type: "EXPERIMENT", name, parentId: "ROOT", projectSlug: "proj" });
+      ids.push(((await created.json()) as { experiment: { id: string } }).experiment.id);
+    }
+    // Alternating between the two makes the server release and reopen them every request.
+    for (let round = 0; round < 6; round++) {
+      for (const id of ids) {
+        const answer = await send(`/api/experiments/${id}/tracks/t/append_batch`, { entries: [{ timestamp: round, x: round }] });
+        expect(answer.status).toBe(201);
+      }
+    }
+    await small.close();
+    for (const name of ["lru-a", "lru-b"]) {
+      const experiment = await Experiment.open(`ns/proj/${name}`, { dashRoot: root });
+      try {
+        expect((await experiment.track("t").read()).entries.map((e) => e.x)).toEqual([0, 1, 2, 3, 4, 5]);
+      } finally {
+        await experiment.close();
+      }
+      expect(JSON.parse(readFileSync(join(root, "ns", "proj", name, "experiment.json"), "utf8")).status).toBe("RUNNING");
+    }
+  });
+
   it("refuses to listen beyond loopback without a token", async () => {
     await expect(startServer({ dashRoot: root, port: 0, host: "0.0.0.0" })).rejects.toMatchObject({ code: "ERR_DASH_INVALID_ARGUMENT" });
   });

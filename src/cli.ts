@@ -36,8 +36,10 @@ Commands:
   serve [--port 3000] [--host H]         an ML-Dash server: the Python ml-dash SDK with
         [--token T …]                    dash_url="http://host:port" records into the dash root;
         [--max-body-bytes N]             tokens also from $DASH_INGEST_TOKENS (comma-separated);
-                                         without a token, loopback only; --port 0 picks a port;
-                                         bodies over N bytes (default 256 MiB) get 413
+        [--max-open-experiments N]       without a token, loopback only; --port 0 picks a port;
+                                         bodies over N bytes (default 256 MiB) get 413; past N
+                                         open experiments (default 64) the least recently used
+                                         is sealed and released
 
 Options:
   --dash-root <dir>   root of the experiments (default: $ML_DASH_ROOT or .dash)
@@ -232,6 +234,13 @@ function numberOption(name: string, text: string | undefined): number | undefine
   return value;
 }
 
+function positiveOption(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 1) throw new UsageError(`${name} must be a positive integer, got ${text}`);
+  return value;
+}
+
 function portOption(text: string | undefined, fallback: number): number {
   const port = text === undefined ? fallback : Number(text);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number, got ${text}`);
@@ -256,6 +265,7 @@ async function main(argv: string[]): Promise<number> {
       host: { type: "string" },
       token: { type: "string", multiple: true },
       "max-body-bytes": { type: "string" },
+      "max-open-experiments": { type: "string" },
       out: { type: "string", short: "o" },
       start: { type: "string" },
       end: { type: "string" },
@@ -307,16 +317,15 @@ async function main(argv: string[]): Promise<number> {
     case "serve": {
       arity("serve", rest, 0, "no positional arguments");
       const tokens = [...(values.token ?? []), ...(process.env.DASH_INGEST_TOKENS ?? "").split(",")].filter((t) => t.length > 0);
-      const maxBodyBytes = values["max-body-bytes"] === undefined ? undefined : Number(values["max-body-bytes"]);
-      if (maxBodyBytes !== undefined && (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1)) {
-        throw new UsageError(`--max-body-bytes must be a positive integer, got ${values["max-body-bytes"]}`);
-      }
+      const maxBodyBytes = positiveOption("--max-body-bytes", values["max-body-bytes"]);
+      const maxOpenExperiments = positiveOption("--max-open-experiments", values["max-open-experiments"]);
       const server = await startServer({
         dashRoot,
         port: portOption(values.port, 3000),
         host: values.host ?? "127.0.0.1",
         tokens,
         ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }),
+        ...(maxOpenExperiments === undefined ? {} : { maxOpenExperiments }),
       });
       const auth = tokens.length === 0 ? "no token: loopback only" : `${tokens.length} token(s)`;
       console.log(`dash-ingest serve: ${server.url} (dash root ${dashRoot}; ${auth}; Ctrl-C to stop)`);

@@ -86,6 +86,12 @@ export let clientLog: (experiment: Experiment, at: string, message: string, opti
 export let clientEntries: (experiment: Experiment, topic: string, body: Uint8Array) => Promise<number>;
 
 /**
+ * Seals everything and stops the engine, leaving the status as it is (a client's run goes on; a
+ * later request opens the experiment again). For the server; not part of the package's API.
+ */
+export let release: (experiment: Experiment) => Promise<void>;
+
+/**
  * One experiment. Create it, `start()` it (or use `run(fn)`), append to its tracks, then
  * `complete()`, `fail()` or `cancel()`: each makes everything durable and records the status.
  * A process that exits without finishing still has its data flushed (status stays `RUNNING`).
@@ -394,6 +400,10 @@ export class Experiment {
       const id = recorder.defineTopic(topic);
       recorder.commit(true); // entries staged before these stay before them
       return recorder.writer(`track "${topic}"`).appendJsonEntries(id, body);
+    };
+    release = async (experiment) => {
+      unregisterForExit(experiment);
+      await experiment.#recorder?.close();
     };
   }
 }

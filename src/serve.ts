@@ -22,7 +22,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type DashErrorCode, dashError, describe } from "./errors.js";
-import { clientEntries, clientLog, Experiment, type ExperimentStatus } from "./experiment.js";
+import { clientEntries, clientLog, Experiment, type ExperimentStatus, release } from "./experiment.js";
 import type { FileRecord } from "./files.js";
 import { multipart, type Part } from "./multipart.js";
 import type { LogLevel } from "./records.js";
@@ -35,11 +35,17 @@ export interface ServeOptions {
   tokens?: string[];
   /** The largest request body accepted, in bytes (default 256 MiB: file uploads are one body). */
   maxBodyBytes?: number;
+  /**
+   * How many experiments stay open for writing at once (default 64; each holds a writer thread,
+   * a log thread and its lock). Past it, the least recently used one is sealed and released (its
+   * status unchanged); its next request opens it again.
+   */
+  maxOpenExperiments?: number;
 }
 
 export interface DashServer {
   url: string;
-  /** Stops accepting requests and closes every open experiment (their status stays as it is). */
+  /** Stops accepting requests and seals and releases every open experiment (their status stays as it is). */
   close(): Promise<void>;
 }
 
@@ -110,22 +116,35 @@ const LEVELS = new Set(["debug", "info", "warn", "error", "fatal"]);
 const STATUSES = new Set<ExperimentStatus>(["COMPLETED", "FAILED", "CANCELLED", "RUNNING"]);
 
 export async function startServer(options: ServeOptions): Promise<DashServer> {
-  const { dashRoot, port = 3000, host = "127.0.0.1", tokens = [], maxBodyBytes = DEFAULT_MAX_BODY } = options;
+  const { dashRoot, port = 3000, host = "127.0.0.1", tokens = [], maxBodyBytes = DEFAULT_MAX_BODY, maxOpenExperiments = 64 } = options;
   if (tokens.length === 0 && !LOOPBACK.has(host)) {
     throw dashError(
       "ERR_DASH_INVALID_ARGUMENT",
       `serving on ${host} needs a token (--token or DASH_INGEST_TOKENS); without one only loopback is allowed`,
     );
   }
-  /** The open experiments by prefix; each is opened once (one writing engine per experiment). */
+  /**
+   * The open experiments by prefix, least recently used first; each is opened once (one writing
+   * engine per experiment).
+   */
   const open = new Map<string, Promise<Experiment>>();
+  /** Experiments being released (sealed, their lock let go): reopening one waits for that. */
+  const releasing = new Map<string, Promise<void>>();
 
   function experiment(prefix: string, fields: { tags?: string[]; description?: string } = {}): Promise<Experiment> {
     let opening = open.get(prefix);
     if (opening === undefined) {
-      opening = new Experiment(prefix, { dashRoot, ...fields }).start();
-      open.set(prefix, opening);
+      const released = releasing.get(prefix) ?? Promise.resolve();
+      opening = released.then(() => new Experiment(prefix, { dashRoot, ...fields }).start());
       opening.catch(() => open.delete(prefix));
+    }
+    open.delete(prefix);
+    open.set(prefix, opening);
+    while (open.size > maxOpenExperiments) {
+      const [oldest, evicted] = open.entries().next().value as [string, Promise<Experiment>];
+      open.delete(oldest);
+      const done = evicted.then(release, () => undefined).finally(() => releasing.delete(oldest));
+      releasing.set(oldest, done);
     }
     return opening;
   }
@@ -522,7 +541,8 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
       await closed;
       const experiments = await Promise.allSettled(open.values());
       open.clear();
-      await Promise.all(experiments.map((e) => (e.status === "fulfilled" ? e.value.close() : undefined)));
+      await Promise.allSettled(releasing.values());
+      await Promise.all(experiments.map((e) => (e.status === "fulfilled" ? release(e.value) : undefined)));
     },
   };
 }

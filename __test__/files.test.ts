@@ -1,13 +1,13 @@
 /** Files and camera frames: saveImage decoded by independent decoders, records as the SDK writes them. */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import jpeg from "jpeg-js";
 import { PNG } from "pngjs";
 import { describe, expect, it } from "vitest";
 import { Experiment, type FileRecord } from "../src/index.js";
-import { readJson, tempRoot } from "./helpers.js";
+import { python, readJson, runsWithPython, tempRoot } from "./helpers.js";
 
 /** A deterministic test picture: gradients plus a block, `channels` per pixel. */
 function picture(width: number, height: number, channels: number): Uint8Array {
@@ -180,9 +180,7 @@ describe("files", () => {
   });
 });
 
-const python = process.env.DASH_INGEST_PYTHON ?? join(__dirname, "..", ".venv-mldash", "bin", "python");
-
-describe.runIf(existsSync(python) || process.env.CI === "true")("file records match the Python SDK's", () => {
+describe.runIf(runsWithPython("ml_dash"))("file records match the Python SDK's", () => {
   it("same fields, path, experimentId shape, content types and checksums", async () => {
     const root = tempRoot();
     execFileSync(python, [join(__dirname, "python", "sdk_files.py"), root, "alice/proj/sdk"], { timeout: 120_000 });

@@ -1,10 +1,34 @@
 /** Test helpers: temp roots, and DuckDB as the independent Parquet reader. */
-import { mkdtempSync, readdirSync, readFileSync, existsSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { expect } from "vitest";
 import type { Entry, Experiment } from "../src/index.js";
+
+/**
+ * The Python with the real ml-dash SDK (`npm run setup:python` makes `.venv-mldash`), or
+ * `DASH_INGEST_PYTHON`. Tests that need it skip without it, except under `CI=true`, where they
+ * run and fail.
+ */
+export const python = process.env.DASH_INGEST_PYTHON ?? join(__dirname, "..", ".venv-mldash", "bin", "python");
+
+/** Whether `python` can import every one of `modules`. */
+export function pythonHas(...modules: string[]): boolean {
+  if (!existsSync(python)) return false;
+  try {
+    execFileSync(python, ["-c", `import ${modules.join(", ")}`], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether tests needing `modules` run: they are there, or CI requires them. */
+export function runsWithPython(...modules: string[]): boolean {
+  return pythonHas(...modules) || process.env.CI === "true";
+}
 
 /** A fresh directory for one test's `dashRoot`. */
 export function tempRoot(): string {

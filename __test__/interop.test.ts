@@ -5,26 +5,15 @@
  * fails the suite instead of skipping it.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Experiment, type Entry } from "../src/index.js";
-import { expectSegmentsMatch, segmentFiles, tempRoot, trackDir } from "./helpers.js";
+import { expectSegmentsMatch, python, pythonHas, segmentFiles, tempRoot, trackDir } from "./helpers.js";
 
-const python = process.env.DASH_INGEST_PYTHON ?? join(__dirname, "..", ".venv-mldash", "bin", "python");
 const scripts = join(__dirname, "python");
 
-function pythonHasSdk(): boolean {
-  if (!existsSync(python)) return false;
-  try {
-    execFileSync(python, ["-c", "import ml_dash"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const available = pythonHasSdk();
+const available = pythonHas("ml_dash");
 const required = process.env.CI === "true";
 
 function run(script: string, args: string[]): string {

@@ -1,10 +1,10 @@
 /** Logs, metrics and parameters: the ml-dash SDK's files and shapes. */
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Experiment } from "../src/index.js";
-import { readJson, tempRoot } from "./helpers.js";
+import { python, readJson, runsWithPython, tempRoot } from "./helpers.js";
 
 function jsonLines(path: string): Record<string, unknown>[] {
   return readFileSync(path, "utf8")
@@ -97,9 +97,7 @@ describe("params", () => {
   });
 });
 
-const python = process.env.DASH_INGEST_PYTHON ?? join(__dirname, "..", ".venv-mldash", "bin", "python");
-
-describe.runIf(existsSync(python) || process.env.CI === "true")("records match the Python SDK's, field by field", () => {
+describe.runIf(runsWithPython("ml_dash"))("records match the Python SDK's, field by field", () => {
   it("logs, metric points and metadata, parameters have the SDK's fields", async () => {
     const root = tempRoot();
     execFileSync(python, [join(__dirname, "python", "sdk_write.py"), root, "sdk/records/run"], { timeout: 120_000 });

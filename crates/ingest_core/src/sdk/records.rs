@@ -191,7 +191,7 @@ impl Logs {
 
     /// Buffers one line; `metadata` is JSON text (an object) or `None`. With `once`, a line equal
     /// in everything but its sequence number to one the log holds is not added again (see
-    /// [`Seen`]).
+    /// `Seen`).
     pub fn add(
         &mut self,
         timestamp: &str,
@@ -343,7 +343,7 @@ impl Metrics {
     }
 
     /// Buffers one point; `data` is JSON text (an object, Python-compatible). With `once`, a point
-    /// whose data equals one the metric holds is not added again (see [`Seen`]).
+    /// whose data equals one the metric holds is not added again (see `Seen`).
     pub fn add(&mut self, name: &str, data: &str, once: bool) -> Result<()> {
         let root = self.root.clone();
         let metric = self.metric(name)?;

@@ -467,6 +467,9 @@ mod tests {
 
     #[test]
     fn unsealed_rows_stay_under_the_memory_bound_and_nothing_is_lost() {
+        let _commits = clock::ACTIVITY_IN_TESTS
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let root = std::env::temp_dir().join(format!("dash-engine-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let config = EngineConfig {
@@ -560,6 +563,9 @@ mod tests {
     /// crash right then (the directory copied at once) loses none of them.
     #[test]
     fn json_entries_acknowledged_as_logged_survive_a_crash() {
+        let _commits = clock::ACTIVITY_IN_TESTS
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let root = std::env::temp_dir().join(format!("dash-logged-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let engine = Engine::start(&root, "p/served", EngineConfig::NEVER).unwrap();
@@ -601,6 +607,9 @@ mod tests {
     /// its log) and starting an engine on the copy.
     #[test]
     fn the_next_engine_replays_the_log_of_one_that_stopped_without_closing() {
+        let _commits = clock::ACTIVITY_IN_TESTS
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let root = std::env::temp_dir().join(format!("dash-wal-engine-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         // Small tables: tracks are sealed by size one at a time, so the log holds sealed rows too.

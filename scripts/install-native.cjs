@@ -54,4 +54,6 @@ function main() {
   console.log(`dash-ingest: built ${binary}`);
 }
 
-main();
+if (require.main === module) main();
+
+module.exports = { napiTarget };

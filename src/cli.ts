@@ -169,14 +169,14 @@ function toCsv(entries: Record<string, unknown>[]): string {
   return `${lines.join("\n")}\n`;
 }
 
-/** Where `exportMlDash` wrote a track's `data.jsonl` (the engine knows the layout). */
-function dataJsonlOf(dashRoot: string, prefix: string, topic: string): string {
-  const track = describeExperiment(dashRoot, prefix).tracks.find((t) => t.topic === topic);
-  return track === undefined ? "?" : join(track.dir, "data.jsonl");
+/** The directory of each track (the engine knows the layout), for the paths an export reports. */
+function trackDirs(dashRoot: string, prefix: string): Map<string, string> {
+  return new Map(describeExperiment(dashRoot, prefix).tracks.map((t) => [t.topic, t.dir]));
 }
 
 async function exportAllMlDash(experiment: Experiment, prefix: string): Promise<void> {
   const tracks = await experiment.tracks.list();
+  const dirs = trackDirs(experiment.dashRoot, prefix);
   const total = tracks.reduce((sum, t) => sum + t.totalEntries, 0);
   let exported = 0;
   const done = showProgress(`dash-ingest: exporting ${prefix}`, () => ({ done: exported, total }));
@@ -184,7 +184,7 @@ async function exportAllMlDash(experiment: Experiment, prefix: string): Promise<
     for (const track of tracks) {
       await experiment.exportMlDash({ topic: track.topic });
       exported += track.totalEntries;
-      console.log(`${track.topic}: ${track.totalEntries} entries → ${dataJsonlOf(experiment.dashRoot, prefix, track.topic)}`);
+      console.log(`${track.topic}: ${track.totalEntries} entries → ${join(dirs.get(track.topic) ?? "?", "data.jsonl")}`);
     }
   } finally {
     done();
@@ -211,7 +211,7 @@ async function exportCommand(prefix: string, topic: string | undefined, dashRoot
     }
     if (options.format === "ml-dash") {
       await experiment.exportMlDash({ topic });
-      console.log(`${topic} → ${dataJsonlOf(dashRoot, prefix, topic)}`);
+      console.log(`${topic} → ${join(trackDirs(dashRoot, prefix).get(topic) ?? "?", "data.jsonl")}`);
       return;
     }
     const query = { start: options.start, end: options.end, columns: options.columns };

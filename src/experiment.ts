@@ -6,7 +6,7 @@ import { NativeEngine, type TrackInfo } from "./native.js";
 import { showProgress } from "./progress.js";
 import { Recorder, type Stats } from "./recorder.js";
 import { FilesBuilder } from "./files.js";
-import { logsFor, MetricBuilder, paramsFor, writeLog, type LogOptions, type Logs, type Params } from "./records.js";
+import { logsFor, MetricBuilder, paramsFor, writeLog, writeMetric, type LogOptions, type Logs, type Params } from "./records.js";
 import { TrackBuilder } from "./track.js";
 
 export type { Stats } from "./recorder.js";
@@ -77,6 +77,9 @@ function nameAndProject(prefix: string): { name: string; project: string } {
  * the server; not part of the package's API.
  */
 export let clientLog: (experiment: Experiment, at: string, message: string, options: LogOptions) => void;
+
+/** Records a metric point a client sent (it may arrive twice: stored once), for the server. */
+export let clientMetric: (experiment: Experiment, name: string, point: Record<string, unknown>) => void;
 
 /**
  * Commits the track entries of an ML-Dash `append_batch` body (JSON bytes, parsed by the engine)
@@ -395,6 +398,7 @@ export class Experiment {
 
   static {
     clientLog = (experiment, at, message, options) => writeLog(experiment.#started(), message, options, at, true);
+    clientMetric = (experiment, name, point) => writeMetric(experiment.#started(), name, point, true);
     clientEntries = (experiment, topic, body) => {
       const recorder = experiment.#started();
       const id = recorder.defineTopic(topic);

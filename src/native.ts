@@ -5,14 +5,8 @@
 import type * as Addon from "../native/index.js";
 import { dashError } from "./errors.js";
 
-/** The platform name napi-rs gives binaries (`linux-x64-gnu`, `darwin-arm64`, …). */
-function platformName(): string {
-  if (process.platform === "linux") {
-    const header = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header;
-    return `linux-${process.arch}-${header?.glibcVersionRuntime === undefined ? "musl" : "gnu"}`;
-  }
-  return process.platform === "win32" ? `win32-${process.arch}-msvc` : `${process.platform}-${process.arch}`;
-}
+/** The platform name napi-rs gives binaries (`linux-x64-gnu`, …), as the install script names it. */
+const { napiTarget } = require("../scripts/install-native.cjs") as { napiTarget(): string };
 
 const PREBUILT = "linux-x64-gnu";
 
@@ -20,7 +14,7 @@ function load(): typeof Addon {
   try {
     return require("../native/index.js") as typeof Addon;
   } catch (error) {
-    const platform = platformName();
+    const platform = napiTarget();
     const what =
       platform === PREBUILT
         ? `its engine for ${platform} (native/dash-ingest.${platform}.node) is missing or does not load`

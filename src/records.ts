@@ -148,6 +148,19 @@ export function logsFor(recorder: () => Recorder): Logs {
   return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error"), fatal: at("fatal") };
 }
 
+/**
+ * Records a metric point (`_ts` as `MetricBuilder.log` takes it). `once`: a point a client may
+ * send twice (the server's); one whose data equals a point the metric holds is not stored again.
+ */
+export function writeMetric(recorder: Recorder, name: string, data: unknown, once = false): void {
+  if (!isPlainObject(data)) {
+    throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `metric "${name}": data must be a plain object, got ${describe(data)}`);
+  }
+  const _ts = recorder.timestampFor(name, data);
+  const { _ts: _ignored, ...fields } = data;
+  recorder.writer(`metric "${name}"`).logMetric(name, pythonJson({ ...fields, _ts }, `metric "${name}"`), once);
+}
+
 /** What `metrics(name).read()` resolves to: the SDK's shape. */
 export interface MetricReadResult {
   data: { index: number; data: Record<string, unknown>; createdAt: string }[];
@@ -173,18 +186,8 @@ export class MetricBuilder {
    * last timestamp (shared with tracks), absent means the wall clock (strictly increasing).
    */
   log(data: Record<string, unknown>): this {
-    this.record(data, false);
+    writeMetric(this.#recorder, this.name, data);
     return this;
-  }
-
-  /** @internal `log`; `once` for a point a client may send twice (the server's). */
-  record(data: Record<string, unknown>, once: boolean): void {
-    if (!isPlainObject(data)) {
-      throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `metric "${this.name}": data must be a plain object, got ${describe(data)}`);
-    }
-    const _ts = this.#recorder.timestampFor(this.name, data);
-    const { _ts: _ignored, ...fields } = data;
-    this.#recorder.writer(`metric "${this.name}"`).logMetric(this.name, pythonJson({ ...fields, _ts }, `metric "${this.name}"`), once);
   }
 
   /** Points `startIndex …` (at most `limit`, default 1000), as the SDK returns them. */

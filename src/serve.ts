@@ -22,7 +22,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type DashErrorCode, dashError, describe } from "./errors.js";
-import { clientEntries, clientLog, Experiment, type ExperimentStatus, release } from "./experiment.js";
+import { clientEntries, clientLog, clientMetric, Experiment, type ExperimentStatus, release } from "./experiment.js";
 import type { FileRecord } from "./files.js";
 import { multipart, type Part } from "./multipart.js";
 import type { LogLevel } from "./records.js";
@@ -330,8 +330,7 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
     const points = arrayField(body, "dataPoints");
     if (!points.every(isRecord)) throw new HttpError(400, "ERR_DASH_INVALID_ARGUMENT", '"dataPoints" must hold objects');
     const running = await experiment(prefix);
-    const metric = running.metrics(name);
-    for (const point of points) metric.record(point, true);
+    for (const point of points) clientMetric(running, name, point);
     await running.flush();
     return { count: points.length };
   }

@@ -30,7 +30,7 @@ pub fn encode_entries(body: &[u8], topic: u32, key_id: impl FnMut(&str) -> Resul
     let mut encoder = Encoder {
         topic,
         out: Vec::with_capacity(body.len()),
-        entries: 0,
+        entries: None,
         ids: HashMap::new(),
         key_id,
         name: String::new(),
@@ -48,13 +48,13 @@ pub fn encode_entries(body: &[u8], topic: u32, key_id: impl FnMut(&str) -> Resul
         entry: None,
         reason: format!("the body is not JSON: {e}"),
     })?;
-    if encoder.entries == u32::MAX {
+    let Some(entries) = encoder.entries else {
         return Err(IngestError::InvalidEntry {
             entry: None,
             reason: "the body has no \"entries\" array".into(),
         });
-    }
-    Ok((encoder.out, encoder.entries))
+    };
+    Ok((encoder.out, entries))
 }
 
 /// The batch being written, and what naming its fields needs. A refusal that is not a JSON
@@ -62,8 +62,8 @@ pub fn encode_entries(body: &[u8], topic: u32, key_id: impl FnMut(&str) -> Resul
 struct Encoder<F> {
     topic: u32,
     out: Vec<u8>,
-    /// Entries written; `u32::MAX` until the `entries` array is found.
-    entries: u32,
+    /// Entries written; `None` until the `entries` array is found.
+    entries: Option<u32>,
     ids: HashMap<String, u32>,
     key_id: F,
     /// The dotted name being built (one buffer for all entries).
@@ -81,8 +81,13 @@ impl<F: FnMut(&str) -> Result<u32>> Encoder<F> {
     }
 
     fn invalid<E: de::Error>(&mut self, reason: String) -> E {
-        let entry = Some(self.entries as usize);
+        let entry = Some(self.entry_index());
         self.fail(IngestError::InvalidEntry { entry, reason })
+    }
+
+    /// The index of the entry being written.
+    fn entry_index(&self) -> usize {
+        self.entries.unwrap_or(0) as usize
     }
 
     /// The key id of the name being built.
@@ -151,9 +156,9 @@ impl<'de, F: FnMut(&str) -> Result<u32>> Visitor<'de> for EntriesSeed<'_, F> {
         f.write_str("an array of entries")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        self.0.entries = 0;
+        self.0.entries = Some(0);
         while seq.next_element_seed(EntrySeed(&mut *self.0))?.is_some() {
-            self.0.entries += 1;
+            self.0.entries = self.0.entries.map(|n| n + 1);
         }
         Ok(())
     }
@@ -203,7 +208,7 @@ impl<'de, F: FnMut(&str) -> Result<u32>> Visitor<'de> for EntrySeed<'_, F> {
                 Some(Timestamp(_)) => "a value that is not a finite number",
                 None => "nothing",
             };
-            let entry = encoder.entries as usize;
+            let entry = encoder.entry_index();
             return Err(encoder.fail(IngestError::InvalidTimestamp {
                 entry,
                 found: found.into(),
@@ -388,6 +393,8 @@ mod tests {
     fn bad_bodies_are_refused_whole() {
         let code = |body: &str| encode_entries(body.as_bytes(), 0, |_| Ok(0)).unwrap_err().code();
         assert_eq!(code("{not json"), "ERR_DASH_INVALID_ARGUMENT");
+        assert_eq!(code("{}"), "ERR_DASH_INVALID_ARGUMENT");
+        assert_eq!(code(r#"{"other": [{"timestamp": 1}]}"#), "ERR_DASH_INVALID_ARGUMENT");
         assert_eq!(code(r#"{"entries": 3}"#), "ERR_DASH_INVALID_ARGUMENT");
         assert_eq!(
             code(r#"{"entries": [{"timestamp": 1}, 5]}"#),

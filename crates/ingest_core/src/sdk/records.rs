@@ -211,17 +211,17 @@ impl Logs {
             })?;
             record.insert("metadata".into(), parsed);
         }
-        if once {
-            // The key as a stored line reads back (its text parsed again).
-            let key = jsonl::parse_line(&Json::Object(record.clone()).to_string()).and_then(|line| match line {
-                Json::Object(fields) => log_key(fields),
-                _ => None,
-            });
-            if let Some(key) = key {
-                if !self.seen.insert(&self.root, &self.path, key, log_key)? {
-                    return Ok(());
-                }
-            }
+        // The record has no sequence number yet: its text is the key its stored line reads back
+        // as (strict JSON, so reading it back changes nothing).
+        if once
+            && !self.seen.insert(
+                &self.root,
+                &self.path,
+                Json::Object(record.clone()).to_string(),
+                log_key,
+            )?
+        {
+            return Ok(());
         }
         let sequence = match self.next_sequence {
             Some(n) => n,

@@ -36,6 +36,8 @@ export const ERROR_CODES = [
   "ERR_DASH_NATIVE_MISSING",
   "ERR_DASH_UNAUTHORIZED",
   "ERR_DASH_TOO_LARGE",
+  "ERR_DASH_REMOTE_REFUSED",
+  "ERR_DASH_REMOTE_TIMEOUT",
 ] as const;
 
 export type DashErrorCode = (typeof ERROR_CODES)[number];

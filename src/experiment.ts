@@ -1,13 +1,30 @@
 /** Experiments: the unit of recording, stored under `<dashRoot>/<prefix>/` in the ml-dash layout. */
 import { resolveConfig, type EngineTuning, type ResolvedConfig } from "./config.js";
-import { dashError, dashTypeError, describe } from "./errors.js";
+import { dashError, dashRangeError, dashTypeError, describe } from "./errors.js";
 import { flushOnSignals, registerForExit, unregisterForExit } from "./exit.js";
 import { NativeEngine, type TrackInfo } from "./native.js";
 import { showProgress } from "./progress.js";
 import { Recorder, type Stats } from "./recorder.js";
 import { FilesBuilder } from "./files.js";
 import { logsFor, MetricBuilder, paramsFor, writeLog, writeMetric, type LogOptions, type Logs, type Params } from "./records.js";
+import { RemoteSession, type RemoteStats } from "./remote/session.js";
+import { storedToken } from "./remote/token.js";
 import { TrackBuilder } from "./track.js";
+
+/** Counters of remote mode (`dashUrl`). */
+export interface UploadStats extends Omit<RemoteStats, "connected" | "entriesUnsent" | "filesUnsent"> {
+  /** Whether the experiment exists on the server yet (the server may be down at `start()`). */
+  connected: boolean;
+  /** Entries appended and not on the server yet (unsealed, or sealed and not sent). */
+  entriesPending: number;
+  /** Files saved and not on the server yet. */
+  filesPending: number;
+}
+
+/** `experiment.stats()`: the engine's counters, and in remote mode `upload`. */
+export interface ExperimentStats extends Stats {
+  upload?: UploadStats;
+}
 
 export type { Stats } from "./recorder.js";
 
@@ -27,8 +44,23 @@ export interface ExperimentOptions extends EngineTuning {
   dashRoot?: string;
   tags?: string[];
   description?: string;
-  /** A remote ML-Dash server; not supported yet (local mode only). */
-  dashUrl?: string;
+  /**
+   * An ML-Dash server (`http://localhost:3000`, or `dash-ingest serve`): the experiment is also
+   * uploaded there, in the background, from the local spool under `dashRoot` (see `token`,
+   * `uploadTimeout`). Default: `ML_DASH_API_URL` if set (`false` forces local mode).
+   */
+  dashUrl?: string | false;
+  /**
+   * The bearer token for `dashUrl`. Default: the one the Python SDK's login stored, in
+   * `$ML_DASH_CONFIG_DIR` (or `~/.dash`) `tokens.encrypted` or `tokens.json`.
+   */
+  token?: string;
+  /**
+   * Seconds `complete()` / `fail()` / `cancel()` wait for the upload to finish before they reject
+   * with `ERR_DASH_REMOTE_TIMEOUT` (the data stays in the local spool; `dash-ingest push` sends
+   * it). Default 120.
+   */
+  uploadTimeout?: number;
   /**
    * Also flush on SIGTERM / SIGINT (then end the process by that signal). Off by default: Node's
    * default for those signals ends the process at once, and then rows not yet flushed are lost.
@@ -70,6 +102,48 @@ function nameAndProject(prefix: string): { name: string; project: string } {
   const name = parts[parts.length - 1] ?? prefix;
   const project = (parts.length >= 3 ? parts[1] : parts[0]) ?? name;
   return { name, project };
+}
+
+/** Default `uploadTimeout`, seconds. */
+const DEFAULT_UPLOAD_TIMEOUT_SECONDS = 120;
+
+/** Validates the options of remote mode; `undefined` in local mode. */
+function remoteOptions(
+  prefix: string,
+  dashUrl: unknown,
+  token: unknown,
+  uploadTimeout: unknown,
+): { url: string; token: string | undefined; timeoutMs: number } | undefined {
+  const url = dashUrl === undefined ? process.env.ML_DASH_API_URL || undefined : dashUrl;
+  if (url === undefined || url === false) {
+    if (token !== undefined || uploadTimeout !== undefined) {
+      throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", "token and uploadTimeout are options of remote mode: pass dashUrl too");
+    }
+    return undefined;
+  }
+  if (typeof url !== "string" || !/^https?:\/\/[^/]/i.test(url) || !URL.canParse(url)) {
+    throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `dashUrl must be an http:// or https:// URL, got ${describe(url)}`);
+  }
+  if (token !== undefined && (typeof token !== "string" || token.length === 0)) {
+    throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `token must be a non-empty string, got ${describe(token)}`);
+  }
+  const timeout = uploadTimeout ?? DEFAULT_UPLOAD_TIMEOUT_SECONDS;
+  if (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout < 0) {
+    throw dashRangeError("ERR_DASH_INVALID_ARGUMENT", `uploadTimeout must be a number of seconds >= 0, got ${describe(timeout)}`);
+  }
+  if (prefix.split("/").filter((p) => p.length > 0).length < 2) {
+    throw dashRangeError(
+      "ERR_DASH_INVALID_ARGUMENT",
+      `remote mode needs a prefix "namespace/project[/…]/name" (the server files it so), got ${describe(prefix)}`,
+    );
+  }
+  return { url, token, timeoutMs: timeout * 1000 };
+}
+
+function uploadStats(engine: Stats, remote: RemoteStats): UploadStats {
+  const { connected, entriesUnsent, filesUnsent, ...counters } = remote;
+  const unsealed = Math.max(0, engine.entriesAppended - engine.entriesDurable - engine.entriesLost - engine.entriesDropped);
+  return { ...counters, connected: connected === 1, entriesPending: unsealed + entriesUnsent, filesPending: filesUnsent };
 }
 
 /**
@@ -118,6 +192,9 @@ export class Experiment {
   #status: ExperimentStatus | undefined;
   #readOnly = false;
   readonly #flushOnSignals: boolean;
+  /** Remote mode: the server's URL and where the token comes from. */
+  readonly #remoteOptions: { url: string; token: string | undefined; timeoutMs: number } | undefined;
+  #remote: RemoteSession | undefined;
 
   constructor(prefix: string, options: ExperimentOptions = {}) {
     if (typeof prefix !== "string") {
@@ -134,9 +211,7 @@ export class Experiment {
     if (description !== undefined && typeof description !== "string") {
       throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `description must be a string, got ${describe(description)}`);
     }
-    if (dashUrl !== undefined) {
-      throw dashError("ERR_DASH_INVALID_ARGUMENT", "dashUrl (remote mode) is not supported yet; use local mode (dashRoot)");
-    }
+    this.#remoteOptions = remoteOptions(prefix, dashUrl, options.token, options.uploadTimeout);
     if (options.flushOnSignals !== undefined && typeof options.flushOnSignals !== "boolean") {
       throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `flushOnSignals must be a boolean, got ${describe(options.flushOnSignals)}`);
     }
@@ -187,11 +262,33 @@ export class Experiment {
     if (this.tags !== undefined) fields.tags = this.tags;
     const defaults = { description: null, tags: [], bindrs: [], metadata: null, write_protected: false };
     native.updateExperiment(fields, defaults);
-    this.#recorder = new Recorder(native, this.#config);
+    const recorder = new Recorder(native, this.#config);
+    if (this.#remoteOptions !== undefined) {
+      try {
+        this.#remote = await this.#startRemote(native.dir, this.#remoteOptions);
+      } catch (error) {
+        await recorder.close().catch(() => undefined);
+        throw error;
+      }
+    }
+    this.#recorder = recorder;
     this.#status = "RUNNING";
     registerForExit(this);
     if (this.#flushOnSignals) flushOnSignals();
     return this;
+  }
+
+  #startRemote(dir: string, options: { url: string; token: string | undefined }): Promise<RemoteSession> {
+    const configDir = process.env.ML_DASH_CONFIG_DIR || "~/.dash";
+    const token = options.token ?? storedToken();
+    const source =
+      options.token !== undefined
+        ? "the token option"
+        : token !== undefined
+          ? `the SDK's token store in ${configDir}`
+          : `nowhere: no token option and none stored in ${configDir} (tokens.json)`;
+    const target = { dir, prefix: this.prefix, url: options.url, token, description: this.description, tags: this.tags };
+    return RemoteSession.start(target, source);
   }
 
   /** The builder for `topic` (cached: the same object for the same topic). */
@@ -246,9 +343,13 @@ export class Experiment {
     return builder;
   }
 
-  /** Resolves when everything appended before the call is durable and readable by others. */
-  flush(): Promise<void> {
-    return this.#started().flush();
+  /**
+   * Resolves when everything appended before the call is durable and readable by others (in
+   * remote mode, the uploader then sends it at once, in the background).
+   */
+  async flush(): Promise<void> {
+    await this.#started().flush();
+    this.#remote?.wake();
   }
 
   async #listTracks(filter?: string): Promise<TrackSummary[]> {
@@ -314,9 +415,11 @@ export class Experiment {
     await this.#recorder.close();
   }
 
-  /** Counters: entries appended, durable, lost; segments and bytes written. */
-  stats(): Stats {
-    return this.#started().stats();
+  /** Counters: entries appended, durable, lost; segments and bytes written; in remote mode, `upload`. */
+  stats(): ExperimentStats {
+    const stats: ExperimentStats = this.#started().stats();
+    if (this.#remote !== undefined) stats.upload = uploadStats(stats, this.#remote.stats());
+    return stats;
   }
 
   /**
@@ -379,6 +482,22 @@ export class Experiment {
         this.#status = status;
       } catch (error) {
         failure ??= error;
+      }
+      if (this.#remote !== undefined && failure === undefined) {
+        const remote = this.#remote;
+        const uploaded = showProgress(`dash-ingest: uploading ${this.prefix} to ${remote.url}`, () => {
+          const counters = remote.stats();
+          return { done: counters.entriesUploaded, total: counters.entriesUploaded + counters.entriesUnsent };
+        });
+        try {
+          await remote.finish(status, (this.#remoteOptions as { timeoutMs: number }).timeoutMs);
+        } catch (error) {
+          failure = error;
+        } finally {
+          uploaded();
+        }
+      } else {
+        await this.#remote?.terminate();
       }
       try {
         await recorder.close();

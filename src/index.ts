@@ -9,7 +9,7 @@
  * ```
  */
 export { Experiment } from "./experiment.js";
-export type { ExperimentOptions, ExperimentStatus, Tracks, TrackSummary, Stats } from "./experiment.js";
+export type { ExperimentOptions, ExperimentStats, ExperimentStatus, Tracks, TrackSummary, Stats, UploadStats } from "./experiment.js";
 export { TrackBuilder } from "./track.js";
 export type { AppendOptions, MocapResult, ReadFormat, ReadOptions, ReadOutput, ReadResult, TrackData } from "./track.js";
 export { TrackSlice } from "./slice.js";

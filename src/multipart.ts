@@ -1,7 +1,9 @@
 /**
  * `multipart/form-data` bodies (RFC 7578), as the ML-Dash SDK uploads files: each part's name,
- * file name if any, and bytes (a view of the body, not a copy).
+ * file name if any, and bytes (a view of the body, not a copy); and building such a body to send.
  */
+
+import { randomBytes } from "node:crypto";
 
 export interface Part {
   filename?: string;
@@ -35,4 +37,37 @@ export function multipart(body: Buffer, contentType: string): Map<string, Part> 
     if (field !== undefined) parts.set(field, { ...(filename === undefined ? {} : { filename }), data: part.subarray(headerEnd + 4) });
     at = next;
   }
+}
+
+/** A file part to send: its name, content type and bytes. */
+export interface FilePart {
+  filename: string;
+  contentType: string;
+  data: Buffer;
+}
+
+/** Quotes a header parameter as browsers and httpx do (`"` and line breaks percent-encoded). */
+function quoted(value: string): string {
+  return `"${value.replace(/[\r\n"]/g, (c) => encodeURIComponent(c))}"`;
+}
+
+/**
+ * A `multipart/form-data` body of text `fields` then the file part `file` (named `field`), as the
+ * ML-Dash SDK sends an upload; returns the body and its content type.
+ */
+export function formData(fields: Record<string, string>, field: string, file: FilePart): { body: Buffer; contentType: string } {
+  const boundary = `dash-ingest-${randomBytes(16).toString("hex")}`;
+  const chunks: Buffer[] = [];
+  for (const [name, value] of Object.entries(fields)) {
+    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name=${quoted(name)}\r\n\r\n${value}\r\n`));
+  }
+  chunks.push(
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name=${quoted(field)}; filename=${quoted(file.filename)}\r\n` +
+        `Content-Type: ${file.contentType}\r\n\r\n`,
+    ),
+    file.data,
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  );
+  return { body: Buffer.concat(chunks), contentType: `multipart/form-data; boundary=${boundary}` };
 }

@@ -29,6 +29,20 @@ function load(): typeof Addon {
   }
 }
 
-export const { clockSlot, commitBatch, describeExperiment, errorCodes, findExperiments, NativeEngine } = load();
+export const {
+  clockSlot,
+  commitBatch,
+  describeExperiment,
+  errorCodes,
+  findExperiments,
+  NativeEngine,
+  remoteFileBytes,
+  remoteFiles,
+  remoteMetricNames,
+  remoteParametersBody,
+  remoteRecordBatch,
+  remoteTrackBodies,
+  remoteTracks,
+} = load();
 export type { EngineOptions, EngineStats, ExperimentInventory, FileRecord, FileTarget, MetricPoints, TrackInfo } from "../native/index.js";
 export type NativeEngine = Addon.NativeEngine;

@@ -6,6 +6,7 @@
 //!   compaction, reader snapshots), with durable file operations confined to the experiment;
 //! - [`durability`]: the experiment's lock and the write-ahead log;
 //! - [`sdk`]: the ml-dash SDK's logs, metrics, parameters, files and `experiment.json`;
+//! - [`remote`]: the request bodies an ML-Dash server is sent for what the experiment holds;
 //! - [`engine`]: the handle the binding holds and the writer thread that runs the stages, in
 //!   command order.
 //!
@@ -18,6 +19,7 @@ pub mod error;
 pub mod ingest;
 pub mod merge;
 pub mod queue;
+pub mod remote;
 pub mod sdk;
 pub mod stats;
 pub mod storage;

@@ -3,6 +3,7 @@
 
 pub mod clock;
 mod error;
+pub mod remote;
 mod tasks;
 
 use std::cell::RefCell;

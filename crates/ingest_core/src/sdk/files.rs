@@ -418,6 +418,22 @@ impl Files {
             .ok_or_else(|| IngestError::corrupt(self.dir.join(METADATA_FILE), "a record with an unsafe path"))?;
         fsx::read_within(&self.root, &path)
     }
+    /// The bytes of the file recorded under `id` (for an upload, which names files by record).
+    pub fn read_by_id(&mut self, id: &str) -> Result<Vec<u8>> {
+        let records = self.records()?;
+        let record = (records.all.iter())
+            .find(|r| r.get("id").and_then(Json::as_str) == Some(id))
+            .cloned()
+            .ok_or_else(|| IngestError::NotFound {
+                what: "file",
+                name: format!("with id {id}"),
+            })?;
+        let path = (record.get("filename").and_then(Json::as_str))
+            .filter(|name| paths::check_relative("file name", name).is_ok() && !name.contains('/'))
+            .and_then(|name| self.stored_dir(&record).map(|dir| dir.join(name)))
+            .ok_or_else(|| IngestError::corrupt(self.dir.join(METADATA_FILE), "a record with an unsafe path"))?;
+        fsx::read_within(&self.root, &path)
+    }
 }
 
 #[cfg(test)]

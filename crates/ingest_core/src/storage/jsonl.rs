@@ -9,12 +9,40 @@ use serde_json::Value as Json;
 
 use crate::error::{IngestError, Result};
 use crate::merge::table::{ColumnName, Table};
-use crate::value::{Elem, Element, Value};
+use crate::value::{Element, Value};
 
-/// A float as Python's `json.dumps` writes it (`1.0`, `0.1`, `1e-07`-style exponents are fine for
-/// `json.loads`), so it reads back as the same double.
-fn write_float(out: &mut String, v: f64) {
-    if v.is_nan() {
+/// How JSON text is spelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// As the Python SDK's files (`json.dumps` defaults): `", "` and `": "` separators, ASCII only
+    /// (`\uXXXX` escapes), floats with a decimal point, and `NaN` / `Infinity` / `-Infinity`.
+    Python,
+    /// As an ML-Dash request body (httpx): compact, UTF-8, strict JSON, so a non-finite float (which
+    /// JSON cannot hold, and which the SDK refuses to send at all) is `null`.
+    Wire,
+}
+
+impl Style {
+    fn item_separator(self) -> &'static str {
+        match self {
+            Style::Python => ", ",
+            Style::Wire => ",",
+        }
+    }
+
+    fn key_separator(self) -> &'static str {
+        match self {
+            Style::Python => ": ",
+            Style::Wire => ":",
+        }
+    }
+}
+
+/// A float so that it reads back as the same double (`1.0`, `0.1`, `1e-07`-style exponents).
+fn write_float(out: &mut String, v: f64, style: Style) {
+    if !v.is_finite() && style == Style::Wire {
+        out.push_str("null");
+    } else if v.is_nan() {
         out.push_str("NaN");
     } else if v.is_infinite() {
         out.push_str(if v > 0.0 { "Infinity" } else { "-Infinity" });
@@ -24,7 +52,7 @@ fn write_float(out: &mut String, v: f64) {
     }
 }
 
-fn write_string(out: &mut String, s: &str) {
+fn write_string(out: &mut String, s: &str, style: Style) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -33,7 +61,7 @@ fn write_string(out: &mut String, s: &str) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+            c if (c as u32) < 0x20 || (style == Style::Python && (c as u32) > 0x7e) => {
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
                     let _ = write!(out, "\\u{unit:04x}");
@@ -45,100 +73,113 @@ fn write_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// Re-serializes parsed JSON with the escaping rules above.
-fn write_json(out: &mut String, value: &Json) {
+fn write_list<T>(
+    out: &mut String,
+    items: impl IntoIterator<Item = T>,
+    style: Style,
+    mut write: impl FnMut(&mut String, T),
+) {
+    out.push('[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(style.item_separator());
+        }
+        write(out, item);
+    }
+    out.push(']');
+}
+
+/// Re-serializes parsed JSON (where [`parse_line`] left its marker strings for non-finite floats).
+fn write_json(out: &mut String, value: &Json, style: Style) {
     match value {
         Json::Null => out.push_str("null"),
         Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Json::Number(n) => {
             let _ = write!(out, "{n}");
         }
-        Json::String(s) => write_string(out, s),
-        Json::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_json(out, item);
-            }
-            out.push(']');
-        }
+        Json::String(_) if style == Style::Wire && non_finite(value).is_some() => out.push_str("null"),
+        Json::String(s) => write_string(out, s, style),
+        Json::Array(items) => write_list(out, items, style, |out, item| write_json(out, item, style)),
         Json::Object(map) => {
             out.push('{');
             for (i, (key, item)) in map.iter().enumerate() {
                 if i > 0 {
-                    out.push_str(", ");
+                    out.push_str(style.item_separator());
                 }
-                write_string(out, key);
-                out.push_str(": ");
-                write_json(out, item);
+                write_string(out, key, style);
+                out.push_str(style.key_separator());
+                write_json(out, item, style);
             }
             out.push('}');
         }
     }
 }
 
-fn write_typed(out: &mut String, elem: Elem, bytes: &[u8]) {
-    out.push('[');
-    for (i, element) in elem.elements(bytes).enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        match element {
-            Element::Int(v) => {
-                let _ = write!(out, "{v}");
-            }
-            Element::Float(v) => write_float(out, v),
-        }
-    }
-    out.push(']');
-}
-
-/// Writes one value as Python-compatible JSON.
-pub fn write_value(out: &mut String, value: &Value) {
+/// Writes one value as JSON in `style`.
+pub fn write_value(out: &mut String, value: &Value, style: Style) {
     match value {
         Value::Null => out.push_str("null"),
-        Value::F64(v) => write_float(out, *v),
+        Value::F64(v) => write_float(out, *v, style),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Str(s) => write_string(out, s),
+        Value::Str(s) => write_string(out, s, style),
         Value::BigInt(v) => {
             let _ = write!(out, "{v}");
         }
-        Value::F64List(items) => {
-            out.push('[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_float(out, *v);
+        Value::F64List(items) => write_list(out, items.iter(), style, |out, v| write_float(out, *v, style)),
+        Value::Typed { elem, bytes } => write_list(out, elem.elements(bytes), style, |out, element| match element {
+            Element::Int(v) => {
+                let _ = write!(out, "{v}");
             }
-            out.push(']');
-        }
-        Value::Typed { elem, bytes } => write_typed(out, *elem, bytes),
+            Element::Float(v) => write_float(out, v, style),
+        }),
         Value::Json(text) => match serde_json::from_str::<Json>(text) {
-            Ok(parsed) => write_json(out, &parsed),
-            Err(_) => write_string(out, text),
+            Ok(parsed) => write_json(out, &parsed, style),
+            Err(_) => write_string(out, text, style),
         },
     }
 }
 
-/// The rows of `table` as JSON lines, each ending in `\n`.
+/// Row `row` of `table` as one JSON object, `{"timestamp": …, …fields}`.
+fn write_row(out: &mut String, table: &Table, row: usize, style: Style) {
+    out.push_str("{\"timestamp\"");
+    out.push_str(style.key_separator());
+    write_float(out, table.timestamps()[row], style);
+    for column in table.columns() {
+        if let Some(value) = column.get(row) {
+            out.push_str(style.item_separator());
+            write_string(out, &column.name, style);
+            out.push_str(style.key_separator());
+            write_value(out, &value, style);
+        }
+    }
+    out.push('}');
+}
+
+/// The rows of `table` as the SDK's JSON lines, each ending in `\n`.
 pub fn write_rows(table: &Table) -> String {
     let mut out = String::new();
-    for (row, timestamp) in table.timestamps().iter().enumerate() {
-        out.push_str("{\"timestamp\": ");
-        write_float(&mut out, *timestamp);
-        for column in table.columns() {
-            if let Some(value) = column.get(row) {
-                out.push_str(", ");
-                write_string(&mut out, &column.name);
-                out.push_str(": ");
-                write_value(&mut out, &value);
-            }
-        }
-        out.push_str("}\n");
+    for row in 0..table.len() {
+        write_row(&mut out, table, row, Style::Python);
+        out.push('\n');
     }
+    out
+}
+
+/// Rows `rows` of `table` as the body of an ML-Dash track `append_batch` request:
+/// `{"entries":[{"timestamp":…,…fields},…]}` (fields as the engine stores them: flattened keys).
+pub fn entries_body(table: &Table, rows: std::ops::Range<usize>) -> String {
+    let mut out = String::from("{\"entries\":");
+    write_list(&mut out, rows, Style::Wire, |out, row| {
+        write_row(out, table, row, Style::Wire)
+    });
+    out.push('}');
+    out
+}
+
+/// A parsed line (see [`parse_line`]) as strict JSON text.
+pub fn wire_json(value: &Json) -> String {
+    let mut out = String::new();
+    write_json(&mut out, value, Style::Wire);
     out
 }
 
@@ -274,7 +315,7 @@ mod tests {
             Value::Str("é\n\"".into()),
             Value::Json("[\"ü\",{\"a\":1}]".into()),
         ] {
-            write_value(&mut out, &v);
+            write_value(&mut out, &v, Style::Python);
             out.push(' ');
         }
         assert_eq!(out, "1.0 -0.0 NaN \"\\u00e9\\n\\\"\" [\"\\u00fc\", {\"a\": 1}] ");

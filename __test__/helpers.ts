@@ -1,5 +1,6 @@
-/** Test helpers: temp roots, and DuckDB as the independent Parquet reader. */
-import { execFileSync } from "node:child_process";
+/** Test helpers: temp roots, DuckDB as the independent Parquet reader, the Python SDK, servers. */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { createServer } from "node:net";
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,6 +29,39 @@ export function pythonHas(...modules: string[]): boolean {
 /** Whether tests needing `modules` run: they are there, or CI requires them. */
 export function runsWithPython(...modules: string[]): boolean {
   return pythonHas(...modules) || process.env.CI === "true";
+}
+
+/** Starts `dash-ingest serve` in a child process; resolves with it and its URL once it listens. */
+export function serve(dashRoot: string, args: string[] = []): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(
+    process.execPath,
+    [join(__dirname, "..", "dist", "cli.js"), "serve", "--port", "0", "--dash-root", dashRoot, ...args],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  return new Promise((resolve, reject) => {
+    let output = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+      const url = /http:\/\/[^\s]+/.exec(output)?.[0];
+      if (url !== undefined) resolve({ child, url });
+    });
+    child.stderr?.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.once("exit", (code) => reject(new Error(`serve exited with ${code}: ${output}`)));
+  });
+}
+
+/** A TCP port free right now on 127.0.0.1 (for a server that must come back on the same one). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
 }
 
 /** A fresh directory for one test's `dashRoot`. */

@@ -5,38 +5,16 @@
  * numpy and pillow for the seed's frames); under `CI=true` a missing one fails instead of skipping.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import jpeg from "jpeg-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Experiment } from "../src/index.js";
 import { type DashServer, startServer } from "../src/serve.js";
-import { python, pythonHas, tempRoot } from "./helpers.js";
-
-const cli = join(__dirname, "..", "dist", "cli.js");
+import { freePort, python, pythonHas, serve, tempRoot } from "./helpers.js";
 
 const available = pythonHas("ml_dash", "numpy", "PIL");
 const required = process.env.CI === "true";
-
-/** Starts `dash-ingest serve` in a child process; resolves with it and its URL once it listens. */
-function serve(dashRoot: string, args: string[] = []): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [cli, "serve", "--port", "0", "--dash-root", dashRoot, ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  return new Promise((resolve, reject) => {
-    let output = "";
-    child.stdout?.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-      const url = /http:\/\/[^\s]+/.exec(output)?.[0];
-      if (url !== undefined) resolve({ child, url });
-    });
-    child.stderr?.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.once("exit", (code) => reject(new Error(`serve exited with ${code}: ${output}`)));
-  });
-}
 
 /** A scratch directory with the SDK's token file, and the environment that points the SDK at it. */
 function sdkEnvironment(token: string, extra: Record<string, string> = {}): { cwd: string; env: NodeJS.ProcessEnv } {
@@ -160,12 +138,7 @@ describe.skipIf(!available && !required)("the Python SDK against dash-ingest ser
   }
 
   it("a server SIGKILLed after acknowledged flushes and restarted on its port: every track entry, log line and metric point exactly once", async () => {
-    const port = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, "127.0.0.1", () => {
-        const { port } = probe.address() as { port: number };
-        probe.close(() => resolve(port));
-      });
-    });
+    const port = await freePort();
     const killRoot = tempRoot();
     let first = await serve(killRoot, ["--token", "secret", "--port", String(port)]);
     let killed: Promise<void> | undefined;

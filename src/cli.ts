@@ -8,6 +8,7 @@
  *   dash-ingest export <experiment> [topic] --format csv|jsonl|parquet|ml-dash
  *   dash-ingest view <experiment>
  *   dash-ingest serve [--port 3000] [--host 127.0.0.1] [--token T …]
+ *   dash-ingest push <experiment> --dash-url URL [--token T] [--timeout S]
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -15,6 +16,7 @@ import { parseArgs } from "node:util";
 import { Experiment } from "./experiment.js";
 import { describeExperiment, findExperiments } from "./native.js";
 import { showProgress } from "./progress.js";
+import { push } from "./remote/push.js";
 import { startServer } from "./serve.js";
 import { startViewer } from "./viewer.js";
 
@@ -40,6 +42,12 @@ Commands:
                                          bodies over N bytes (default 256 MiB) get 413; past N
                                          open experiments (default 64) the least recently used
                                          is sealed and released
+  push <experiment> --dash-url URL       send an ML-Dash server what it does not hold yet of a
+       [--token T] [--timeout S]         local experiment (a remote run cut short, or a local
+                                         one), then its status; resumes where the last upload
+                                         stopped; URL also from $ML_DASH_API_URL, the token from
+                                         the SDK's login (tokens.json); waits up to S seconds
+                                         (default 600)
 
 Options:
   --dash-root <dir>   root of the experiments (default: $ML_DASH_ROOT or .dash)
@@ -270,6 +278,8 @@ async function main(argv: string[]): Promise<number> {
       start: { type: "string" },
       end: { type: "string" },
       columns: { type: "string" },
+      "dash-url": { type: "string" },
+      timeout: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -334,6 +344,18 @@ async function main(argv: string[]): Promise<number> {
         process.once("SIGINT", stop);
         process.once("SIGTERM", stop);
       });
+      return 0;
+    }
+    case "push": {
+      const [prefix] = arity("push", rest, 1, "one experiment prefix");
+      const url = values["dash-url"] ?? process.env.ML_DASH_API_URL;
+      if (url === undefined || !/^https?:\/\/[^/]/i.test(url))
+        throw new UsageError("push needs --dash-url http(s)://… (or $ML_DASH_API_URL)");
+      const token = values.token?.[values.token.length - 1];
+      const timeoutSeconds = positiveOption("--timeout", values.timeout) ?? 600;
+      const result = await push(prefix as string, { dashRoot, url, token, timeoutSeconds });
+      const sent = `${result.entries} track entries, ${result.files} files, ${result.logLines} log lines, ${result.metricPoints} metric points`;
+      console.log(`dash-ingest push: ${prefix} is on ${url} (sent now: ${sent}; status ${result.status ?? "RUNNING, unchanged"})`);
       return 0;
     }
     default:

@@ -10,7 +10,7 @@
  * the ids of the files sent; the status set.
  */
 import { constants } from "node:fs";
-import { open, readFile, rename } from "node:fs/promises";
+import { open, readFile, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { dashError } from "../errors.js";
 
@@ -121,8 +121,10 @@ export class Cursor {
   async #write(): Promise<void> {
     const text = `${JSON.stringify({ version: 1, servers: { ...this.#others, [this.#url]: this.state } })}\n`;
     const temporary = `${this.#path}.tmp`;
-    // Never through a symbolic link planted in its place: nothing is written outside the experiment.
-    const file = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+    // A fresh file, never one planted in its place (a symbolic link): nothing is written outside
+    // the experiment.
+    await rm(temporary, { force: true });
+    const file = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
     try {
       await file.writeFile(text);
       await file.sync();

@@ -245,29 +245,34 @@ export class Uploader {
       }
       first = error;
     }
-    const opened = first === undefined ? Promise.resolve() : this.#openInBackground();
+    const opened = first === undefined ? Promise.resolve(true) : this.#openInBackground();
     for (const [name, pass] of [
       ["tracks", () => this.#tracksPass()],
       ["records", () => this.#recordsPass()],
       ["files", () => this.#filesPass()],
     ] as const) {
-      this.#lanes.push(opened.then(() => this.#lane(name, pass)));
+      this.#lanes.push(opened.then((open) => (open ? this.#lane(name, pass) : undefined)));
     }
     return first;
   }
 
-  async #openInBackground(): Promise<void> {
+  /** Opens the experiment once the server answers; `false` if the uploader stopped first. */
+  async #openInBackground(): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       try {
-        this.#add("uploadRequests");
         this.#ready(await this.#openOnce());
-        return;
+        return true;
       } catch (error) {
-        if (!(error instanceof RemoteError)) throw error;
-        if (error.retryable) this.#lastRetry = error.message;
-        else this.#problems.set("open", { message: error.message, at: Date.now() });
+        const retryable = error instanceof RemoteError && error.retryable;
+        const message = error instanceof Error ? error.message : String(error);
+        if (retryable) this.#lastRetry = message;
+        else this.#problems.set("open", { message, at: Date.now() });
         this.#add("uploadRetries");
-        await this.#sleep(error.retryable ? backoffMs(attempt, error) : REFUSED_RETRY_MS);
+        try {
+          await this.#sleep(retryable ? backoffMs(attempt, error) : REFUSED_RETRY_MS);
+        } catch {
+          return false;
+        }
       }
     }
   }

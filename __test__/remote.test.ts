@@ -1,0 +1,373 @@
+/**
+ * Remote mode (`dashUrl`) against `dash-ingest serve` in the same test: what the client's local
+ * spool holds arrives on the server, entry by entry, whatever the network and the server do (down
+ * at start, SIGKILLed, 5xx/429 bursts and dropped connections from a fault-injecting proxy), and
+ * a client killed mid-upload is completed by `dash-ingest push`.
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer, type IncomingMessage, request, type ServerResponse } from "node:http";
+import { join } from "node:path";
+import fc from "fast-check";
+import { afterEach, describe, expect, it } from "vitest";
+import { Experiment } from "../src/index.js";
+import { type DashServer, startServer } from "../src/serve.js";
+import { freePort, serve, tempRoot } from "./helpers.js";
+
+const cli = join(__dirname, "..", "dist", "cli.js");
+const fixtures = join(__dirname, "fixtures");
+
+const cleanup: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step();
+});
+
+async function server(options: { tokens?: string[]; port?: number } = {}): Promise<{ root: string; server: DashServer }> {
+  const root = tempRoot();
+  const started = await startServer({ dashRoot: root, port: options.port ?? 0, tokens: options.tokens ?? ["secret"] });
+  cleanup.push(() => started.close());
+  return { root, server: started };
+}
+
+/** What an experiment holds, read through the public API and its SDK files, to compare two copies. */
+async function contents(dashRoot: string, prefix: string) {
+  const experiment = await Experiment.open(prefix, { dashRoot });
+  try {
+    const tracks: Record<string, unknown[]> = {};
+    for (const { topic } of await experiment.tracks.list()) tracks[topic] = (await experiment.track(topic).read()).entries;
+    const files = [];
+    for (const record of await experiment.files().listAll()) {
+      const prefixOf = record.path.replace(/^\//, "");
+      const bytes = await experiment.files(prefixOf).read(record.filename);
+      files.push({ path: record.path, filename: record.filename, checksum: record.checksum, bytes: bytes.toString("base64") });
+    }
+    files.sort((a, b) => `${a.path}/${a.filename}`.localeCompare(`${b.path}/${b.filename}`));
+    const dir = experiment.dir as string;
+    const lines = (file: string) =>
+      existsSync(join(dir, file))
+        ? readFileSync(join(dir, file), "utf8")
+            .split("\n")
+            .filter((l) => l.length > 0)
+            .map((l) => JSON.parse(l) as Record<string, unknown>)
+        : [];
+    const logs = lines("logs/logs.jsonl").map(({ timestamp, level, message, metadata }) => ({ timestamp, level, message, metadata }));
+    const metrics: Record<string, unknown[]> = {};
+    for (const name of ["train", "eval/loss"]) {
+      const points = lines(`metrics/${name}/data.jsonl`).map((l) => l.data);
+      if (points.length > 0) metrics[name] = points;
+    }
+    const record = JSON.parse(readFileSync(join(dir, "experiment.json"), "utf8")) as Record<string, unknown>;
+    return { tracks, files, logs, metrics, params: experiment.params.get(), status: record.status };
+  } finally {
+    await experiment.close();
+  }
+}
+
+/** Where the server keeps an experiment: the SDK reads `a/b` as namespace `a`, project and name `b`. */
+function onServer(prefix: string): string {
+  const parts = prefix.split("/");
+  return parts.length === 2 ? `${prefix}/${parts[1]}` : prefix;
+}
+
+/** A line a restarted server's engine writes in the experiment's log about its own recovery. */
+const isRecoveryNote = (line: { level: unknown; message: unknown }) =>
+  line.level === "warn" && String(line.message).startsWith("recovered ");
+
+/** The server holds what the client's spool holds (tracks entry by entry, files byte for byte, …). */
+async function expectSameOnServer(clientRoot: string, serverRoot: string, prefix: string, status?: string): Promise<void> {
+  const local = await contents(clientRoot, prefix);
+  const remote = await contents(serverRoot, onServer(prefix));
+  expect(remote.tracks).toEqual(local.tracks);
+  expect(remote.files).toEqual(local.files);
+  expect(remote.logs.filter((line) => !isRecoveryNote(line))).toEqual(local.logs);
+  expect(remote.metrics).toEqual(local.metrics);
+  expect(remote.params).toEqual(local.params);
+  expect(remote.status).toBe(status ?? local.status);
+}
+
+/** Sends `req` on to `target` after `delayMs` and its answer back (an error closes the connection). */
+function relay(req: IncomingMessage, res: ServerResponse, target: string, delayMs = 0): void {
+  setTimeout(() => {
+    const forward = request(`${target}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    forward.on("error", () => req.socket.destroy());
+    req.pipe(forward);
+  }, delayMs);
+}
+
+/** An HTTP server answering with `handle`, closed after the test; resolves with its URL. */
+function listen(handle: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
+  const http = createServer(handle);
+  return new Promise((resolve) =>
+    http.listen(0, "127.0.0.1", () => {
+      cleanup.push(() => new Promise((done) => http.close(done)));
+      resolve(`http://127.0.0.1:${(http.address() as { port: number }).port}`);
+    }),
+  );
+}
+
+type Fault = "503" | "429" | "drop-before" | "drop-after" | "pass";
+
+/**
+ * A proxy to `target` that answers some requests itself: `fault(request)` picks 503 or 429 (with
+ * `Retry-After: 0`), a connection closed before the server saw the request, or one closed after
+ * the server handled it (the client must send it again; the server must not store it twice).
+ */
+async function faultyProxy(
+  target: string,
+  fault: (req: IncomingMessage) => Fault,
+): Promise<{ url: string; counts: Record<Fault, number> }> {
+  const counts: Record<Fault, number> = { "503": 0, "429": 0, "drop-before": 0, "drop-after": 0, pass: 0 };
+  const url = await listen((req, res) => {
+    const kind = fault(req);
+    counts[kind]++;
+    if (kind === "503" || kind === "429") {
+      req.resume();
+      res.writeHead(Number(kind), { "Retry-After": "0", "Content-Type": "application/json" }).end('{"error":"busy"}');
+    } else if (kind === "drop-before") {
+      req.socket.destroy();
+    } else if (kind === "drop-after") {
+      // The server handles it; the client never hears back.
+      const forward = request(`${target}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
+        answer.resume();
+        answer.on("end", () => req.socket.destroy());
+      });
+      forward.on("error", () => req.socket.destroy());
+      req.pipe(forward);
+    } else {
+      relay(req, res, target);
+    }
+  });
+  return { url, counts };
+}
+
+/** A small program: tracks (some timestamps shared, some repeated across flushes), logs, metrics, params, files. */
+async function record(experiment: Experiment, seed: number, entries = 3000): Promise<void> {
+  let state = seed;
+  const random = () => {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    return state / 2 ** 31;
+  };
+  for (let i = 0; i < entries; i++) {
+    const topic = random() < 0.5 ? "robot/position" : "robot/control";
+    const timestamp = Math.floor(random() * entries) / 100; // repeats merge locally and on the server
+    experiment.track(topic).append({ step: i, x: random(), label: `é${i % 7}` }, { timestamp });
+    if (i % 500 === 0) {
+      experiment.log(`step ${i}`, { level: "info", metadata: { i } });
+      experiment.metrics("train").log({ step: i, loss: random() });
+      experiment.params.set({ lr: random(), nested: { step: i } });
+      await experiment.files("robot/frames").save(Buffer.from(`frame ${i} ${random()}`), { to: `frame_${i}.txt` });
+      if (random() < 0.5) await experiment.flush();
+    }
+  }
+}
+
+describe("remote mode (dashUrl) against dash-ingest serve", () => {
+  it("the seed's robot example with ML_DASH_API_URL: the server holds the same tracks, frames, logs, params and status", async () => {
+    const { root: serverRoot, server: started } = await server();
+    const scratch = tempRoot();
+    mkdirSync(join(scratch, "config"));
+    writeFileSync(join(scratch, "config", "tokens.json"), JSON.stringify({ "ml-dash-token": "secret" }));
+    const env = { ...process.env, ML_DASH_API_URL: started.url, ML_DASH_CONFIG_DIR: join(scratch, "config") };
+    const example = join(__dirname, "..", "examples", "robot-tracking.ts");
+    await new Promise<void>((resolve, reject) =>
+      execFile(process.execPath, [require.resolve("tsx/cli"), example], { cwd: scratch, env }, (error, _out, stderr) =>
+        error === null ? resolve() : reject(new Error(`${error.message}\n${stderr}`)),
+      ),
+    );
+    const prefix = "robotics/complete-tracking";
+    await expectSameOnServer(join(scratch, ".dash"), serverRoot, prefix, "COMPLETED");
+    const held = await contents(serverRoot, onServer(prefix));
+    expect(held.tracks["robot/position"]).toHaveLength(250);
+    expect(held.files).toHaveLength(250);
+  });
+
+  it("a server down at start: start() resolves, appends proceed, everything arrives once it is up", async () => {
+    const port = await freePort();
+    const clientRoot = tempRoot();
+    const experiment = await new Experiment("team/late/run", {
+      dashRoot: clientRoot,
+      dashUrl: `http://127.0.0.1:${port}`,
+      token: "secret",
+    }).start();
+    await record(experiment, 7);
+    await experiment.flush();
+    expect(experiment.stats().upload).toMatchObject({ connected: false, entriesUploaded: 0 });
+    expect(experiment.stats().upload?.uploadRetries).toBeGreaterThan(0);
+    const { root: serverRoot } = await server({ port });
+    await experiment.complete();
+    expect(experiment.stats().upload).toMatchObject({ connected: true, entriesPending: 0, filesPending: 0 });
+    await expectSameOnServer(clientRoot, serverRoot, "team/late/run", "COMPLETED");
+  });
+
+  it("a server SIGKILLed and restarted on its port mid-run: every entry arrives, once", async () => {
+    const port = await freePort();
+    const serverRoot = tempRoot();
+    let child: ChildProcess = (await serve(serverRoot, ["--token", "secret", "--port", String(port)])).child;
+    cleanup.push(() => child.kill("SIGKILL"));
+    const clientRoot = tempRoot();
+    const experiment = await new Experiment("team/restart/run", {
+      dashRoot: clientRoot,
+      dashUrl: `http://127.0.0.1:${port}`,
+      token: "secret",
+    }).start();
+    await record(experiment, 11, 2000);
+    await experiment.flush();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    child.kill("SIGKILL");
+    await new Promise((resolve) => child.once("exit", resolve));
+    await record(experiment, 12, 2000);
+    await experiment.flush();
+    child = (await serve(serverRoot, ["--token", "secret", "--port", String(port)])).child;
+    await experiment.complete();
+    await expectSameOnServer(clientRoot, serverRoot, "team/restart/run", "COMPLETED");
+  });
+
+  it("5xx, 429 and dropped connections from a fault-injecting proxy: the server ends with exactly the spool (seeded programs)", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 30 }), fc.double({ min: 0, max: 0.4, noNaN: true }), async (seed, rate) => {
+        const { root: serverRoot, server: started } = await server();
+        let state = seed;
+        const kinds: Fault[] = ["503", "429", "drop-before", "drop-after"];
+        const proxy = await faultyProxy(started.url, () => {
+          state = (state * 69069 + 1) % 2 ** 32;
+          const r = state / 2 ** 32;
+          return r < rate ? (kinds[Math.floor((r / rate) * kinds.length)] as Fault) : "pass";
+        });
+        const clientRoot = tempRoot();
+        const prefix = `team/faults/run-${seed}`;
+        const experiment = await new Experiment(prefix, { dashRoot: clientRoot, dashUrl: proxy.url, token: "secret" }).start();
+        await record(experiment, seed, 1500);
+        await experiment.complete();
+        await expectSameOnServer(clientRoot, serverRoot, prefix, "COMPLETED");
+        const faults = proxy.counts["503"] + proxy.counts["429"] + proxy.counts["drop-before"] + proxy.counts["drop-after"];
+        expect(experiment.stats().upload?.uploadRetries).toBeGreaterThanOrEqual(faults - proxy.counts["drop-after"]);
+      }),
+      { numRuns: 6, seed: 20261201 },
+    );
+  });
+
+  it("a wrong or missing token is ERR_DASH_UNAUTHORIZED at start(), and the experiment can be started again", async () => {
+    const { server: started } = await server({ tokens: ["right"] });
+    const dashRoot = tempRoot();
+    const wrong = new Experiment("team/auth/run", { dashRoot, dashUrl: started.url, token: "wrong" });
+    await expect(wrong.start()).rejects.toMatchObject({ code: "ERR_DASH_UNAUTHORIZED", message: expect.stringContaining("token option") });
+    const config = tempRoot();
+    const previous = process.env.ML_DASH_CONFIG_DIR;
+    process.env.ML_DASH_CONFIG_DIR = config;
+    cleanup.push(() => {
+      if (previous === undefined) delete process.env.ML_DASH_CONFIG_DIR;
+      else process.env.ML_DASH_CONFIG_DIR = previous;
+    });
+    const missing = new Experiment("team/auth/run", { dashRoot, dashUrl: started.url });
+    await expect(missing.start()).rejects.toMatchObject({ code: "ERR_DASH_UNAUTHORIZED", message: expect.stringContaining("nowhere") });
+    writeFileSync(join(config, "tokens.json"), JSON.stringify({ "ml-dash-token": "right" }));
+    const stored = await new Experiment("team/auth/run", { dashRoot, dashUrl: started.url }).start();
+    stored.track("t").append({ x: 1 }, { timestamp: 1 });
+    await stored.complete();
+    expect(stored.stats().upload?.entriesUploaded).toBe(1);
+  });
+
+  it("a refusal (400) is not retried forever: complete() rejects ERR_DASH_REMOTE_REFUSED naming what stays in the spool", async () => {
+    const { server: started } = await server();
+    const url = await listen((req, res) => {
+      if (req.url?.includes("/append_batch")) res.writeHead(400, { "Content-Type": "application/json" }).end('{"error":{"message":"no"}}');
+      else relay(req, res, started.url);
+    });
+    const experiment = await new Experiment("team/refused/run", { dashRoot: tempRoot(), dashUrl: url, token: "secret" }).start();
+    experiment.track("robot/position").append({ x: 1 }, { timestamp: 1 });
+    const failure = experiment.complete();
+    await expect(failure).rejects.toMatchObject({ code: "ERR_DASH_REMOTE_REFUSED", message: expect.stringContaining("1 track entries") });
+    expect(experiment.status).toBe("COMPLETED"); // locally: the data is all there
+  });
+
+  it("past uploadTimeout, complete() rejects ERR_DASH_REMOTE_TIMEOUT with what is pending; push sends it later", async () => {
+    const port = await freePort();
+    const clientRoot = tempRoot();
+    const url = `http://127.0.0.1:${port}`;
+    const experiment = await new Experiment("team/timeout/run", {
+      dashRoot: clientRoot,
+      dashUrl: url,
+      token: "secret",
+      uploadTimeout: 1,
+    }).start();
+    await record(experiment, 3, 1000);
+    const failure = await experiment.complete().catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: "ERR_DASH_REMOTE_TIMEOUT" });
+    expect((failure as Error).message).toMatch(/Pending: the experiment itself .*track entries .*files.*log lines/);
+    expect((failure as Error).message).toContain(`dash-ingest push team/timeout/run --dash-url ${url}`);
+    const { root: serverRoot } = await server({ port });
+    const out = await runCli(["push", "team/timeout/run", "--dash-url", url, "--token", "secret", "--dash-root", clientRoot]);
+    expect(out).toContain("status COMPLETED");
+    await expectSameOnServer(clientRoot, serverRoot, "team/timeout/run", "COMPLETED");
+    // Pushing again sends nothing: the cursor says the server has it all.
+    expect(await runCli(["push", "team/timeout/run", "--dash-url", url, "--token", "secret", "--dash-root", clientRoot])).toContain(
+      "sent now: 0 track entries, 0 files, 0 log lines, 0 metric points",
+    );
+  });
+
+  it("a client SIGKILLed mid-upload: push completes the upload from the spool, each entry once", async () => {
+    const { root: serverRoot, server: started } = await server();
+    // Slow answers keep the upload behind the appends.
+    const url = await listen((req, res) => relay(req, res, started.url, 40));
+    const clientRoot = tempRoot();
+    const child = spawn(process.execPath, [join(fixtures, "remote-writer.cjs"), clientRoot, url, "60000"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    await new Promise<void>((resolve, reject) => {
+      child.stdout?.on("data", (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes("uploading")) resolve();
+      });
+      child.stderr?.on("data", (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      child.once("exit", (code) => reject(new Error(`the writer exited with ${code}: ${output}`)));
+    });
+    child.kill("SIGKILL");
+    await new Promise((resolve) => child.once("exit", resolve));
+    const out = await runCli(["push", "team/kill/run", "--dash-url", started.url, "--token", "secret", "--dash-root", clientRoot]);
+    expect(out).toContain("status RUNNING, unchanged");
+    const local = await contents(clientRoot, "team/kill/run");
+    expect(local.tracks["robot/state"]).toHaveLength(60000);
+    await expectSameOnServer(clientRoot, serverRoot, "team/kill/run", "RUNNING");
+  });
+
+  it("a crafted cursor is refused with ERR_DASH_CORRUPT; a planted symbolic link is not written through", async () => {
+    const { server: started } = await server();
+    const dashRoot = tempRoot();
+    const dir = join(dashRoot, "team/crafted/run");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, ".dash-ingest-upload.json"), JSON.stringify({ version: 1, servers: { [started.url]: { logs: -5 } } }));
+    await expect(new Experiment("team/crafted/run", { dashRoot, dashUrl: started.url, token: "secret" }).start()).rejects.toMatchObject({
+      code: "ERR_DASH_CORRUPT",
+    });
+    writeFileSync(join(dir, ".dash-ingest-upload.json"), JSON.stringify({ version: 1, servers: {} }));
+    const outside = join(tempRoot(), "victim.txt");
+    writeFileSync(outside, "untouched");
+    symlinkSync(outside, join(dir, ".dash-ingest-upload.json.tmp"));
+    const experiment = await new Experiment("team/crafted/run", { dashRoot, dashUrl: started.url, token: "secret" }).start();
+    experiment.track("t").append({ x: 1 }, { timestamp: 1 });
+    await experiment.complete();
+    expect(readFileSync(outside, "utf8")).toBe("untouched");
+    expect(experiment.stats().upload?.entriesUploaded).toBe(1);
+  });
+
+  it("bad options are TypeErrors and RangeErrors with codes", () => {
+    expect(() => new Experiment("a/b", { dashUrl: "ftp://x" })).toThrow(expect.objectContaining({ code: "ERR_DASH_INVALID_ARGUMENT" }));
+    expect(() => new Experiment("solo", { dashUrl: "http://127.0.0.1:1" })).toThrow(RangeError);
+    expect(() => new Experiment("a/b", { dashUrl: "http://127.0.0.1:1", uploadTimeout: -1 })).toThrow(RangeError);
+    expect(() => new Experiment("a/b", { token: "x" })).toThrow(TypeError);
+  });
+});
+
+function runCli(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(process.execPath, [cli, ...args], (error, stdout, stderr) =>
+      error === null ? resolve(stdout) : reject(new Error(`${error.message}\n${stderr}`)),
+    ),
+  );
+}

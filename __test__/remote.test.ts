@@ -4,7 +4,7 @@
  * at start, SIGKILLed, 5xx/429 bursts and dropped connections from a fault-injecting proxy), and
  * a client killed mid-upload is completed by `dash-ingest push`.
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, request, type ServerResponse } from "node:http";
 import { join } from "node:path";
@@ -12,7 +12,10 @@ import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { Experiment } from "../src/index.js";
 import { type DashServer, startServer } from "../src/serve.js";
-import { freePort, serve, tempRoot } from "./helpers.js";
+import { multipart } from "../src/multipart.js";
+import { type Id, idOf, jsonBody, parseLossless, quote } from "../src/remote/client.js";
+import { fernetDecrypt, storedToken } from "../src/remote/token.js";
+import { freePort, python, runsWithPython, serve, tempRoot } from "./helpers.js";
 
 const cli = join(__dirname, "..", "dist", "cli.js");
 const fixtures = join(__dirname, "fixtures");
@@ -361,6 +364,229 @@ describe("remote mode (dashUrl) against dash-ingest serve", () => {
     expect(() => new Experiment("solo", { dashUrl: "http://127.0.0.1:1" })).toThrow(RangeError);
     expect(() => new Experiment("a/b", { dashUrl: "http://127.0.0.1:1", uploadTimeout: -1 })).toThrow(RangeError);
     expect(() => new Experiment("a/b", { token: "x" })).toThrow(TypeError);
+  });
+});
+
+/** One request as a recording server saw it. */
+interface Recorded {
+  method: string;
+  path: string;
+  contentType: string;
+  authorization: string | undefined;
+  operation?: string;
+  json?: Record<string, unknown>;
+  form?: Record<string, string>;
+  file?: { filename: string | undefined; bytes: string };
+}
+
+/** Ids longer than a double holds, as bare JSON numbers: a JS client must keep them exact. */
+const IDS = { project: "9007199254740993001", experiment: "9007199254740993002", node: "9007199254740993003" };
+
+/**
+ * A server answering the contract's minimal routes (bare 19-digit numeric ids) that records every
+ * request: the oracle for "our requests are the SDK's".
+ */
+async function recordingServer(): Promise<{ url: string; requests: Recorded[] }> {
+  const requests: Recorded[] = [];
+  let folders = 0;
+  const url = await listen((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      const contentType = String(req.headers["content-type"] ?? "");
+      const seen: Recorded = {
+        method: req.method ?? "",
+        path: req.url ?? "",
+        contentType: contentType.split(";")[0] ?? "",
+        authorization: req.headers.authorization,
+      };
+      let answer = "{}";
+      if (contentType.startsWith("multipart/")) {
+        const parts = multipart(body, contentType) ?? new Map();
+        seen.form = {};
+        for (const [name, part] of parts) {
+          if (name === "file") seen.file = { filename: part.filename, bytes: part.data.toString("utf8") };
+          else seen.form[name] = part.data.toString("utf8");
+        }
+      } else if (body.length > 0) {
+        // Long integers (ids) kept exact, and told apart from strings.
+        const exact = body.toString("utf8").replace(/(?<=[:,[]\s*)(-?\d{16,})(?=\s*[,}\]])/g, '"#$1"');
+        seen.json = JSON.parse(exact) as Record<string, unknown>;
+      }
+      if (seen.path === "/graphql") {
+        const query = String(seen.json?.query ?? "");
+        seen.operation = /query (\w+)/.exec(query)?.[1];
+        if (seen.operation === "GetProject") answer = '{"data":{"namespace":{"projects":[]}}}';
+        else if (query.includes("projectId")) answer = `{"data":{"experimentById":{"projectId":${IDS.project}}}}`;
+        else if (seen.operation === "GetExpInfo")
+          answer = '{"data":{"experimentById":{"project":{"slug":"robotics","namespace":{"slug":"alice"}}}}}';
+        else if (seen.operation === "GetExperimentPath") answer = '{"data":{"project":{"nodes":[]}}}';
+        else answer = '{"data":{}}';
+      } else if (seen.path.endsWith("/nodes") && seen.json !== undefined) {
+        const type = seen.json.type;
+        if (type === "PROJECT") answer = `{"project":{"id":${IDS.project}}}`;
+        else if (type === "EXPERIMENT") answer = `{"experiment":{"id":${IDS.experiment}},"node":{"id":${IDS.node}}}`;
+        else answer = `{"node":{"id":${BigInt(IDS.node) + BigInt(++folders)}}}`;
+      }
+      requests.push(seen);
+      res.writeHead(200, { "Content-Type": "application/json" }).end(answer);
+    });
+  });
+  return { url, requests };
+}
+
+/** Requests of a kind: a description that names the route, for comparing one client's with the other's. */
+function route(r: Recorded): string {
+  if (r.path === "/graphql") return `GraphQL ${r.operation}`;
+  if (r.path.endsWith("/nodes")) return `POST nodes ${r.form?.type ?? r.json?.type}`;
+  return `${r.method} ${r.path}`;
+}
+
+/** Values that differ from run to run (times) replaced by their shape. */
+function normalized(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(normalized);
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => {
+        if (k === "_ts" && typeof v === "number") return [k, "<epoch seconds>"];
+        if (k === "timestamp" && typeof v === "string" && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(v)) return [k, "<ISO time>"];
+        return [k, normalized(v)];
+      }),
+    );
+  }
+  return value;
+}
+
+describe.runIf(runsWithPython("ml_dash"))("remote mode sends what the Python SDK sends", () => {
+  it("the same routes, JSON bodies, multipart fields and ids, for the same program", async () => {
+    const sdk = await recordingServer();
+    const config = tempRoot();
+    writeFileSync(join(config, "tokens.json"), JSON.stringify({ "ml-dash-token": "tok" }));
+    const env: NodeJS.ProcessEnv = { ...process.env, ML_DASH_CONFIG_DIR: config, ML_DASH_NO_VERSION_CHECK: "1" };
+    delete env.DREAMLAKE_EXPERIMENT_BROKER;
+    delete env.DREAMLAKE_EXPERIMENT_BROKER_TOKEN;
+    await new Promise<void>((resolve, reject) =>
+      execFile(python, [join(__dirname, "python", "sdk_contract.py"), sdk.url], { env, cwd: config }, (error, _out, stderr) =>
+        error === null ? resolve() : reject(new Error(`${error.message}\n${stderr}`)),
+      ),
+    );
+    const ours = await recordingServer();
+    const experiment = await new Experiment("alice/robotics/sims/run-7", {
+      dashRoot: tempRoot(),
+      dashUrl: ours.url,
+      token: "tok",
+      tags: ["a", "b"],
+      description: "about it",
+    }).start();
+    experiment.params.set({ lr: 0.1, opt: { name: "adam" } });
+    experiment.log("hello", { level: "info", metadata: { k: 1 } });
+    for (let i = 0; i < 3; i++) experiment.track("robot/position").append({ x: i, y: 2.5 }, { timestamp: i + 1 });
+    experiment.metrics("train").log({ step: 0, loss: 0.5 });
+    await experiment.files("robot/frames").save(Buffer.from("hello"), { to: "note.txt" });
+    await experiment.complete();
+
+    for (const r of [...sdk.requests, ...ours.requests]) expect(r.authorization).toBe("Bearer tok");
+    // Every route we use is one the SDK uses; we skip only its repeated lookups.
+    const sdkRoutes = new Set(sdk.requests.map(route));
+    expect([...new Set(ours.requests.map(route))].filter((r) => !sdkRoutes.has(r))).toEqual([]);
+    const byRoute = (requests: Recorded[], name: string) => requests.filter((r) => route(r) === name);
+    for (const name of sdkRoutes) {
+      if (name.startsWith("GraphQL Get") && name !== "GraphQL GetProject" && name !== "GraphQL GetExperimentProject") continue;
+      const theirs = byRoute(sdk.requests, name);
+      const mine = byRoute(ours.requests, name);
+      expect(mine.length, name).toBeGreaterThan(0);
+      for (const request of mine) expect(request.contentType, name).toBe(theirs[0]?.contentType);
+      if (name === "POST nodes FILE") {
+        expect(mine.map((r) => [r.form, r.file])).toEqual(theirs.map((r) => [r.form, r.file]));
+      } else if (name === "POST nodes FOLDER") {
+        // The SDK posts the file's folders again for every file; the same bodies, once each.
+        expect(new Set(mine.map((r) => JSON.stringify(r.json)))).toEqual(new Set(theirs.map((r) => JSON.stringify(r.json))));
+      } else if (name.startsWith("GraphQL")) {
+        expect(mine.map((r) => r.json?.variables)).toEqual(theirs.slice(0, mine.length).map((r) => r.json?.variables));
+      } else {
+        expect(
+          mine.map((r) => normalized(r.json)),
+          name,
+        ).toEqual(theirs.map((r) => normalized(r.json)));
+      }
+    }
+    // The 19-digit ids came back exact in paths and bodies.
+    expect(ours.requests.some((r) => r.path === `/api/experiments/${IDS.experiment}/tracks/robot%2Fposition/append_batch`)).toBe(true);
+    expect(ours.requests.some((r) => r.path === `/api/nodes/${IDS.node}`)).toBe(true);
+  });
+});
+
+describe("remote mode's parts", () => {
+  it("ids longer than a double stay exact and go back as the server sent them (number or string)", () => {
+    const reply = parseLossless(
+      '{"a":{"id":9007199254740993001},"b":{"id":"x-1"},"c":42,"d":[1.5e300,-12345678901234567890],"e":"9007199254740993001"}',
+    );
+    const big = idOf((reply as { a: { id: unknown } }).a.id) as Id;
+    expect(big).toMatchObject({ text: "9007199254740993001", numeric: true });
+    expect(idOf((reply as { b: { id: unknown } }).b.id)).toMatchObject({ text: "x-1", numeric: false });
+    expect(jsonBody({ parentId: big, name: "f", n: idOf(42) })).toBe('{"parentId":9007199254740993001,"name":"f","n":42}');
+    expect((reply as { e: string }).e).toBe("9007199254740993001");
+    fc.assert(
+      // JSON without integer literals of 16 digits or more, which it keeps exact on purpose.
+      fc.property(
+        fc.json().filter((text) => !/-?\d{16,}/.test(text)),
+        (text) => {
+          expect(parseLossless(text)).toEqual(JSON.parse(text));
+        },
+      ),
+    );
+  });
+
+  it.runIf(runsWithPython("ml_dash", "cryptography"))(
+    "path segments are encoded as urllib.parse.quote(s, safe=''); Fernet tokens decrypt as cryptography makes them",
+    () => {
+      const samples = fc
+        .sample(fc.string({ unit: "binary", maxLength: 12 }), { numRuns: 300, seed: 7 })
+        .concat(["robot/position", "a b/ü?#", "!*'()~._-"]);
+      const script = [
+        "import json, sys, urllib.parse",
+        "from cryptography.fernet import Fernet",
+        "samples = json.load(sys.stdin)",
+        "key = Fernet.generate_key()",
+        'token = Fernet(key).encrypt(json.dumps({"ml-dash-token": "sécret"}).encode())',
+        'print(json.dumps({"quoted": [urllib.parse.quote(s, safe="") for s in samples], "key": key.decode(), "token": token.decode()}))',
+      ].join("\n");
+      const out = JSON.parse(execFileSync(python, ["-c", script], { input: JSON.stringify(samples), encoding: "utf8" })) as {
+        quoted: string[];
+        key: string;
+        token: string;
+      };
+      // Lone surrogates are not text Python can encode; JS refuses them too (URIError).
+      const encodable = samples.map((sample, i) => [sample, out.quoted[i]] as const).filter(([sample]) => sample.isWellFormed());
+      for (const [sample, quoted] of encodable) expect(quote(sample)).toBe(quoted);
+      expect(JSON.parse(fernetDecrypt(out.key, out.token).toString("utf8"))).toEqual({ "ml-dash-token": "sécret" });
+      expect(() => fernetDecrypt(out.key, `${out.token.slice(0, -4)}AAAA`)).toThrow();
+    },
+  );
+
+  it("the token store: tokens.encrypted before tokens.json; a store that cannot be read is a clear error without its contents", () => {
+    const dir = tempRoot();
+    expect(storedToken(dir)).toBeUndefined();
+    writeFileSync(join(dir, "tokens.json"), JSON.stringify({ "ml-dash-token": "plain" }));
+    expect(storedToken(dir)).toBe("plain");
+    writeFileSync(join(dir, "tokens.encrypted"), "whatever");
+    expect(() => storedToken(dir)).toThrow(
+      expect.objectContaining({ code: "ERR_DASH_UNAUTHORIZED", message: expect.stringContaining("encryption.key is missing") }),
+    );
+    writeFileSync(join(dir, "encryption.key"), "not a key");
+    const error = (() => {
+      try {
+        storedToken(dir);
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(error).toMatchObject({ code: "ERR_DASH_UNAUTHORIZED" });
+    expect(error?.message).not.toContain("whatever");
+    const other = tempRoot();
+    writeFileSync(join(other, "tokens.json"), '{"ml-dash-token": 5}');
+    expect(() => storedToken(other)).toThrow(expect.objectContaining({ code: "ERR_DASH_UNAUTHORIZED" }));
   });
 });
 

@@ -31,9 +31,12 @@ function retryAfter(header: string | null): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
+/** How `parseLossless` keeps an integer too long for a double: a string with this mark before its digits. */
+const BIG = "\u0000#";
+
 /**
- * JSON whose integers too long for a double (19-digit ids) stay exact: they are read as strings.
- * The SDK keeps ids as Python ints; a client in JS must not round them.
+ * JSON whose integers too long for a double (19-digit ids) stay exact (see `idOf`): the SDK keeps
+ * ids as Python ints; a client in JS must not round them.
  */
 export function parseLossless(text: string): unknown {
   let out = "";
@@ -55,7 +58,7 @@ export function parseLossless(text: string): unknown {
       while (end < text.length && /[0-9.eE+-]/.test(text[end] as string)) end++;
       const token = text.slice(i, end);
       if (/^-?\d{16,}$/.test(token)) {
-        out += `${text.slice(last, i)}"${token}"`;
+        out += `${text.slice(last, i)}"\\u0000#${token}"`;
         last = end;
       }
       i = end - 1;
@@ -64,11 +67,34 @@ export function parseLossless(text: string): unknown {
   return JSON.parse(out + text.slice(last));
 }
 
-/** An id from a response (a string, or a number that was one), as text. */
-export function idOf(value: unknown): string | undefined {
-  if (typeof value === "string" && value.length > 0) return value;
-  if (typeof value === "number" && Number.isFinite(value)) return String(value);
+/**
+ * A server's id as it sent it: a JSON string, or a number (kept exact, as its digits). It goes
+ * back the same way, as the SDK sends back the ints it got: in paths and form fields as its text,
+ * in JSON bodies (`jsonBody`) as a string or a bare number.
+ */
+export class Id {
+  constructor(
+    readonly text: string,
+    readonly numeric: boolean,
+  ) {}
+
+  toString(): string {
+    return this.text;
+  }
+}
+
+/** An id from a response (a non-empty string or an integer), `undefined` otherwise. */
+export function idOf(value: unknown): Id | undefined {
+  if (typeof value === "string" && value.startsWith(BIG)) return new Id(value.slice(BIG.length), true);
+  if (typeof value === "string" && value.length > 0) return new Id(value, false);
+  if (typeof value === "number" && Number.isSafeInteger(value)) return new Id(String(value), true);
   return undefined;
+}
+
+/** JSON text of a request body, with each `Id` as the server sent it. */
+export function jsonBody(value: unknown): string {
+  const text = JSON.stringify(value, (_key, v: unknown) => (v instanceof Id ? (v.numeric ? `${BIG}${v.text}` : v.text) : v));
+  return text.replace(/"\\u0000#(-?\d+)"/g, "$1");
 }
 
 /** A path segment encoded as Python's `urllib.parse.quote(s, safe="")` does. */
@@ -145,7 +171,7 @@ export class RemoteClient {
 
   /** A GraphQL query; its `errors` are a refusal. Resolves with `data` (an object). */
   async graphql(query: string, variables: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const reply = (await this.send({ method: "POST", path: "/graphql", body: JSON.stringify({ query, variables }) })) as {
+    const reply = (await this.send({ method: "POST", path: "/graphql", body: jsonBody({ query, variables }) })) as {
       data?: Record<string, unknown> | null;
       errors?: { message?: string }[];
     } | null;

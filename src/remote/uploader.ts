@@ -27,7 +27,7 @@ import {
 } from "../native.js";
 import { dashError } from "../errors.js";
 import { formData } from "../multipart.js";
-import { backoffMs, idOf, quote, RemoteClient, RemoteError, type RemoteRequest } from "./client.js";
+import { backoffMs, type Id, idOf, jsonBody, quote, RemoteClient, RemoteError, type RemoteRequest } from "./client.js";
 import { Cursor, type TrackCursor } from "./cursor.js";
 
 /** What to upload, and where. */
@@ -69,8 +69,8 @@ const REFUSED_RETRY_MS = 30_000;
 /** The server's ids of the experiment. */
 interface Opened {
   namespace: string;
-  experimentId: string;
-  nodeId: string;
+  experimentId: Id;
+  nodeId: Id;
 }
 
 /** Thrown inside lanes when the uploader stops or its deadline passes. */
@@ -115,8 +115,8 @@ export class Uploader {
   /** Per lane, the last refusal and when it came, until that lane succeeds again. */
   readonly #problems = new Map<string, { message: string; at: number }>();
   #lastRetry: string | undefined;
-  #projectId: Promise<string> | undefined;
-  readonly #folders = new Map<string, Promise<string>>();
+  #projectId: Promise<Id> | undefined;
+  readonly #folders = new Map<string, Promise<Id>>();
   readonly #lanes: Promise<void>[] = [];
   /** Lanes that found nothing to send in a pass begun after `finish` was called. */
   readonly #drained = new Set<string>();
@@ -191,7 +191,7 @@ export class Uploader {
     const name = (parts.length > 2 ? parts[parts.length - 1] : parts[1]) as string;
     const folders = parts.slice(2, -1);
     const post = (body: Record<string, unknown>) =>
-      this.#client.send({ method: "POST", path: `/namespaces/${quote(namespace)}/nodes`, body: JSON.stringify(body) });
+      this.#client.send({ method: "POST", path: `/namespaces/${quote(namespace)}/nodes`, body: jsonBody(body) });
     this.#add("uploadRequests");
     const data = await this.#client.graphql(GET_PROJECT, { namespace });
     if (data.namespace === null || data.namespace === undefined) {
@@ -203,7 +203,7 @@ export class Uploader {
       this.#add("uploadRequests");
       projectId = idOf(field(field(await post({ type: "PROJECT", name: project, slug: project }), "project"), "id"));
     }
-    let parentId = "ROOT";
+    let parentId: Id | "ROOT" = "ROOT";
     for (const folder of folders) {
       this.#add("uploadRequests");
       const id = idOf(field(field(await post({ type: "FOLDER", projectId, parentId, name: folder }), "node"), "id"));
@@ -279,12 +279,12 @@ export class Uploader {
 
   #ready(opened: Opened): void {
     const state = this.#cursor.state;
-    if (state.experimentId !== undefined && state.experimentId !== opened.experimentId) {
+    if (state.experimentId !== undefined && state.experimentId !== opened.experimentId.text) {
       // Another experiment than the one the cursor speaks of (the server lost it): it holds none of ours.
       Object.assign(state, { tracks: {}, logs: 0, metrics: {}, files: [], params: undefined, status: undefined });
     }
-    state.experimentId = opened.experimentId;
-    state.nodeId = opened.nodeId;
+    state.experimentId = opened.experimentId.text;
+    state.nodeId = opened.nodeId.text;
     this.#opened = opened;
     this.#problems.delete("open");
     this.#set("connected", 1);
@@ -404,7 +404,7 @@ export class Uploader {
   }
 
   /** The project id files are filed under (asked once, as the SDK asks before each file). */
-  #project(): Promise<string> {
+  #project(): Promise<Id> {
     this.#projectId ??= (async () => {
       const data = await this.#client.graphql(GET_EXPERIMENT_PROJECT, { experimentId: this.#ids.experimentId });
       const id = idOf(field(data.experimentById, "projectId"));
@@ -418,8 +418,8 @@ export class Uploader {
   }
 
   /** The id of folder `name` under `parentId` (upserted by the server; asked once per folder). */
-  #folder(projectId: string, parentId: string, name: string): Promise<string> {
-    const key = `${parentId}\u0000${name}`;
+  #folder(projectId: Id, parentId: Id, name: string): Promise<Id> {
+    const key = `${parentId.text}\u0000${name}`;
     let id = this.#folders.get(key);
     if (id === undefined) {
       const { namespace, experimentId } = this.#ids;
@@ -427,7 +427,7 @@ export class Uploader {
         const reply = await this.#send({
           method: "POST",
           path: `/namespaces/${quote(namespace)}/nodes`,
-          body: JSON.stringify({ type: "FOLDER", projectId, experimentId, parentId, name }),
+          body: jsonBody({ type: "FOLDER", projectId, experimentId, parentId, name }),
         });
         const folder = idOf(field(field(reply, "node"), "id"));
         if (folder === undefined) throw refusal(`the server's answer to folder "${name}" has no node.id`);
@@ -447,9 +447,9 @@ export class Uploader {
     const data = await remoteFileBytes(this.#target.dir, record.id);
     const fields: Record<string, string> = {
       type: "FILE",
-      projectId,
-      experimentId,
-      parentId,
+      projectId: projectId.text,
+      experimentId: experimentId.text,
+      parentId: parentId.text,
       name: record.filename,
       checksum: record.checksum,
     };
@@ -512,7 +512,7 @@ export class Uploader {
         await this.#sleep(POLL_MS / 5);
       }
       if (status !== undefined && status !== "RUNNING" && this.#cursor.state.status !== status) {
-        await this.#send({ method: "PATCH", path: `/nodes/${this.#ids.nodeId}`, body: JSON.stringify({ status }) });
+        await this.#send({ method: "PATCH", path: `/nodes/${this.#ids.nodeId}`, body: jsonBody({ status }) });
         this.#cursor.state.status = status;
       }
       await this.#cursor.save();

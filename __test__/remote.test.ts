@@ -252,6 +252,44 @@ describe("remote mode (dashUrl) against dash-ingest serve", () => {
     );
   });
 
+  it("segments compaction merged from segments already sent are not sent again", async () => {
+    const { root: serverRoot, server: started } = await server();
+    const clientRoot = tempRoot();
+    const experiment = await new Experiment("team/compact/run", { dashRoot: clientRoot, dashUrl: started.url, token: "secret" }).start();
+    for (let flush = 0; flush < 24; flush++) {
+      for (let i = 0; i < 100; i++) experiment.track("t").append({ i }, { timestamp: flush * 100 + i });
+      await experiment.flush();
+      while ((experiment.stats().upload?.entriesPending ?? 1) > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await experiment.complete();
+    const stats = experiment.stats();
+    expect(stats.compactions).toBeGreaterThan(0);
+    expect(stats.upload?.entriesUploaded).toBe(2400);
+    await expectSameOnServer(clientRoot, serverRoot, "team/compact/run", "COMPLETED");
+  });
+
+  it("a backlog of slow file uploads does not hold back track entries", async () => {
+    const { root: serverRoot, server: started } = await server();
+    // Every file upload takes 300 ms; other requests go straight through.
+    const url = await listen((req, res) =>
+      relay(req, res, started.url, String(req.headers["content-type"]).startsWith("multipart/") ? 300 : 0),
+    );
+    const clientRoot = tempRoot();
+    const experiment = await new Experiment("team/frames/run", { dashRoot: clientRoot, dashUrl: url, token: "secret" }).start();
+    for (let i = 0; i < 40; i++) await experiment.files("frames").save(Buffer.alloc(50_000, i), { to: `frame_${i}.bin` });
+    for (let i = 0; i < 20_000; i++) experiment.track("robot/state").append({ i }, { timestamp: i });
+    await experiment.flush();
+    let upload = experiment.stats().upload;
+    while ((upload?.entriesPending ?? 1) > 0) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      upload = experiment.stats().upload;
+    }
+    // Every entry is on the server while most frames still wait (40 × 300 ms, 4 at a time ≥ 3 s).
+    expect(upload?.filesPending).toBeGreaterThan(10);
+    await experiment.complete();
+    await expectSameOnServer(clientRoot, serverRoot, "team/frames/run", "COMPLETED");
+  });
+
   it("a wrong or missing token is ERR_DASH_UNAUTHORIZED at start(), and the experiment can be started again", async () => {
     const { server: started } = await server({ tokens: ["right"] });
     const dashRoot = tempRoot();

@@ -345,11 +345,12 @@ export class Experiment {
 
   /**
    * Resolves when everything appended before the call is durable and readable by others (in
-   * remote mode, the uploader then sends it at once, in the background).
+   * remote mode, `stats().upload` then counts it as pending, and the uploader sends it at once, in
+   * the background).
    */
   async flush(): Promise<void> {
     await this.#started().flush();
-    this.#remote?.wake();
+    await this.#remote?.wake();
   }
 
   async #listTracks(filter?: string): Promise<TrackSummary[]> {

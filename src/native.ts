@@ -44,5 +44,14 @@ export const {
   remoteTrackBodies,
   remoteTracks,
 } = load();
-export type { EngineOptions, EngineStats, ExperimentInventory, FileRecord, FileTarget, MetricPoints, TrackInfo } from "../native/index.js";
+export type {
+  EngineOptions,
+  EngineStats,
+  ExperimentInventory,
+  FileRecord,
+  FileTarget,
+  MetricPoints,
+  RemoteTrack,
+  TrackInfo,
+} from "../native/index.js";
 export type NativeEngine = Addon.NativeEngine;

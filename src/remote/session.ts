@@ -16,7 +16,12 @@ interface Failure {
   status?: number;
 }
 
-type Reply = { type: "started"; refused?: Failure; unreachable?: string } | { type: "finished" } | { type: "failed"; error: Failure };
+type Reply = { id: number } & (
+  | { type: "started"; refused?: Failure; unreachable?: string }
+  | { type: "counted" }
+  | { type: "finished" }
+  | { type: "failed"; error: Failure }
+);
 
 /** The worker's file beside this one; from the TypeScript sources (tests), run through tsx. */
 function spawn(data: unknown): Worker {
@@ -36,28 +41,42 @@ export class RemoteSession {
   readonly #worker: Worker;
   readonly #counters: Float64Array;
   readonly url: string;
-  #replies: ((reply: Reply) => void)[] = [];
+  /** Who waits for the reply to each request (request 0 is the start). */
+  readonly #replies = new Map<number, (reply: Reply) => void>();
+  #nextId = 1;
   #exited: Error | undefined;
 
   private constructor(worker: Worker, counters: Float64Array, url: string) {
     this.#worker = worker;
     this.#counters = counters;
     this.url = url;
-    worker.on("message", (reply: Reply) => this.#replies.shift()?.(reply));
+    worker.on("message", (reply: Reply) => {
+      this.#replies.get(reply.id)?.(reply);
+      this.#replies.delete(reply.id);
+      // Only a reply someone awaits keeps the process alive (an unfinished run may exit: its data
+      // stays in the spool).
+      if (this.#replies.size === 0) worker.unref();
+    });
     const gone = (error: Error) => {
       this.#exited = error;
-      for (const waiting of this.#replies.splice(0))
-        waiting({ type: "failed", error: { code: "ERR_DASH_INTERNAL", message: error.message } });
+      for (const [id, waiting] of this.#replies)
+        waiting({ id, type: "failed", error: { code: "ERR_DASH_INTERNAL", message: error.message } });
+      this.#replies.clear();
     };
     worker.on("error", gone);
     worker.on("exit", () => gone(new Error("the uploader's thread ended")));
   }
 
-  #reply(): Promise<Reply> {
+  /** Sends `message` (none for the start) and resolves with the worker's reply to it. */
+  #request(message?: Record<string, unknown>): Promise<Reply> {
+    const id = message === undefined ? 0 : this.#nextId++;
     if (this.#exited !== undefined) {
-      return Promise.resolve({ type: "failed", error: { code: "ERR_DASH_INTERNAL", message: this.#exited.message } });
+      return Promise.resolve({ id, type: "failed", error: { code: "ERR_DASH_INTERNAL", message: this.#exited.message } });
     }
-    return new Promise((resolve) => this.#replies.push(resolve));
+    const reply = new Promise<Reply>((resolve) => this.#replies.set(id, resolve));
+    this.#worker.ref();
+    if (message !== undefined) this.#worker.postMessage({ ...message, id });
+    return reply;
   }
 
   /**
@@ -69,8 +88,7 @@ export class RemoteSession {
   static async start(target: UploadTarget, tokenSource: string): Promise<RemoteSession> {
     const shared = new SharedArrayBuffer(COUNTER_SLOTS * Float64Array.BYTES_PER_ELEMENT);
     const session = new RemoteSession(spawn({ target, counters: shared }), new Float64Array(shared), target.url);
-    const reply = await session.#reply();
-    session.#worker.unref();
+    const reply = await session.#request();
     if (reply.type === "started" && reply.refused === undefined) return session;
     await session.#worker.terminate();
     const failure = reply.type === "started" ? reply.refused : reply.type === "failed" ? reply.error : undefined;
@@ -84,9 +102,9 @@ export class RemoteSession {
     return stats;
   }
 
-  /** Look for newly sealed data now. */
-  wake(): void {
-    if (this.#exited === undefined) this.#worker.postMessage({ type: "wake" });
+  /** Look for newly sealed data now; resolves once the pending counts include it. */
+  async wake(): Promise<void> {
+    await this.#request({ type: "wake" });
   }
 
   /**
@@ -95,11 +113,8 @@ export class RemoteSession {
    * Ends the uploader's thread either way.
    */
   async finish(status: string, timeoutMs: number): Promise<void> {
-    this.#worker.ref();
     try {
-      const reply = this.#reply();
-      this.#worker.postMessage({ type: "finish", status, timeoutMs });
-      const answer = await reply;
+      const answer = await this.#request({ type: "finish", status, timeoutMs });
       if (answer.type === "failed") throw toError(answer.error);
     } finally {
       await this.#worker.terminate();

@@ -16,6 +16,7 @@
  * file once.
  */
 import {
+  type RemoteTrack,
   remoteFileBytes,
   remoteFiles,
   remoteMetricNames,
@@ -316,20 +317,65 @@ export class Uploader {
     }
   }
 
-  /** Sends every sealed segment not sent yet; whether it sent anything. */
-  async #tracksPass(): Promise<boolean> {
-    const { dir } = this.#target;
+  /**
+   * Brings the cursor's track lists up to date with the listed segments (a compaction of segments
+   * all sent is sent), and the pending counts with what the spool holds; returns the tracks.
+   */
+  #countTracks(): RemoteTrack[] {
     const state = this.#cursor.state;
-    const tracks = remoteTracks(dir);
+    const tracks = remoteTracks(this.#target.dir);
     let unsent = 0;
     for (const track of tracks) {
       state.tracks[track.dirName] ??= { sent: [] };
       const cursor = state.tracks[track.dirName] as TrackCursor;
+      // A compaction of segments all sent holds nothing new (a compaction of compactions may come
+      // before its sources in the list: repeat until nothing changes).
+      const sentFiles = new Set(cursor.sent);
+      for (let changed = true; changed; ) {
+        changed = false;
+        for (const segment of track.segments) {
+          const covered = segment.compactedFrom.length > 0 && segment.compactedFrom.every((file) => sentFiles.has(file));
+          if (covered && !sentFiles.has(segment.file)) {
+            sentFiles.add(segment.file);
+            changed = true;
+          }
+        }
+      }
       const listed = new Set(track.segments.map((s) => s.file));
-      cursor.sent = cursor.sent.filter((file) => listed.has(file));
-      for (const segment of track.segments) if (!cursor.sent.includes(segment.file)) unsent += segment.rows;
+      cursor.sent = [...sentFiles].filter((file) => listed.has(file));
+      for (const segment of track.segments) {
+        if (sentFiles.has(segment.file)) continue;
+        const partial = cursor.partial !== undefined && cursor.partial.file === segment.file ? cursor.partial.bodies * TRACK_BODY_ROWS : 0;
+        unsent += Math.max(0, segment.rows - partial);
+      }
     }
     this.#set("entriesUnsent", unsent);
+    return tracks;
+  }
+
+  /** The files not sent yet; updates the pending count. */
+  #countFiles(): FileRecord[] {
+    const state = this.#cursor.state;
+    const records = remoteFiles(this.#target.dir);
+    const live = new Set(records.map((r) => r.id));
+    state.files = state.files.filter((id) => live.has(id));
+    const sentIds = new Set(state.files);
+    const todo = records.filter((r) => !sentIds.has(r.id));
+    this.#set("filesUnsent", todo.length);
+    return todo;
+  }
+
+  /** Updates the pending counts with what the spool holds now (after a flush). */
+  count(): void {
+    this.#countTracks();
+    this.#countFiles();
+  }
+
+  /** Sends every sealed segment not sent yet; whether it sent anything. */
+  async #tracksPass(): Promise<boolean> {
+    const { dir } = this.#target;
+    const state = this.#cursor.state;
+    const tracks = this.#countTracks();
     let sent = false;
     for (const track of tracks) {
       const cursor = state.tracks[track.dirName] as TrackCursor;
@@ -464,12 +510,7 @@ export class Uploader {
   /** Uploads files not sent yet, `FILE_WORKERS` at once; whether it sent any. */
   async #filesPass(): Promise<boolean> {
     const state = this.#cursor.state;
-    const records = remoteFiles(this.#target.dir);
-    const live = new Set(records.map((r) => r.id));
-    state.files = state.files.filter((id) => live.has(id));
-    const sentIds = new Set(state.files);
-    const todo = records.filter((r) => !sentIds.has(r.id));
-    this.#set("filesUnsent", todo.length);
+    const todo = this.#countFiles();
     let next = 0;
     const worker = async () => {
       while (next < todo.length) {

@@ -1,8 +1,9 @@
 /**
  * The uploader's thread: a worker, so that uploads go on while the JS thread is busy appending
- * (and cost it nothing but a message). Messages in: `wake`, `finish {status, timeoutMs}`, `stop`.
- * Out: `started {refused?, unreachable?}` once the first attempt to open the experiment on the
- * server is answered, then `finished` or `failed {code, message}` after `finish`.
+ * (and cost it nothing but a message). Out first: `started {refused?, unreachable?}` once the
+ * first attempt to open the experiment on the server is answered (id 0). Then requests, each
+ * answered with its `id`: `wake` (after a flush: counts what is pending, and looks for it now)
+ * answered `counted`; `finish {status, timeoutMs}` answered `finished` or `failed {error}`.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { Uploader, type UploadTarget } from "./uploader.js";
@@ -27,21 +28,28 @@ async function main(port: NonNullable<typeof parentPort>, data: Data): Promise<v
     uploader = await Uploader.create(data.target, new Float64Array(data.counters));
     const first = await uploader.start();
     if (first?.retryable === false) {
-      port.postMessage({ type: "started", refused: failure(first) });
+      port.postMessage({ id: 0, type: "started", refused: failure(first) });
       return;
     }
-    port.postMessage({ type: "started", ...(first === undefined ? {} : { unreachable: first.message }) });
+    port.postMessage({ id: 0, type: "started", ...(first === undefined ? {} : { unreachable: first.message }) });
   } catch (error) {
-    port.postMessage({ type: "started", refused: failure(error) });
+    port.postMessage({ id: 0, type: "started", refused: failure(error) });
     return;
   }
-  port.on("message", (message: { type: string; status?: string; timeoutMs?: number }) => {
-    if (message.type === "wake") uploader.wake();
-    else if (message.type === "stop") uploader.stop();
-    else if (message.type === "finish") {
+  port.on("message", (message: { id: number; type: string; status?: string; timeoutMs?: number }) => {
+    const { id } = message;
+    if (message.type === "wake") {
+      try {
+        uploader.count();
+        port.postMessage({ id, type: "counted" });
+      } catch (error) {
+        port.postMessage({ id, type: "failed", error: failure(error) });
+      }
+      uploader.wake();
+    } else if (message.type === "finish") {
       uploader.finish(message.status, message.timeoutMs ?? 0).then(
-        () => port.postMessage({ type: "finished" }),
-        (error: unknown) => port.postMessage({ type: "failed", error: failure(error) }),
+        () => port.postMessage({ id, type: "finished" }),
+        (error: unknown) => port.postMessage({ id, type: "failed", error: failure(error) }),
       );
     }
   });

@@ -16,6 +16,8 @@ use crate::tasks::FileRecord;
 pub struct RemoteSegment {
     pub file: String,
     pub rows: f64,
+    /// The segments compaction merged into this one, if it made it.
+    pub compacted_from: Vec<String>,
 }
 
 /// A track and its sealed segments (each immutable under its name).
@@ -40,9 +42,10 @@ pub fn remote_tracks(env: Env, dir: String) -> napi::Result<Vec<RemoteTrack>> {
             segments: t
                 .segments
                 .into_iter()
-                .map(|(file, rows)| RemoteSegment {
-                    file,
-                    rows: rows as f64,
+                .map(|s| RemoteSegment {
+                    file: s.file,
+                    rows: s.rows as f64,
+                    compacted_from: s.compacted_from,
                 })
                 .collect(),
         })

@@ -23,8 +23,17 @@ pub struct TrackSegments {
     pub topic: String,
     /// The track's directory name under `tracks/`.
     pub dir_name: String,
-    /// `(file, rows)` of every listed segment.
-    pub segments: Vec<(String, u64)>,
+    /// Every listed segment.
+    pub segments: Vec<Segment>,
+}
+
+/// A segment as the uploader sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    pub file: String,
+    pub rows: u64,
+    /// The segments compaction merged into this one (their rows, exactly), if it made it.
+    pub compacted_from: Vec<String>,
 }
 
 /// Every track of the experiment in `dir` with its segments.
@@ -36,7 +45,13 @@ pub fn track_segments(dir: &Path) -> Result<Vec<TrackSegments>> {
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
         let store = TrackStore::open(dir, track_dir, &topic)?;
-        let segments = store.segments().iter().map(|s| (s.file.clone(), s.rows)).collect();
+        let segments = (store.segments().iter())
+            .map(|s| Segment {
+                file: s.file.clone(),
+                rows: s.rows,
+                compacted_from: s.compacted_from.clone(),
+            })
+            .collect();
         tracks.push(TrackSegments {
             topic,
             dir_name,

@@ -56,9 +56,9 @@ fn bodies_carry_what_the_engine_sealed() {
     assert_eq!(tracks[0].topic, "robot/state");
     assert_eq!(tracks[0].dir_name, "robot_state");
     let mut timestamps = Vec::new();
-    for (file, rows) in &tracks[0].segments {
-        let bodies = track_bodies(&dir, &tracks[0].dir_name, file, 10).unwrap();
-        assert_eq!(bodies.iter().map(|(_, n)| *n as u64).sum::<u64>(), *rows);
+    for segment in &tracks[0].segments {
+        let bodies = track_bodies(&dir, &tracks[0].dir_name, &segment.file, 10).unwrap();
+        assert_eq!(bodies.iter().map(|(_, n)| *n as u64).sum::<u64>(), segment.rows);
         for (body, count) in bodies {
             assert!(count <= 10);
             assert!(body.contains("\"name\":\"é"), "UTF-8, compact: {body}");

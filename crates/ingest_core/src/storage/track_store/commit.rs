@@ -241,6 +241,7 @@ impl TrackStore {
             max_timestamp,
             bytes,
             memory_bytes: Some(rows.memory_bytes() as u64),
+            compacted_from: Vec::new(),
         });
         Ok(rows)
     }

@@ -30,7 +30,7 @@ impl TrackStore {
     /// at most `COMPACT_FANOUT - 1` small segments per tier, a few dozen in all, plus large ones
     /// (each at least `SMALL_ROWS` rows or `SMALL_MEMORY_BYTES` of memory). A merge reads at most
     /// `COMPACT_MERGE_MAX` small segments. Segments never share a timestamp, so merging is
-    /// concatenating and sorting.
+    /// concatenating and sorting. The newest segment is left out (see below).
     pub fn stage_compaction(&self) -> Result<Option<Staged>> {
         let tier = |s: &SegmentInfo| {
             let mut tier = 0;
@@ -42,7 +42,10 @@ impl TrackStore {
             tier
         };
         let mut tiers: std::collections::BTreeMap<u32, Vec<&SegmentInfo>> = std::collections::BTreeMap::new();
-        for segment in self.listing.segments.iter().filter(|s| is_small(s)) {
+        // The newest segment waits for the next seal: by then an upload (remote mode) has sent
+        // it, and a merge of segments all sent need not be sent again.
+        let newest = self.listing.segments.iter().map(|s| &s.file).max();
+        for segment in (self.listing.segments.iter()).filter(|s| is_small(s) && Some(&s.file) != newest) {
             tiers.entry(tier(segment)).or_default().push(segment);
         }
         let Some(chosen) = tiers.into_values().find(|t| t.len() as u64 >= COMPACT_FANOUT) else {
@@ -54,6 +57,9 @@ impl TrackStore {
             let mut merged = self.load_range(&chosen, f64::NEG_INFINITY, f64::INFINITY)?;
             merged.normalize();
             self.stage_segment(&mut staged, merged)?;
+            if let Some(segment) = staged.listing.segments.last_mut() {
+                segment.compacted_from = chosen.iter().map(|s| s.file.clone()).collect();
+            }
             for old in &chosen {
                 staged.listing.segments.retain(|s| s.file != old.file);
                 staged.replaced.push(self.dir.join(&old.file));

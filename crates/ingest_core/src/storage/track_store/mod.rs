@@ -67,6 +67,9 @@ pub struct SegmentInfo {
     /// Memory its rows take once read, roughly (`None` in metadata written before it was kept:
     /// such a segment is never taken for a small one).
     pub memory_bytes: Option<u64>,
+    /// For a segment compaction made, the segments it merged (exactly their rows, nothing else):
+    /// what an upload already sent of them it need not send again. Empty otherwise.
+    pub compacted_from: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -261,6 +264,11 @@ impl TrackStore {
                 max_timestamp: num(seg, "maxTimestamp").ok_or_else(|| corrupt("segment without maxTimestamp"))?,
                 bytes: seg.get("bytes").and_then(Json::as_u64).unwrap_or(0),
                 memory_bytes: seg.get("memoryBytes").and_then(Json::as_u64),
+                compacted_from: seg
+                    .get("compactedFrom")
+                    .and_then(Json::as_array)
+                    .map(|files| files.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
+                    .unwrap_or_default(),
             });
         }
         Ok(store)
@@ -360,11 +368,15 @@ impl TrackStore {
             .segments
             .iter()
             .map(|s| {
-                json!({
+                let mut segment = json!({
                     "file": s.file, "rows": s.rows, "bytes": s.bytes, "memoryBytes": s.memory_bytes,
                     "minTimestamp": ts_json(Some(s.min_timestamp)),
                     "maxTimestamp": ts_json(Some(s.max_timestamp)),
-                })
+                });
+                if !s.compacted_from.is_empty() {
+                    segment["compactedFrom"] = json!(s.compacted_from);
+                }
+                segment
             })
             .collect();
         let mut meta = Map::new();

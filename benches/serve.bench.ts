@@ -38,12 +38,14 @@ interface Result {
   serverCpuNsPerEntry: number | null;
 }
 
-function cpuSeconds(pid: number): number {
+/** CPU seconds (user + system) process `pid` has used. */
+export function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
   return (Number(fields[11]) + Number(fields[12])) / ticks; // utime + stime
 }
 
-async function startServer(dashRoot: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+/** `dash-ingest serve` in a child process (no token: loopback), from the built package. */
+export async function startServer(dashRoot: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const child = spawn(process.execPath, [join(__dirname, "..", "dist", "cli.js"), "serve", "--port", "0", "--dash-root", dashRoot], {
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -229,4 +231,4 @@ async function main(): Promise<void> {
   console.log(`\nwritten to ${out}`);
 }
 
-void main();
+if (require.main === module) void main();

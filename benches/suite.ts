@@ -1,7 +1,8 @@
 /**
  * The benchmark suite: every scenario through dash-ingest and its peers on identical work, one
  * fresh process per measurement (so peak RSS is the writer's own), plus the Python ml-dash SDK on
- * the same scenarios, then benny's in-process steady-state suite for the basic scenario.
+ * the same scenarios, then benny's in-process steady-state suite for the basic scenario, then
+ * remote mode beside local mode and the Python SDK's remote mode (benches/remote.bench.ts).
  *
  *   npm run bench             # full
  *   npm run bench -- --quick  # under a minute
@@ -13,6 +14,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { runSteadyState } from "./append.bench.js";
+import { runRemote } from "./remote.bench.js";
 import { contenders } from "./peers.js";
 import { scenarios } from "./scenarios.js";
 
@@ -111,9 +113,10 @@ async function main(): Promise<void> {
     console.log(lines.join("\n"));
   }
   const steady = await runSteadyState(quick);
+  const remote = await runRemote(quick);
   writeFileSync(
     join(__dirname, "results", `suite${quick ? "-quick" : ""}.json`),
-    `${JSON.stringify({ date: new Date().toISOString(), machine, steps: STEPS, pythonSteps: PYTHON_STEPS, results, steady }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), machine, steps: STEPS, pythonSteps: PYTHON_STEPS, results, steady, remote }, null, 2)}\n`,
   );
 }
 

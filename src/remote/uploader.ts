@@ -59,6 +59,8 @@ export const COUNTER = {
 export const COUNTER_SLOTS = 10;
 
 const TRACK_BODY_ROWS = 10_000;
+/** Track bodies in flight at once: the client builds the next while the server takes the last. */
+const TRACK_REQUESTS = 4;
 /** The SDK's batch sizes: a server accepts at least these. */
 const LOG_BATCH = 100;
 const METRIC_BATCH = 1000;
@@ -371,44 +373,81 @@ export class Uploader {
     this.#countFiles();
   }
 
-  /** Sends every sealed segment not sent yet; whether it sent anything. */
+  /**
+   * Sends every sealed segment not sent yet, `TRACK_REQUESTS` bodies in flight (the server merges
+   * by timestamp, so their order does not matter); whether it sent anything. A segment counts as
+   * sent once all its bodies are acknowledged; the cursor keeps how many of its first bodies were.
+   */
   async #tracksPass(): Promise<boolean> {
     const { dir } = this.#target;
     const state = this.#cursor.state;
-    const tracks = this.#countTracks();
+    let relist = false;
     let sent = false;
-    for (const track of tracks) {
-      const cursor = state.tracks[track.dirName] as TrackCursor;
-      for (const segment of track.segments) {
-        if (cursor.sent.includes(segment.file)) continue;
-        let bodies: Awaited<ReturnType<typeof remoteTrackBodies>>;
-        try {
-          bodies = await remoteTrackBodies(dir, track.dirName, segment.file, TRACK_BODY_ROWS);
-        } catch (error) {
-          // Replaced since it was listed (a merge, a compaction): list again.
-          if ((error as { cause?: { code?: string } }).cause?.code === "ENOENT") return true;
-          throw error;
+    /** Bodies of the unsent segments, one segment read at a time (async generators queue callers). */
+    const bodies = async function* (tracks: RemoteTrack[]) {
+      for (const track of tracks) {
+        const cursor = state.tracks[track.dirName] as TrackCursor;
+        for (const segment of track.segments) {
+          if (cursor.sent.includes(segment.file)) continue;
+          let read: Awaited<ReturnType<typeof remoteTrackBodies>>;
+          try {
+            read = await remoteTrackBodies(dir, track.dirName, segment.file, TRACK_BODY_ROWS);
+          } catch (error) {
+            // Replaced since it was listed (a merge, a compaction): list again after this pass.
+            if ((error as { cause?: { code?: string } }).cause?.code !== "ENOENT") throw error;
+            relist = true;
+            continue;
+          }
+          const first = cursor.partial?.file === segment.file ? cursor.partial.bodies : 0;
+          if (first >= read.length) {
+            cursor.sent.push(segment.file); // every body went out before a restart
+            continue;
+          }
+          const progress = { cursor, file: segment.file, total: read.length, acked: new Set<number>(), first };
+          for (let i = first; i < read.length; i++) yield { track, index: i, body: read[i] as (typeof read)[number], progress };
         }
-        const done = cursor.partial?.file === segment.file ? cursor.partial.bodies : 0;
-        for (let i = done; i < bodies.length; i++) {
-          const body = bodies[i] as (typeof bodies)[number];
-          await this.#send({
-            method: "POST",
-            path: `/experiments/${this.#ids.experimentId}/tracks/${quote(track.topic)}/append_batch`,
-            body: body.body,
-          });
-          this.#add("entriesUploaded", body.entries);
-          this.#add("entriesUnsent", -body.entries);
-          cursor.partial = { file: segment.file, bodies: i + 1 };
-          this.#cursor.saveSoon();
+      }
+    };
+    const jobs = bodies(this.#countTracks());
+    let failed = false;
+    const sender = async () => {
+      while (!failed) {
+        const next = await jobs.next();
+        if (next.done === true) return;
+        const { track, index, body, progress } = next.value;
+        await this.#send({
+          method: "POST",
+          path: `/experiments/${this.#ids.experimentId}/tracks/${quote(track.topic)}/append_batch`,
+          body: body.body,
+        });
+        this.#add("entriesUploaded", body.entries);
+        this.#add("entriesUnsent", -body.entries);
+        progress.acked.add(index);
+        let prefix = progress.first;
+        while (progress.acked.has(prefix)) prefix++;
+        if (prefix === progress.total) {
+          progress.cursor.sent.push(progress.file);
+          if (progress.cursor.partial?.file === progress.file) delete progress.cursor.partial;
+        } else if (prefix > progress.first) {
+          progress.cursor.partial = { file: progress.file, bodies: prefix };
         }
-        cursor.sent.push(segment.file);
-        delete cursor.partial;
         this.#cursor.saveSoon();
         sent = true;
       }
+    };
+    try {
+      await Promise.all(
+        Array.from({ length: TRACK_REQUESTS }, () =>
+          sender().catch((error: unknown) => {
+            failed = true;
+            throw error;
+          }),
+        ),
+      );
+    } finally {
+      await jobs.return(undefined);
     }
-    return sent;
+    return sent || relist;
   }
 
   /** Sends the records of one JSON lines file from the cursor's offset; whether it sent any. */

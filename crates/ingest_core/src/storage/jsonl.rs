@@ -40,8 +40,12 @@ impl Style {
 
 /// A float so that it reads back as the same double (`1.0`, `0.1`, `1e-07`-style exponents).
 fn write_float(out: &mut String, v: f64, style: Style) {
-    if !v.is_finite() && style == Style::Wire {
-        out.push_str("null");
+    if style == Style::Wire {
+        if v.is_finite() {
+            out.push_str(zmij::Buffer::new().format_finite(v));
+        } else {
+            out.push_str("null");
+        }
     } else if v.is_nan() {
         out.push_str("NaN");
     } else if v.is_infinite() {
@@ -168,11 +172,32 @@ pub fn write_rows(table: &Table) -> String {
 /// Rows `rows` of `table` as the body of an ML-Dash track `append_batch` request:
 /// `{"entries":[{"timestamp":…,…fields},…]}` (fields as the engine stores them: flattened keys).
 pub fn entries_body(table: &Table, rows: std::ops::Range<usize>) -> String {
-    let mut out = String::from("{\"entries\":");
-    write_list(&mut out, rows, Style::Wire, |out, row| {
-        write_row(out, table, row, Style::Wire)
-    });
-    out.push('}');
+    // Each column's `,"name":` once, not once per row.
+    let keys: Vec<String> = (table.columns().iter())
+        .map(|column| {
+            let mut key = String::from(",");
+            write_string(&mut key, &column.name, Style::Wire);
+            key.push(':');
+            key
+        })
+        .collect();
+    let mut out = String::with_capacity(16 + rows.len() * (24 + 16 * keys.len()));
+    out.push_str("{\"entries\":[");
+    for row in rows.clone() {
+        if row > rows.start {
+            out.push(',');
+        }
+        out.push_str("{\"timestamp\":");
+        write_float(&mut out, table.timestamps()[row], Style::Wire);
+        for (column, key) in table.columns().iter().zip(&keys) {
+            if let Some(value) = column.get(row) {
+                out.push_str(key);
+                write_value(&mut out, &value, Style::Wire);
+            }
+        }
+        out.push('}');
+    }
+    out.push_str("]}");
     out
 }
 

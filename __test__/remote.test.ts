@@ -403,6 +403,12 @@ describe("remote mode (dashUrl) against dash-ingest serve", () => {
     expect(() => new Experiment("a/b", { dashUrl: "http://127.0.0.1:1", uploadTimeout: -1 })).toThrow(RangeError);
     expect(() => new Experiment("a/b", { token: "x" })).toThrow(TypeError);
   });
+
+  it("push without a server URL is a usage error (exit 2)", async () => {
+    const failure = await runCli(["push", "a/b"]).catch((error: Error) => error);
+    expect(String(failure)).toMatch(/push needs --dash-url/);
+    expect(String(failure)).toMatch(/Command failed/);
+  });
 });
 
 /** One request as a recording server saw it. */

@@ -228,28 +228,68 @@ describe("remote mode (dashUrl) against dash-ingest serve", () => {
     await expectSameOnServer(clientRoot, serverRoot, "team/restart/run", "COMPLETED");
   });
 
-  it("5xx, 429 and dropped connections from a fault-injecting proxy: the server ends with exactly the spool (seeded programs)", async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 30 }), fc.double({ min: 0, max: 0.4, noNaN: true }), async (seed, rate) => {
-        const { root: serverRoot, server: started } = await server();
-        let state = seed;
-        const kinds: Fault[] = ["503", "429", "drop-before", "drop-after"];
-        const proxy = await faultyProxy(started.url, () => {
-          state = (state * 69069 + 1) % 2 ** 32;
-          const r = state / 2 ** 32;
-          return r < rate ? (kinds[Math.floor((r / rate) * kinds.length)] as Fault) : "pass";
-        });
-        const clientRoot = tempRoot();
-        const prefix = `team/faults/run-${seed}`;
-        const experiment = await new Experiment(prefix, { dashRoot: clientRoot, dashUrl: proxy.url, token: "secret" }).start();
-        await record(experiment, seed, 1500);
-        await experiment.complete();
-        await expectSameOnServer(clientRoot, serverRoot, prefix, "COMPLETED");
-        const faults = proxy.counts["503"] + proxy.counts["429"] + proxy.counts["drop-before"] + proxy.counts["drop-after"];
-        expect(experiment.stats().upload?.uploadRetries).toBeGreaterThanOrEqual(faults - proxy.counts["drop-after"]);
-      }),
-      { numRuns: 6, seed: 20261201 },
+  it("5xx, 429 and dropped connections from a fault-injecting proxy: the server ends with exactly the spool (random programs, shrunk on failure)", async () => {
+    const topics = ["robot/position", "robot/control"] as const;
+    const operation = fc.oneof(
+      {
+        weight: 6,
+        arbitrary: fc.record({
+          kind: fc.constant("append" as const),
+          topic: fc.constantFrom(...topics),
+          timestamp: fc.integer({ min: 0, max: 40 }),
+          x: fc.double({ noNaN: true, noDefaultInfinity: true }),
+          label: fc.string({ maxLength: 6 }),
+        }),
+      },
+      { weight: 1, arbitrary: fc.constant({ kind: "flush" as const }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant("log" as const), message: fc.string({ maxLength: 12 }) }) },
+      {
+        weight: 1,
+        arbitrary: fc.record({ kind: fc.constant("metric" as const), loss: fc.double({ noNaN: true, noDefaultInfinity: true }) }),
+      },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant("param" as const), value: fc.integer() }) },
+      {
+        weight: 1,
+        arbitrary: fc.record({ kind: fc.constant("file" as const), n: fc.integer({ min: 0, max: 3 }), text: fc.string({ maxLength: 20 }) }),
+      },
     );
+    let run = 0;
+    let faults = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(operation, { maxLength: 60 }),
+        fc.integer({ min: 1, max: 2 ** 30 }),
+        fc.integer({ min: 5, max: 40 }),
+        async (program, seed, percent) => {
+          const rate = percent / 100;
+          const { root: serverRoot, server: started } = await server();
+          let state = seed;
+          const kinds: Fault[] = ["503", "429", "drop-before", "drop-after"];
+          const proxy = await faultyProxy(started.url, () => {
+            state = (state * 69069 + 1) % 2 ** 32;
+            const r = state / 2 ** 32;
+            return r < rate ? (kinds[Math.floor((r / rate) * kinds.length)] as Fault) : "pass";
+          });
+          const clientRoot = tempRoot();
+          const prefix = `team/faults/run-${run++}`;
+          const experiment = await new Experiment(prefix, { dashRoot: clientRoot, dashUrl: proxy.url, token: "secret" }).start();
+          for (const step of program) {
+            if (step.kind === "append")
+              experiment.track(step.topic).append({ x: step.x, label: step.label }, { timestamp: step.timestamp });
+            else if (step.kind === "flush") await experiment.flush();
+            else if (step.kind === "log") experiment.log(step.message, { metadata: { seed } });
+            else if (step.kind === "metric") experiment.metrics("train").log({ loss: step.loss });
+            else if (step.kind === "param") experiment.params.set({ p: step.value });
+            else await experiment.files("robot/frames").save(Buffer.from(step.text), { to: `frame_${step.n}.txt` });
+          }
+          await experiment.complete();
+          await expectSameOnServer(clientRoot, serverRoot, prefix, "COMPLETED");
+          faults += proxy.counts["503"] + proxy.counts["429"] + proxy.counts["drop-before"] + proxy.counts["drop-after"];
+        },
+      ),
+      { numRuns: 10, seed: 20261201 },
+    );
+    expect(faults).toBeGreaterThan(10); // the programs met the faults they are about
   });
 
   it("segments compaction merged from segments already sent are not sent again", async () => {

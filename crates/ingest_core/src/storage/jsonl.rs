@@ -93,7 +93,7 @@ fn write_list<T>(
     out.push(']');
 }
 
-/// Re-serializes parsed JSON (where [`parse_line`] left its marker strings for non-finite floats).
+/// Re-serializes parsed JSON (where `parse_line` left its marker strings for non-finite floats).
 fn write_json(out: &mut String, value: &Json, style: Style) {
     match value {
         Json::Null => out.push_str("null"),
@@ -201,7 +201,7 @@ pub fn entries_body(table: &Table, rows: std::ops::Range<usize>) -> String {
     out
 }
 
-/// A parsed line (see [`parse_line`]) as strict JSON text.
+/// A parsed line (see `parse_line`) as strict JSON text.
 pub fn wire_json(value: &Json) -> String {
     let mut out = String::new();
     write_json(&mut out, value, Style::Wire);

@@ -26,7 +26,7 @@ import {
   remoteTracks,
   type FileRecord,
 } from "../native.js";
-import { dashError } from "../errors.js";
+import { type DashErrorCode, dashError } from "../errors.js";
 import { formData } from "../multipart.js";
 import { backoffMs, type Id, idOf, jsonBody, quote, RemoteClient, RemoteError, type RemoteRequest } from "./client.js";
 import { Cursor, type TrackCursor } from "./cursor.js";
@@ -116,7 +116,7 @@ export class Uploader {
   #finishing = false;
   readonly #wakers = new Set<() => void>();
   /** Per lane, the last refusal and when it came, until that lane succeeds again. */
-  readonly #problems = new Map<string, { message: string; at: number }>();
+  readonly #problems = new Map<string, { message: string; code: DashErrorCode; at: number }>();
   #lastRetry: string | undefined;
   #projectId: Promise<Id> | undefined;
   readonly #folders = new Map<string, Promise<Id>>();
@@ -168,20 +168,38 @@ export class Uploader {
     for (const waker of [...this.#wakers]) waker();
   }
 
-  /** One request, retried while the failure is transient. */
-  async #send(request: RemoteRequest): Promise<unknown> {
-    for (let attempt = 0; ; attempt++) {
+  /** `attempt` (one request), repeated while its failure is transient. */
+  async #retrying<T>(attempt: () => Promise<T>): Promise<T> {
+    for (let n = 0; ; n++) {
       this.#check();
       this.#add("uploadRequests");
       try {
-        return await this.#client.send(request);
+        return await attempt();
       } catch (error) {
         if (!(error instanceof RemoteError) || !error.retryable) throw error;
         this.#lastRetry = error.message;
         this.#add("uploadRetries");
-        await this.#sleep(backoffMs(attempt, error));
+        await this.#sleep(backoffMs(n, error));
       }
     }
+  }
+
+  #send(request: RemoteRequest): Promise<unknown> {
+    return this.#retrying(() => this.#client.send(request));
+  }
+
+  #graphql(query: string, variables: Record<string, unknown>): Promise<Record<string, unknown>> {
+    return this.#retrying(() => this.#client.graphql(query, variables));
+  }
+
+  /** Records why lane `name` could not send (a refusal, or a local failure), with its code. */
+  #problem(name: string, error: unknown): void {
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    this.#problems.set(name, {
+      message: typeof message === "string" ? message : String(error),
+      code: typeof code === "string" ? (code as DashErrorCode) : "ERR_DASH_INTERNAL",
+      at: Date.now(),
+    });
   }
 
   /**
@@ -269,7 +287,7 @@ export class Uploader {
         const retryable = error instanceof RemoteError && error.retryable;
         const message = error instanceof Error ? error.message : String(error);
         if (retryable) this.#lastRetry = message;
-        else this.#problems.set("open", { message, at: Date.now() });
+        else this.#problem("open", error);
         this.#add("uploadRetries");
         try {
           await this.#sleep(retryable ? backoffMs(attempt, error) : REFUSED_RETRY_MS);
@@ -309,7 +327,7 @@ export class Uploader {
         await this.#sleep(POLL_MS);
       } catch (error) {
         if (error instanceof Interrupted) return;
-        this.#problems.set(name, { message: error instanceof Error ? error.message : String(error), at: Date.now() });
+        this.#problem(name, error);
         try {
           await this.#sleep(REFUSED_RETRY_MS);
         } catch {
@@ -491,7 +509,7 @@ export class Uploader {
   /** The project id files are filed under (asked once, as the SDK asks before each file). */
   #project(): Promise<Id> {
     this.#projectId ??= (async () => {
-      const data = await this.#client.graphql(GET_EXPERIMENT_PROJECT, { experimentId: this.#ids.experimentId });
+      const data = await this.#graphql(GET_EXPERIMENT_PROJECT, { experimentId: this.#ids.experimentId });
       const id = idOf(field(data.experimentById, "projectId"));
       if (id === undefined) throw refusal("the server did not say which project the experiment is in");
       return id;
@@ -583,11 +601,9 @@ export class Uploader {
         // reach the deadline.
         const refusal = [...this.#problems].find(([, problem]) => problem.at >= started);
         if (refusal !== undefined) {
+          const [lane, problem] = refusal;
           const pending = await this.pendingSummary();
-          throw Object.assign(
-            dashError("ERR_DASH_REMOTE_REFUSED", `the server refused the ${refusal[0]}: ${refusal[1].message}. ${pending}`),
-            { pending },
-          );
+          throw Object.assign(dashError(problem.code, `the ${lane} could not be sent: ${problem.message}. ${pending}`), { pending });
         }
         await this.#sleep(POLL_MS / 5);
       }

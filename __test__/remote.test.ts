@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Experiment } from "../src/index.js";
 import { type DashServer, startServer } from "../src/serve.js";
 import { multipart } from "../src/multipart.js";
-import { type Id, idOf, jsonBody, parseLossless, quote } from "../src/remote/client.js";
+import { backoffMs, type Id, idOf, jsonBody, parseLossless, quote, RemoteClient, type RemoteError } from "../src/remote/client.js";
 import { fernetDecrypt, storedToken } from "../src/remote/token.js";
 import { freePort, python, runsWithPython, serve, tempRoot } from "./helpers.js";
 
@@ -648,6 +648,33 @@ describe("remote mode's parts", () => {
       expect(() => fernetDecrypt(out.key, `${out.token.slice(0, -4)}AAAA`)).toThrow();
     },
   );
+
+  it("what is retried: connection errors, 5xx, 429 and non-JSON answers, waiting at least Retry-After (seconds or a date)", async () => {
+    const url = await listen((req, res) => {
+      const status = Number(req.url?.split("/")[3]); // /api/s/<status>
+      const headers: Record<string, string> = { "Content-Type": "application/json" };
+      if (req.url?.endsWith("/date")) headers["Retry-After"] = new Date(Date.now() + 3000).toUTCString();
+      else if (status === 429 || status === 503) headers["Retry-After"] = "2";
+      req.resume();
+      res.writeHead(status, headers).end(status === 200 ? "<html>" : '{"error":{}}');
+    });
+    const client = new RemoteClient(url, "t");
+    const failure = (path: string) => client.send({ method: "POST", path, body: "{}" }).catch((error: RemoteError) => error);
+    const throttled = (await failure("/s/429")) as RemoteError;
+    expect(throttled).toMatchObject({ status: 429, retryable: true, retryAfterMs: 2000 });
+    expect(backoffMs(0, throttled)).toBeGreaterThanOrEqual(2000);
+    const dated = (await failure("/s/503/date")) as RemoteError;
+    expect(dated.retryAfterMs).toBeGreaterThan(0);
+    expect(dated.retryAfterMs).toBeLessThanOrEqual(3000);
+    expect(await failure("/s/500")).toMatchObject({ retryable: true });
+    expect(await failure("/s/200")).toMatchObject({ retryable: true, message: expect.stringContaining("not JSON") });
+    expect(await failure("/s/400")).toMatchObject({ retryable: false, code: "ERR_DASH_REMOTE_REFUSED" });
+    expect(await failure("/s/401")).toMatchObject({ retryable: false, code: "ERR_DASH_UNAUTHORIZED" });
+    const unreachable = await new RemoteClient(`http://127.0.0.1:${await freePort()}`, "t")
+      .send({ method: "GET", path: "/x" })
+      .catch((e: RemoteError) => e);
+    expect(unreachable).toMatchObject({ retryable: true });
+  });
 
   it("the token store: tokens.encrypted before tokens.json; a store that cannot be read is a clear error without its contents", () => {
     const dir = tempRoot();

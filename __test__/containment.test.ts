@@ -3,7 +3,7 @@
  * never followed, and paths read back from metadata files are checked like user input. After each
  * refusal the engine keeps working.
  */
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Experiment } from "../src/index.js";
@@ -58,6 +58,7 @@ describe("symbolic links inside an experiment are never followed for writing", (
 
   it("files/ as a link: saved files and frames do not land outside", async () => {
     const { root, dir, outside } = await setup();
+    rmSync(join(dir, "files"), { recursive: true }); // made at start, as the SDK does
     symlinkSync(outside, join(dir, "files"));
     const experiment = await new Experiment("p/x", { dashRoot: root }).start();
     experiment.files("robot").save("hello", { to: "a.txt" });
@@ -66,6 +67,20 @@ describe("symbolic links inside an experiment are never followed for writing", (
     expect(readdirSync(outside)).toEqual([]);
     await stillWorks(experiment);
     await experiment.complete();
+  });
+
+  it("a new experiment whose logs/ is a planted link: start() is refused, nothing is made outside", async () => {
+    const base = tempRoot();
+    const root = join(base, "dash");
+    const outside = join(base, "outside");
+    mkdirSync(outside);
+    mkdirSync(join(root, "p/new"), { recursive: true });
+    symlinkSync(outside, join(root, "p/new/logs"));
+    await expect(new Experiment("p/new", { dashRoot: root }).start()).rejects.toMatchObject({ code: "ERR_DASH_UNSAFE_PATH" });
+    expect(readdirSync(outside)).toEqual([]);
+    // The refused start released the experiment: once the link is gone, it starts.
+    rmSync(join(root, "p/new/logs"));
+    await new Experiment("p/new", { dashRoot: root }).run((experiment) => experiment.log("fine"));
   });
 
   it("logs/logs.jsonl and a metric's data.jsonl as links to a victim file: the victim is untouched", async () => {

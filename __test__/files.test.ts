@@ -159,7 +159,7 @@ describe("files", () => {
     expect(records.map((r) => r.filename).sort()).toEqual(["blob.bin", "config.json", "notes.txt"]);
     const notes = records.find((r) => r.filename === "notes.txt") as FileRecord;
     expect(notes).toMatchObject({
-      experimentId: "files/files/x",
+      experimentId: "x/files/x", // the SDK's "<project>/<prefix>": "files/x" is owner "files", project "x"
       path: "/docs",
       contentType: "text/plain",
       sizeBytes: 11,

@@ -5,7 +5,7 @@
  * fails the suite instead of skipping it.
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Experiment, type Entry } from "../src/index.js";
@@ -50,6 +50,41 @@ function asSdk(entry: Entry): Record<string, unknown> {
 describe.runIf(available || required)("Python ml-dash SDK interop", () => {
   it("has the SDK environment", () => {
     expect(available, `no Python with ml_dash at ${python}; run \`npm run setup:python\``).toBe(true);
+  });
+
+  it("records as the SDK records them: project of a two-part prefix, its directories, levels, empty metadata and parameters, the log counter", async () => {
+    const root = tempRoot();
+    const lines = (prefix: string) =>
+      readFileSync(join(root, prefix, "logs/logs.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((line) => {
+          const { timestamp: _, ...rest } = JSON.parse(line) as Record<string, unknown>;
+          return rest;
+        });
+    const tree = (prefix: string) => ({
+      project: (JSON.parse(readFileSync(join(root, prefix, "experiment.json"), "utf8")) as { project: string }).project,
+      dirs: ["logs", "metrics", "files"].filter((d) => existsSync(join(root, prefix, d))),
+      parameters: existsSync(join(root, prefix, "parameters.json")),
+      counter: readFileSync(join(root, prefix, "logs/.log_sequence"), "utf8"),
+      lines: lines(prefix),
+    });
+    run("sdk_records.py", [root, "team/sdk", "write"]);
+    await new Experiment("team/ours", { dashRoot: root }).run((experiment) => {
+      experiment.log("first", { level: "WARN" as "warn" });
+      experiment.log("second", { metadata: {} });
+      experiment.params.set({});
+      experiment.params.set({ model: {} });
+    });
+    const sdk = tree("team/sdk");
+    expect(sdk.project).toBe("sdk");
+    expect(tree("team/ours")).toEqual({ ...sdk, project: "ours" });
+    // Each continues the other's numbering.
+    run("sdk_records.py", [root, "team/ours", "continue"]);
+    await new Experiment("team/sdk", { dashRoot: root }).run((experiment) => experiment.log("continued"));
+    expect(lines("team/ours").map((l) => l.sequenceNumber)).toEqual([0, 1, 2]);
+    expect(lines("team/sdk").map((l) => l.sequenceNumber)).toEqual([0, 1, 2]);
+    expect(readFileSync(join(root, "team/sdk/logs/.log_sequence"), "utf8")).toBe("3");
   });
 
   it("reads an experiment written by the SDK: tracks entry by entry, slices, list", async () => {

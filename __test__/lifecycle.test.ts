@@ -27,7 +27,7 @@ describe("lifecycle", () => {
     expect(experiment.dir).toBe(join(experiment.dashRoot, "robotics/training"));
     expect(experimentJson(experiment)).toMatchObject({
       name: "training",
-      project: "robotics",
+      project: "training", // as the SDK: "robotics/training" is owner "robotics", project and name "training"
       prefix: "robotics/training",
       description: "two-link arm",
       tags: ["mujoco"],

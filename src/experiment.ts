@@ -96,11 +96,14 @@ function summary(info: TrackInfo): TrackSummary {
   };
 }
 
-/** The SDK's split of a prefix: `owner/project/…/name` or `project/name`. */
+/**
+ * The SDK's split of a prefix `owner/project[/…]/name`: the project is the second part (so `a/b` is
+ * owner `a`, project and name `b`), the name the last; a one-part prefix is its own project.
+ */
 function nameAndProject(prefix: string): { name: string; project: string } {
   const parts = prefix.split("/").filter((p) => p.length > 0);
   const name = parts[parts.length - 1] ?? prefix;
-  const project = (parts.length >= 3 ? parts[1] : parts[0]) ?? name;
+  const project = (parts.length >= 2 ? parts[1] : parts[0]) ?? name;
   return { name, project };
 }
 
@@ -261,7 +264,12 @@ export class Experiment {
     if (this.description !== undefined) fields.description = this.description;
     if (this.tags !== undefined) fields.tags = this.tags;
     const defaults = { description: null, tags: [], bindrs: [], metadata: null, write_protected: false };
-    native.updateExperiment(fields, defaults);
+    try {
+      native.updateExperiment(fields, defaults);
+    } catch (error) {
+      native.closeSync(); // releases the lock: a later start may succeed
+      throw error;
+    }
     const recorder = new Recorder(native, this.#config);
     if (this.#remoteOptions !== undefined) {
       try {

@@ -124,7 +124,8 @@ export function writeLog(
   if (typeof options !== "object" || options === null) {
     throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `log options must be an object, got ${describe(options)}`);
   }
-  const level = options.level ?? "info";
+  // As the SDK: any case (`"WARN"`, `"Info"`), stored in lower case.
+  const level = (typeof options.level === "string" ? options.level.toLowerCase() : (options.level ?? "info")) as LogLevel;
   if (!LOG_LEVELS.includes(level)) {
     throw dashRangeError("ERR_DASH_INVALID_ARGUMENT", `log level must be one of ${LOG_LEVELS.join(", ")}, got ${describe(level)}`);
   }

@@ -209,7 +209,10 @@ impl Logs {
                 what: "log metadata",
                 reason: e.to_string(),
             })?;
-            record.insert("metadata".into(), parsed);
+            // As the SDK (`if metadata:`): empty metadata is no metadata.
+            if parsed.as_object().is_none_or(|m| !m.is_empty()) {
+                record.insert("metadata".into(), parsed);
+            }
         }
         // The record has no sequence number yet: its text is the key its stored line reads back
         // as (strict JSON, so reading it back changes nothing).
@@ -225,8 +228,11 @@ impl Logs {
         }
         let sequence = match self.next_sequence {
             Some(n) => n,
-            // Sequence numbers continue those of earlier runs, after repairing a crash's tail.
-            None => repair_jsonl(&self.root, &self.path, "sequenceNumber")?.next_number(),
+            // Sequence numbers continue those of earlier runs (ours, or the SDK's counter), after
+            // repairing a crash's tail.
+            None => repair_jsonl(&self.root, &self.path, "sequenceNumber")?
+                .next_number()
+                .max(self.stored_sequence()),
         };
         self.next_sequence = Some(sequence + 1);
         record.insert("sequenceNumber".into(), json!(sequence));
@@ -234,6 +240,31 @@ impl Logs {
         self.pending.push('\n');
         self.pending_lines += 1;
         Ok(())
+    }
+
+    /// The SDK's counter file: the sequence number of the next line, as text.
+    fn sequence_path(&self) -> PathBuf {
+        self.path.with_file_name(".log_sequence")
+    }
+
+    /// The next sequence number the SDK's counter file holds (0 without one).
+    fn stored_sequence(&self) -> u64 {
+        fsx::read_within(&self.root, &self.sequence_path())
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Keeps the SDK's counter file current, so the SDK continuing this log numbers on from it.
+    fn store_sequence(&self) -> Result<()> {
+        let next = self.next_sequence.unwrap_or(0).to_string();
+        fsx::write_atomic(
+            &self.root,
+            &self.sequence_path(),
+            next.as_bytes(),
+            "the log's sequence counter",
+        )
     }
 
     /// Appends the buffered lines to `logs.jsonl`. On failure they are lost (the error says so),
@@ -248,6 +279,12 @@ impl Logs {
             false => Ok(()),
         }
         .and_then(|()| append_durably(&self.root, &self.path, &self.pending, &lost));
+        if result.is_ok() {
+            // Best effort: the lines are durable whatever happens to the counter, which only the
+            // SDK reads (this engine numbers on from the lines themselves), and the next seal
+            // writes it again.
+            let _ = self.store_sequence();
+        }
         self.torn = result.is_err();
         self.seen.sealed(result.is_ok());
         self.pending.clear();
@@ -435,6 +472,10 @@ pub fn set_parameters(experiment_dir: &Path, data: &str) -> Result<Map<String, J
             reason: "another JSON value".into(),
         });
     };
+    if update.is_empty() {
+        // As the SDK: setting nothing (`set({})`, `set({ model: {} })`) writes nothing.
+        return parameters(experiment_dir);
+    }
     let path = experiment_dir.join("parameters.json");
     let now = time::utc_now_iso();
     let mut doc = match fsx::read_json(&path)? {

@@ -173,20 +173,34 @@ describe("files", () => {
     expect([...(await docs.read("blob.bin"))]).toEqual([1, 2, 3]);
     expect(await docs.list("*.json")).toHaveLength(1);
     await expect(docs.read("missing.txt")).rejects.toMatchObject({ code: "ERR_DASH_NOT_FOUND" });
-    expect(() => docs.save({ v: Number.NaN }, { to: "nan.json" })).toThrow(expect.objectContaining({ code: "ERR_DASH_UNSUPPORTED_VALUE" }));
+    // As the SDK's save_json (json.dump, indent=2): NaN as Python writes it.
+    docs.save({ v: Number.NaN, w: [] }, { to: "nan.json" });
+    expect((await docs.read("nan.json")).toString()).toBe('{\n  "v": NaN,\n  "w": []\n}');
+    expect(() => docs.save({ v: () => 1 }, { to: "fn.json" })).toThrow(expect.objectContaining({ code: "ERR_DASH_UNSUPPORTED_VALUE" }));
     await experiment.complete();
     const all = readJson(join(root, "files/x/files/.files_metadata.json")).files as FileRecord[];
-    expect(all).toHaveLength(3);
+    expect(all).toHaveLength(4);
   });
 });
 
 describe.runIf(runsWithPython("ml_dash"))("file records match the Python SDK's", () => {
   it("same fields, path, experimentId shape, content types and checksums", async () => {
     const root = tempRoot();
-    execFileSync(python, [join(__dirname, "python", "sdk_files.py"), root, "alice/proj/sdk"], { timeout: 120_000 });
+    // The same value for both: JSON text (with Python's NaN) for the SDK, the object for us.
+    const configText =
+      '{"model": "r\u00e9snet", "lr": 0.001, "layers": [64, 128, {"k": []}], "empty": {}, "nested": {"a": [1.5, NaN], "b": null, "t": true}}';
+    const config = {
+      model: "résnet",
+      lr: 0.001,
+      layers: [64, 128, { k: [] }],
+      empty: {},
+      nested: { a: [1.5, Number.NaN], b: null, t: true },
+    };
+    execFileSync(python, [join(__dirname, "python", "sdk_files.py"), root, "alice/proj/sdk", configText], { timeout: 120_000 });
     await new Experiment("alice/proj/ours", { dashRoot: root }).run((e) => {
       e.files("docs").save("hello", { to: "notes.txt" });
       e.files("docs").save(Buffer.from("\x89PNG\r\n\x1a\n", "latin1"), { to: "frame.png" });
+      e.files("docs").save(config, { to: "config.json" });
     });
     // The SDK saves files from background threads, so its record order varies: compare by name.
     const byName = (a: Record<string, unknown>, b: Record<string, unknown>) => String(a.filename).localeCompare(String(b.filename));
@@ -198,5 +212,13 @@ describe.runIf(runsWithPython("ml_dash"))("file records match the Python SDK's",
     };
     expect(ours.map((r) => Object.keys(r).sort())).toEqual(sdk.map((r) => Object.keys(r).sort()));
     expect(ours.map(comparable)).toEqual(sdk.map(comparable));
+    // save(object) writes the bytes save_json writes (json.dump, indent=2): same size and checksum.
+    const stored = (prefix: string) => {
+      const record = (readJson(join(root, prefix, "files/.files_metadata.json")).files as Record<string, unknown>[]).find(
+        (r) => r.filename === "config.json",
+      ) as Record<string, unknown>;
+      return readFileSync(join(root, prefix, "files/docs", String(record.id), "config.json"), "utf8");
+    };
+    expect(stored("alice/proj/ours")).toBe(stored("alice/proj/sdk"));
   });
 });

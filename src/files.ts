@@ -122,7 +122,9 @@ export class FilesBuilder {
     let bytes: Uint8Array;
     if (content instanceof Uint8Array) bytes = content.byteLength === 0 ? new Uint8Array(0) : content;
     else if (typeof content === "string") bytes = Buffer.from(content, "utf8");
-    else if (typeof content === "object" && content !== null) bytes = Buffer.from(pythonJson(content, "file content", "reject"), "utf8");
+    // As the SDK's `save_json`: `json.dump(content, f, indent=2)`.
+    else if (typeof content === "object" && content !== null)
+      bytes = Buffer.from(pythonJson(content, "file content", "literal", 2), "utf8");
     else throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `save takes bytes, a string or an object, got ${describe(content)}`);
     this.#recorder.writer(`file "${to}"`).saveFile(this.#target(to, options.metadata), bytes);
     return this;

@@ -36,8 +36,25 @@ function pythonNumber(value: number, path: string, nonFinite: NonFinite): string
   return value > 0 ? "Infinity" : "-Infinity";
 }
 
-/** JSON text as Python's `json.dumps` writes it; throws for values JSON cannot hold. */
-export function pythonJson(value: unknown, path: string, nonFinite: NonFinite = "literal", seen: object[] = []): string {
+/**
+ * JSON text as Python's `json.dumps` writes it (`", "` / `": "`, or with `indent` as
+ * `json.dumps(value, indent=indent)`: one item per line, `","` / `": "`); throws for values JSON
+ * cannot hold.
+ */
+export function pythonJson(value: unknown, path: string, nonFinite: NonFinite = "literal", indent?: number): string {
+  return writePython(value, path, nonFinite, [], indent === undefined ? undefined : " ".repeat(indent), "");
+}
+
+/** `step`: one level of indentation (`undefined` for one line); `at`: the current indentation. */
+function writePython(value: unknown, path: string, nonFinite: NonFinite, seen: object[], step: string | undefined, at: string): string {
+  /** `[…]` or `{…}` around `items`, laid out as Python lays them out. */
+  const wrap = (open: string, items: string[], close: string) => {
+    if (items.length === 0) return `${open}${close}`;
+    if (step === undefined) return `${open}${items.join(", ")}${close}`;
+    const inner = `${at}${step}`;
+    return `${open}\n${inner}${items.join(`,\n${inner}`)}\n${at}${close}`;
+  };
+  const deeper = step === undefined ? at : `${at}${step}`;
   switch (typeof value) {
     case "number":
       return pythonNumber(value, path, nonFinite);
@@ -56,20 +73,24 @@ export function pythonJson(value: unknown, path: string, nonFinite: NonFinite = 
         const items = Array.from(value as unknown as ArrayLike<number | bigint>, (v) =>
           typeof v === "bigint" ? v.toString() : pythonNumber(v, path, nonFinite),
         );
-        return `[${items.join(", ")}]`;
+        return wrap("[", items, "]");
       }
       seen.push(value);
       let text: string;
       if (Array.isArray(value)) {
-        text = `[${value.map((item, i) => pythonJson(item, `${path}[${i}]`, nonFinite, seen)).join(", ")}]`;
+        text = wrap(
+          "[",
+          value.map((item, i) => writePython(item, `${path}[${i}]`, nonFinite, seen, step, deeper)),
+          "]",
+        );
       } else if (isPlainObject(value)) {
         const items: string[] = [];
         for (const [key, item] of Object.entries(value)) {
           if (item !== undefined) {
-            items.push(`${asciiJsonString(key, path)}: ${pythonJson(item, `${path}.${key}`, nonFinite, seen)}`);
+            items.push(`${asciiJsonString(key, path)}: ${writePython(item, `${path}.${key}`, nonFinite, seen, step, deeper)}`);
           }
         }
-        text = `{${items.join(", ")}}`;
+        text = wrap("{", items, "}");
       } else {
         throw dashTypeError("ERR_DASH_UNSUPPORTED_VALUE", `${path} is ${describe(value)}; only JSON values can be stored`);
       }

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Experiment, type Entry } from "../src/index.js";
-import { expectSegmentsMatch, python, pythonHas, segmentFiles, tempRoot, trackDir } from "./helpers.js";
+import { expectSegmentsMatch, python, pythonHas, readJson, segmentFiles, tempRoot, trackDir } from "./helpers.js";
 
 const scripts = join(__dirname, "python");
 
@@ -85,6 +85,36 @@ describe.runIf(available || required)("Python ml-dash SDK interop", () => {
     expect(lines("team/ours").map((l) => l.sequenceNumber)).toEqual([0, 1, 2]);
     expect(lines("team/sdk").map((l) => l.sequenceNumber)).toEqual([0, 1, 2]);
     expect(readFileSync(join(root, "team/sdk/logs/.log_sequence"), "utf8")).toBe("3");
+  });
+
+  it("writes the SDK's bytes: logs, metric points and metadata, parameters, file records, experiment.json", async () => {
+    const root = tempRoot();
+    run("sdk_format.py", [root, "team/sdk"]);
+    await new Experiment("team/ours", { dashRoot: root }).run((experiment) => {
+      experiment.log("héllo", { level: "info", metadata: { z: 1, a: { é: [1.5, null], q: 'say "hi"\n' } } });
+      experiment.log("plain");
+      experiment.metrics("train").log({ step: 0, loss: 0.5 });
+      experiment.params.set({ lr: 0.1, model: { name: "ünet", layers: [64, 128] } });
+      experiment.params.set({ lr: 0.2, batch: 32 });
+      experiment.files("docs").save("hi", { to: "n.txt" });
+    });
+    /** The file with what differs from run to run (times, ids, the experiment's name) replaced. */
+    const text = (prefix: string, file: string) =>
+      readFileSync(join(root, prefix, file), "utf8")
+        .replace(/"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"/g, '"<time>"')
+        .replace(/"_ts": [\d.]+/g, '"_ts": <ts>')
+        .replace(/"id": "\d+"/g, '"id": "<id>"')
+        .replace(/\b(sdk|ours)\b/g, "<name>");
+    for (const file of ["logs/logs.jsonl", "metrics/train/data.jsonl", "metrics/train/metadata.json", "files/.files_metadata.json"]) {
+      expect(text("team/ours", file), file).toBe(text("team/sdk", file));
+    }
+    // Where we keep more (documented): parameters keep createdAt; experiment.json gains our fields at its end.
+    expect(text("team/ours", "parameters.json")).toBe(
+      text("team/sdk", "parameters.json").replace(', "updatedAt"', ', "createdAt": "<time>", "updatedAt"'),
+    );
+    const ours = text("team/ours", "experiment.json");
+    expect(ours.startsWith(text("team/sdk", "experiment.json").slice(0, -1))).toBe(true);
+    expect(ours).toMatch(/, "status": "COMPLETED"\}$/);
   });
 
   it("reads an experiment written by the SDK: tracks entry by entry, slices, list", async () => {
@@ -174,7 +204,7 @@ describe.runIf(available || required)("Python ml-dash SDK interop", () => {
     expect((await reopened.track("robot/events").read()).entries).toEqual(entries);
     await reopened.exportMlDash();
     expect(sdkRead(root, "carol/robotics/continued", "robot/events", [1000]).entries).toEqual(entries);
-    expect(readFileSync(join(dir, "metadata.json"), "utf8")).toContain('"dataJsonl":"export"');
+    expect(readJson(join(dir, "metadata.json")).dataJsonl).toBe("export");
     await reopened.close();
   });
 });

@@ -39,3 +39,11 @@ export class StrictClock {
     return this.#last;
   }
 }
+
+/** The wall clock as the SDK writes times: ISO 8601 in UTC with microseconds (`…T21:31:41.725017Z`). */
+export function isoNow(): string {
+  const ms = origin + clock.now();
+  const whole = Math.floor(ms);
+  const micros = Math.min(999, Math.floor((ms - whole) * 1000));
+  return `${new Date(whole).toISOString().slice(0, -1)}${String(micros).padStart(3, "0")}Z`;
+}

@@ -1,4 +1,5 @@
 /** Experiments: the unit of recording, stored under `<dashRoot>/<prefix>/` in the ml-dash layout. */
+import { isoNow } from "./clock.js";
 import { resolveConfig, type EngineTuning, type ResolvedConfig } from "./config.js";
 import { dashError, dashRangeError, dashTypeError, describe } from "./errors.js";
 import { flushOnSignals, registerForExit, unregisterForExit } from "./exit.js";
@@ -487,7 +488,7 @@ export class Experiment {
         done();
       }
       try {
-        recorder.native.updateExperiment({ status, finished_at: new Date().toISOString() }, {});
+        recorder.native.updateExperiment({ status, finished_at: isoNow() }, {});
         this.#status = status;
       } catch (error) {
         failure ??= error;

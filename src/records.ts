@@ -3,6 +3,7 @@
  * (`metrics/<name>/data.jsonl`) and parameters (`parameters.json`). Values are written as JSON the
  * Python SDK reads (non-ASCII escaped, `NaN`/`Infinity` literals, typed arrays as lists).
  */
+import { isoNow } from "./clock.js";
 import { dashRangeError, dashTypeError, describe } from "./errors.js";
 import type { Recorder } from "./recorder.js";
 import { isPlainObject } from "./wire.js";
@@ -132,13 +133,7 @@ export type Logs = Record<LogLevel, (message: string, metadata?: Record<string, 
  * `once`: a line a client may send twice (the server's); one equal to a line the log holds is not
  * stored again.
  */
-export function writeLog(
-  recorder: Recorder,
-  message: unknown,
-  options: LogOptions = {},
-  at = new Date().toISOString(),
-  once = false,
-): void {
+export function writeLog(recorder: Recorder, message: unknown, options: LogOptions = {}, at = isoNow(), once = false): void {
   if (typeof message !== "string") {
     throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `log message must be a string, got ${describe(message)}`);
   }

@@ -6,9 +6,23 @@ use std::path::Path;
 use serde_json::{Map, Value as Json};
 
 use crate::error::{IngestError, Result};
-use crate::{storage::fsx, time};
+use crate::{storage::fsx, storage::jsonl, time};
 
 pub const EXPERIMENT_FILE: &str = "experiment.json";
+
+/// The order of the SDK's own fields in `experiment.json` (then `updated_at` when re-opened).
+const SDK_ORDER: [&str; 10] = [
+    "name",
+    "project",
+    "description",
+    "tags",
+    "bindrs",
+    "prefix",
+    "metadata",
+    "created_at",
+    "write_protected",
+    "updated_at",
+];
 
 /// Merges `fields` into `<dir>/experiment.json` and writes it atomically. A new record gets
 /// `defaults` and `created_at` (and the experiment its `logs/`, `metrics/` and `files/`
@@ -32,11 +46,19 @@ pub fn update(dir: &Path, fields: Map<String, Json>, defaults: Map<String, Json>
         record.insert("updated_at".into(), Json::String(now));
     }
     record.extend(fields);
+    // The SDK's fields in its order, then ours (status, engine, times) as they came.
+    let mut ordered = Map::new();
+    for key in SDK_ORDER {
+        if let Some(value) = record.remove(key) {
+            ordered.insert(key.into(), value);
+        }
+    }
+    ordered.extend(record);
     fsx::write_atomic(
         dir,
         &path,
-        Json::Object(record.clone()).to_string().as_bytes(),
+        jsonl::python_json(&Json::Object(ordered.clone())).as_bytes(),
         "experiment metadata",
     )?;
-    Ok(record)
+    Ok(ordered)
 }

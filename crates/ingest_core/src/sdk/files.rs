@@ -285,7 +285,7 @@ impl Files {
         fsx::write_atomic(
             &self.root,
             &self.dir.join(METADATA_FILE),
-            Json::Object(doc).to_string().as_bytes(),
+            crate::storage::jsonl::python_json(&Json::Object(doc)).as_bytes(),
             &lost,
         )?;
         self.dirty = false;

@@ -156,12 +156,49 @@ impl Seen {
 /// A log line's content key: everything but its sequence number.
 fn log_key(mut fields: Map<String, Json>) -> Option<String> {
     fields.remove("sequenceNumber");
-    Some(Json::Object(fields).to_string())
+    Some(canonical(&Json::Object(fields)))
 }
 
 /// A metric point's content key: its `data`, as parsed (non-finite numbers quoted).
 fn point_key(fields: Map<String, Json>) -> Option<String> {
-    fields.get("data").map(Json::to_string)
+    fields.get("data").map(canonical)
+}
+
+/// Text of `value` with every object's keys sorted: equal content is an equal key, in whatever
+/// order a client wrote its keys.
+fn canonical(value: &Json) -> String {
+    fn write(out: &mut String, value: &Json) {
+        match value {
+            Json::Object(map) => {
+                let mut entries: Vec<(&String, &Json)> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                out.push('{');
+                for (i, (key, item)) in entries.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Json::String(key.clone()).to_string());
+                    out.push(':');
+                    write(out, item);
+                }
+                out.push('}');
+            }
+            Json::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(out, item);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(&mut out, value);
+    out
 }
 
 /// Buffered log lines of one experiment.
@@ -220,7 +257,7 @@ impl Logs {
             && !self.seen.insert(
                 &self.root,
                 &self.path,
-                Json::Object(record.clone()).to_string(),
+                canonical(&Json::Object(record.clone())),
                 log_key,
             )?
         {
@@ -235,8 +272,11 @@ impl Logs {
                 .max(self.stored_sequence()),
         };
         self.next_sequence = Some(sequence + 1);
-        record.insert("sequenceNumber".into(), json!(sequence));
-        self.pending.push_str(&Json::Object(record).to_string());
+        // The SDK's line: its key order, Python's formatting.
+        let mut line = Map::new();
+        line.insert("sequenceNumber".into(), json!(sequence));
+        line.extend(record);
+        self.pending.push_str(&jsonl::python_json(&Json::Object(line)));
         self.pending.push('\n');
         self.pending_lines += 1;
         Ok(())
@@ -317,7 +357,7 @@ impl Metric {
         self.meta
             .insert("totalDataPoints".into(), json!(total + self.pending_points));
         self.meta.insert("updatedAt".into(), json!(time::utc_now_iso()));
-        let text = Json::Object(self.meta.clone()).to_string();
+        let text = jsonl::python_json(&Json::Object(self.meta.clone()));
         fsx::write_atomic(root, &self.dir.join("metadata.json"), text.as_bytes(), &lost)
     }
 }
@@ -478,29 +518,30 @@ pub fn set_parameters(experiment_dir: &Path, data: &str) -> Result<Map<String, J
     }
     let path = experiment_dir.join("parameters.json");
     let now = time::utc_now_iso();
-    let mut doc = match fsx::read_json(&path)? {
+    let mut old = match fsx::read_json(&path)? {
         Some(Json::Object(existing)) => existing,
-        _ => {
-            let mut doc = Map::new();
-            doc.insert("version".into(), json!(0));
-            doc.insert("data".into(), json!({}));
-            doc.insert("createdAt".into(), json!(now));
-            doc
-        }
+        _ => Map::new(),
     };
-    let version = doc.get("version").and_then(Json::as_u64).unwrap_or(0) + 1;
-    let mut merged = match doc.remove("data") {
+    let version = old.get("version").and_then(Json::as_u64).unwrap_or(0) + 1;
+    let mut merged = match old.remove("data") {
         Some(Json::Object(data)) => data,
         _ => Map::new(),
     };
+    // As a Python dict's update: keys already there keep their place, new ones come last.
     merged.extend(update);
+    // The SDK's key order. (Unlike the SDK, later versions keep `createdAt`.)
+    let mut doc = Map::new();
     doc.insert("version".into(), json!(version));
     doc.insert("data".into(), Json::Object(merged.clone()));
+    doc.insert(
+        "createdAt".into(),
+        old.remove("createdAt").unwrap_or_else(|| json!(now)),
+    );
     doc.insert("updatedAt".into(), json!(now));
     fsx::write_atomic(
         experiment_dir,
         &path,
-        Json::Object(doc).to_string().as_bytes(),
+        jsonl::python_json(&Json::Object(doc)).as_bytes(),
         "parameters",
     )?;
     Ok(merged)

@@ -201,6 +201,14 @@ pub fn entries_body(table: &Table, rows: std::ops::Range<usize>) -> String {
     out
 }
 
+/// JSON text as Python's `json.dumps` writes it (the SDK's files): keys in the map's order
+/// (insertion order, as Python's dicts), `", "` / `": "`, ASCII escapes.
+pub fn python_json(value: &Json) -> String {
+    let mut out = String::new();
+    write_json(&mut out, value, Style::Python);
+    out
+}
+
 /// A parsed line (see `parse_line`) as strict JSON text.
 pub fn wire_json(value: &Json) -> String {
     let mut out = String::new();

@@ -399,7 +399,7 @@ impl TrackStore {
         if let DataJsonl::Derived(how) = listing.data_jsonl {
             meta.insert("dataJsonl".into(), json!(how));
         }
-        Json::Object(meta).to_string()
+        jsonl::python_json(&Json::Object(meta))
     }
 }
 

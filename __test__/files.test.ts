@@ -184,6 +184,55 @@ describe("files", () => {
 });
 
 describe.runIf(runsWithPython("ml_dash"))("file records match the Python SDK's", () => {
+  // (Not `.h5`: Python's own table has it, Debian's /etc/mime.types, which both read, does not.)
+  it("content types are what Python's mimetypes gives, as the SDK records them", async () => {
+    const names = [
+      "a.mp4",
+      "a.gif",
+      "a.pdf",
+      "a.zip",
+      "a.svg",
+      "a.svgz",
+      "a.wav",
+      "a.mp3",
+      "a.py",
+      "a.tar.gz",
+      "a.tgz",
+      "a.json.gz",
+      "a.txt",
+      "a.jpg",
+      "A.JPG",
+      "a.png",
+      "a.csv",
+      "a.npy",
+      "a.pt",
+      "a.pkl",
+      "a.yaml",
+      "a.md",
+      "a.html",
+      "a.webp",
+      "a.parquet",
+      "a.webm",
+      "a.tif",
+      "Makefile",
+      ".bashrc",
+      "a.b.c",
+      "a.gz",
+      "a.tar.bz2",
+      "notes.TXT",
+    ];
+    const script =
+      "import json, mimetypes, sys\nprint(json.dumps([mimetypes.guess_type(n)[0] or 'application/octet-stream' for n in json.load(sys.stdin)]))";
+    const expected = JSON.parse(execFileSync(python, ["-c", script], { input: JSON.stringify(names), encoding: "utf8" })) as string[];
+    const experiment = await new Experiment("files/types", { dashRoot: tempRoot() }).start();
+    for (const name of names) experiment.files("t").save("x", { to: name });
+    await experiment.flush();
+    const records = await experiment.files("t").list();
+    const byName = new Map(records.map((r) => [r.filename, r.contentType]));
+    expect(names.map((n) => byName.get(n))).toEqual(expected);
+    await experiment.complete();
+  });
+
   it("same fields, path, experimentId shape, content types and checksums", async () => {
     const root = tempRoot();
     // The same value for both: JSON text (with Python's NaN) for the SDK, the object for us.

@@ -248,7 +248,10 @@ fn content_type_of(base: &str, ext: &str) -> String {
         _ => (base, ext),
     };
     let known = match system_mime_types() {
-        Some(system) => system.get(ext).or_else(|| system.get(&ext.to_ascii_lowercase())).cloned(),
+        Some(system) => system
+            .get(ext)
+            .or_else(|| system.get(&ext.to_ascii_lowercase()))
+            .cloned(),
         None => ext
             .strip_prefix('.')
             .and_then(|bare| mime_guess::from_ext(bare).first_raw())

@@ -50,7 +50,7 @@ describe("values", () => {
       ...stringArrays,
       objects: [{ k: 1 }, { k: [true, null] }],
       nested: { a: 1, deeper: { b: "two", list: [3] } },
-      emptyObject: {},
+      emptyObject: {}, // flattens to no field, as the SDK's flattening drops it
     };
     experiment.track("all").append(entry, 1);
     const [back] = (await experiment.track("all").read()).entries;
@@ -74,9 +74,19 @@ describe("values", () => {
       "nested.a": 1,
       "nested.deeper.b": "two",
       "nested.deeper.list": [3],
-      emptyObject: {},
     });
     expect(Object.is(back?.negZero, -0)).toBe(true);
+    await experiment.complete();
+  });
+
+  it("an empty object is no field (as the SDK): a later {} at the same timestamp keeps what the object held", async () => {
+    const experiment = await started("empty-object");
+    const track = experiment.track("t");
+    track.append({ k: { x: 1 }, n: 1 }, 5);
+    await experiment.flush();
+    track.append({ k: {} }, 5);
+    track.append({ only: {} }, 6);
+    expect((await track.read()).entries).toEqual([{ timestamp: 5, "k.x": 1, n: 1 }, { timestamp: 6 }]);
     await experiment.complete();
   });
 

@@ -482,12 +482,10 @@ export class BatchEncoder {
       children = new Map();
       this.#nestedKeys.set(prefix, children);
     }
-    let empty = true;
     // for…in avoids Object.keys' array; `value` is a plain object, so its keys are its own.
     for (const key in record) {
       const item = record[key];
       if (item === undefined) continue;
-      empty = false;
       let child = children.get(key);
       if (child === undefined) {
         const name = `${prefix}.${key}`;
@@ -500,14 +498,12 @@ export class BatchEncoder {
         this.#field(child.id, item, child.name);
       }
     }
-    if (empty) {
-      // An empty object has no fields to flatten into; keep it as a JSON value so it reads back.
-      this.#field(this.#keyId(prefix), [], prefix, "{}");
-    }
+    // An empty object flattens to no field at all, as the SDK's flattening drops it (so a later
+    // `{}` never overwrites fields an earlier entry gave the same object).
     this.#path.pop();
   }
 
-  #field(id: number, value: unknown, name: string, json?: string): void {
+  #field(id: number, value: unknown, name: string): void {
     // A dotted key and a nested object can name the same column ({ "a.b": 1, a: { b: 2 } }).
     if (this.#writtenIn[id] === this.#entrySerial) {
       throw dashTypeError("ERR_DASH_DUPLICATE_FIELD", `field "${name}" is given twice in one entry (a dotted key and a nested object)`);
@@ -517,10 +513,6 @@ export class BatchEncoder {
     this.#view.setUint32(this.#pos, id, true);
     this.#pos += 4;
     this.#fieldCount++;
-    if (json !== undefined) {
-      this.#json(json);
-      return;
-    }
     const view = this.#view;
     switch (typeof value) {
       case "number":

@@ -15,7 +15,7 @@ use crate::{storage::fsx, storage::paths, time};
 
 const METADATA_FILE: &str = paths::FILES_METADATA;
 
-/// Pixel element types an image may arrive in; floats are in [0, 1].
+/// Pixel element types an image may arrive in (floats are scaled as the SDK scales them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PixelType {
     U8,
@@ -103,38 +103,81 @@ impl Image {
         Ok(())
     }
 
-    /// The pixels as 8-bit values (floats in [0, 1] scaled to 0–255, clamped, rounded).
+    /// The pixels as 8-bit values, as the SDK makes them from a numpy array (`_save_image`): floats
+    /// all at most 1 are multiplied by 255, any others are min–max scaled to 0–255, both in the
+    /// array's own float width and truncated (`astype(np.uint8)`). Where numpy leaves the result
+    /// undefined (NaN, values below 0 in the first case) the pixel is 0.
     fn bytes(&self) -> Vec<u8> {
-        // The value is clamped to [0, 255] first, so the cast is exact.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let scale = |v: f64| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+        /// `values` (of one float type) scaled as above.
+        macro_rules! scaled {
+            ($values:expr, $float:ty) => {{
+                let values: Vec<$float> = $values.collect();
+                let max = values.iter().copied().fold(<$float>::NEG_INFINITY, <$float>::max);
+                let min = values.iter().copied().fold(<$float>::INFINITY, <$float>::min);
+                // Truncation of a value numpy would cast: NaN and negatives are 0, 255 at most.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let cast = |v: $float| {
+                    if v.is_nan() || v < 0.0 {
+                        0
+                    } else {
+                        v.min(255.0) as u8
+                    }
+                };
+                if max <= 1.0 {
+                    values.iter().map(|&v| cast(v * 255.0)).collect()
+                } else {
+                    values
+                        .iter()
+                        .map(|&v| cast((v - min) / (max - min) * 255.0))
+                        .collect()
+                }
+            }};
+        }
         match self.pixel_type {
             PixelType::U8 => self.pixels.clone(),
-            PixelType::F32 => self
-                .pixels
-                .chunks_exact(4)
-                .map(|c| scale(f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))))
-                .collect(),
-            PixelType::F64 => self
-                .pixels
-                .chunks_exact(8)
-                .map(|c| scale(f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])))
-                .collect(),
+            PixelType::F32 => scaled!(
+                self.pixels
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+                f32
+            ),
+            PixelType::F64 => scaled!(
+                self.pixels
+                    .chunks_exact(8)
+                    .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])),
+                f64
+            ),
         }
+    }
+
+    /// RGBA pixels on a white background, as the SDK (PIL) flattens them for JPEG, which has no
+    /// alpha: each channel `(c·a + 255·(255 − a)) / 255`, rounded.
+    fn on_white(rgba: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(rgba.len() / 4 * 3);
+        for pixel in rgba.chunks_exact(4) {
+            let alpha = u32::from(pixel[3]);
+            for &c in &pixel[..3] {
+                let blended = (u32::from(c) * alpha + 255 * (255 - alpha) + 127) / 255;
+                out.push(u8::try_from(blended).unwrap_or(u8::MAX));
+            }
+        }
+        out
     }
 
     /// Encodes the image (validated) as `format`.
     pub fn encode(&self, format: ImageFormat) -> Result<Vec<u8>> {
         self.validate(format)?;
-        let data = self.bytes();
+        let mut data = self.bytes();
         let mut out = Vec::new();
         match format {
             ImageFormat::Jpeg { quality } => {
                 let color = match self.channels {
                     1 => jpeg_encoder::ColorType::Luma,
                     3 => jpeg_encoder::ColorType::Rgb,
-                    // JPEG has no alpha channel; the encoder ignores it.
-                    _ => jpeg_encoder::ColorType::Rgba,
+                    _ => {
+                        data = Image::on_white(&data);
+                        jpeg_encoder::ColorType::Rgb
+                    }
                 };
                 let (w, h) = (
                     u16::try_from(self.width).unwrap_or(u16::MAX),

@@ -3,7 +3,9 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
 import { Experiment } from "../src/index.js";
+import { pythonJson } from "../src/records.js";
 import { python, readJson, runsWithPython, tempRoot } from "./helpers.js";
 
 function jsonLines(path: string): Record<string, unknown>[] {
@@ -137,5 +139,30 @@ describe.runIf(runsWithPython("ml_dash"))("records match the Python SDK's, field
     const ourParams = readJson(join(ours, "parameters.json"));
     expect(keys(ourParams)).toEqual(keys(sdkParams));
     expect(strip(ourParams, "createdAt", "updatedAt")).toEqual(strip(sdkParams, "createdAt", "updatedAt"));
+  });
+});
+
+describe.runIf(runsWithPython("json"))("floats are written as Python writes them", () => {
+  it("metric points (TypeScript) and exported track rows (Rust) spell every float as Python's repr", async () => {
+    const values = fc
+      .sample(fc.double({ noNaN: true, noDefaultInfinity: true }), { numRuns: 1000, seed: 20261201 })
+      .concat([1e15, 1e16, 1.5e16, 1e-4, 1e-5, 1.5e-7, 5e-324, 1.7976931348623157e308, -0, 0.1]);
+    const script = "import json, sys\nprint(json.dumps([repr(float(v)) for v in json.load(sys.stdin)]))";
+    // JSON has no -0: it travels as the text "-0", which float() reads back as -0.0.
+    const input = JSON.stringify(values.map((v) => (Object.is(v, -0) ? "-0" : v)));
+    const reprs = JSON.parse(execFileSync(python, ["-c", script], { input, encoding: "utf8" })) as string[];
+    // TypeScript: integral numbers are ints (as Python writes an int), others Python's float repr.
+    const ours = values.map((v) => pythonJson(v, "v"));
+    const expected = values.map((v, i) => (Number.isInteger(v) && !Object.is(v, -0) ? JSON.stringify(v) : reprs[i]));
+    expect(ours).toEqual(expected);
+    // Rust: the engine's floats (all doubles) in an exported data.jsonl.
+    const experiment = await new Experiment("rec/floats", { dashRoot: tempRoot() }).start();
+    for (const [i, v] of values.entries()) experiment.track("t").append({ v }, i);
+    await experiment.exportMlDash();
+    const lines = readFileSync(join(experiment.dir as string, "tracks/t/data.jsonl"), "utf8")
+      .trim()
+      .split("\n");
+    expect(lines.map((line) => /"v": ([^,}]+)/.exec(line)?.[1])).toEqual(reprs);
+    await experiment.complete();
   });
 });

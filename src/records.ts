@@ -28,8 +28,43 @@ function asciiJsonString(text: string, path: string): string {
 /** How non-finite numbers are written: Python's literals, or refused (for strict JSON). */
 type NonFinite = "literal" | "reject";
 
+/**
+ * A non-integral float as Python's `repr` writes it: the shortest digits that read back as the
+ * same double, fixed with a decimal point when the exponent is from -4 to 15, else `d.ddde±XX`.
+ */
+function pythonFloat(value: number): string {
+  // `String` gives the shortest digits that read back as the same double, the nearest ones when two
+  // are as short (as Python does; `toExponential()` may pick the other), fixed or with an exponent.
+  const text = String(Math.abs(value));
+  const sign = value < 0 ? "-" : "";
+  let digits: string;
+  let exponent: number;
+  if (text.includes("e")) {
+    const [mantissa = "", exponentText = "0"] = text.split("e");
+    digits = mantissa.replace(".", "");
+    exponent = Number(exponentText);
+  } else {
+    const [whole = "", fraction = ""] = text.split(".");
+    const all = `${whole}${fraction}`;
+    const leadingZeros = all.length - all.replace(/^0+/, "").length;
+    digits = all.slice(leadingZeros).replace(/0+$/, "") || "0";
+    exponent = whole.length - 1 - leadingZeros;
+  }
+  if (exponent < -4 || exponent > 15) {
+    const rest = digits.length > 1 ? `.${digits.slice(1)}` : "";
+    return `${sign}${digits[0]}${rest}e${exponent < 0 ? "-" : "+"}${String(Math.abs(exponent)).padStart(2, "0")}`;
+  }
+  const point = exponent + 1;
+  if (point <= 0) return `${sign}0.${"0".repeat(-point)}${digits}`;
+  if (point >= digits.length) return `${sign}${digits}${"0".repeat(point - digits.length)}.0`;
+  return `${sign}${digits.slice(0, point)}.${digits.slice(point)}`;
+}
+
 function pythonNumber(value: number, path: string, nonFinite: NonFinite): string {
-  if (Number.isFinite(value)) return Object.is(value, -0) ? "-0.0" : JSON.stringify(value);
+  if (Object.is(value, -0)) return "-0.0";
+  // An integral number is written as Python writes an int (JS cannot tell 3 from 3.0).
+  if (Number.isInteger(value)) return JSON.stringify(value);
+  if (Number.isFinite(value)) return pythonFloat(value);
   if (nonFinite === "reject") {
     throw dashTypeError("ERR_DASH_UNSUPPORTED_VALUE", `${path} is ${value}; only finite numbers can be stored here`);
   }

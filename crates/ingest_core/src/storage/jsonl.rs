@@ -51,8 +51,71 @@ fn write_float(out: &mut String, v: f64, style: Style) {
     } else if v.is_infinite() {
         out.push_str(if v > 0.0 { "Infinity" } else { "-Infinity" });
     } else {
-        // Debug formatting is the shortest round-trip form and always has a '.' or exponent.
-        let _ = write!(out, "{v:?}");
+        write_python_float(out, v);
+    }
+}
+
+/// A finite float as Python's `repr` (so `json.dumps`) writes it: the shortest digits that read
+/// back as the same double, in fixed notation with a decimal point when the exponent is from -4
+/// to 15 (`1e15` is `1000000000000000.0`), else as `d.ddde±XX` (`1e+16`, `1.5e-07`).
+fn write_python_float(out: &mut String, v: f64) {
+    // The shortest digits, the nearest ones when two are as short (ties to even, as Python; Rust's
+    // own `{:e}` may pick the other), fixed or with an exponent.
+    let mut buffer = zmij::Buffer::new();
+    let text = buffer.format_finite(v.abs());
+    let (digits, exponent) = match text.split_once(['e', 'E']) {
+        Some((mantissa, exponent)) => (mantissa.replace('.', ""), exponent.parse::<i32>().unwrap_or(0)),
+        None => {
+            let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+            let all = format!("{whole}{fraction}");
+            let significant = all.trim_start_matches('0');
+            let leading = i32::try_from(all.len() - significant.len()).unwrap_or(0);
+            let whole_len = i32::try_from(whole.len()).unwrap_or(0);
+            (significant.to_string(), whole_len - 1 - leading)
+        }
+    };
+    let digits = match digits.trim_end_matches('0') {
+        "" => "0".to_string(),
+        trimmed => trimmed.to_string(),
+    };
+    if v.is_sign_negative() {
+        out.push('-');
+    }
+    if v == 0.0 {
+        out.push_str("0.0");
+        return;
+    }
+    if (-4..16).contains(&exponent) {
+        // `point` digits come before the decimal point (none, for 0.000ddd).
+        let point = exponent + 1;
+        if point <= 0 {
+            out.push_str("0.");
+            out.push_str(&"0".repeat(point.unsigned_abs() as usize));
+            out.push_str(&digits);
+        } else {
+            let point = point.unsigned_abs() as usize;
+            if point >= digits.len() {
+                out.push_str(&digits);
+                out.push_str(&"0".repeat(point - digits.len()));
+                out.push_str(".0");
+            } else {
+                out.push_str(&digits[..point]);
+                out.push('.');
+                out.push_str(&digits[point..]);
+            }
+        }
+    } else {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let _ = write!(
+            out,
+            "e{}{:02}",
+            if exponent < 0 { '-' } else { '+' },
+            exponent.unsigned_abs()
+        );
     }
 }
 
@@ -337,6 +400,34 @@ pub fn read_rows(path: &Path) -> Result<Table> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_as_python_repr() {
+        let cases = [
+            (1.0, "1.0"),
+            (-0.0, "-0.0"),
+            (0.0, "0.0"),
+            (0.1, "0.1"),
+            (1e15, "1000000000000000.0"),
+            (1e16, "1e+16"),
+            (1.5e16, "1.5e+16"),
+            (123_456_789.125, "123456789.125"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1.5e-7, "1.5e-07"),
+            (-2.5e-300, "-2.5e-300"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+            (1796161287.9970837, "1796161287.9970837"),
+            // Exactly between two shortest spellings: the even one, as Python.
+            (948_719_973_287_311.2, "948719973287311.2"),
+        ];
+        for (value, python) in cases {
+            let mut out = String::new();
+            write_float(&mut out, value, Style::Python);
+            assert_eq!(out, python, "{value:e}");
+        }
+    }
 
     #[test]
     fn writes_python_compatible_json() {

@@ -91,7 +91,7 @@ describe.runIf(available || required)("Python ml-dash SDK interop", () => {
     const root = tempRoot();
     run("sdk_format.py", [root, "team/sdk"]);
     await new Experiment("team/ours", { dashRoot: root }).run((experiment) => {
-      experiment.log("héllo", { level: "info", metadata: { z: 1, a: { é: [1.5, null], q: 'say "hi"\n' } } });
+      experiment.log("héllo", { level: "info", metadata: { z: 1, a: { é: [1.5, null], q: 'say "hi"\n' }, small: 1e-7 } });
       experiment.log("plain");
       experiment.metrics("train").log({ step: 0, loss: 0.5 });
       experiment.params.set({ lr: 0.1, model: { name: "ünet", layers: [64, 128] } });

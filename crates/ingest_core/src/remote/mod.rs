@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value as Json};
 
 use crate::error::{IngestError, Result};
+use crate::sdk::inventory::subdirectories;
 use crate::storage::track_store::{self, TrackStore};
 use crate::storage::{fsx, jsonl, paths, segment};
 
@@ -214,16 +215,7 @@ pub fn metric_names(dir: &Path) -> Result<Vec<String>> {
     let mut names = Vec::new();
     let mut pending = vec![metrics.clone()];
     while let Some(current) = pending.pop() {
-        let entries = match std::fs::read_dir(&current) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(IngestError::io(&current, "nothing (listing)", e)),
-        };
-        for entry in entries.flatten() {
-            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
-                continue; // files, and symbolic links (never followed)
-            }
-            let path = entry.path();
+        for path in subdirectories(&current)? {
             if path.join("data.jsonl").is_file() {
                 let relative = path.strip_prefix(&metrics).unwrap_or(&path);
                 names.push(relative.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/"));

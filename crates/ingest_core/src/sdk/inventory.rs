@@ -101,7 +101,7 @@ fn real_dir(path: &Path) -> bool {
 }
 
 /// The real directories (no symbolic links) directly in `dir`; none if it does not exist.
-fn subdirectories(dir: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn subdirectories(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

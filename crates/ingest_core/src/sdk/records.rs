@@ -167,38 +167,9 @@ fn point_key(fields: Map<String, Json>) -> Option<String> {
 /// Text of `value` with every object's keys sorted: equal content is an equal key, in whatever
 /// order a client wrote its keys.
 fn canonical(value: &Json) -> String {
-    fn write(out: &mut String, value: &Json) {
-        match value {
-            Json::Object(map) => {
-                let mut entries: Vec<(&String, &Json)> = map.iter().collect();
-                entries.sort_by(|a, b| a.0.cmp(b.0));
-                out.push('{');
-                for (i, (key, item)) in entries.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(&Json::String(key.clone()).to_string());
-                    out.push(':');
-                    write(out, item);
-                }
-                out.push('}');
-            }
-            Json::Array(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write(out, item);
-                }
-                out.push(']');
-            }
-            other => out.push_str(&other.to_string()),
-        }
-    }
-    let mut out = String::new();
-    write(&mut out, value);
-    out
+    let mut sorted = value.clone();
+    sorted.sort_all_objects();
+    sorted.to_string()
 }
 
 /// Buffered log lines of one experiment.

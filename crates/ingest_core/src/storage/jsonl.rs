@@ -161,9 +161,13 @@ fn write_json(out: &mut String, value: &Json, style: Style) {
     match value {
         Json::Null => out.push_str("null"),
         Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Json::Number(n) => {
-            let _ = write!(out, "{n}");
-        }
+        // A float in the SDK's spelling (`1e-07`), an integer as it is.
+        Json::Number(n) => match n.as_f64().filter(|_| n.is_f64()) {
+            Some(v) => write_float(out, v, style),
+            None => {
+                let _ = write!(out, "{n}");
+            }
+        },
         Json::String(_) if style == Style::Wire && non_finite(value).is_some() => out.push_str("null"),
         Json::String(s) => write_string(out, s, style),
         Json::Array(items) => write_list(out, items, style, |out, item| write_json(out, item, style)),
@@ -206,27 +210,47 @@ pub fn write_value(out: &mut String, value: &Value, style: Style) {
     }
 }
 
-/// Row `row` of `table` as one JSON object, `{"timestamp": …, …fields}`.
-fn write_row(out: &mut String, table: &Table, row: usize, style: Style) {
-    out.push_str("{\"timestamp\"");
-    out.push_str(style.key_separator());
-    write_float(out, table.timestamps()[row], style);
-    for column in table.columns() {
-        if let Some(value) = column.get(row) {
-            out.push_str(style.item_separator());
-            write_string(out, &column.name, style);
-            out.push_str(style.key_separator());
-            write_value(out, &value, style);
-        }
+/// Writes rows of one table as JSON objects, `{"timestamp": …, …fields}`, each column's
+/// `"name": ` spelled once for all rows.
+struct RowWriter<'a> {
+    table: &'a Table,
+    style: Style,
+    keys: Vec<String>,
+}
+
+impl<'a> RowWriter<'a> {
+    fn new(table: &'a Table, style: Style) -> Self {
+        let keys = (table.columns().iter())
+            .map(|column| {
+                let mut key = String::from(style.item_separator());
+                write_string(&mut key, &column.name, style);
+                key.push_str(style.key_separator());
+                key
+            })
+            .collect();
+        RowWriter { table, style, keys }
     }
-    out.push('}');
+
+    fn row(&self, out: &mut String, row: usize) {
+        out.push_str("{\"timestamp\"");
+        out.push_str(self.style.key_separator());
+        write_float(out, self.table.timestamps()[row], self.style);
+        for (column, key) in self.table.columns().iter().zip(&self.keys) {
+            if let Some(value) = column.get(row) {
+                out.push_str(key);
+                write_value(out, &value, self.style);
+            }
+        }
+        out.push('}');
+    }
 }
 
 /// The rows of `table` as the SDK's JSON lines, each ending in `\n`.
 pub fn write_rows(table: &Table) -> String {
+    let writer = RowWriter::new(table, Style::Python);
     let mut out = String::new();
     for row in 0..table.len() {
-        write_row(&mut out, table, row, Style::Python);
+        writer.row(&mut out, row);
         out.push('\n');
     }
     out
@@ -235,32 +259,11 @@ pub fn write_rows(table: &Table) -> String {
 /// Rows `rows` of `table` as the body of an ML-Dash track `append_batch` request:
 /// `{"entries":[{"timestamp":…,…fields},…]}` (fields as the engine stores them: flattened keys).
 pub fn entries_body(table: &Table, rows: std::ops::Range<usize>) -> String {
-    // Each column's `,"name":` once, not once per row.
-    let keys: Vec<String> = (table.columns().iter())
-        .map(|column| {
-            let mut key = String::from(",");
-            write_string(&mut key, &column.name, Style::Wire);
-            key.push(':');
-            key
-        })
-        .collect();
-    let mut out = String::with_capacity(16 + rows.len() * (24 + 16 * keys.len()));
-    out.push_str("{\"entries\":[");
-    for row in rows.clone() {
-        if row > rows.start {
-            out.push(',');
-        }
-        out.push_str("{\"timestamp\":");
-        write_float(&mut out, table.timestamps()[row], Style::Wire);
-        for (column, key) in table.columns().iter().zip(&keys) {
-            if let Some(value) = column.get(row) {
-                out.push_str(key);
-                write_value(&mut out, &value, Style::Wire);
-            }
-        }
-        out.push('}');
-    }
-    out.push_str("]}");
+    let writer = RowWriter::new(table, Style::Wire);
+    let mut out = String::with_capacity(16 + rows.len() * (24 + 16 * writer.keys.len()));
+    out.push_str("{\"entries\":");
+    write_list(&mut out, rows, Style::Wire, |out, row| writer.row(out, row));
+    out.push('}');
     out
 }
 

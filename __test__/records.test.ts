@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { Experiment } from "../src/index.js";
-import { pythonJson } from "../src/records.js";
+import { pythonJson } from "../src/python-json.js";
 import { python, readJson, runsWithPython, tempRoot } from "./helpers.js";
 
 function jsonLines(path: string): Record<string, unknown>[] {

@@ -184,7 +184,10 @@ describe("values", () => {
   it("a field whose type changes between entries is stored losslessly", async () => {
     const experiment = await started("mixed");
     const track = experiment.track("mixed");
-    const values = [1.5, "text", true, null, 7n, [1, 2], Float32Array.of(0.5), ["x"], Number.NaN, -0];
+    // A list that is not all numbers keeps non-finite numbers, -0 and strings that look like the
+    // markers the reader uses for them, as the SDK's json module does.
+    const nested = ["a", Number.NaN, [Infinity, -0], { k: -Infinity, "\u0000NaN": "\u0000Infinity" }, null, "\u0000\u0000"];
+    const values = [1.5, "text", true, null, 7n, [1, 2], Float32Array.of(0.5), ["x"], Number.NaN, -0, nested];
     for (const [i, value] of values.entries()) track.append({ value }, i);
     await experiment.flush();
     const { entries } = await track.read();
@@ -216,7 +219,6 @@ describe("values", () => {
       [{ v: new DataView(new ArrayBuffer(4)) }, "ERR_DASH_UNSUPPORTED_VALUE", TypeError],
       [{ big: 2n ** 63n }, "ERR_DASH_VALUE_OUT_OF_RANGE", RangeError],
       [{ lone: "\ud800" }, "ERR_DASH_UNSUPPORTED_VALUE", TypeError],
-      [{ mixed: ["a", Number.NaN] }, "ERR_DASH_UNSUPPORTED_VALUE", TypeError],
       [{ timestamp: 5 }, "ERR_DASH_RESERVED_FIELD", TypeError],
       [new Map([["a", 1]]), "ERR_DASH_INVALID_ARGUMENT", TypeError],
       [42, "ERR_DASH_INVALID_ARGUMENT", TypeError],

@@ -6,7 +6,7 @@
 import { dashRangeError, dashTypeError, describe } from "./errors.js";
 import type { FileRecord } from "./native.js";
 import type { Recorder } from "./recorder.js";
-import { pythonJson } from "./records.js";
+import { pythonJson } from "./python-json.js";
 
 /** The shape of a canvas `ImageData`: row-major, interleaved channels. */
 export interface ImageInput {

@@ -6,6 +6,7 @@
 import { isoNow } from "./clock.js";
 import { dashRangeError, dashTypeError, describe } from "./errors.js";
 import type { Recorder } from "./recorder.js";
+import { parsePythonJson, pythonJson } from "./python-json.js";
 import { isPlainObject } from "./wire.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "fatal";
@@ -16,136 +17,6 @@ export interface LogOptions {
   level?: LogLevel;
   /** Extra JSON-representable fields stored with the line. */
   metadata?: Record<string, unknown>;
-}
-
-function asciiJsonString(text: string, path: string): string {
-  if (!text.isWellFormed()) {
-    throw dashTypeError("ERR_DASH_UNSUPPORTED_VALUE", `${path} contains a lone surrogate, which UTF-8 cannot store`);
-  }
-  return JSON.stringify(text).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-}
-
-/** How non-finite numbers are written: Python's literals, or refused (for strict JSON). */
-type NonFinite = "literal" | "reject";
-
-/**
- * A non-integral float as Python's `repr` writes it: the shortest digits that read back as the
- * same double, fixed with a decimal point when the exponent is from -4 to 15, else `d.ddde±XX`.
- */
-function pythonFloat(value: number): string {
-  // `String` gives the shortest digits that read back as the same double, the nearest ones when two
-  // are as short (as Python does; `toExponential()` may pick the other), fixed or with an exponent.
-  const text = String(Math.abs(value));
-  const sign = value < 0 ? "-" : "";
-  let digits: string;
-  let exponent: number;
-  if (text.includes("e")) {
-    const [mantissa = "", exponentText = "0"] = text.split("e");
-    digits = mantissa.replace(".", "");
-    exponent = Number(exponentText);
-  } else {
-    const [whole = "", fraction = ""] = text.split(".");
-    const all = `${whole}${fraction}`;
-    const leadingZeros = all.length - all.replace(/^0+/, "").length;
-    digits = all.slice(leadingZeros).replace(/0+$/, "") || "0";
-    exponent = whole.length - 1 - leadingZeros;
-  }
-  if (exponent < -4 || exponent > 15) {
-    const rest = digits.length > 1 ? `.${digits.slice(1)}` : "";
-    return `${sign}${digits[0]}${rest}e${exponent < 0 ? "-" : "+"}${String(Math.abs(exponent)).padStart(2, "0")}`;
-  }
-  const point = exponent + 1;
-  if (point <= 0) return `${sign}0.${"0".repeat(-point)}${digits}`;
-  if (point >= digits.length) return `${sign}${digits}${"0".repeat(point - digits.length)}.0`;
-  return `${sign}${digits.slice(0, point)}.${digits.slice(point)}`;
-}
-
-function pythonNumber(value: number, path: string, nonFinite: NonFinite): string {
-  if (Object.is(value, -0)) return "-0.0";
-  // An integral number is written as Python writes an int (JS cannot tell 3 from 3.0).
-  if (Number.isInteger(value)) return JSON.stringify(value);
-  if (Number.isFinite(value)) return pythonFloat(value);
-  if (nonFinite === "reject") {
-    throw dashTypeError("ERR_DASH_UNSUPPORTED_VALUE", `${path} is ${value}; only finite numbers can be stored here`);
-  }
-  if (Number.isNaN(value)) return "NaN";
-  return value > 0 ? "Infinity" : "-Infinity";
-}
-
-/**
- * JSON text as Python's `json.dumps` writes it (`", "` / `": "`, or with `indent` as
- * `json.dumps(value, indent=indent)`: one item per line, `","` / `": "`); throws for values JSON
- * cannot hold.
- */
-export function pythonJson(value: unknown, path: string, nonFinite: NonFinite = "literal", indent?: number): string {
-  return writePython(value, path, nonFinite, [], indent === undefined ? undefined : " ".repeat(indent), "");
-}
-
-/** `step`: one level of indentation (`undefined` for one line); `at`: the current indentation. */
-function writePython(value: unknown, path: string, nonFinite: NonFinite, seen: object[], step: string | undefined, at: string): string {
-  /** `[…]` or `{…}` around `items`, laid out as Python lays them out. */
-  const wrap = (open: string, items: string[], close: string) => {
-    if (items.length === 0) return `${open}${close}`;
-    if (step === undefined) return `${open}${items.join(", ")}${close}`;
-    const inner = `${at}${step}`;
-    return `${open}\n${inner}${items.join(`,\n${inner}`)}\n${at}${close}`;
-  };
-  const deeper = step === undefined ? at : `${at}${step}`;
-  switch (typeof value) {
-    case "number":
-      return pythonNumber(value, path, nonFinite);
-    case "string":
-      return asciiJsonString(value, path);
-    case "boolean":
-      return value ? "true" : "false";
-    case "bigint":
-      return value.toString();
-    case "object": {
-      if (value === null) return "null";
-      if (seen.includes(value)) {
-        throw dashTypeError("ERR_DASH_CIRCULAR_VALUE", `${path} refers back to itself (circular structure)`);
-      }
-      if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
-        const items = Array.from(value as unknown as ArrayLike<number | bigint>, (v) =>
-          typeof v === "bigint" ? v.toString() : pythonNumber(v, path, nonFinite),
-        );
-        return wrap("[", items, "]");
-      }
-      seen.push(value);
-      let text: string;
-      if (Array.isArray(value)) {
-        text = wrap(
-          "[",
-          value.map((item, i) => writePython(item, `${path}[${i}]`, nonFinite, seen, step, deeper)),
-          "]",
-        );
-      } else if (isPlainObject(value)) {
-        const items: string[] = [];
-        for (const [key, item] of Object.entries(value)) {
-          if (item !== undefined) {
-            items.push(`${asciiJsonString(key, path)}: ${writePython(item, `${path}.${key}`, nonFinite, seen, step, deeper)}`);
-          }
-        }
-        text = wrap("{", items, "}");
-      } else {
-        throw dashTypeError("ERR_DASH_UNSUPPORTED_VALUE", `${path} is ${describe(value)}; only JSON values can be stored`);
-      }
-      seen.pop();
-      return text;
-    }
-    default:
-      throw dashTypeError("ERR_DASH_UNSUPPORTED_VALUE", `${path} is ${describe(value)}; only JSON values can be stored`);
-  }
-}
-
-/** Parses JSON that may hold Python's `NaN` / `Infinity` / `-Infinity` literals. */
-export function parsePythonJson(text: string): unknown {
-  const marked = text.replace(/("(?:[^"\\]|\\.)*")|(-?Infinity|NaN)/g, (match, quoted: string | undefined) =>
-    quoted !== undefined ? match : `{"$float":"${match}"}`,
-  );
-  return JSON.parse(marked, (_key, value: unknown) =>
-    isPlainObject(value) && typeof value.$float === "string" && Object.keys(value).length === 1 ? Number(value.$float) : value,
-  );
 }
 
 /** Nested plain objects flattened to dotted keys, as the SDK stores parameters. */

@@ -2,6 +2,7 @@
  * Decoding the engine's wire `rows` (see `crates/ingest_core/src/ingest/wire.rs` and
  * `merge/rows.rs`) into entries: the read half of the format whose write half is `wire.ts`.
  */
+import { parsePythonJson } from "./python-json.js";
 import {
   ELEM_CONSTRUCTORS,
   TAG_BIGINT,
@@ -78,7 +79,7 @@ export function decodeRows(bytes: Uint8Array): Entry[] {
         return new Ctor(copy.buffer, 0, len / Ctor.BYTES_PER_ELEMENT);
       }
       case TAG_JSON:
-        return JSON.parse(text()) as unknown[] | Record<string, unknown>;
+        return parsePythonJson(text()) as unknown[] | Record<string, unknown>;
       default:
         throw new Error(`dash-ingest: unknown value tag ${tag} from the engine`);
     }

@@ -128,9 +128,10 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 }
 
 /**
- * JSON text for values stored as JSON (arrays that are not all numbers). Refuses anything JSON
- * would change or drop (non-finite numbers, -0, undefined, BigInt, typed arrays, class instances),
- * so what reads back is what was appended.
+ * JSON text for values stored as JSON (arrays that are not all numbers), in the engine's stored
+ * spelling: compact, with Python's `NaN` / `Infinity` / `-Infinity` literals and `-0.0`, as the SDK
+ * keeps them. Refuses anything else JSON would change or drop (undefined, BigInt, typed arrays,
+ * class instances), so what reads back is what was appended.
  */
 function losslessJson(value: unknown, path: string, seen: object[]): string {
   switch (typeof value) {
@@ -142,13 +143,9 @@ function losslessJson(value: unknown, path: string, seen: object[]): string {
     case "boolean":
       return value ? "true" : "false";
     case "number":
-      if (!Number.isFinite(value) || Object.is(value, -0)) {
-        throw dashTypeError(
-          "ERR_DASH_UNSUPPORTED_VALUE",
-          `${path} is ${describe(value)} inside an array that is not all numbers; JSON cannot keep it`,
-        );
-      }
-      return JSON.stringify(value);
+      if (Number.isFinite(value)) return Object.is(value, -0) ? "-0.0" : JSON.stringify(value);
+      if (Number.isNaN(value)) return "NaN";
+      return value > 0 ? "Infinity" : "-Infinity";
     case "object": {
       if (value === null) return "null";
       if (seen.includes(value)) {

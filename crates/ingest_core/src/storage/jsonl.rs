@@ -17,6 +17,9 @@ pub enum Style {
     /// As the Python SDK's files (`json.dumps` defaults): `", "` and `": "` separators, ASCII only
     /// (`\uXXXX` escapes), floats with a decimal point, and `NaN` / `Infinity` / `-Infinity`.
     Python,
+    /// As the engine stores nested JSON (`Value::Json`): compact and UTF-8, but with Python's
+    /// `NaN` / `Infinity` / `-Infinity` literals, so a list the SDK wrote reads back as it was.
+    Stored,
     /// As an ML-Dash request body (httpx): compact, UTF-8, strict JSON, so a non-finite float (which
     /// JSON cannot hold, and which the SDK refuses to send at all) is `null`.
     Wire,
@@ -26,32 +29,28 @@ impl Style {
     fn item_separator(self) -> &'static str {
         match self {
             Style::Python => ", ",
-            Style::Wire => ",",
+            Style::Stored | Style::Wire => ",",
         }
     }
 
     fn key_separator(self) -> &'static str {
         match self {
             Style::Python => ": ",
-            Style::Wire => ":",
+            Style::Stored | Style::Wire => ":",
         }
     }
 }
 
 /// A float so that it reads back as the same double (`1.0`, `0.1`, `1e-07`-style exponents).
 fn write_float(out: &mut String, v: f64, style: Style) {
-    if style == Style::Wire {
-        if v.is_finite() {
-            out.push_str(zmij::Buffer::new().format_finite(v));
-        } else {
-            out.push_str("null");
+    match style {
+        _ if v.is_nan() && style != Style::Wire => out.push_str("NaN"),
+        _ if v.is_infinite() && style != Style::Wire => {
+            out.push_str(if v > 0.0 { "Infinity" } else { "-Infinity" });
         }
-    } else if v.is_nan() {
-        out.push_str("NaN");
-    } else if v.is_infinite() {
-        out.push_str(if v > 0.0 { "Infinity" } else { "-Infinity" });
-    } else {
-        write_python_float(out, v);
+        Style::Wire if !v.is_finite() => out.push_str("null"),
+        Style::Python => write_python_float(out, v),
+        Style::Stored | Style::Wire => out.push_str(zmij::Buffer::new().format_finite(v)),
     }
 }
 
@@ -156,7 +155,7 @@ fn write_list<T>(
     out.push(']');
 }
 
-/// Re-serializes parsed JSON (where `parse_line` left its marker strings for non-finite floats).
+/// Re-serializes JSON parsed by `parse_python` (non-finite floats and strings as it marked them).
 fn write_json(out: &mut String, value: &Json, style: Style) {
     match value {
         Json::Null => out.push_str("null"),
@@ -168,8 +167,10 @@ fn write_json(out: &mut String, value: &Json, style: Style) {
                 let _ = write!(out, "{n}");
             }
         },
-        Json::String(_) if style == Style::Wire && non_finite(value).is_some() => out.push_str("null"),
-        Json::String(s) => write_string(out, s, style),
+        Json::String(s) => match non_finite(value) {
+            Some(v) => write_float(out, v, style),
+            None => write_string(out, unmarked(s), style),
+        },
         Json::Array(items) => write_list(out, items, style, |out, item| write_json(out, item, style)),
         Json::Object(map) => {
             out.push('{');
@@ -177,7 +178,7 @@ fn write_json(out: &mut String, value: &Json, style: Style) {
                 if i > 0 {
                     out.push_str(style.item_separator());
                 }
-                write_string(out, key, style);
+                write_string(out, unmarked(key), style);
                 out.push_str(style.key_separator());
                 write_json(out, item, style);
             }
@@ -203,9 +204,9 @@ pub fn write_value(out: &mut String, value: &Value, style: Style) {
             }
             Element::Float(v) => write_float(out, v, style),
         }),
-        Value::Json(text) => match serde_json::from_str::<Json>(text) {
-            Ok(parsed) => write_json(out, &parsed, style),
-            Err(_) => write_string(out, text, style),
+        Value::Json(text) => match parse_python(text) {
+            Some(parsed) => write_json(out, &parsed, style),
+            None => write_string(out, text, style),
         },
     }
 }
@@ -282,16 +283,33 @@ pub fn wire_json(value: &Json) -> String {
     out
 }
 
-/// Replaces the bare `NaN` / `Infinity` / `-Infinity` tokens Python writes (outside strings) with
-/// marker strings serde_json accepts; `from_json` turns them back into floats.
-fn quote_non_finite(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
+/// Makes Python's JSON (bare `NaN` / `Infinity` / `-Infinity` outside strings) parseable by
+/// serde_json without ambiguity: each such token becomes a marker string, `"\u0000NaN"`, and each
+/// real string that starts with U+0000 gets one more U+0000 in front, so no real string is a
+/// marker. `non_finite` reads a marker back; `unmarked` undoes the extra U+0000.
+fn quote_non_finite(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
     let mut in_string = false;
     let mut escaped = false;
-    let mut rest = line;
-    while let Some(c) = rest.chars().next() {
+    let mut at = 0;
+    while let Some(c) = text[at..].chars().next() {
+        if !in_string {
+            let rest = &text[at..];
+            if let Some(token) = ["-Infinity", "Infinity", "NaN"]
+                .into_iter()
+                .find(|t| rest.starts_with(t))
+            {
+                out.push('"');
+                out.push_str(NUL_ESCAPE);
+                out.push_str(token);
+                out.push('"');
+                at += token.len();
+                continue;
+            }
+        }
+        out.push(c);
+        at += c.len_utf8();
         if in_string {
-            out.push(c);
             if escaped {
                 escaped = false;
             } else if c == '\\' {
@@ -299,30 +317,18 @@ fn quote_non_finite(line: &str) -> String {
             } else if c == '"' {
                 in_string = false;
             }
-            rest = &rest[c.len_utf8()..];
-            continue;
-        }
-        let token = ["-Infinity", "Infinity", "NaN"]
-            .into_iter()
-            .find(|t| rest.starts_with(t));
-        match token {
-            Some(token) => {
-                out.push_str("\"\\u0000");
-                out.push_str(token);
-                out.push('"');
-                rest = &rest[token.len()..];
-            }
-            None => {
-                if c == '"' {
-                    in_string = true;
-                }
-                out.push(c);
-                rest = &rest[c.len_utf8()..];
+        } else if c == '"' {
+            in_string = true;
+            if text[at..].starts_with(NUL_ESCAPE) {
+                out.push_str(NUL_ESCAPE);
             }
         }
     }
     out
 }
+
+/// U+0000 as JSON spells it inside a string (the only spelling: JSON strings hold no raw controls).
+const NUL_ESCAPE: &str = "\\u0000";
 
 fn non_finite(value: &Json) -> Option<f64> {
     match value.as_str()? {
@@ -333,9 +339,19 @@ fn non_finite(value: &Json) -> Option<f64> {
     }
 }
 
-/// A parsed SDK value as an engine value. Non-finite floats at the top level or in a list of
-/// numbers become floats again; inside other nested JSON (which JSON cannot hold them in) they stay
-/// the marker strings.
+/// A real string (or key) of text `quote_non_finite` marked, as it was.
+fn unmarked(s: &str) -> &str {
+    s.strip_prefix('\u{0}').unwrap_or(s)
+}
+
+/// Parses JSON text that may hold Python's non-finite literals (as the SDK's files and the engine's
+/// `Value::Json` do); strings and non-finite floats stay marked (see `quote_non_finite`).
+fn parse_python(text: &str) -> Option<Json> {
+    serde_json::from_str(&quote_non_finite(text)).ok()
+}
+
+/// A parsed SDK value as an engine value: non-finite floats at the top level or in a list of
+/// numbers are floats again; other lists and objects are stored as JSON text that keeps them.
 fn from_json(value: Json) -> Value {
     if let Some(v) = non_finite(&value) {
         return Value::F64(v);
@@ -344,7 +360,7 @@ fn from_json(value: Json) -> Value {
         Json::Null => Value::Null,
         Json::Bool(b) => Value::Bool(b),
         Json::Number(n) => Value::F64(n.as_f64().unwrap_or(f64::NAN)),
-        Json::String(s) => Value::Str(s.into()),
+        Json::String(s) => Value::Str(unmarked(&s).into()),
         Json::Array(items) => {
             let numbers: Option<Vec<f64>> = items
                 .iter()
@@ -352,22 +368,27 @@ fn from_json(value: Json) -> Value {
                 .collect();
             match numbers {
                 Some(numbers) => Value::F64List(numbers.into()),
-                None => Value::Json(Json::Array(items).to_string().into()),
+                None => stored_json(&Json::Array(items)),
             }
         }
-        object @ Json::Object(_) => Value::Json(object.to_string().into()),
+        object @ Json::Object(_) => stored_json(&object),
     }
 }
 
-/// Reads an SDK `data.jsonl` into a normalized table (entries with equal timestamps merge).
-/// Parses one line the SDK (or this engine) wrote, Python's non-finite literals included; `None`
-/// unless it is a JSON object.
-pub(crate) fn parse_line(line: &str) -> Option<Json> {
-    serde_json::from_str(&quote_non_finite(line))
-        .ok()
-        .filter(Json::is_object)
+fn stored_json(value: &Json) -> Value {
+    let mut text = String::new();
+    write_json(&mut text, value, Style::Stored);
+    Value::Json(text.into())
 }
 
+/// Parses one line the SDK (or this engine) wrote, Python's non-finite literals included; `None`
+/// unless it is a JSON object. Strings and non-finite floats stay marked (see `quote_non_finite`):
+/// `python_json` and `wire_json` write them as they were.
+pub(crate) fn parse_line(line: &str) -> Option<Json> {
+    parse_python(line).filter(Json::is_object)
+}
+
+/// Reads an SDK `data.jsonl` into a normalized table (entries with equal timestamps merge).
 pub fn read_rows(path: &Path) -> Result<Table> {
     let text = std::fs::read_to_string(path).map_err(|e| IngestError::io(path, "nothing (reading)", e))?;
     let mut table = Table::new();
@@ -389,7 +410,7 @@ pub fn read_rows(path: &Path) -> Result<Table> {
             if key == "timestamp" {
                 timestamp = value.as_f64();
             } else {
-                row.push((ColumnName::from(key.as_str()), from_json(value)));
+                row.push((ColumnName::from(unmarked(&key)), from_json(value)));
             }
         }
         let timestamp = timestamp
@@ -473,6 +494,37 @@ mod tests {
             .unwrap()
             .identical(&Value::F64List(vec![0.1, f64::NEG_INFINITY].into())));
         assert_eq!(get("o", 0), Some(Value::Json("[{\"k\":1}]".into())));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// Non-finite floats and `-0.0` inside mixed lists and dicts, and real strings (values and keys)
+    /// that look like the markers `quote_non_finite` uses, read back as Python wrote them and are
+    /// written again byte for byte.
+    #[test]
+    fn nested_non_finite_and_marker_lookalikes_round_trip() {
+        let dir = std::env::temp_dir().join(format!("dash-jsonl-nested-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("data.jsonl");
+        let lines = concat!(
+            "{\"timestamp\": 1.0, \"m\": [NaN, \"x\", null, [Infinity, -0.0], {\"a\": -Infinity}], ",
+            "\"s\": \"\\u0000NaN\", \"\\u0000k\": [\"\\u0000Infinity\", \"\\u0000\\u0000\", 1, ",
+            "{\"\\u0000NaN\": NaN}]}\n",
+        );
+        std::fs::write(&path, lines).unwrap();
+        let table = read_rows(&path).unwrap();
+        let get = |name: &str| table.columns().iter().find(|c| &*c.name == name).and_then(|c| c.get(0));
+        assert_eq!(
+            get("m"),
+            Some(Value::Json("[NaN,\"x\",null,[Infinity,-0.0],{\"a\":-Infinity}]".into()))
+        );
+        assert_eq!(get("s"), Some(Value::Str("\u{0}NaN".into())));
+        assert_eq!(
+            get("\u{0}k"),
+            Some(Value::Json(
+                "[\"\\u0000Infinity\",\"\\u0000\\u0000\",1,{\"\\u0000NaN\":NaN}]".into()
+            ))
+        );
+        assert_eq!(write_rows(&table), lines);
         std::fs::remove_dir_all(dir).ok();
     }
 }

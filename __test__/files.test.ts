@@ -6,6 +6,8 @@ import { join } from "node:path";
 import jpeg from "jpeg-js";
 import { PNG } from "pngjs";
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { globPattern } from "../src/files.js";
 import { Experiment, type FileRecord } from "../src/index.js";
 import { python, readJson, runsWithPython, tempRoot } from "./helpers.js";
 
@@ -186,6 +188,49 @@ describe("files", () => {
     await experiment.complete();
     const all = readJson(join(root, "files/x/files/.files_metadata.json")).files as FileRecord[];
     expect(all).toHaveLength(4);
+  });
+});
+
+describe("file paths as the SDK's", () => {
+  it("a directory in `to` joins the path; the root is `/`; list covers subdirectories and matches path and name", async () => {
+    const root = tempRoot();
+    const experiment = await new Experiment("paths/x", { dashRoot: root }).start();
+    experiment.files().save({ lr: 0.1 }, { to: "configs/settings.json" });
+    experiment.files().save("top", { to: "top.txt" });
+    experiment.files("robot").save("a", { to: "frames/a.txt" });
+    experiment.files("robot").save("b", { to: "b.txt" });
+    experiment.files("robotics").save("c", { to: "c.txt" });
+    await experiment.flush();
+    const where = (records: FileRecord[]) => records.map((r) => `${r.path} ${r.filename}`).sort();
+    expect(where(await experiment.files().list())).toEqual([
+      "/ top.txt",
+      "/configs settings.json",
+      "/robot b.txt",
+      "/robot/frames a.txt",
+      "/robotics c.txt",
+    ]);
+    expect(where(await experiment.files("robot").list())).toEqual(["/robot b.txt", "/robot/frames a.txt"]);
+    expect(where(await experiment.files().list("robot/*"))).toEqual(["/robot b.txt", "/robot/frames a.txt"]);
+    expect(where(await experiment.files().list("[st]*.???*"))).toEqual(["/ top.txt", "/configs settings.json"]);
+    expect((await experiment.files().read("robot/frames/a.txt")).toString()).toBe("a");
+    expect((await experiment.files("robot").read("frames/a.txt")).toString()).toBe("a");
+    expect(
+      readFileSync(join(root, "paths/x/files/configs", (await experiment.files("configs").list())[0]?.id ?? "", "settings.json"), "utf8"),
+    ).toBe('{\n  "lr": 0.1\n}');
+    for (const to of ["../x.txt", "a/../../x.txt", "a//b.txt", "dir/", "/"]) {
+      expect(() => experiment.files().save("x", { to }), to).toThrow(expect.objectContaining({ code: "ERR_DASH_INVALID_NAME" }));
+    }
+    await experiment.complete();
+  });
+
+  it.runIf(runsWithPython("json"))("globs match as Python's fnmatch matches them (seeded random patterns and names)", () => {
+    const alphabet = ["a", "b", "/", ".", "*", "?", "[", "]", "!", "-", "^", "\\", "é"];
+    const text = (max: number) => fc.array(fc.constantFrom(...alphabet), { maxLength: max }).map((cs) => cs.join(""));
+    const cases = fc.sample(fc.tuple(text(6), text(5)), { seed: 20261201, numRuns: 3000 });
+    const script = "import fnmatch, json, sys\nprint(json.dumps([fnmatch.fnmatchcase(n, p) for p, n in json.load(sys.stdin)]))";
+    const expected = JSON.parse(execFileSync(python, ["-c", script], { input: JSON.stringify(cases) }).toString()) as boolean[];
+    const mismatches = cases.filter(([pattern, name], i) => globPattern(pattern).test(name) !== expected[i]);
+    expect(mismatches.slice(0, 5)).toEqual([]);
   });
 });
 

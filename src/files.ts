@@ -61,13 +61,38 @@ function metadataText(metadata: unknown): string | undefined {
   return metadata === undefined ? undefined : pythonJson(metadata, "file metadata", "reject");
 }
 
-/** A simple glob: `*` any run of characters, `?` one character. */
-function globPattern(glob: string): RegExp {
-  const escaped = glob
-    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-    .replace(/\*/g, ".*")
-    .replace(/\?/g, ".");
-  return new RegExp(`^${escaped}$`);
+/**
+ * A glob as Python's `fnmatch` reads it (the SDK's `list(pattern)`): `*` any run of characters
+ * (`/` included), `?` one character, `[seq]` / `[!seq]` one character in / not in the set; an
+ * unclosed `[` is itself.
+ */
+export function globPattern(glob: string): RegExp {
+  let source = "";
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i] as string;
+    if (c === "*") source += ".*";
+    else if (c === "?") source += ".";
+    else if (c === "[") {
+      // As fnmatch: a `]` right after `[` or `[!` belongs to the set.
+      let end = i + 1;
+      if (glob[end] === "!") end++;
+      if (glob[end] === "]") end++;
+      end = glob.indexOf("]", end);
+      if (end < 0) {
+        source += "\\[";
+        continue;
+      }
+      let set = glob
+        .slice(i + 1, end)
+        .replace(/\\/g, "\\\\")
+        .replace(/\]/g, "\\]");
+      if (set.startsWith("!")) set = `^${set.slice(1)}`;
+      else if (set.startsWith("^")) set = `\\${set}`;
+      source += `[${set}]`;
+      i = end;
+    } else source += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
+  }
+  return new RegExp(`^${source}$`, "su");
 }
 
 export class FilesBuilder {
@@ -130,15 +155,25 @@ export class FilesBuilder {
     return this;
   }
 
-  /** The records of this prefix's files, optionally those whose name matches `glob`. */
+  /**
+   * The records of this prefix's files, in its subdirectories too (every file of the experiment for
+   * `files()`), optionally those whose name, or path and name (`frames/a.png`), match `glob`
+   * (`*`, `?`, `[seq]`), as the SDK's `list(pattern)`.
+   */
   async list(glob?: string): Promise<FileRecord[]> {
     if (glob !== undefined && typeof glob !== "string") {
       throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `list: glob must be a string, got ${describe(glob)}`);
     }
-    const path = this.prefix === "" ? "" : `/${this.prefix}`;
-    const pattern = glob === undefined ? undefined : globPattern(glob);
+    const dir = this.prefix.replace(/\/+$/, "");
+    const inPrefix = (path: string) => dir === "" || path === `/${dir}` || path.startsWith(`/${dir}/`);
+    const pattern = glob === undefined ? undefined : globPattern(glob.replace(/^\/+/, ""));
+    const matches = (r: FileRecord) => {
+      if (pattern === undefined) return true;
+      const full = `${r.path.replace(/\/+$/, "")}/${r.filename}`.replace(/^\/+/, "");
+      return pattern.test(r.filename) || pattern.test(full);
+    };
     const records = await this.#recorder.reader().listFiles();
-    return records.filter((r) => r.path === path && (pattern === undefined || pattern.test(r.filename)));
+    return records.filter((r) => inPrefix(r.path) && matches(r));
   }
 
   /** The records of every file of the experiment, whatever its prefix. */
@@ -146,7 +181,7 @@ export class FilesBuilder {
     return this.#recorder.reader().listFiles();
   }
 
-  /** The bytes of file `name` of this prefix. */
+  /** The bytes of file `name` of this prefix (`name` may hold a directory, as `to` in `save`). */
   read(name: string): Promise<Buffer> {
     if (typeof name !== "string") throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `read: name must be a string, got ${describe(name)}`);
     return this.#recorder.reader().readFile(this.prefix, name);

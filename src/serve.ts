@@ -180,8 +180,8 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
   /** The file a node id names, with its record. */
   async function fileOf(id: string): Promise<{ prefix: string; folder: string; record: FileRecord }> {
     const [prefix = "", folder = "", name = ""] = pathOf("file", id).split(FOLDER_SEPARATOR);
-    const records = await reading(prefix, (e) => e.files(folder).list());
-    const record = records.find((r) => r.filename === name);
+    const records = await reading(prefix, (e) => e.files().listAll());
+    const record = records.find((r) => r.path.replace(/^\//, "") === folder && r.filename === name);
     if (record === undefined) throw new HttpError(404, "ERR_DASH_NOT_FOUND", `no file ${describe(name)} in ${describe(folder)}`);
     return { prefix, folder, record };
   }

@@ -363,10 +363,7 @@ impl Engine {
     /// and image sizes are checked here, so what is queued can be written. A failure to write is
     /// reported by the next flush or close.
     pub fn save_file(&self, file: SaveFile) -> Result<()> {
-        if !file.prefix.is_empty() {
-            paths::file_prefix(&file.prefix)?;
-        }
-        paths::check_relative("file name", &file.filename)?;
+        crate::sdk::files::target(&file.prefix, &file.filename)?;
         let bytes = match &file.content {
             FileContent::Bytes(bytes) => bytes.len(),
             FileContent::Image(image, format) => {

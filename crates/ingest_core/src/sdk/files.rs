@@ -340,7 +340,24 @@ fn live_key(record: &Json) -> Option<(String, String)> {
         return None;
     }
     let text = |key: &str| record.get(key).and_then(Json::as_str).map(str::to_string);
-    Some((text("path")?, text("filename")?))
+    // The root is `/` (the SDK's); records from before that said so name it ``.
+    let path = text("path").map(|path| if path.is_empty() { "/".to_string() } else { path })?;
+    Some((path, text("filename")?))
+}
+
+/// The prefix (without slashes around it, may be empty) and file name `to` is stored as under
+/// `prefix`: `to`'s directory, if any, joins the prefix. Both must be relative names.
+pub(crate) fn target<'a>(prefix: &str, to: &'a str) -> Result<(String, &'a str)> {
+    let (prefix, filename) = match to.rsplit_once('/') {
+        Some((dir, name)) if prefix.is_empty() => (dir.to_string(), name),
+        Some((dir, name)) => (format!("{prefix}/{dir}"), name),
+        None => (prefix.to_string(), to),
+    };
+    if !prefix.is_empty() {
+        paths::file_prefix(&prefix)?;
+    }
+    paths::check_relative("file name", filename)?;
+    Ok((prefix, filename))
 }
 
 impl Files {
@@ -422,35 +439,29 @@ impl Files {
         Ok(())
     }
 
-    /// Stores `bytes` as `<prefix>/<filename>` and records it; returns the record. `prefix` and
-    /// `filename` must be validated relative names (`prefix` may be empty).
+    /// Stores `bytes` as `to` under `prefix` and records it; returns the record. `prefix` (may be
+    /// empty) and `to` must be relative names; a directory in `to` joins the prefix, as the SDK's
+    /// `save`: `files("a").save(…, to="b/c.json")` is path `/a/b`, name `c.json`.
     pub fn save(
         &mut self,
         experiment_id: &str,
         prefix: &str,
-        filename: &str,
+        to: &str,
         bytes: &[u8],
         metadata: Option<Json>,
     ) -> Result<Json> {
-        if !prefix.is_empty() {
-            paths::file_prefix(prefix)?;
-        }
-        paths::check_relative("file name", filename)?;
+        let (prefix, filename) = target(prefix, to)?;
         let id = self.next_id();
         let file_dir = if prefix.is_empty() {
             self.dir.join(&id)
         } else {
-            self.dir.join(prefix).join(&id)
+            self.dir.join(&prefix).join(&id)
         };
         let path = file_dir.join(filename);
         let lost = format!("file {filename:?}");
         fsx::write_atomic(&self.root, &path, bytes, &lost)?;
         let now = time::utc_now_iso();
-        let sdk_path = if prefix.is_empty() {
-            String::new()
-        } else {
-            format!("/{prefix}")
-        };
+        let sdk_path = format!("/{prefix}");
         let record = json!({
             "id": id,
             "experimentId": experiment_id,
@@ -518,18 +529,11 @@ impl Files {
             .collect())
     }
 
-    /// The bytes of the live file `<prefix>/<filename>`.
-    pub fn read(&mut self, prefix: &str, filename: &str) -> Result<Vec<u8>> {
-        if !prefix.is_empty() {
-            paths::file_prefix(prefix)?;
-        }
-        paths::check_relative("file name", filename)?;
-        let sdk_path = if prefix.is_empty() {
-            String::new()
-        } else {
-            format!("/{prefix}")
-        };
-        let name = format!("{sdk_path}/{filename}");
+    /// The bytes of the live file saved as `to` under `prefix` (as `save` names it).
+    pub fn read(&mut self, prefix: &str, to: &str) -> Result<Vec<u8>> {
+        let (prefix, filename) = target(prefix, to)?;
+        let sdk_path = format!("/{prefix}");
+        let name = format!("{}/{filename}", sdk_path.trim_end_matches('/'));
         let records = self.records()?;
         let record = (records.live.get(&(sdk_path, filename.to_string())))
             .and_then(|index| records.all.get(*index))
@@ -627,6 +631,20 @@ mod tests {
             "7692c3ad3540bb803c020b3aee66cd8887123234ea0c6e7143c0add73ff431ed"
         );
         assert_eq!(first["path"], "/robot/frames");
+        // As the SDK: the root is `/`, and a directory in the name joins the prefix.
+        let root = files.save("p/p/x", "", "c.json", b"{}", None).unwrap();
+        assert_eq!(
+            (root["path"].as_str(), root["filename"].as_str()),
+            (Some("/"), Some("c.json"))
+        );
+        let nested = files.save("p/p/x", "robot", "frames/d.txt", b"d", None).unwrap();
+        assert_eq!(
+            (nested["path"].as_str(), nested["filename"].as_str()),
+            (Some("/robot/frames"), Some("d.txt"))
+        );
+        assert_eq!(files.read("", "robot/frames/d.txt").unwrap(), b"d");
+        let id = nested["id"].as_str().unwrap();
+        assert!(dir.join("files/robot/frames").join(id).join("d.txt").is_file());
         assert!(files.save("p/p/x", "../x", "a", b"", None).is_err());
         assert!(files.save("p/p/x", "ok", "../../a", b"", None).is_err());
         assert_eq!(files.read("nope", "a").unwrap_err().code(), "ERR_DASH_NOT_FOUND");

@@ -42,7 +42,7 @@ describe("logs", () => {
     expect(() => experiment.log(5 as unknown as string)).toThrow(
       expect.objectContaining({ name: "TypeError", code: "ERR_DASH_INVALID_ARGUMENT" }),
     );
-    expect(() => experiment.log("x", { metadata: { v: Number.NaN } })).toThrow(
+    expect(() => experiment.log("x", { metadata: { v: () => 1 } })).toThrow(
       expect.objectContaining({ code: "ERR_DASH_UNSUPPORTED_VALUE" }),
     );
     expect(() => experiment.log("\ud800")).toThrow(expect.objectContaining({ code: "ERR_DASH_UNSUPPORTED_VALUE" }));
@@ -93,7 +93,14 @@ describe("params", () => {
     expect(experiment.params.set({ lr: 0.01, seeds: [1, 2] })).toEqual({ lr: 0.01, "model.layers": 3, "model.act": "relu", seeds: [1, 2] });
     expect(experiment.params.get()).toEqual({ lr: 0.01, "model.layers": 3, "model.act": "relu", seeds: [1, 2] });
     expect(readJson(join(experiment.dir as string, "parameters.json"))).toMatchObject({ version: 2 });
-    expect(() => experiment.params.set({ bad: Number.NaN })).toThrow(expect.objectContaining({ code: "ERR_DASH_UNSUPPORTED_VALUE" }));
+    // As the SDK's json.dump: non-finite numbers as Python's literals, read back as numbers; a
+    // string that looks like the reader's marker for them stays a string.
+    experiment.params.set({ nan: Number.NaN, inf: -Infinity, marker: "\u0000NaN" });
+    expect(experiment.params.get()).toMatchObject({ nan: Number.NaN, inf: -Infinity, marker: "\u0000NaN" });
+    expect(readFileSync(join(experiment.dir as string, "parameters.json"), "utf8")).toContain(
+      '"nan": NaN, "inf": -Infinity, "marker": "\\u0000NaN"',
+    );
+    expect(() => experiment.params.set({ bad: () => 1 })).toThrow(expect.objectContaining({ code: "ERR_DASH_UNSUPPORTED_VALUE" }));
     expect(() => experiment.params.set([] as unknown as Record<string, unknown>)).toThrow(expect.objectContaining({ name: "TypeError" }));
     await experiment.complete();
   });

@@ -57,7 +57,7 @@ export function writeLog(recorder: Recorder, message: unknown, options: LogOptio
       throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `log metadata must be a plain object, got ${describe(options.metadata)}`);
     }
     // The engine stores metadata as parsed JSON, so it must be strict JSON (no NaN).
-    metadata = pythonJson(options.metadata, "log metadata", "reject");
+    metadata = pythonJson(options.metadata, "log metadata");
   }
   if (!message.isWellFormed()) {
     throw dashTypeError("ERR_DASH_UNSUPPORTED_VALUE", "log message contains a lone surrogate, which UTF-8 cannot store");
@@ -152,13 +152,12 @@ export function paramsFor(recorder: () => Recorder): Params {
       }
       const flat: Record<string, unknown> = {};
       flatten(values, "", flat, []);
-      // parameters.json is strict JSON (the SDK reads it with json.load), so no NaN / Infinity.
-      return recorder()
-        .writer("params.set")
-        .setParameters(pythonJson(flat, "parameters", "reject"));
+      // As the SDK's json.dump: NaN and ±Infinity as Python's literals.
+      const all = recorder().writer("params.set").setParameters(pythonJson(flat, "parameters"));
+      return parsePythonJson(all) as Record<string, unknown>;
     },
     get() {
-      return recorder().reader().parameters();
+      return parsePythonJson(recorder().reader().parameters()) as Record<string, unknown>;
     },
   };
 }

@@ -515,16 +515,16 @@ impl NativeEngine {
         self.wait(check(&env, self.engine.read_file(&prefix, &filename))?)
     }
 
-    /// Merges flattened parameters (strict JSON object text, as the TypeScript layer serializes
-    /// user values); returns all parameters.
-    #[napi(catch_unwind, ts_return_type = "Record<string, unknown>")]
-    pub fn set_parameters(&self, env: Env, data: String) -> napi::Result<JsonObject> {
+    /// Merges flattened parameters (JSON object text as the TypeScript layer writes it, Python's
+    /// `NaN` / `Infinity` literals allowed); returns all parameters as such text.
+    #[napi(catch_unwind)]
+    pub fn set_parameters(&self, env: Env, data: String) -> napi::Result<String> {
         check(&env, self.engine.set_parameters(&data))
     }
 
-    /// All parameters (flattened).
-    #[napi(catch_unwind, ts_return_type = "Record<string, unknown>")]
-    pub fn parameters(&self, env: Env) -> napi::Result<JsonObject> {
+    /// All parameters (flattened), as JSON text with Python's non-finite literals.
+    #[napi(catch_unwind)]
+    pub fn parameters(&self, env: Env) -> napi::Result<String> {
         check(&env, self.engine.parameters())
     }
 

@@ -349,14 +349,16 @@ impl Engine {
         })
     }
 
-    /// Merges flattened parameters (JSON object text) into `parameters.json`; returns them all.
-    pub fn set_parameters(&self, data: &str) -> Result<Map<String, Json>> {
-        records::set_parameters(&self.dir, data)
+    /// Merges flattened parameters (JSON object text, Python's non-finite literals allowed) into
+    /// `parameters.json`; returns them all, as JSON text with Python's literals.
+    pub fn set_parameters(&self, data: &str) -> Result<String> {
+        let merged = records::set_parameters(&self.dir, data)?;
+        Ok(crate::storage::jsonl::python_json_marked(&Json::Object(merged)))
     }
 
-    /// The flattened parameters.
-    pub fn parameters(&self) -> Result<Map<String, Json>> {
-        records::parameters(&self.dir)
+    /// The flattened parameters, as JSON text with Python's non-finite literals.
+    pub fn parameters(&self) -> Result<String> {
+        records::parameters_text(&self.dir)
     }
 
     /// Queues a file (encoded on the writer thread if it is an image) and returns at once; names

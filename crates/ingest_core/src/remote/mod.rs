@@ -203,7 +203,7 @@ pub fn record_batch(dir: &Path, records: &Records, offset: u64, max_lines: u32) 
     if !items.is_empty() {
         let mut body = Map::new();
         body.insert(records.envelope().into(), Json::Array(items));
-        batch.body = Some(jsonl::wire_json(&Json::Object(body)));
+        batch.body = Some(jsonl::wire_json_marked(&Json::Object(body)));
     }
     Ok(batch)
 }
@@ -236,7 +236,7 @@ pub fn parameters_body(dir: &Path) -> Result<Option<String>> {
     }
     let mut body = Map::new();
     body.insert("data".into(), Json::Object(data));
-    Ok(Some(jsonl::wire_json(&Json::Object(body))))
+    Ok(Some(jsonl::wire_json_marked(&Json::Object(body))))
 }
 
 #[cfg(test)]

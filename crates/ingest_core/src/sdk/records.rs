@@ -208,12 +208,13 @@ impl Logs {
         metadata: Option<&str>,
         once: bool,
     ) -> Result<()> {
+        // A marked tree (`jsonl::marked`), as the stored lines `Seen` compares it with are read.
         let mut record = Map::new();
-        record.insert("timestamp".into(), json!(timestamp));
-        record.insert("level".into(), json!(level));
-        record.insert("message".into(), json!(message));
+        record.insert("timestamp".into(), jsonl::marked(timestamp));
+        record.insert("level".into(), jsonl::marked(level));
+        record.insert("message".into(), jsonl::marked(message));
         if let Some(text) = metadata {
-            let parsed: Json = serde_json::from_str(text).map_err(|e| IngestError::NotJsonObject {
+            let parsed: Json = jsonl::parse_marked(text).map_err(|e| IngestError::NotJsonObject {
                 what: "log metadata",
                 reason: e.to_string(),
             })?;
@@ -247,7 +248,7 @@ impl Logs {
         let mut line = Map::new();
         line.insert("sequenceNumber".into(), json!(sequence));
         line.extend(record);
-        self.pending.push_str(&jsonl::python_json(&Json::Object(line)));
+        self.pending.push_str(&jsonl::python_json_marked(&Json::Object(line)));
         self.pending.push('\n');
         self.pending_lines += 1;
         Ok(())
@@ -473,7 +474,7 @@ impl Metrics {
 /// Merges flattened `data` (a JSON object's text) into `parameters.json`, incrementing `version`.
 /// Returns the merged data.
 pub fn set_parameters(experiment_dir: &Path, data: &str) -> Result<Map<String, Json>> {
-    let Json::Object(update) = serde_json::from_str(data).map_err(|e| IngestError::NotJsonObject {
+    let Json::Object(update) = jsonl::parse_marked(data).map_err(|e| IngestError::NotJsonObject {
         what: "parameters",
         reason: e.to_string(),
     })?
@@ -489,10 +490,7 @@ pub fn set_parameters(experiment_dir: &Path, data: &str) -> Result<Map<String, J
     }
     let path = experiment_dir.join("parameters.json");
     let now = time::utc_now_iso();
-    let mut old = match fsx::read_json(&path)? {
-        Some(Json::Object(existing)) => existing,
-        _ => Map::new(),
-    };
+    let mut old = parameters_file(experiment_dir)?;
     let version = old.get("version").and_then(Json::as_u64).unwrap_or(0) + 1;
     let mut merged = match old.remove("data") {
         Some(Json::Object(data)) => data,
@@ -512,21 +510,38 @@ pub fn set_parameters(experiment_dir: &Path, data: &str) -> Result<Map<String, J
     fsx::write_atomic(
         experiment_dir,
         &path,
-        jsonl::python_json(&Json::Object(doc)).as_bytes(),
+        jsonl::python_json_marked(&Json::Object(doc)).as_bytes(),
         "parameters",
     )?;
     Ok(merged)
 }
 
-/// The flattened parameters (`{}` if none were set).
+/// `parameters.json` as a marked tree (the SDK writes `NaN` there as Python does); `{}` if none.
+fn parameters_file(experiment_dir: &Path) -> Result<Map<String, Json>> {
+    let path = experiment_dir.join("parameters.json");
+    let bytes = match fsx::read_within(experiment_dir, &path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.is_not_found() => return Ok(Map::new()),
+        Err(e) => return Err(e),
+    };
+    match jsonl::parse_marked(&String::from_utf8_lossy(&bytes)) {
+        Ok(Json::Object(doc)) => Ok(doc),
+        Ok(_) => Err(IngestError::corrupt(&path, "not a JSON object")),
+        Err(e) => Err(IngestError::corrupt(&path, e)),
+    }
+}
+
+/// The flattened parameters (`{}` if none were set), a marked tree (see `jsonl::marked`).
 pub fn parameters(experiment_dir: &Path) -> Result<Map<String, Json>> {
-    Ok(match fsx::read_json(&experiment_dir.join("parameters.json"))? {
-        Some(Json::Object(mut doc)) => match doc.remove("data") {
-            Some(Json::Object(data)) => data,
-            _ => Map::new(),
-        },
+    Ok(match parameters_file(experiment_dir)?.remove("data") {
+        Some(Json::Object(data)) => data,
         _ => Map::new(),
     })
+}
+
+/// The flattened parameters as JSON text with Python's non-finite literals (`{}` if none).
+pub fn parameters_text(experiment_dir: &Path) -> Result<String> {
+    Ok(jsonl::python_json_marked(&Json::Object(parameters(experiment_dir)?)))
 }
 
 #[cfg(test)]

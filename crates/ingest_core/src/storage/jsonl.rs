@@ -155,8 +155,22 @@ fn write_list<T>(
     out.push(']');
 }
 
-/// Re-serializes JSON parsed by `parse_python` (non-finite floats and strings as it marked them).
-fn write_json(out: &mut String, value: &Json, style: Style) {
+/// How the strings of a tree are read: as they are (a tree built in code, or parsed as strict
+/// JSON), or as `parse_python` marked them (its marker strings are non-finite floats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strings {
+    Plain,
+    Marked,
+}
+
+fn write_json(out: &mut String, value: &Json, style: Style, strings: Strings) {
+    fn text(s: &str, strings: Strings) -> &str {
+        if strings == Strings::Marked {
+            unmarked(s)
+        } else {
+            s
+        }
+    }
     match value {
         Json::Null => out.push_str("null"),
         Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -167,20 +181,20 @@ fn write_json(out: &mut String, value: &Json, style: Style) {
                 let _ = write!(out, "{n}");
             }
         },
-        Json::String(s) => match non_finite(value) {
+        Json::String(s) => match non_finite(value).filter(|_| strings == Strings::Marked) {
             Some(v) => write_float(out, v, style),
-            None => write_string(out, unmarked(s), style),
+            None => write_string(out, text(s, strings), style),
         },
-        Json::Array(items) => write_list(out, items, style, |out, item| write_json(out, item, style)),
+        Json::Array(items) => write_list(out, items, style, |out, item| write_json(out, item, style, strings)),
         Json::Object(map) => {
             out.push('{');
             for (i, (key, item)) in map.iter().enumerate() {
                 if i > 0 {
                     out.push_str(style.item_separator());
                 }
-                write_string(out, unmarked(key), style);
+                write_string(out, text(key, strings), style);
                 out.push_str(style.key_separator());
-                write_json(out, item, style);
+                write_json(out, item, style, strings);
             }
             out.push('}');
         }
@@ -205,7 +219,7 @@ pub fn write_value(out: &mut String, value: &Value, style: Style) {
             Element::Float(v) => write_float(out, v, style),
         }),
         Value::Json(text) => match parse_python(text) {
-            Some(parsed) => write_json(out, &parsed, style),
+            Some(parsed) => write_json(out, &parsed, style, Strings::Marked),
             None => write_string(out, text, style),
         },
     }
@@ -272,15 +286,43 @@ pub fn entries_body(table: &Table, rows: std::ops::Range<usize>) -> String {
 /// (insertion order, as Python's dicts), `", "` / `": "`, ASCII escapes.
 pub fn python_json(value: &Json) -> String {
     let mut out = String::new();
-    write_json(&mut out, value, Style::Python);
+    write_json(&mut out, value, Style::Python, Strings::Plain);
     out
 }
 
-/// A parsed line (see `parse_line`) as strict JSON text.
+/// `value` as strict JSON text (a request body).
 pub fn wire_json(value: &Json) -> String {
     let mut out = String::new();
-    write_json(&mut out, value, Style::Wire);
+    write_json(&mut out, value, Style::Wire, Strings::Plain);
     out
+}
+
+/// A marked tree (of `parse_marked`, `parse_line` and `marked`) as Python's `json.dumps` writes it.
+pub fn python_json_marked(value: &Json) -> String {
+    let mut out = String::new();
+    write_json(&mut out, value, Style::Python, Strings::Marked);
+    out
+}
+
+/// A marked tree as strict JSON text (a request body: non-finite floats are `null`).
+pub fn wire_json_marked(value: &Json) -> String {
+    let mut out = String::new();
+    write_json(&mut out, value, Style::Wire, Strings::Marked);
+    out
+}
+
+/// `s` as a string of a marked tree (so that a real `"\u0000NaN"` stays a string).
+pub fn marked(s: &str) -> Json {
+    if s.starts_with('\u{0}') {
+        Json::String(format!("\u{0}{s}"))
+    } else {
+        Json::String(s.to_string())
+    }
+}
+
+/// Parses JSON text that may hold Python's non-finite literals into a marked tree.
+pub fn parse_marked(text: &str) -> serde_json::Result<Json> {
+    serde_json::from_str(&quote_non_finite(text))
 }
 
 /// Makes Python's JSON (bare `NaN` / `Infinity` / `-Infinity` outside strings) parseable by
@@ -344,10 +386,9 @@ fn unmarked(s: &str) -> &str {
     s.strip_prefix('\u{0}').unwrap_or(s)
 }
 
-/// Parses JSON text that may hold Python's non-finite literals (as the SDK's files and the engine's
-/// `Value::Json` do); strings and non-finite floats stay marked (see `quote_non_finite`).
+/// `parse_marked`, `None` for text that is not JSON.
 fn parse_python(text: &str) -> Option<Json> {
-    serde_json::from_str(&quote_non_finite(text)).ok()
+    parse_marked(text).ok()
 }
 
 /// A parsed SDK value as an engine value: non-finite floats at the top level or in a list of
@@ -377,13 +418,13 @@ fn from_json(value: Json) -> Value {
 
 fn stored_json(value: &Json) -> Value {
     let mut text = String::new();
-    write_json(&mut text, value, Style::Stored);
+    write_json(&mut text, value, Style::Stored, Strings::Marked);
     Value::Json(text.into())
 }
 
 /// Parses one line the SDK (or this engine) wrote, Python's non-finite literals included; `None`
 /// unless it is a JSON object. Strings and non-finite floats stay marked (see `quote_non_finite`):
-/// `python_json` and `wire_json` write them as they were.
+/// `*_marked` writers write them as they were; compare them only with other marked trees.
 pub(crate) fn parse_line(line: &str) -> Option<Json> {
     parse_python(line).filter(Json::is_object)
 }

@@ -6,7 +6,7 @@
  * each engine reads both trees. A failing program is shrunk (ops, then fields, removed while it
  * still fails) and printed.
  *
- * `DASH_DIFF_RUNS` (default 120) and `DASH_DIFF_SEED` (default fixed) size and pick the run.
+ * `DASH_DIFF_RUNS` (default 300) and `DASH_DIFF_SEED` (default fixed) size and pick the run.
  */
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -30,7 +30,7 @@ interface Program {
   ops: Op[];
 }
 
-const RUNS = Number(process.env.DASH_DIFF_RUNS ?? 120);
+const RUNS = Number(process.env.DASH_DIFF_RUNS ?? 300);
 const SEED = Number(process.env.DASH_DIFF_SEED ?? 20261201);
 
 // ---- generating programs ----
@@ -239,6 +239,34 @@ function differences(sdkDir: string, ourDir: string): string[] {
   return problems;
 }
 
+/** What the SDK's `read()` gives for each topic of each request, from the tree under `root`. */
+function sdkReads(root: string, requests: { prefix: string; topics: string[] }[]): Record<string, unknown[]>[] {
+  const output = execFileSync(python, [join(__dirname, "python", "sdk_program.py"), "read", root], {
+    input: JSON.stringify(requests),
+    stdio: ["pipe", "pipe", "pipe"],
+    timeout: 600_000,
+    maxBuffer: 1 << 28,
+  });
+  return output
+    .toString()
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => parsePythonJson(line) as Record<string, unknown[]>);
+}
+
+/** What our `read()` gives for each of `topics`, from the tree under `root`. */
+async function ourReads(root: string, prefix: string, topics: string[]): Promise<Record<string, unknown[]>> {
+  await using experiment = await Experiment.open(prefix, { dashRoot: root });
+  const out: Record<string, unknown[]> = {};
+  for (const topic of topics) out[topic] = (await experiment.track(topic).read()).entries;
+  return out;
+}
+
+/** Entries with equal timestamps merged in order (documented: the SDK's reader keeps a row per flush). */
+function merged(entries: unknown[]): unknown[] {
+  return rows(entries.map((entry) => pythonJson(entry, "entry")).join("\n"));
+}
+
 /** Runs `programs` through both engines; the differences of each, by index. */
 async function compare(programs: Program[]): Promise<Map<number, string[]>> {
   const [sdkRoot, ourRoot] = [tempRoot(), tempRoot()];
@@ -252,6 +280,30 @@ async function compare(programs: Program[]): Promise<Map<number, string[]>> {
     } catch (error) {
       found.set(i, [`dash-ingest threw: ${String(error)}`]);
     }
+  }
+  // Each engine reads both trees: ours and the SDK's must read the same entries.
+  const requests = programs.map((program) => ({
+    prefix: program.prefix,
+    topics: [...new Set(program.ops.flatMap((step) => (step.op === "append" ? [step.topic] : [])))],
+  }));
+  const [sdkOfSdk, sdkOfOurs] = [sdkReads(sdkRoot, requests), sdkReads(ourRoot, requests)];
+  for (const [i, { prefix, topics }] of requests.entries()) {
+    if (found.has(i)) continue;
+    const [oursOfSdk, oursOfOurs] = [await ourReads(sdkRoot, prefix, topics), await ourReads(ourRoot, prefix, topics)];
+    const problems = topics.flatMap((topic) => {
+      const views = {
+        "the SDK reading its tree (merged)": merged(sdkOfSdk[i]?.[topic] ?? []),
+        "the SDK reading ours": sdkOfOurs[i]?.[topic],
+        "us reading the SDK's": oursOfSdk[topic],
+      };
+      return Object.entries(views)
+        .filter(([, view]) => !sameValue(view, oursOfOurs[topic]))
+        .map(
+          ([who, view]) =>
+            `${topic}: ${who} differs from us reading ours\n  ${pythonJson(view, "view")}\n  ${pythonJson(oursOfOurs[topic], "view")}`,
+        );
+    });
+    if (problems.length > 0) found.set(i, problems);
   }
   return found;
 }

@@ -158,9 +158,9 @@ describe.runIf(runsWithPython("json"))("floats are written as Python writes them
     // JSON has no -0: it travels as the text "-0", which float() reads back as -0.0.
     const input = JSON.stringify(values.map((v) => (Object.is(v, -0) ? "-0" : v)));
     const reprs = JSON.parse(execFileSync(python, ["-c", script], { input, encoding: "utf8" })) as string[];
-    // TypeScript: integral numbers are ints (as Python writes an int), others Python's float repr.
+    // TypeScript: exact integers are ints (as Python writes an int), others Python's float repr.
     const ours = values.map((v) => pythonJson(v, "v"));
-    const expected = values.map((v, i) => (Number.isInteger(v) && !Object.is(v, -0) ? JSON.stringify(v) : reprs[i]));
+    const expected = values.map((v, i) => (Number.isSafeInteger(v) && !Object.is(v, -0) ? JSON.stringify(v) : reprs[i]));
     expect(ours).toEqual(expected);
     // Rust: the engine's floats (all doubles) in an exported data.jsonl.
     const experiment = await new Experiment("rec/floats", { dashRoot: tempRoot() }).start();

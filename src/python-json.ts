@@ -49,8 +49,9 @@ function pythonFloat(value: number): string {
 
 function pythonNumber(value: number, path: string, nonFinite: NonFinite): string {
   if (Object.is(value, -0)) return "-0.0";
-  // An integral number is written as Python writes an int (JS cannot tell 3 from 3.0).
-  if (Number.isInteger(value)) return JSON.stringify(value);
+  // An integral number is written as Python writes an int (JS cannot tell 3 from 3.0), where it
+  // is exact: beyond 2^53 a double is a float, as Python writes it (-3.3261620356373033e+19).
+  if (Number.isSafeInteger(value)) return JSON.stringify(value);
   if (Number.isFinite(value)) return pythonFloat(value);
   if (nonFinite === "reject") {
     throw dashTypeError("ERR_DASH_UNSUPPORTED_VALUE", `${path} is ${value}; only finite numbers can be stored here`);

@@ -91,10 +91,70 @@ describe("read formats", () => {
     await experiment.complete();
   });
 
+  it("columns: one array per column, doubles for all-number columns, absent cells undefined", async () => {
+    const { experiment, track } = await known();
+    const { count, columns } = await track.read({ format: "columns" });
+    expect(count).toBe(3);
+    expect(columns.timestamp).toEqual(Float64Array.of(1, 2, 3.5));
+    expect(columns.step).toEqual(Float64Array.of(1, 2, 3));
+    expect(columns.x).toBeInstanceOf(Float64Array);
+    expect(columns.label).toEqual(["a", "b", undefined]);
+    expect(columns.q).toEqual([Float32Array.of(1, 2), undefined, undefined]);
+    const ranged = await track.read({ format: "columns", start: 2, columns: ["x"] });
+    expect(ranged).toEqual({ count: 2, columns: { timestamp: Float64Array.of(2, 3.5), x: Float64Array.of(0.5, 0.75) } });
+    await experiment.complete();
+  });
+
+  it("columns: the same cells as json for random appends, flushed or not, across segments", async () => {
+    const value = fc.oneof(
+      fc.double(),
+      fc.integer(),
+      fc.string(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.array(fc.double(), { maxLength: 3 }),
+      fc.array(fc.string(), { maxLength: 2 }),
+    );
+    const entry = fc.record({
+      ts: fc.integer({ min: 0, max: 30 }).map((n) => n / 4),
+      data: fc.dictionary(fc.constantFrom("a", "b", "c", "__proto__"), value, { maxKeys: 3 }),
+      flush: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(entry, { minLength: 1, maxLength: 40 }),
+        fc.constantFrom<string[] | undefined>(undefined, ["a"], ["b", "c"]),
+        async (appends, projection) => {
+          const experiment = await new Experiment("read/columns-prop", { dashRoot: tempRoot() }).start();
+          const track = experiment.track("t");
+          for (const { ts, data, flush } of appends) {
+            track.append(data, ts);
+            if (flush) await experiment.flush();
+          }
+          const { entries } = await track.read({ columns: projection });
+          const { count, columns } = await track.read({ format: "columns", columns: projection });
+          await experiment.complete();
+          expect(count).toBe(entries.length);
+          expect([...columns.timestamp]).toEqual(entries.map((e) => e.timestamp));
+          const names = new Set(entries.flatMap((e) => Object.keys(e)));
+          expect(new Set(Object.keys(columns))).toEqual(names.size === 0 ? new Set(["timestamp"]) : names);
+          for (const name of names) {
+            const cells = entries.map((e) => (Object.hasOwn(e, name) ? e[name] : undefined));
+            const column = columns[name] as unknown[] | Float64Array;
+            expect(Array.from(column), name).toEqual(cells);
+            expect(column instanceof Float64Array, name).toBe(cells.every((c) => typeof c === "number"));
+          }
+        },
+      ),
+      { numRuns: 60, seed: 20261202 },
+    );
+  });
+
   it("an empty and a missing track give the empty shape of every format", async () => {
     const experiment = await new Experiment("read/empty", { dashRoot: tempRoot() }).start();
     for (const track of [experiment.track("missing"), experiment.track("emptied")]) {
       expect(await track.read()).toEqual({ entries: [], count: 0 });
+      expect(await track.read({ format: "columns" })).toEqual({ count: 0, columns: { timestamp: new Float64Array(0) } });
       expect((await track.read({ format: "jsonl" })).length).toBe(0);
       expect(await duckOf(await track.read({ format: "parquet" }))).toEqual([]);
       expect(await track.read({ format: "mocap" })).toEqual({

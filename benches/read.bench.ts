@@ -1,15 +1,19 @@
 /**
- * Read-side scaling: a full read versus a 1% time-range read of one large track, and floor-match
- * lookups (`findByTime`) on a slice.
+ * Read-side scaling: a full read (rows and columns) versus a 1% time-range read of one large
+ * track, floor-match lookups (`findByTime`) on a slice, and the same segments read by peers in the
+ * same run: DuckDB (columns and row objects) and pyarrow's `read_table` (from `.venv-mldash`, if
+ * it has pyarrow: `.venv-mldash/bin/pip install pyarrow`).
  *
  *   npm run bench:read             # 10,000,000 rows
  *   npm run bench:read -- --quick  # 1,000,000 rows
  *
  * Results go to benches/results/read.json.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import { DuckDBInstance } from "@duckdb/node-api";
 import b from "benny";
 import { Experiment } from "../src/index.js";
 
@@ -33,6 +37,28 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return median(samples);
 }
 
+const PYTHON = join(__dirname, "..", ".venv-mldash", "bin", "python");
+
+/** pyarrow's `read_table` over `files` (median of REPEATS, in ms, timed inside Python), if it is there. */
+function pyarrowMs(files: string[]): number | undefined {
+  if (!existsSync(PYTHON)) return undefined;
+  const script = `
+import json, sys, time
+try:
+    import pyarrow.parquet as pq
+except ImportError:
+    print("null"); sys.exit()
+files = json.loads(sys.argv[1])
+samples = []
+for _ in range(${REPEATS}):
+    start = time.perf_counter()
+    table = pq.read_table(files)
+    samples.append((time.perf_counter() - start) * 1000)
+print(sorted(samples)[len(samples) // 2])`;
+  const out = execFileSync(PYTHON, ["-c", script, JSON.stringify(files)], { encoding: "utf8" }).trim();
+  return out === "null" ? undefined : Number(out);
+}
+
 async function main(): Promise<void> {
   const machine = `${cpus().length} x ${cpus()[0]?.model ?? "cpu"}, Node ${process.version}`;
   const root = mkdtempSync(join(tmpdir(), "dash-read-bench-"));
@@ -47,6 +73,16 @@ async function main(): Promise<void> {
     const onePercent = { start: duration * 0.42, end: duration * 0.43 - 1 / RATE };
 
     const fullMs = await timed(() => track.read());
+    const columnsMs = await timed(() => track.read({ format: "columns" }));
+    const dir = join(experiment.dir as string, "tracks", "robot_position");
+    const segments = readdirSync(dir)
+      .filter((f) => f.endsWith(".parquet"))
+      .map((f) => join(dir, f));
+    const source = `read_parquet([${segments.map((f) => `'${f}'`).join(", ")}])`;
+    const duck = await (await DuckDBInstance.create(":memory:")).connect();
+    const duckColumnsMs = await timed(async () => (await duck.runAndReadAll(`SELECT * FROM ${source}`)).getColumnsJS());
+    const duckRowsMs = await timed(async () => (await duck.runAndReadAll(`SELECT * FROM ${source}`)).getRowObjectsJS());
+    const arrowMs = pyarrowMs(segments);
     const rangeMs = await timed(() => track.read(onePercent));
     const rangeRows = (await track.read(onePercent)).count;
     const slice = await track.slice(onePercent.start, onePercent.end);
@@ -69,6 +105,10 @@ async function main(): Promise<void> {
       machine,
       rows: ROWS,
       fullReadMs: fullMs,
+      columnsReadMs: columnsMs,
+      duckdbColumnsMs: duckColumnsMs,
+      duckdbRowObjectsMs: duckRowsMs,
+      pyarrowReadTableMs: arrowMs ?? null,
       onePercentRows: rangeRows,
       onePercentReadMs: rangeMs,
       rangeToFullRatio: rangeMs / fullMs,
@@ -78,8 +118,26 @@ async function main(): Promise<void> {
     console.log("| read | rows | median ms | share of the full read |");
     console.log("|---|---:|---:|---:|");
     console.log(`| full read() | ${ROWS.toLocaleString()} | ${fullMs.toFixed(0)} | 100% |`);
+    console.log(
+      `| full read({ format: "columns" }) | ${ROWS.toLocaleString()} | ${columnsMs.toFixed(0)} | ${((100 * columnsMs) / fullMs).toFixed(1)}% |`,
+    );
     console.log(`| 1% time range | ${rangeRows.toLocaleString()} | ${rangeMs.toFixed(1)} | ${((100 * rangeMs) / fullMs).toFixed(1)}% |`);
     console.log(`findByTime: ${Math.round(lookupsPerSecond).toLocaleString()} lookups/s`);
+    const rate = (ms: number) => `${((ROWS / ms) * 1e-3).toFixed(1)} M rows/s`;
+    console.log("\nThe same segments, same run (full read, median ms):");
+    console.log("| reader | median ms | rate | columns read vs it |");
+    console.log("|---|---:|---:|---:|");
+    const peers: [string, number | undefined][] = [
+      ['dash-ingest read({ format: "columns" })', columnsMs],
+      ["dash-ingest read() (row objects)", fullMs],
+      ["DuckDB (node-api), columns", duckColumnsMs],
+      ["DuckDB (node-api), row objects", duckRowsMs],
+      ["pyarrow read_table", arrowMs],
+    ];
+    for (const [name, ms] of peers) {
+      if (ms === undefined) console.log(`| ${name} | not installed | | |`);
+      else console.log(`| ${name} | ${ms.toFixed(0)} | ${rate(ms)} | ${(ms / columnsMs).toFixed(2)}× |`);
+    }
     writeFileSync(join(__dirname, "results", `read${quick ? "-quick" : ""}.json`), `${JSON.stringify(results, null, 2)}\n`);
   } finally {
     rmSync(root, { recursive: true, force: true });

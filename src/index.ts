@@ -18,7 +18,7 @@ export { FilesBuilder } from "./files.js";
 export type { FileRecord, ImageInput, SaveImageOptions, SaveOptions } from "./files.js";
 export type { LogLevel, LogOptions, Logs, MetricReadResult, Params } from "./records.js";
 export type { TypedArray } from "./wire.js";
-export type { Entry, FieldValue } from "./rows.js";
+export type { ColumnValues, Entry, FieldValue, TrackColumns } from "./rows.js";
 export type { EngineTuning } from "./config.js";
 export { ERROR_CODES } from "./errors.js";
 export type { DashError, DashErrorCode } from "./errors.js";

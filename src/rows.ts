@@ -25,82 +25,138 @@ export type FieldValue = number | boolean | string | bigint | null | number[] | 
 /** An entry read back: its timestamp plus its (flattened) fields. */
 export type Entry = { timestamp: number } & Record<string, FieldValue>;
 
-/** Decodes wire `rows` from the engine into entries. */
-export function decodeRows(bytes: Uint8Array): Entry[] {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let pos = 0;
-  const u32 = (): number => {
-    const v = view.getUint32(pos, true);
-    pos += 4;
+/** Reads the engine's wire values (see `encode_value` in `wire.rs`) from a position on. */
+class WireReader {
+  readonly #bytes: Uint8Array;
+  readonly #view: DataView;
+  pos = 0;
+
+  constructor(bytes: Uint8Array) {
+    this.#bytes = bytes;
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  u8(): number {
+    return this.#view.getUint8(this.pos++);
+  }
+
+  u32(): number {
+    const v = this.#view.getUint32(this.pos, true);
+    this.pos += 4;
     return v;
-  };
-  const text = (): string => {
-    const len = u32();
-    const s = utf8Decoder.decode(bytes.subarray(pos, pos + len));
-    pos += len;
+  }
+
+  f64(): number {
+    const v = this.#view.getFloat64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
+
+  text(): string {
+    const len = this.u32();
+    const s = utf8Decoder.decode(this.#bytes.subarray(this.pos, this.pos + len));
+    this.pos += len;
     return s;
-  };
-  const value = (): FieldValue => {
-    const tag = view.getUint8(pos++);
+  }
+
+  /** `count` doubles from the next multiple of 8, copied into an array the caller owns. */
+  doubles(count: number): Float64Array {
+    this.pos = (this.pos + 7) & ~7;
+    const start = this.#bytes.byteOffset + this.pos;
+    this.pos += count * 8;
+    return new Float64Array(this.#bytes.buffer.slice(start, start + count * 8));
+  }
+
+  value(): FieldValue {
+    const tag = this.u8();
     switch (tag) {
       case TAG_NULL:
         return null;
-      case TAG_F64: {
-        const v = view.getFloat64(pos, true);
-        pos += 8;
-        return v;
-      }
+      case TAG_F64:
+        return this.f64();
       case TAG_TRUE:
         return true;
       case TAG_FALSE:
         return false;
       case TAG_STR:
-        return text();
+        return this.text();
       case TAG_BIGINT: {
-        const v = view.getBigInt64(pos, true);
-        pos += 8;
+        const v = this.#view.getBigInt64(this.pos, true);
+        this.pos += 8;
         return v;
       }
       case TAG_F64_LIST: {
-        const count = u32();
+        const count = this.u32();
         const out = new Array<number>(count);
-        for (let i = 0; i < count; i++, pos += 8) out[i] = view.getFloat64(pos, true);
+        for (let i = 0; i < count; i++) out[i] = this.f64();
         return out;
       }
       case TAG_TYPED: {
-        const Ctor = ELEM_CONSTRUCTORS[view.getUint8(pos++)];
-        const len = u32();
+        const Ctor = ELEM_CONSTRUCTORS[this.u8()];
+        const len = this.u32();
         if (Ctor === undefined) throw new Error("dash-ingest: unknown element code from the engine");
-        pos = (pos + 7) & ~7; // the bytes start at a multiple of 8 (see TAG_TYPED in wire.rs)
+        this.pos = (this.pos + 7) & ~7; // the bytes start at a multiple of 8 (see TAG_TYPED in wire.rs)
         // Copy into a fresh, aligned buffer the caller owns (Buffer#slice would share memory).
         const copy = new Uint8Array(len);
-        copy.set(bytes.subarray(pos, pos + len));
-        pos += len;
+        copy.set(this.#bytes.subarray(this.pos, this.pos + len));
+        this.pos += len;
         return new Ctor(copy.buffer, 0, len / Ctor.BYTES_PER_ELEMENT);
       }
       case TAG_JSON:
-        return parsePythonJson(text()) as unknown[] | Record<string, unknown>;
+        return parsePythonJson(this.text()) as unknown[] | Record<string, unknown>;
       default:
         throw new Error(`dash-ingest: unknown value tag ${tag} from the engine`);
     }
-  };
+  }
+}
 
+/** Sets `name` as an own property: a field named "__proto__" is data (assigning would set the prototype). */
+function setOwn(target: Record<string, unknown>, name: string, item: unknown): void {
+  if (name === "__proto__") Object.defineProperty(target, name, { value: item, enumerable: true, writable: true, configurable: true });
+  else target[name] = item;
+}
+
+/** Decodes wire `rows` from the engine into entries. */
+export function decodeRows(bytes: Uint8Array): Entry[] {
+  const reader = new WireReader(bytes);
   const names: string[] = [];
-  for (let i = u32(); i > 0; i--) names.push(text());
-  // A field named "__proto__" is data like any other: assigning it would set the prototype.
-  const own = (entry: Entry, name: string, item: unknown) =>
-    Object.defineProperty(entry, name, { value: item, enumerable: true, writable: true, configurable: true });
-  const rows = u32();
+  for (let i = reader.u32(); i > 0; i--) names.push(reader.text());
+  const rows = reader.u32();
   const entries: Entry[] = new Array(rows);
   for (let r = 0; r < rows; r++) {
-    const entry: Entry = { timestamp: view.getFloat64(pos, true) } as Entry;
-    pos += 8;
-    for (let f = u32(); f > 0; f--) {
-      const name = names[u32()] as string;
-      if (name === "__proto__") own(entry, name, value());
-      else entry[name] = value();
-    }
+    const entry: Entry = { timestamp: reader.f64() } as Entry;
+    for (let f = reader.u32(); f > 0; f--) setOwn(entry, names[reader.u32()] as string, reader.value());
     entries[r] = entry;
   }
   return entries;
+}
+
+/** A column of `read({ format: "columns" })`: numbers as doubles, other values with absent cells `undefined`. */
+export type ColumnValues = Float64Array | (FieldValue | undefined)[];
+
+/** What `read({ format: "columns" })` resolves to: one array per column, no object per row. */
+export interface TrackColumns {
+  count: number;
+  columns: { timestamp: Float64Array } & Record<string, ColumnValues>;
+}
+
+/** See `COLUMN_NUMBERS` / `COLUMN_VALUES` in `merge/rows.rs`. */
+const COLUMN_NUMBERS = 0;
+
+/** Decodes wire `columns` from the engine. */
+export function decodeColumns(bytes: Uint8Array): TrackColumns {
+  const reader = new WireReader(bytes);
+  const count = reader.u32();
+  const columns = { timestamp: reader.doubles(count) } as TrackColumns["columns"];
+  for (let c = reader.u32(); c > 0; c--) {
+    const name = reader.text();
+    let values: ColumnValues;
+    if (reader.u8() === COLUMN_NUMBERS) values = reader.doubles(count);
+    else {
+      values = new Array(count);
+      for (let r = 0; r < count; r++) values[r] = reader.u8() === 1 ? reader.value() : undefined;
+    }
+    setOwn(columns, name, values);
+  }
+  return { count, columns };
 }

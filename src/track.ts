@@ -2,7 +2,7 @@
 import { dashRangeError, dashTypeError, describe } from "./errors.js";
 import type { AppendOptions, Recorder } from "./recorder.js";
 import { TrackSlice } from "./slice.js";
-import type { Entry } from "./rows.js";
+import { decodeColumns, type Entry, type TrackColumns } from "./rows.js";
 import { isPlainObject, newShapeCache } from "./wire.js";
 
 export type { AppendOptions } from "./recorder.js";
@@ -10,7 +10,7 @@ export type { AppendOptions } from "./recorder.js";
 /** The fields of one entry. Nested plain objects are flattened to dotted names. */
 export type TrackData = Record<string, unknown>;
 
-export type ReadFormat = "json" | "jsonl" | "parquet" | "mocap";
+export type ReadFormat = "json" | "jsonl" | "parquet" | "mocap" | "columns";
 
 export interface ReadOptions<F extends ReadFormat = ReadFormat> {
   /** Earliest timestamp to include (inclusive). */
@@ -19,7 +19,7 @@ export interface ReadOptions<F extends ReadFormat = ReadFormat> {
   end?: number;
   /** Fields to keep; `timestamp` is always kept. */
   columns?: string[];
-  /** `"json"` (default), `"jsonl"`, `"parquet"` or `"mocap"`. */
+  /** `"json"` (default), `"columns"`, `"jsonl"`, `"parquet"` or `"mocap"`. */
   format?: F;
 }
 
@@ -48,7 +48,13 @@ export interface MocapResult {
 }
 
 /** What `read` resolves to for each format. */
-export type ReadOutput<F extends ReadFormat> = F extends "json" ? ReadResult : F extends "mocap" ? MocapResult : Buffer;
+export type ReadOutput<F extends ReadFormat> = F extends "json"
+  ? ReadResult
+  : F extends "mocap"
+    ? MocapResult
+    : F extends "columns"
+      ? TrackColumns
+      : Buffer;
 
 /** Frame rate the SDK reports for mocap output when a track does not say otherwise. */
 const MOCAP_DEFAULT_FPS = 30;
@@ -139,7 +145,10 @@ export class TrackBuilder {
   /**
    * Reads entries sorted by timestamp, equal timestamps merged; sees every append made before the
    * call, flushed or not. `start`/`end` are inclusive; `columns` projects (timestamp always kept).
-   * Formats: `"json"` → `{ entries, count }`; `"jsonl"` → a Buffer of JSON lines (as the Python SDK
+   * Formats: `"json"` → `{ entries, count }`; `"columns"` → `{ count, columns }`, one array per
+   * column (a `Float64Array` for timestamps and for fields whose every cell is a number; other
+   * fields as arrays of their values, absent cells `undefined`), no object per row; `"jsonl"` →
+   * a Buffer of JSON lines (as the Python SDK
    * writes them); `"parquet"` → a Buffer holding one Parquet file; `"mocap"` → the SDK's mocap shape.
    */
   async read<F extends ReadFormat = "json">(options: ReadOptions<F> = {}): Promise<ReadOutput<F>> {
@@ -147,10 +156,10 @@ export class TrackBuilder {
       throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `read options must be an object, got ${describe(options)}`);
     }
     const format: ReadFormat = options.format ?? "json";
-    if (!["json", "jsonl", "parquet", "mocap"].includes(format)) {
+    if (!["json", "columns", "jsonl", "parquet", "mocap"].includes(format)) {
       throw dashRangeError(
         "ERR_DASH_INVALID_ARGUMENT",
-        `read: unknown format ${describe(format)}; use "json", "jsonl", "parquet" or "mocap"`,
+        `read: unknown format ${describe(format)}; use "json", "columns", "jsonl", "parquet" or "mocap"`,
       );
     }
     const { columns } = options;
@@ -161,6 +170,9 @@ export class TrackBuilder {
     const end = bound("read: end", options.end, Infinity);
     if (format === "jsonl" || format === "parquet") {
       return (await this.#recorder.readBytes(this.#id, start, end, columns, format)) as ReadOutput<F>;
+    }
+    if (format === "columns") {
+      return decodeColumns(await this.#recorder.readBytes(this.#id, start, end, columns, "columns")) as ReadOutput<F>;
     }
     const entries = await this.#recorder.readEntries(this.#id, start, end, columns);
     if (format === "mocap") return toMocap(this.topic, entries) as ReadOutput<F>;

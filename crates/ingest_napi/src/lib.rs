@@ -343,7 +343,8 @@ impl NativeEngine {
     }
 
     /// Resolves with the rows of `topic` with `start <= timestamp <= end`, projected to `columns`
-    /// if given, as `format`: `"rows"` (wire rows), `"jsonl"` or `"parquet"`.
+    /// if given, as `format`: `"rows"` / `"columns"` (wire rows or columns), `"jsonl"` or
+    /// `"parquet"`.
     #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
     pub fn read(
         &self,
@@ -358,6 +359,7 @@ impl NativeEngine {
             "rows" => ReadFormat::Rows,
             "jsonl" => ReadFormat::JsonLines,
             "parquet" => ReadFormat::Parquet,
+            "columns" => ReadFormat::Columns,
             _ => return Err(napi::Error::from_reason(format!("unknown read format {format:?}"))),
         };
         let query = ReadQuery {

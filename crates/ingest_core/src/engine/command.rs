@@ -95,6 +95,8 @@ pub enum ReadFormat {
     JsonLines,
     /// One self-contained Parquet file.
     Parquet,
+    /// Wire `columns` (see [`crate::merge::rows::encode_columns`]).
+    Columns,
 }
 
 /// A read: rows with `start <= timestamp <= end`, optionally only some columns.

@@ -537,6 +537,7 @@ impl Writer {
             ReadFormat::Rows => crate::merge::rows::encode_rows(&rows),
             ReadFormat::JsonLines => jsonl::write_rows(&rows).into_bytes(),
             ReadFormat::Parquet => segment::to_bytes(&rows)?,
+            ReadFormat::Columns => crate::merge::rows::encode_columns(&rows),
         })
     }
 

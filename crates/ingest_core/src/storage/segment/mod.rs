@@ -71,6 +71,40 @@ mod tests {
         std::fs::remove_dir_all(dir).ok();
     }
 
+    /// What the files guarantee is declared for other engines: rows sorted by the timestamp
+    /// (`sorting_columns`), and min/max statistics on the timestamp and every number column.
+    #[test]
+    fn declares_sorting_and_number_statistics() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let mut table = Table::new();
+        let (x, label) = (ColumnName::from("x"), ColumnName::from("label"));
+        for i in 0..100 {
+            let row = [
+                (&x, Value::F64(f64::from(i) * 0.5)),
+                (&label, Value::Str(format!("l{i}").into())),
+            ];
+            table.push(f64::from(i), row.into_iter());
+        }
+        let path = std::env::temp_dir().join(format!("dash-seg-meta-{}.parquet", std::process::id()));
+        std::fs::write(&path, to_bytes(&table).unwrap()).unwrap();
+        let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+        let group = reader.metadata().row_group(0);
+        let sorting = group.sorting_columns().expect("sorting columns declared");
+        assert_eq!(
+            (sorting.len(), sorting[0].column_idx, sorting[0].descending),
+            (1, 0, false)
+        );
+        for (column, min, max) in [(0, 0.0, 99.0), (1, 0.0, 49.5)] {
+            match group.column(column).statistics() {
+                Some(parquet::file::statistics::Statistics::Double(s)) => {
+                    assert_eq!((s.min_opt(), s.max_opt()), (Some(&min), Some(&max)), "column {column}");
+                }
+                other => panic!("column {column}: {other:?}"),
+            }
+        }
+        std::fs::remove_file(path).ok();
+    }
+
     #[test]
     fn every_kind_round_trips_with_absent_cells() {
         let dir = std::env::temp_dir().join(format!("dash-seg-{}", std::process::id()));

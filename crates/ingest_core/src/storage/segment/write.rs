@@ -9,7 +9,7 @@ use parquet::basic::{Compression, Encoding, IntType, LogicalType, Repetition, Ty
 use parquet::column::writer::ColumnWriter;
 use parquet::data_type::ByteArray;
 use parquet::errors::ParquetError;
-use parquet::file::metadata::KeyValue;
+use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::{ColumnPath, Type};
@@ -98,7 +98,14 @@ fn properties(columns: &[(&Column, Kind)], rows: usize) -> PResult<WriterPropert
         // Dictionaries serve repeated strings (labels, sources, tags); a column of unique strings
         // falls back to plain pages after this much instead of interning its first megabyte.
         .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES)
-        .set_column_encoding(ColumnPath::new(vec![TIMESTAMP.into()]), Encoding::BYTE_STREAM_SPLIT);
+        .set_column_encoding(ColumnPath::new(vec![TIMESTAMP.into()]), Encoding::BYTE_STREAM_SPLIT)
+        // Rows are sorted by timestamp (the first column), unique per segment: declared, so other
+        // engines (DuckDB, DataFusion, polars) can skip sorting and prune by it.
+        .set_sorting_columns(Some(vec![SortingColumn {
+            column_idx: 0,
+            descending: false,
+            nulls_first: false,
+        }]));
     for (column, kind) in columns {
         let path = leaf_path(&column.name, *kind);
         builder = match kind {

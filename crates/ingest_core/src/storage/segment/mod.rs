@@ -83,7 +83,7 @@ mod tests {
                 (&x, Value::F64(f64::from(i) * 0.5)),
                 (&label, Value::Str(format!("l{i}").into())),
             ];
-            table.push(f64::from(i), row.into_iter());
+            table.push(f64::from(i), row);
         }
         let path = std::env::temp_dir().join(format!("dash-seg-meta-{}.parquet", std::process::id()));
         std::fs::write(&path, to_bytes(&table).unwrap()).unwrap();

@@ -59,11 +59,15 @@ class WireReader {
     return s;
   }
 
-  /** `count` doubles from the next multiple of 8, copied into an array the caller owns. */
+  /**
+   * `count` doubles from the next multiple of 8: a view of the engine's answer where it is
+   * 8-aligned in memory (the answer is the caller's alone), a copy otherwise.
+   */
   doubles(count: number): Float64Array {
     this.pos = (this.pos + 7) & ~7;
     const start = this.#bytes.byteOffset + this.pos;
     this.pos += count * 8;
+    if (start % 8 === 0) return new Float64Array(this.#bytes.buffer, start, count);
     return new Float64Array(this.#bytes.buffer.slice(start, start + count * 8));
   }
 

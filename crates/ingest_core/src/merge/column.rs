@@ -315,6 +315,10 @@ impl Column {
 
     /// Appends the rows of `other` (same name) after this column's `len()` rows.
     pub fn append(&mut self, other: Column) {
+        if self.is_empty() {
+            self.cells = other.cells;
+            return;
+        }
         match (&mut self.cells, other.cells) {
             (Cells::Numbers { values, present }, Cells::Numbers { values: v, present: p }) => {
                 values.extend(v);

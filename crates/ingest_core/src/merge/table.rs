@@ -173,6 +173,15 @@ impl Table {
     pub fn absorb(&mut self, newer: Table) {
         let mut newer = newer;
         newer.pad();
+        let after = match (self.timestamps.last(), newer.timestamps.first()) {
+            (Some(last), Some(first)) => first > last,
+            _ => true,
+        };
+        if after && newer.in_order {
+            // Rows all after ours, none sharing a timestamp: the columns are appended whole.
+            self.append_after(newer);
+            return;
+        }
         let targets: Vec<usize> = newer.columns.iter().map(|c| self.column_index(&c.name)).collect();
         for (row, timestamp) in newer.timestamps.iter().enumerate() {
             let at = self.begin_row(*timestamp);
@@ -182,6 +191,22 @@ impl Table {
                 }
             }
         }
+    }
+
+    /// `absorb` for a padded, in-order `newer` whose first timestamp is after our last one.
+    fn append_after(&mut self, newer: Table) {
+        let rows = self.timestamps.len();
+        self.pad();
+        for column in newer.columns {
+            let target = self.column_index(&column.name);
+            if let Some(target) = self.columns.get_mut(target) {
+                target.pad(rows);
+                target.append(column);
+            }
+        }
+        self.timestamps.extend_from_slice(&newer.timestamps);
+        self.approx_bytes += newer.approx_bytes;
+        self.pad();
     }
 
     /// Splits the rows into those whose timestamp `pick` selects and the rest, both in the
@@ -407,6 +432,56 @@ mod tests {
             first.absorb(second);
             first.normalize();
             assert_eq!(rows(&first), rows(&whole), "split at {split}");
+        }
+    }
+
+    /// Seeded random tables, split in two at a random row, absorbed (whole columns when the
+    /// second part is after the first, cell by cell otherwise) equal one table of every row.
+    #[test]
+    fn absorbing_random_parts_equals_one_table() {
+        let names = [name("a"), name("b"), name("c")];
+        let mut seed = 20_261_202_u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        };
+        for case in 0..500 {
+            let count = 1 + next(12);
+            let ordered = next(2) == 0;
+            let mut rows_in: Vec<(f64, Vec<(usize, Value)>)> = Vec::new();
+            for i in 0..count {
+                let ts = if ordered { i as f64 } else { next(6) as f64 };
+                let mut fields = Vec::new();
+                for c in 0..3 {
+                    if next(3) == 0 {
+                        continue;
+                    }
+                    let value = match next(4) {
+                        0 => Value::F64(next(100) as f64),
+                        1 => Value::Str(format!("s{}", next(5)).into()),
+                        2 => Value::Null,
+                        _ => Value::F64List(vec![next(9) as f64].into()),
+                    };
+                    fields.push((c, value));
+                }
+                rows_in.push((ts, fields));
+            }
+            let build = |part: &[(f64, Vec<(usize, Value)>)]| {
+                let mut table = Table::new();
+                for (ts, fields) in part {
+                    table.push(*ts, fields.iter().map(|(c, v)| (&names[*c], v.clone())));
+                }
+                table.normalize();
+                table
+            };
+            let whole = build(&rows_in);
+            let split = next(count + 1) as usize;
+            let mut first = build(&rows_in[..split]);
+            first.absorb(build(&rows_in[split..]));
+            first.normalize();
+            assert_eq!(rows(&first), rows(&whole), "case {case}, split at {split}");
         }
     }
 

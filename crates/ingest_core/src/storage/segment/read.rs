@@ -267,12 +267,26 @@ fn read_cells(reader: ColumnReader, kind: Kind, rows: usize) -> PResult<Option<C
         (ColumnReader::DoubleColumnReader(r), Kind::F64) => {
             let leaf = read_leaf(r, rows)?;
             let present: Vec<bool> = leaf.defs.iter().map(|d| *d > 0).collect();
+            if present.len() != rows {
+                return Ok(None);
+            }
+            // As many values as rows: every cell is present, and the values are the column.
+            if leaf.values.len() == rows {
+                return Ok(Some(Cells::Numbers(leaf.values, present)));
+            }
             let mut values = leaf.values.into_iter();
-            let dense: Option<Vec<f64>> = present
-                .iter()
-                .map(|p| if *p { values.next() } else { Some(0.0) })
-                .collect();
-            Ok(dense.filter(|d| d.len() == rows).map(|d| Cells::Numbers(d, present)))
+            let mut dense = Vec::with_capacity(rows);
+            for p in &present {
+                if !*p {
+                    dense.push(0.0);
+                    continue;
+                }
+                let Some(value) = values.next() else {
+                    return Ok(None);
+                };
+                dense.push(value);
+            }
+            Ok(Some(Cells::Numbers(dense, present)))
         }
         (reader, kind) => Ok(read_value_cells(reader, kind, rows)?.map(Cells::Values)),
     }

@@ -85,7 +85,7 @@ describe("dash-ingest ls, inspect, tail", () => {
     expect(run(["inspect", "no/such", "--dash-root", root]).stderr).toContain("ERR_DASH_NOT_FOUND");
   });
 
-  it("export writes a topic as csv, jsonl or parquet, with ranges and columns", async () => {
+  it("export writes a topic as csv, jsonl, parquet or arrow, with ranges and columns", async () => {
     const root = await fixture();
     const csv = run(["export", "look/run", "robot/position", "--format", "csv", "--start", "118", "--dash-root", root]);
     expect(csv.status, csv.stderr).toBe(0);
@@ -101,6 +101,13 @@ describe("dash-ingest ls, inspect, tail", () => {
     connection.closeSync();
     instance.closeSync();
     expect(rows).toEqual([{ n: 20n, last: 19 }]);
+    const arrows = join(tempRoot(), "pos.arrows");
+    expect(
+      run(["export", "look/run", "robot/position", "--format", "arrow", "--start", "110", "-o", arrows, "--dash-root", root]).status,
+    ).toBe(0);
+    const { tableFromIPC } = await import("apache-arrow");
+    const table = tableFromIPC(readFileSync(arrows));
+    expect([table.numRows, Array.from(table.getChild("step") ?? [])]).toEqual([10, [10, 11, 12, 13, 14, 15, 16, 17, 18, 19]]);
     const missing = run(["export", "look/run", "nope", "--format", "csv", "--dash-root", root]);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toContain('no track "nope"');

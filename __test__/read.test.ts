@@ -1,11 +1,14 @@
 /** The read side: every format's exact shape, slices and floor matches, track listing. */
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { tableFromIPC } from "apache-arrow";
 import { Experiment, type TrackBuilder } from "../src/index.js";
-import { duckRows, expectSegmentsMatch, tempRoot, trackDir } from "./helpers.js";
+import { parsePythonJson } from "../src/python-json.js";
+import { duckRows, expectSegmentsMatch, python, runsWithPython, tempRoot, trackDir } from "./helpers.js";
 
 async function known(): Promise<{ experiment: Experiment; track: TrackBuilder }> {
   const experiment = await new Experiment("read/known", { dashRoot: tempRoot() }).start();
@@ -150,11 +153,126 @@ describe("read formats", () => {
     );
   });
 
+  it("arrow: an IPC stream apache-arrow reads, every kind typed", async () => {
+    const experiment = await new Experiment("read/arrow", { dashRoot: tempRoot() }).start();
+    const track = experiment.track("kinds");
+    track.append(
+      {
+        n: 1.5,
+        b: true,
+        s: "é",
+        big: 7n,
+        list: [1, 2],
+        f32: Float32Array.of(1.5),
+        i16: Int16Array.of(-3, 4),
+        json: ["a", { k: Number.NaN }],
+        mixed: 1,
+      },
+      1,
+    );
+    track.append({ n: 2.5, s: "x", mixed: "two", nul: null }, 2);
+    track.append({ b: false, big: -1n, list: [], f32: new Float32Array(0) }, 3);
+    const table = tableFromIPC(await track.read({ format: "arrow" }));
+    await experiment.complete();
+    expect(table.schema.fields.map((f) => `${f.name}: ${f.type}`)).toEqual([
+      "timestamp: Float64",
+      "n: Float64",
+      "b: Bool",
+      "s: Utf8",
+      "big: Int64",
+      "list: List<Float64>",
+      "f32: List<Float32>",
+      "i16: List<Int16>",
+      "json: Utf8",
+      "mixed: Utf8",
+      "nul: Null",
+    ]);
+    const column = (name: string) =>
+      Array.from(table.getChild(name) ?? [], (v) => (ArrayBuffer.isView(v) || v?.toArray ? Array.from(v.toArray?.() ?? v) : v));
+    expect(column("timestamp")).toEqual([1, 2, 3]);
+    expect(column("n")).toEqual([1.5, 2.5, null]);
+    expect(column("b")).toEqual([true, null, false]);
+    expect(column("s")).toEqual(["é", "x", null]);
+    expect(column("big")).toEqual([7n, null, -1n]);
+    expect(column("list")).toEqual([[1, 2], null, []]);
+    expect(column("f32")).toEqual([[1.5], null, []]);
+    expect(column("i16")).toEqual([[-3, 4], null, null]);
+    expect(column("json")).toEqual(['["a",{"k":NaN}]', null, null]);
+    expect(column("mixed")).toEqual(["1.0", '"two"', null]);
+    expect(column("nul")).toEqual([null, null, null]);
+  });
+
+  it.runIf(runsWithPython("pyarrow"))("arrow: pyarrow reads the stream and its full validation passes", async () => {
+    const experiment = await new Experiment("read/arrow-py", { dashRoot: tempRoot() }).start();
+    const track = experiment.track("kinds");
+    track.append({ n: 1.5, s: "é", big: 7n, list: [1, 2], u8: Uint8Array.of(255), mixed: 1 }, 1);
+    track.append({ b: false, mixed: "two", nul: null }, 2);
+    const file = join(tempRoot(), "kinds.arrows");
+    writeFileSync(file, await track.read({ format: "arrow" }));
+    await experiment.complete();
+    const script = [
+      "import json, sys, pyarrow.ipc as ipc",
+      "table = ipc.open_stream(open(sys.argv[1], 'rb')).read_all()",
+      "table.validate(full=True)",
+      "print(json.dumps({'types': [str(f.type) for f in table.schema], 'rows': table.to_pylist()}))",
+    ].join("\n");
+    const out = JSON.parse(execFileSync(python, ["-c", script, file], { encoding: "utf8" })) as unknown;
+    expect(out).toEqual({
+      types: ["double", "double", "string", "int64", "list<item: double>", "list<item: uint8>", "string", "bool", "null"],
+      rows: [
+        { timestamp: 1, n: 1.5, s: "é", big: 7, list: [1, 2], u8: [255], mixed: "1.0", b: null, nul: null },
+        { timestamp: 2, n: null, s: null, big: null, list: null, u8: null, mixed: '"two"', b: false, nul: null },
+      ],
+    });
+  });
+
+  it("arrow: the same cells as json for random appends, flushed or not, ranges and projections", async () => {
+    const value = fc.oneof(fc.double(), fc.string(), fc.boolean(), fc.constant(null), fc.array(fc.double(), { maxLength: 3 }));
+    const entry = fc.record({
+      ts: fc.integer({ min: 0, max: 30 }).map((n) => n / 4),
+      data: fc.dictionary(fc.constantFrom("a", "b", "c"), value, { maxKeys: 3 }),
+      flush: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(entry, { minLength: 1, maxLength: 40 }),
+        fc.constantFrom<string[] | undefined>(undefined, ["a"], ["b", "c"]),
+        async (appends, projection) => {
+          const experiment = await new Experiment("read/arrow-prop", { dashRoot: tempRoot() }).start();
+          const track = experiment.track("t");
+          for (const { ts, data, flush } of appends) {
+            track.append(data, ts);
+            if (flush) await experiment.flush();
+          }
+          const { entries } = await track.read({ start: 1, columns: projection });
+          const table = tableFromIPC(await track.read({ format: "arrow", start: 1, columns: projection }));
+          await experiment.complete();
+          expect(table.numRows).toBe(entries.length);
+          for (const field of table.schema.fields) {
+            const cells = Array.from(table.getChild(field.name) ?? [], (v) => (v?.toArray ? Array.from(v.toArray()) : v));
+            // A column of one kind holds its values; null and absent are both null.
+            const expected = entries.map((e) => (Object.hasOwn(e, field.name) ? e[field.name] : null));
+            const kinds = new Set(expected.filter((v) => v !== null).map((v) => (Array.isArray(v) ? "list" : typeof v)));
+            if (kinds.size === 1) expect(cells, field.name).toEqual(expected);
+            else
+              expect(
+                cells.map((c) => (c === null ? null : parsePythonJson(c as string))),
+                field.name,
+              ).toEqual(expected);
+          }
+        },
+      ),
+      { numRuns: 60, seed: 20261203 },
+    );
+  });
+
   it("an empty and a missing track give the empty shape of every format", async () => {
     const experiment = await new Experiment("read/empty", { dashRoot: tempRoot() }).start();
     for (const track of [experiment.track("missing"), experiment.track("emptied")]) {
       expect(await track.read()).toEqual({ entries: [], count: 0 });
       expect(await track.read({ format: "columns" })).toEqual({ count: 0, columns: { timestamp: new Float64Array(0) } });
+      const empty = tableFromIPC(await track.read({ format: "arrow" }));
+      expect([empty.numRows, empty.schema.fields.map((f) => f.name)]).toEqual([0, ["timestamp"]]);
       expect((await track.read({ format: "jsonl" })).length).toBe(0);
       expect(await duckOf(await track.read({ format: "parquet" }))).toEqual([]);
       expect(await track.read({ format: "mocap" })).toEqual({

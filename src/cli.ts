@@ -5,7 +5,7 @@
  *   dash-ingest ls [dashRoot]
  *   dash-ingest inspect <experiment>
  *   dash-ingest tail <experiment> <topic> [-n N] [--follow]
- *   dash-ingest export <experiment> [topic] --format csv|jsonl|parquet|ml-dash
+ *   dash-ingest export <experiment> [topic] --format csv|jsonl|parquet|arrow|ml-dash
  *   dash-ingest view <experiment>
  *   dash-ingest serve [--port 3000] [--host 127.0.0.1] [--token T …]
  *   dash-ingest push <experiment> --dash-url URL [--token T] [--timeout S]
@@ -28,11 +28,11 @@ Commands:
                                          metrics, logs, params, files
   tail <experiment> <topic> [-n N]       the last N rows (default 10) as JSON lines;
        [--follow]                        with --follow, keep printing new rows
-  export <experiment> [topic]            a topic's rows as --format csv, jsonl or parquet (to
-       --format csv|jsonl|parquet|ml-dash  --out FILE or stdout; --start/--end seconds, --columns
-       [--out FILE] [--start S] [--end S]  a,b); --format ml-dash writes the SDK's data.jsonl (of
-       [--columns a,b]                   every track without a topic), a snapshot the Python
-                                         ml-dash SDK reads
+  export <experiment> [topic]            a topic's rows as --format csv, jsonl, parquet or arrow
+       --format csv|jsonl|parquet|         (an Arrow IPC stream), to --out FILE or stdout;
+                arrow|ml-dash            --start/--end seconds, --columns a,b; --format ml-dash
+       [--out FILE] [--start S] [--end S]  writes the SDK's data.jsonl (of every track without a
+       [--columns a,b]                   topic), a snapshot the Python ml-dash SDK reads
   view <experiment> [--port N]           serve a local page (127.0.0.1): one chart per track, a
                                          shared time cursor, the frame nearest the cursor
   serve [--port 3000] [--host H]         an ML-Dash server: the Python ml-dash SDK with
@@ -201,12 +201,12 @@ async function exportAllMlDash(experiment: Experiment, prefix: string): Promise<
 }
 
 /**
- * `export <experiment> [topic] --format csv|jsonl|parquet|ml-dash`: a topic's rows (in a time
+ * `export <experiment> [topic] --format csv|jsonl|parquet|arrow|ml-dash`: a topic's rows (in a time
  * range, some columns) to `--out` or stdout; `ml-dash` writes the SDK's data.jsonl of the topic, or
  * of every track without one.
  */
 async function exportCommand(prefix: string, topic: string | undefined, dashRoot: string, options: ExportOptions): Promise<void> {
-  const formats = ["csv", "jsonl", "parquet", "ml-dash"];
+  const formats = ["csv", "jsonl", "parquet", "arrow", "ml-dash"];
   if (options.format === undefined || !formats.includes(options.format)) {
     throw new UsageError(`export: unsupported --format ${JSON.stringify(options.format ?? "")}; supported: ${formats.join(", ")}`);
   }
@@ -227,7 +227,7 @@ async function exportCommand(prefix: string, topic: string | undefined, dashRoot
     const bytes =
       options.format === "csv"
         ? Buffer.from(toCsv((await track.read(query)).entries))
-        : await track.read({ ...query, format: options.format as "jsonl" | "parquet" });
+        : await track.read({ ...query, format: options.format as "jsonl" | "parquet" | "arrow" });
     if (options.out === undefined) process.stdout.write(bytes);
     else writeFileSync(options.out, bytes);
   } finally {

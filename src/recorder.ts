@@ -183,13 +183,13 @@ export class Recorder {
     return decodeRows(await this.readBytes(topic, start, end, columns, "rows"));
   }
 
-  /** Rows of `topic` in `[start, end]` in an engine format: wire rows or columns, JSON lines or Parquet. */
+  /** Rows of `topic` in `[start, end]` in an engine format: wire rows or columns, JSON lines, Parquet or Arrow IPC. */
   async readBytes(
     topic: number,
     start: number,
     end: number,
     columns: string[] | undefined,
-    format: "rows" | "columns" | "jsonl" | "parquet",
+    format: "rows" | "columns" | "jsonl" | "parquet" | "arrow",
   ): Promise<Buffer> {
     this.#assertOpen();
     this.commit(true);

@@ -10,7 +10,7 @@ export type { AppendOptions } from "./recorder.js";
 /** The fields of one entry. Nested plain objects are flattened to dotted names. */
 export type TrackData = Record<string, unknown>;
 
-export type ReadFormat = "json" | "jsonl" | "parquet" | "mocap" | "columns";
+export type ReadFormat = "json" | "jsonl" | "parquet" | "mocap" | "columns" | "arrow";
 
 export interface ReadOptions<F extends ReadFormat = ReadFormat> {
   /** Earliest timestamp to include (inclusive). */
@@ -19,7 +19,7 @@ export interface ReadOptions<F extends ReadFormat = ReadFormat> {
   end?: number;
   /** Fields to keep; `timestamp` is always kept. */
   columns?: string[];
-  /** `"json"` (default), `"columns"`, `"jsonl"`, `"parquet"` or `"mocap"`. */
+  /** `"json"` (default), `"columns"`, `"arrow"`, `"jsonl"`, `"parquet"` or `"mocap"`. */
   format?: F;
 }
 
@@ -147,7 +147,8 @@ export class TrackBuilder {
    * call, flushed or not. `start`/`end` are inclusive; `columns` projects (timestamp always kept).
    * Formats: `"json"` → `{ entries, count }`; `"columns"` → `{ count, columns }`, one array per
    * column (a `Float64Array` for timestamps and for fields whose every cell is a number; other
-   * fields as arrays of their values, absent cells `undefined`), no object per row; `"jsonl"` →
+   * fields as arrays of their values, absent cells `undefined`), no object per row; `"arrow"` → a
+   * Buffer holding an Arrow IPC stream (apache-arrow's `tableFromIPC`, pyarrow, polars); `"jsonl"` →
    * a Buffer of JSON lines (as the Python SDK
    * writes them); `"parquet"` → a Buffer holding one Parquet file; `"mocap"` → the SDK's mocap shape.
    */
@@ -156,10 +157,10 @@ export class TrackBuilder {
       throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `read options must be an object, got ${describe(options)}`);
     }
     const format: ReadFormat = options.format ?? "json";
-    if (!["json", "columns", "jsonl", "parquet", "mocap"].includes(format)) {
+    if (!["json", "columns", "arrow", "jsonl", "parquet", "mocap"].includes(format)) {
       throw dashRangeError(
         "ERR_DASH_INVALID_ARGUMENT",
-        `read: unknown format ${describe(format)}; use "json", "columns", "jsonl", "parquet" or "mocap"`,
+        `read: unknown format ${describe(format)}; use "json", "columns", "arrow", "jsonl", "parquet" or "mocap"`,
       );
     }
     const { columns } = options;
@@ -168,7 +169,7 @@ export class TrackBuilder {
     }
     const start = bound("read: start", options.start, -Infinity);
     const end = bound("read: end", options.end, Infinity);
-    if (format === "jsonl" || format === "parquet") {
+    if (format === "jsonl" || format === "parquet" || format === "arrow") {
       return (await this.#recorder.readBytes(this.#id, start, end, columns, format)) as ReadOutput<F>;
     }
     if (format === "columns") {

@@ -343,8 +343,8 @@ impl NativeEngine {
     }
 
     /// Resolves with the rows of `topic` with `start <= timestamp <= end`, projected to `columns`
-    /// if given, as `format`: `"rows"` / `"columns"` (wire rows or columns), `"jsonl"` or
-    /// `"parquet"`.
+    /// if given, as `format`: `"rows"` / `"columns"` (wire rows or columns), `"jsonl"`,
+    /// `"parquet"` or `"arrow"` (an IPC stream).
     #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
     pub fn read(
         &self,
@@ -360,6 +360,7 @@ impl NativeEngine {
             "jsonl" => ReadFormat::JsonLines,
             "parquet" => ReadFormat::Parquet,
             "columns" => ReadFormat::Columns,
+            "arrow" => ReadFormat::Arrow,
             _ => return Err(napi::Error::from_reason(format!("unknown read format {format:?}"))),
         };
         let query = ReadQuery {

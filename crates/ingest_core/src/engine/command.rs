@@ -97,6 +97,8 @@ pub enum ReadFormat {
     Parquet,
     /// Wire `columns` (see [`crate::merge::rows::encode_columns`]).
     Columns,
+    /// An Arrow IPC stream (see [`crate::storage::arrow_ipc`]).
+    Arrow,
 }
 
 /// A read: rows with `start <= timestamp <= end`, optionally only some columns.

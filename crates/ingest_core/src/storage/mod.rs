@@ -3,6 +3,8 @@
 //! writer of the engine uses: durable, and confined to the experiment (no symbolic link followed;
 //! names checked like user input).
 
+pub mod arrow_ipc;
+mod flatbuf;
 pub mod fsx;
 pub mod jsonl;
 pub mod paths;

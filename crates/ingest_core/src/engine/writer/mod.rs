@@ -538,6 +538,7 @@ impl Writer {
             ReadFormat::JsonLines => jsonl::write_rows(&rows).into_bytes(),
             ReadFormat::Parquet => segment::to_bytes(&rows)?,
             ReadFormat::Columns => crate::merge::rows::encode_columns(&rows),
+            ReadFormat::Arrow => crate::storage::arrow_ipc::to_ipc(&rows),
         })
     }
 

@@ -226,6 +226,17 @@ describe("read formats", () => {
     });
   });
 
+  it("arrow: a long read comes in record batches of 65,536 rows", async () => {
+    const experiment = await new Experiment("read/arrow-batches", { dashRoot: tempRoot() }).start();
+    const track = experiment.track("t");
+    const rows = 65_536 * 2 + 5;
+    for (let i = 0; i < rows; i++) track.append({ i, s: `r${i}` }, i);
+    const table = tableFromIPC(await track.read({ format: "arrow" }));
+    await experiment.complete();
+    expect(table.batches.map((b) => b.numRows)).toEqual([65_536, 65_536, 5]);
+    expect([table.getChild("i")?.get(rows - 1), table.getChild("s")?.get(65_536)]).toEqual([rows - 1, "r65536"]);
+  });
+
   it("arrow: the same cells as json for random appends, flushed or not, ranges and projections", async () => {
     const value = fc.oneof(fc.double(), fc.string(), fc.boolean(), fc.constant(null), fc.array(fc.double(), { maxLength: 3 }));
     const entry = fc.record({

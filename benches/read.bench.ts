@@ -74,6 +74,7 @@ async function main(): Promise<void> {
 
     const fullMs = await timed(() => track.read());
     const columnsMs = await timed(() => track.read({ format: "columns" }));
+    const arrowIpcMs = await timed(() => track.read({ format: "arrow" }));
     const dir = join(experiment.dir as string, "tracks", "robot_position");
     const segments = readdirSync(dir)
       .filter((f) => f.endsWith(".parquet"))
@@ -106,6 +107,7 @@ async function main(): Promise<void> {
       rows: ROWS,
       fullReadMs: fullMs,
       columnsReadMs: columnsMs,
+      arrowReadMs: arrowIpcMs,
       duckdbColumnsMs: duckColumnsMs,
       duckdbRowObjectsMs: duckRowsMs,
       pyarrowReadTableMs: arrowMs ?? null,
@@ -129,6 +131,7 @@ async function main(): Promise<void> {
     console.log("|---|---:|---:|---:|");
     const peers: [string, number | undefined][] = [
       ['dash-ingest read({ format: "columns" })', columnsMs],
+      ['dash-ingest read({ format: "arrow" }) (an IPC stream)', arrowIpcMs],
       ["dash-ingest read() (row objects)", fullMs],
       ["DuckDB (node-api), columns", duckColumnsMs],
       ["DuckDB (node-api), row objects", duckRowsMs],

@@ -7,6 +7,8 @@
 //! kinds is `Utf8` holding each value's JSON text (`1.0`, `"two"`). An absent cell, or `null`, is
 //! null.
 
+use std::ops::Range;
+
 use crate::merge::table::{Column, Table};
 use crate::storage::flatbuf::{finish, Field, Table as Fb};
 use crate::storage::jsonl::{write_value, Style};
@@ -131,10 +133,6 @@ fn i64_of(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn i32_of(n: usize) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
-}
-
 impl Body {
     fn buffer(&mut self, bytes: &[u8]) {
         let at = self.bytes.len();
@@ -162,21 +160,21 @@ impl Body {
         self.buffer(&bits);
     }
 
-    fn column(&mut self, column: &Column, rows: usize, layout: Layout) {
+    /// The cells `range` of `column`; `Err(TooLong)` when its offsets would pass `i32::MAX`.
+    fn column(&mut self, column: &Column, range: Range<usize>, layout: Layout) -> Result<(), TooLong> {
+        let rows = range.len();
         let cells: Vec<Option<Value>> = match (layout, column.numbers()) {
             (Layout::Float64, Some((values, present))) => {
-                self.node(present);
-                self.buffer(&doubles(values));
-                return;
+                self.node(present.get(range.clone()).unwrap_or_default());
+                self.buffer(&doubles(values.get(range).unwrap_or_default()));
+                return Ok(());
             }
-            _ => (0..rows)
-                .map(|row| column.get(row).filter(|v| *v != Value::Null))
-                .collect(),
+            _ => range.map(|row| column.get(row).filter(|v| *v != Value::Null)).collect(),
         };
         let valid: Vec<bool> = cells.iter().map(Option::is_some).collect();
         if layout == Layout::Null {
             self.nodes.push([i64_of(rows), i64_of(rows)]);
-            return;
+            return Ok(());
         }
         self.node(&valid);
         match layout {
@@ -220,7 +218,7 @@ impl Body {
                         Some(value) => write_value(&mut data, value, Style::Stored),
                         None => {}
                     }
-                    offsets.extend_from_slice(&i32_of(data.len()).to_le_bytes());
+                    offsets.extend_from_slice(&offset(data.len())?.to_le_bytes());
                 }
                 self.buffer(&offsets);
                 self.buffer(data.as_bytes());
@@ -235,7 +233,7 @@ impl Body {
                         Some(Value::Typed { bytes, .. }) => values.extend_from_slice(bytes),
                         _ => {}
                     }
-                    offsets.extend_from_slice(&i32_of(values.len() / elem.size()).to_le_bytes());
+                    offsets.extend_from_slice(&offset(values.len() / elem.size())?.to_le_bytes());
                 }
                 self.buffer(&offsets);
                 let count = values.len() / elem.size();
@@ -244,16 +242,27 @@ impl Body {
                 self.buffer(&values);
             }
         }
+        Ok(())
     }
+}
+
+/// A batch whose strings or list elements pass what `i32` offsets can hold.
+struct TooLong;
+
+fn offset(n: usize) -> Result<i32, TooLong> {
+    i32::try_from(n).map_err(|_| TooLong)
 }
 
 fn doubles(values: &[f64]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
+/// Rows per record batch: readers can stream a long read; halved where a batch's strings or
+/// list elements would pass `i32` offsets.
+const BATCH_ROWS: usize = 65_536;
+
 /// `table` (normalized) as an Arrow IPC stream.
 pub fn to_ipc(table: &Table) -> Vec<u8> {
-    let rows = table.len();
     let columns: Vec<(&Column, Layout)> = (table.columns().iter())
         .filter_map(|c| c.kind().map(|kind| (c, Layout::of(kind))))
         .collect();
@@ -261,21 +270,44 @@ pub fn to_ipc(table: &Table) -> Vec<u8> {
     fields.extend(columns.iter().map(|(c, layout)| schema_field(&c.name, *layout)));
     let mut out = Vec::new();
     message(&mut out, SCHEMA, Fb(vec![Field::I16(0), Field::Tables(fields)]), &[]);
-    let mut body = Body::default();
-    body.nodes.push([i64_of(rows), 0]);
-    body.buffer(&[]);
-    body.buffer(&doubles(table.timestamps()));
-    for (column, layout) in &columns {
-        body.column(column, rows, *layout);
+    // Row ranges still to write, the next on top.
+    let mut pending: Vec<Range<usize>> = Vec::new();
+    pending.push(0..table.len());
+    while let Some(range) = pending.pop() {
+        let split = |range: &Range<usize>, at: usize| [range.start + at..range.end, range.start..range.start + at];
+        if range.len() > BATCH_ROWS {
+            pending.extend(split(&range, BATCH_ROWS));
+            continue;
+        }
+        match record_batch(table, &columns, range.clone()) {
+            Ok((header, body)) => message(&mut out, RECORD_BATCH, header, &body),
+            // A row alone never passes the limit (entries are far smaller), so halving ends.
+            Err(TooLong) => pending.extend(split(&range, range.len() / 2)),
+        }
     }
-    let header = Fb(vec![
-        Field::I64(i64_of(rows)),
-        Field::Pairs(body.nodes),
-        Field::Pairs(body.buffers),
-    ]);
-    message(&mut out, RECORD_BATCH, header, &body.bytes);
     // End of stream.
     out.extend_from_slice(&u32::MAX.to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
     out
+}
+
+/// The header and body of the record batch of rows `range`.
+fn record_batch<'a>(
+    table: &Table,
+    columns: &[(&Column, Layout)],
+    range: Range<usize>,
+) -> Result<(Fb<'a>, Vec<u8>), TooLong> {
+    let mut body = Body::default();
+    body.nodes.push([i64_of(range.len()), 0]);
+    body.buffer(&[]);
+    body.buffer(&doubles(table.timestamps().get(range.clone()).unwrap_or_default()));
+    for (column, layout) in columns {
+        body.column(column, range.clone(), *layout)?;
+    }
+    let header = Fb(vec![
+        Field::I64(i64_of(range.len())),
+        Field::Pairs(body.nodes),
+        Field::Pairs(body.buffers),
+    ]);
+    Ok((header, body.bytes))
 }

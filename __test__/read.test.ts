@@ -277,6 +277,23 @@ describe("read formats", () => {
     );
   });
 
+  it("chartWidth: the rows a chart that wide needs, each a row of the track, unchanged", async () => {
+    const experiment = await new Experiment("read/chart", { dashRoot: tempRoot() }).start();
+    const track = experiment.track("t");
+    for (let i = 0; i < 20_000; i++) track.append({ i, v: Math.sin(i / 50), label: `l${i}` }, i / 100);
+    const all = (await track.read()).entries;
+    const byTime = new Map(all.map((e) => [e.timestamp, e]));
+    const { entries } = await track.read({ chartWidth: 100 });
+    const { count, columns } = await track.read({ format: "columns", chartWidth: 100, start: 50 });
+    await experiment.complete();
+    expect(entries.length).toBeLessThanOrEqual(600);
+    for (const entry of entries) expect(entry).toEqual(byTime.get(entry.timestamp));
+    expect(Math.max(...entries.map((e) => e.v as number))).toBe(Math.max(...all.map((e) => e.v as number)));
+    expect([entries[0], entries.at(-1)]).toEqual([all[0], all.at(-1)]);
+    expect(count).toBeLessThanOrEqual(600);
+    expect(columns.timestamp[0]).toBe(50);
+  });
+
   it("an empty and a missing track give the empty shape of every format", async () => {
     const experiment = await new Experiment("read/empty", { dashRoot: tempRoot() }).start();
     for (const track of [experiment.track("missing"), experiment.track("emptied")]) {
@@ -301,6 +318,9 @@ describe("read formats", () => {
     await expect(track.read({ format: "xml" as "json" })).rejects.toMatchObject({ name: "RangeError", code: "ERR_DASH_INVALID_ARGUMENT" });
     await expect(track.read({ start: Number.NaN })).rejects.toMatchObject({ name: "TypeError", code: "ERR_DASH_INVALID_ARGUMENT" });
     await expect(track.read({ columns: "x" as unknown as string[] })).rejects.toMatchObject({ code: "ERR_DASH_INVALID_ARGUMENT" });
+    for (const chartWidth of [0, 1.5, Number.NaN, 1e6]) {
+      await expect(track.read({ chartWidth })).rejects.toMatchObject({ name: "RangeError", code: "ERR_DASH_INVALID_ARGUMENT" });
+    }
     await expect(track.slice("0" as unknown as number)).rejects.toMatchObject({ code: "ERR_DASH_INVALID_ARGUMENT" });
     await experiment.complete();
   });

@@ -51,6 +51,7 @@ export type {
   FileRecord,
   FileTarget,
   MetricPoints,
+  ReadRequest,
   RemoteTrack,
   TrackInfo,
 } from "../native/index.js";

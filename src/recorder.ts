@@ -8,7 +8,7 @@
  */
 import { dashError, dashTypeError, describe } from "./errors.js";
 import { StrictClock } from "./clock.js";
-import { commitBatch, type NativeEngine, type EngineStats, type TrackInfo } from "./native.js";
+import { commitBatch, type NativeEngine, type EngineStats, type ReadRequest, type TrackInfo } from "./native.js";
 import { decodeRows, type Entry } from "./rows.js";
 import { BatchEncoder, type ShapeCache } from "./wire.js";
 import type { ResolvedConfig } from "./config.js";
@@ -180,20 +180,14 @@ export class Recorder {
 
   /** Rows of `topic` in `[start, end]`, seeing every append made before the call. */
   async readEntries(topic: number, start: number, end: number, columns?: string[]): Promise<Entry[]> {
-    return decodeRows(await this.readBytes(topic, start, end, columns, "rows"));
+    return decodeRows(await this.readBytes(topic, { start, end, columns, format: "rows" }));
   }
 
-  /** Rows of `topic` in `[start, end]` in an engine format: wire rows or columns, JSON lines, Parquet or Arrow IPC. */
-  async readBytes(
-    topic: number,
-    start: number,
-    end: number,
-    columns: string[] | undefined,
-    format: "rows" | "columns" | "jsonl" | "parquet" | "arrow",
-  ): Promise<Buffer> {
+  /** Rows of `topic` as `request` selects them, in an engine format (wire rows or columns, JSON lines, Parquet, Arrow IPC). */
+  async readBytes(topic: number, request: ReadRequest): Promise<Buffer> {
     this.#assertOpen();
     this.commit(true);
-    return this.#native.read(topic, start, end, columns, format);
+    return this.#native.read(topic, request);
   }
 
   /** Every track on disk, after making what was appended durable. */

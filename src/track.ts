@@ -2,7 +2,7 @@
 import { dashRangeError, dashTypeError, describe } from "./errors.js";
 import type { AppendOptions, Recorder } from "./recorder.js";
 import { TrackSlice } from "./slice.js";
-import { decodeColumns, type Entry, type TrackColumns } from "./rows.js";
+import { decodeColumns, decodeRows, type Entry, type TrackColumns } from "./rows.js";
 import { isPlainObject, newShapeCache } from "./wire.js";
 
 export type { AppendOptions } from "./recorder.js";
@@ -21,6 +21,12 @@ export interface ReadOptions<F extends ReadFormat = ReadFormat> {
   columns?: string[];
   /** `"json"` (default), `"columns"`, `"arrow"`, `"jsonl"`, `"parquet"` or `"mocap"`. */
   format?: F;
+  /**
+   * For a line chart this many pixels wide: only the rows it needs to look the same as with every
+   * row (per pixel-wide time span, each number field's first, last, smallest and largest value,
+   * M4), rows of the track, unchanged. A read already that small is whole.
+   */
+  chartWidth?: number;
 }
 
 export interface ReadResult {
@@ -169,13 +175,21 @@ export class TrackBuilder {
     }
     const start = bound("read: start", options.start, -Infinity);
     const end = bound("read: end", options.end, Infinity);
+    const { chartWidth } = options;
+    if (chartWidth !== undefined && (!Number.isInteger(chartWidth) || chartWidth < 1 || chartWidth > 100_000)) {
+      throw dashRangeError(
+        "ERR_DASH_INVALID_ARGUMENT",
+        `read: chartWidth must be an integer from 1 to 100000, got ${describe(chartWidth)}`,
+      );
+    }
+    const request = { start, end, columns, chartWidth };
     if (format === "jsonl" || format === "parquet" || format === "arrow") {
-      return (await this.#recorder.readBytes(this.#id, start, end, columns, format)) as ReadOutput<F>;
+      return (await this.#recorder.readBytes(this.#id, { ...request, format })) as ReadOutput<F>;
     }
     if (format === "columns") {
-      return decodeColumns(await this.#recorder.readBytes(this.#id, start, end, columns, "columns")) as ReadOutput<F>;
+      return decodeColumns(await this.#recorder.readBytes(this.#id, { ...request, format })) as ReadOutput<F>;
     }
-    const entries = await this.#recorder.readEntries(this.#id, start, end, columns);
+    const entries = decodeRows(await this.#recorder.readBytes(this.#id, { ...request, format: "rows" }));
     if (format === "mocap") return toMocap(this.topic, entries) as ReadOutput<F>;
     return { entries, count: entries.length } as ReadOutput<F>;
   }

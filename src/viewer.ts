@@ -10,6 +10,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { Experiment } from "./experiment.js";
 import type { FileRecord } from "./files.js";
+import type { ColumnValues } from "./rows.js";
 
 export interface Viewer {
   url: string;
@@ -22,6 +23,8 @@ interface TrackData {
   x: { timestamp: number[]; step: number[] | null };
   series: Record<string, (number | null)[]>;
   frames: (string | null)[] | null;
+  /** Rows sent (after downsampling). */
+  rows: number;
 }
 
 async function withExperiment<T>(prefix: string, dashRoot: string, use: (e: Experiment) => Promise<T>): Promise<T> {
@@ -33,25 +36,36 @@ async function withExperiment<T>(prefix: string, dashRoot: string, use: (e: Expe
   }
 }
 
-async function trackData(experiment: Experiment, topic: string): Promise<TrackData> {
-  const { entries } = await experiment.track(topic).read();
-  const numeric = new Set<string>();
-  let hasFrames = false;
-  for (const entry of entries) {
-    for (const [key, value] of Object.entries(entry)) {
-      if (key !== "timestamp" && typeof value === "number") numeric.add(key);
-      if (key === "frame" && typeof value === "string") hasFrames = true;
-    }
-  }
+/**
+ * What a chart `width` pixels wide draws of `topic` between `start` and `end`: the engine keeps
+ * only the rows it needs (M4), so a 10M-row track costs what a small one does.
+ */
+async function trackData(experiment: Experiment, topic: string, start: number, end: number, width: number): Promise<TrackData> {
+  const { count, columns } = await experiment.track(topic).read({ format: "columns", start, end, chartWidth: width });
+  const numbers = (values: ColumnValues): (number | null)[] => Array.from(values, (v) => (typeof v === "number" ? v : null));
   const series: Record<string, (number | null)[]> = {};
-  for (const key of numeric) if (key !== "step") series[key] = entries.map((e) => (typeof e[key] === "number" ? (e[key] as number) : null));
-  const steps = numeric.has("step") ? entries.map((e) => (typeof e.step === "number" ? e.step : Number.NaN)) : null;
+  for (const [name, values] of Object.entries(columns)) {
+    if (name === "timestamp" || name === "step") continue;
+    if (values instanceof Float64Array || values.some((v) => typeof v === "number")) series[name] = numbers(values);
+  }
+  const frame = columns.frame;
+  const hasFrames = frame !== undefined && !(frame instanceof Float64Array) && frame.some((v) => typeof v === "string");
   return {
     topic,
-    x: { timestamp: entries.map((e) => e.timestamp), step: steps },
+    x: {
+      timestamp: Array.from(columns.timestamp),
+      step: columns.step === undefined ? null : numbers(columns.step).map((v) => v ?? Number.NaN),
+    },
     series,
-    frames: hasFrames ? entries.map((e) => (typeof e.frame === "string" ? e.frame : null)) : null,
+    frames: hasFrames ? Array.from(frame, (v) => (typeof v === "string" ? v : null)) : null,
+    rows: count,
   };
+}
+
+/** A number query parameter, or `fallback`. */
+function numberParam(url: URL, name: string, fallback: number): number {
+  const value = Number(url.searchParams.get(name) ?? Number.NaN);
+  return Number.isFinite(value) ? value : fallback;
 }
 
 async function imageFiles(experiment: Experiment): Promise<{ prefix: string; filename: string; step: number | null }[]> {
@@ -92,7 +106,11 @@ export async function startViewer(prefix: string, dashRoot: string, port = 0): P
         return send(res, 200, "application/json", JSON.stringify(await withExperiment(prefix, dashRoot, (e) => e.tracks.list())));
       case "/api/track": {
         const topic = url.searchParams.get("topic") ?? "";
-        return send(res, 200, "application/json", JSON.stringify(await withExperiment(prefix, dashRoot, (e) => trackData(e, topic))));
+        const start = numberParam(url, "start", -Infinity);
+        const end = numberParam(url, "end", Infinity);
+        const width = Math.min(Math.max(Math.round(numberParam(url, "width", 1000)), 1), 10_000);
+        const data = await withExperiment(prefix, dashRoot, (e) => trackData(e, topic, start, end, width));
+        return send(res, 200, "application/json", JSON.stringify(data));
       }
       case "/api/frames":
         return send(res, 200, "application/json", JSON.stringify(await withExperiment(prefix, dashRoot, imageFiles)));

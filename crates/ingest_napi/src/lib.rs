@@ -27,6 +27,18 @@ type JsonObject = serde_json::Map<String, serde_json::Value>;
 use crate::tasks::{AppendJson, FileRecord, TrackInfo, Wait, WaitDone, WaitPoints, WaitRecords};
 
 /// Engine settings; every field is optional and falls back to the engine defaults.
+/// A read: rows with `start <= timestamp <= end`, projected to `columns` if given, as `format`:
+/// `"rows"` / `"columns"` (wire rows or columns), `"jsonl"`, `"parquet"` or `"arrow"` (an IPC
+/// stream); with `chart_width`, only the rows a chart that many pixels wide needs (M4).
+#[napi(object)]
+pub struct ReadRequest {
+    pub start: f64,
+    pub end: f64,
+    pub columns: Option<Vec<String>>,
+    pub format: String,
+    pub chart_width: Option<u32>,
+}
+
 #[napi(object)]
 pub struct EngineOptions {
     /// Root directory of all experiments (`dashRoot`).
@@ -342,32 +354,23 @@ impl NativeEngine {
         self.wait(check(&env, self.engine.flush())?)
     }
 
-    /// Resolves with the rows of `topic` with `start <= timestamp <= end`, projected to `columns`
-    /// if given, as `format`: `"rows"` / `"columns"` (wire rows or columns), `"jsonl"`,
-    /// `"parquet"` or `"arrow"` (an IPC stream).
+    /// Resolves with the rows of `topic` the request selects, in its format.
     #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
-    pub fn read(
-        &self,
-        env: Env,
-        topic: u32,
-        start: f64,
-        end: f64,
-        columns: Option<Vec<String>>,
-        format: String,
-    ) -> napi::Result<AsyncTask<Wait<Vec<u8>>>> {
-        let format = match format.as_str() {
+    pub fn read(&self, env: Env, topic: u32, request: ReadRequest) -> napi::Result<AsyncTask<Wait<Vec<u8>>>> {
+        let format = match request.format.as_str() {
             "rows" => ReadFormat::Rows,
             "jsonl" => ReadFormat::JsonLines,
             "parquet" => ReadFormat::Parquet,
             "columns" => ReadFormat::Columns,
             "arrow" => ReadFormat::Arrow,
-            _ => return Err(napi::Error::from_reason(format!("unknown read format {format:?}"))),
+            other => return Err(napi::Error::from_reason(format!("unknown read format {other:?}"))),
         };
         let query = ReadQuery {
-            start,
-            end,
-            columns,
+            start: request.start,
+            end: request.end,
+            columns: request.columns,
             format,
+            chart_width: request.chart_width.map(|w| w as usize),
         };
         self.wait(check(&env, self.engine.read(topic, query))?)
     }

@@ -108,6 +108,9 @@ pub struct ReadQuery {
     pub end: f64,
     pub columns: Option<Vec<String>>,
     pub format: ReadFormat,
+    /// For a chart this many pixels wide: only the rows it needs (see
+    /// [`crate::merge::downsample`]).
+    pub chart_width: Option<usize>,
 }
 
 /// A reply that will arrive from the writer thread.

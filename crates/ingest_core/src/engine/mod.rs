@@ -506,6 +506,7 @@ mod tests {
                     end: f64::INFINITY,
                     columns: None,
                     format: ReadFormat::Parquet,
+                    chart_width: None,
                 },
             )
             .unwrap()
@@ -539,6 +540,7 @@ mod tests {
             end: f64::INFINITY,
             columns: None,
             format: ReadFormat::JsonLines,
+            chart_width: None,
         };
         engine
             .read(topic, query)

@@ -3,5 +3,6 @@
 //! JS reader decodes.
 
 pub mod column;
+pub mod downsample;
 pub mod rows;
 pub mod table;

@@ -533,6 +533,9 @@ impl Writer {
         if let Some(columns) = &query.columns {
             rows.project(columns);
         }
+        if let Some(width) = query.chart_width {
+            rows = crate::merge::downsample::downsample(rows, width);
+        }
         Ok(match query.format {
             ReadFormat::Rows => crate::merge::rows::encode_rows(&rows),
             ReadFormat::JsonLines => jsonl::write_rows(&rows).into_bytes(),

@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import b from "benny";
 import { Experiment } from "../src/index.js";
+import { startViewer } from "../src/viewer.js";
 
 const quick = process.argv.includes("--quick");
 const ROWS = quick ? 1_000_000 : 10_000_000;
@@ -101,6 +102,27 @@ async function main(): Promise<void> {
     const lookupsPerSecond = lookups.results[0]?.ops ?? 0;
     await experiment.complete();
 
+    // The viewer's first render: what one 1,200-pixel chart fetches, for this track and a small one.
+    const small = await new Experiment("bench/read-small", { dashRoot: root }).start();
+    for (let step = 0; step < 10_000; step++) {
+      small.track("robot/position").append({ step, x: Math.sin(step * 1e-3), y: Math.cos(step * 1e-3), z: 0.3 }, step / RATE);
+    }
+    await small.complete();
+    const chart = async (prefix: string) => {
+      const viewer = await startViewer(prefix, root);
+      try {
+        let bytes = 0;
+        const ms = await timed(async () => {
+          bytes = (await (await fetch(`${viewer.url}api/track?topic=robot%2Fposition&width=1200`)).arrayBuffer()).byteLength;
+        });
+        return { ms, bytes };
+      } finally {
+        await viewer.close();
+      }
+    };
+    const firstRenderLarge = await chart("bench/read");
+    const firstRenderSmall = await chart("bench/read-small");
+
     const results = {
       date: new Date().toISOString(),
       machine,
@@ -115,6 +137,7 @@ async function main(): Promise<void> {
       onePercentReadMs: rangeMs,
       rangeToFullRatio: rangeMs / fullMs,
       findByTimePerSecond: lookupsPerSecond,
+      viewerFirstFetch: { large: firstRenderLarge, small: firstRenderSmall },
     };
     console.log(`\n${ROWS.toLocaleString()} rows of { step, x, y, z }:`);
     console.log("| read | rows | median ms | share of the full read |");
@@ -125,6 +148,11 @@ async function main(): Promise<void> {
     );
     console.log(`| 1% time range | ${rangeRows.toLocaleString()} | ${rangeMs.toFixed(1)} | ${((100 * rangeMs) / fullMs).toFixed(1)}% |`);
     console.log(`findByTime: ${Math.round(lookupsPerSecond).toLocaleString()} lookups/s`);
+    console.log(`\nViewer, one 1,200-pixel chart's first fetch (median ms, bytes):`);
+    console.log("| track | rows | median ms | bytes |");
+    console.log("|---|---:|---:|---:|");
+    console.log(`| small | 10,000 | ${firstRenderSmall.ms.toFixed(0)} | ${firstRenderSmall.bytes.toLocaleString()} |`);
+    console.log(`| large | ${ROWS.toLocaleString()} | ${firstRenderLarge.ms.toFixed(0)} | ${firstRenderLarge.bytes.toLocaleString()} |`);
     const rate = (ms: number) => `${((ROWS / ms) * 1e-3).toFixed(1)} M rows/s`;
     console.log("\nThe same segments, same run (full read, median ms):");
     console.log("| reader | median ms | rate | columns read vs it |");

@@ -47,6 +47,14 @@ async function trackData(experiment: Experiment, topic: string, start: number, e
   for (const [name, values] of Object.entries(columns)) {
     if (name === "timestamp" || name === "step") continue;
     if (values instanceof Float64Array || values.some((v) => typeof v === "number")) series[name] = numbers(values);
+    else {
+      // Vectors (typed arrays, lists of numbers): a line per element, for the first few.
+      const vectors = values.map((v) =>
+        ArrayBuffer.isView(v) || (Array.isArray(v) && v.every((e) => typeof e === "number")) ? (v as ArrayLike<number | bigint>) : null,
+      );
+      const length = Math.min(MAX_ELEMENT_LINES, Math.max(0, ...vectors.map((v) => v?.length ?? 0)));
+      for (let i = 0; i < length; i++) series[`${name}[${i}]`] = vectors.map((v) => (v && i < v.length ? Number(v[i]) : null));
+    }
   }
   const frame = columns.frame;
   const hasFrames = frame !== undefined && !(frame instanceof Float64Array) && frame.some((v) => typeof v === "string");
@@ -61,6 +69,9 @@ async function trackData(experiment: Experiment, topic: string, start: number, e
     rows: count,
   };
 }
+
+/** Elements of a vector field drawn as lines of their own (`q[0]`, `q[1]`, …). */
+const MAX_ELEMENT_LINES = 8;
 
 /** A number query parameter, or `fallback`. */
 function numberParam(url: URL, name: string, fallback: number): number {

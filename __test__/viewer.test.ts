@@ -32,6 +32,8 @@ describe.runIf(available || process.env.CI === "true")("viewer", () => {
         e.track("robot/position").append({ step, x: Math.sin(step / 8), y: Math.cos(step / 8) }, 1000 + step * 0.1);
         e.track("robot/control").append({ step, ctrl: step % 7 }, 1000 + step * 0.1);
         e.track("robot/joints").append({ q: Float32Array.of(Math.sin(step / 5), step / 60, -1) }, 1000 + step * 0.1);
+        // Two runs of one track, steps 0–29 twice.
+        e.track("robot/reward").append({ step: step % 30, r: step }, 1000 + step * 0.1);
       }
     });
     viewer = await startViewer("view/arm", root);
@@ -60,7 +62,13 @@ describe.runIf(available || process.env.CI === "true")("viewer", () => {
     await page.goto(viewer.url);
     await page.waitForSelector("body[data-ready=true]", { timeout: 30_000 });
     const sections = await page.$$eval("#charts section", (nodes) => nodes.map((n) => (n as HTMLElement).dataset.topic));
-    expect(sections).toEqual(["robot/control", "robot/joints", "robot/position"]);
+    expect(sections).toEqual(["robot/control", "robot/joints", "robot/position", "robot/reward"]);
+    // The second run's line does not join the first's: a null row where the step goes back.
+    const reward = await page.evaluate(
+      () => (window as unknown as { dashViewer: { plots: { data: (number | null)[][] }[] } }).dashViewer.plots[3]?.data,
+    );
+    expect(reward?.[0]?.slice(28, 33)).toEqual([28, 29, 29, 0, 1]);
+    expect(reward?.[1]?.slice(28, 33)).toEqual([28, 29, null, 30, 31]);
     // A typed-array field is drawn a line per element; axes have titles.
     const joints = await page.evaluate(() =>
       (window as unknown as { dashViewer: { plots: { series: { label: string }[] }[] } }).dashViewer.plots[1]?.series.map((s) => s.label),
@@ -76,7 +84,7 @@ describe.runIf(available || process.env.CI === "true")("viewer", () => {
         return drawn;
       }),
     );
-    expect(inked.length).toBe(3);
+    expect(inked.length).toBe(4);
     for (const count of inked) expect(count).toBeGreaterThan(500);
 
     const over = (await page.$$(".u-over"))[2];

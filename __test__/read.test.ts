@@ -31,6 +31,40 @@ async function duckOf(parquet: Buffer): Promise<Record<string, unknown>[]> {
   return duckRows(dir);
 }
 
+/**
+ * Seeded property: random appends of `value`s to fields `keys` (duplicate timestamps, flushes at
+ * random points), then `check` on the track with a random projection.
+ */
+async function afterRandomAppends(
+  keys: string[],
+  value: fc.Arbitrary<unknown>,
+  seed: number,
+  check: (track: TrackBuilder, projection: string[] | undefined) => Promise<void>,
+): Promise<void> {
+  const entry = fc.record({
+    ts: fc.integer({ min: 0, max: 30 }).map((n) => n / 4),
+    data: fc.dictionary(fc.constantFrom(...keys), value, { maxKeys: 3 }),
+    flush: fc.boolean(),
+  });
+  const projections = fc.constantFrom<string[] | undefined>(undefined, ["a"], ["b", "c"]);
+  await fc.assert(
+    fc.asyncProperty(fc.array(entry, { minLength: 1, maxLength: 40 }), projections, async (appends, projection) => {
+      const experiment = await new Experiment("read/random", { dashRoot: tempRoot() }).start();
+      try {
+        const track = experiment.track("t");
+        for (const { ts, data, flush } of appends) {
+          track.append(data, ts);
+          if (flush) await experiment.flush();
+        }
+        await check(track, projection);
+      } finally {
+        await experiment.complete();
+      }
+    }),
+    { numRuns: 60, seed },
+  );
+}
+
 describe("read formats", () => {
   it("json: { entries, count } sorted, ranges inclusive, columns projected", async () => {
     const { experiment, track } = await known();
@@ -118,39 +152,20 @@ describe("read formats", () => {
       fc.array(fc.double(), { maxLength: 3 }),
       fc.array(fc.string(), { maxLength: 2 }),
     );
-    const entry = fc.record({
-      ts: fc.integer({ min: 0, max: 30 }).map((n) => n / 4),
-      data: fc.dictionary(fc.constantFrom("a", "b", "c", "__proto__"), value, { maxKeys: 3 }),
-      flush: fc.boolean(),
+    await afterRandomAppends(["a", "b", "c", "__proto__"], value, 20261202, async (track, projection) => {
+      const { entries } = await track.read({ columns: projection });
+      const { count, columns } = await track.read({ format: "columns", columns: projection });
+      expect(count).toBe(entries.length);
+      expect([...columns.timestamp]).toEqual(entries.map((e) => e.timestamp));
+      const names = new Set(entries.flatMap((e) => Object.keys(e)));
+      expect(new Set(Object.keys(columns))).toEqual(names.size === 0 ? new Set(["timestamp"]) : names);
+      for (const name of names) {
+        const cells = entries.map((e) => (Object.hasOwn(e, name) ? e[name] : undefined));
+        const column = columns[name] as unknown[] | Float64Array;
+        expect(Array.from(column), name).toEqual(cells);
+        expect(column instanceof Float64Array, name).toBe(cells.every((c) => typeof c === "number"));
+      }
     });
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(entry, { minLength: 1, maxLength: 40 }),
-        fc.constantFrom<string[] | undefined>(undefined, ["a"], ["b", "c"]),
-        async (appends, projection) => {
-          const experiment = await new Experiment("read/columns-prop", { dashRoot: tempRoot() }).start();
-          const track = experiment.track("t");
-          for (const { ts, data, flush } of appends) {
-            track.append(data, ts);
-            if (flush) await experiment.flush();
-          }
-          const { entries } = await track.read({ columns: projection });
-          const { count, columns } = await track.read({ format: "columns", columns: projection });
-          await experiment.complete();
-          expect(count).toBe(entries.length);
-          expect([...columns.timestamp]).toEqual(entries.map((e) => e.timestamp));
-          const names = new Set(entries.flatMap((e) => Object.keys(e)));
-          expect(new Set(Object.keys(columns))).toEqual(names.size === 0 ? new Set(["timestamp"]) : names);
-          for (const name of names) {
-            const cells = entries.map((e) => (Object.hasOwn(e, name) ? e[name] : undefined));
-            const column = columns[name] as unknown[] | Float64Array;
-            expect(Array.from(column), name).toEqual(cells);
-            expect(column instanceof Float64Array, name).toBe(cells.every((c) => typeof c === "number"));
-          }
-        },
-      ),
-      { numRuns: 60, seed: 20261202 },
-    );
   });
 
   it("arrow: an IPC stream apache-arrow reads, every kind typed", async () => {
@@ -239,42 +254,23 @@ describe("read formats", () => {
 
   it("arrow: the same cells as json for random appends, flushed or not, ranges and projections", async () => {
     const value = fc.oneof(fc.double(), fc.string(), fc.boolean(), fc.constant(null), fc.array(fc.double(), { maxLength: 3 }));
-    const entry = fc.record({
-      ts: fc.integer({ min: 0, max: 30 }).map((n) => n / 4),
-      data: fc.dictionary(fc.constantFrom("a", "b", "c"), value, { maxKeys: 3 }),
-      flush: fc.boolean(),
+    await afterRandomAppends(["a", "b", "c"], value, 20261203, async (track, projection) => {
+      const { entries } = await track.read({ start: 1, columns: projection });
+      const table = tableFromIPC(await track.read({ format: "arrow", start: 1, columns: projection }));
+      expect(table.numRows).toBe(entries.length);
+      for (const field of table.schema.fields) {
+        const cells = Array.from(table.getChild(field.name) ?? [], (v) => (v?.toArray ? Array.from(v.toArray()) : v));
+        // A column of one kind holds its values; null and absent are both null.
+        const expected = entries.map((e) => (Object.hasOwn(e, field.name) ? e[field.name] : null));
+        const kinds = new Set(expected.filter((v) => v !== null).map((v) => (Array.isArray(v) ? "list" : typeof v)));
+        if (kinds.size === 1) expect(cells, field.name).toEqual(expected);
+        else
+          expect(
+            cells.map((c) => (c === null ? null : parsePythonJson(c as string))),
+            field.name,
+          ).toEqual(expected);
+      }
     });
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(entry, { minLength: 1, maxLength: 40 }),
-        fc.constantFrom<string[] | undefined>(undefined, ["a"], ["b", "c"]),
-        async (appends, projection) => {
-          const experiment = await new Experiment("read/arrow-prop", { dashRoot: tempRoot() }).start();
-          const track = experiment.track("t");
-          for (const { ts, data, flush } of appends) {
-            track.append(data, ts);
-            if (flush) await experiment.flush();
-          }
-          const { entries } = await track.read({ start: 1, columns: projection });
-          const table = tableFromIPC(await track.read({ format: "arrow", start: 1, columns: projection }));
-          await experiment.complete();
-          expect(table.numRows).toBe(entries.length);
-          for (const field of table.schema.fields) {
-            const cells = Array.from(table.getChild(field.name) ?? [], (v) => (v?.toArray ? Array.from(v.toArray()) : v));
-            // A column of one kind holds its values; null and absent are both null.
-            const expected = entries.map((e) => (Object.hasOwn(e, field.name) ? e[field.name] : null));
-            const kinds = new Set(expected.filter((v) => v !== null).map((v) => (Array.isArray(v) ? "list" : typeof v)));
-            if (kinds.size === 1) expect(cells, field.name).toEqual(expected);
-            else
-              expect(
-                cells.map((c) => (c === null ? null : parsePythonJson(c as string))),
-                field.name,
-              ).toEqual(expected);
-          }
-        },
-      ),
-      { numRuns: 60, seed: 20261203 },
-    );
   });
 
   it("chartWidth: the rows a chart that wide needs, each a row of the track, unchanged", async () => {

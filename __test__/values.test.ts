@@ -1,4 +1,5 @@
 /** Values: every supported JS value reads back as the same value; unsupported ones throw clearly. */
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Experiment } from "../src/index.js";
 import { expectSegmentsMatch, segmentFiles, tempRoot, trackDir } from "./helpers.js";
@@ -293,5 +294,88 @@ describe("values", () => {
     expect(() => again.track("a_b")).toThrow(expect.objectContaining({ code: "ERR_DASH_TOPIC_COLLISION" }));
     expect((await again.track("a/b").read()).entries).toEqual([{ timestamp: 1, v: 1 }]);
     await again.complete();
+  });
+});
+
+describe("appendColumns", () => {
+  it("is that many appends: seeded random columns (typed and plain, with null and absent cells), timestamps or none", async () => {
+    const cell = fc.oneof(fc.double(), fc.string({ maxLength: 3 }), fc.constant(null), fc.constant(undefined), fc.boolean());
+    const program = fc.integer({ min: 0, max: 30 }).chain((rows) =>
+      fc.record({
+        rows: fc.constant(rows),
+        timestamps: fc.option(
+          fc.array(
+            fc.integer({ min: 0, max: 12 }).map((n) => n / 4),
+            { minLength: rows, maxLength: rows },
+          ),
+          { nil: undefined },
+        ),
+        typed: fc.array(fc.double({ noNaN: true }), { minLength: rows, maxLength: rows }),
+        plain: fc.array(cell, { minLength: rows, maxLength: rows }),
+        proto: fc.array(fc.integer(), { minLength: rows, maxLength: rows }),
+      }),
+    );
+    await fc.assert(
+      fc.asyncProperty(program, async ({ rows, timestamps, typed, plain, proto }) => {
+        const experiment = await started("columns-prop");
+        const columns: Record<string, ArrayLike<unknown>> = {
+          x: Float64Array.from(typed),
+          p: plain,
+          n: Int16Array.from(proto, (v) => v % 1000),
+        };
+        if (timestamps !== undefined) columns.timestamp = timestamps;
+        Object.defineProperty(columns, "__proto__", { value: proto, enumerable: true });
+        experiment.track("columns").appendColumns(columns);
+        for (let i = 0; i < rows; i++) {
+          const data: Record<string, unknown> = { x: columns.x?.[i], n: columns.n?.[i] };
+          if (plain[i] !== undefined) data.p = plain[i];
+          Object.defineProperty(data, "__proto__", { value: proto[i], enumerable: true, writable: true, configurable: true });
+          experiment.track("loop").append(data, timestamps?.[i]);
+        }
+        const a = (await experiment.track("columns").read()).entries;
+        const b = (await experiment.track("loop").read()).entries;
+        await experiment.complete();
+        const untimed = (entries: Record<string, unknown>[]) => entries.map(({ timestamp: _, ...rest }) => rest);
+        if (timestamps === undefined) {
+          // Automatic timestamps: one per row, strictly increasing; the rows equal the loop's.
+          expect(a).toHaveLength(rows);
+          expect(a.every((e, i) => i === 0 || e.timestamp > (a[i - 1]?.timestamp ?? 0))).toBe(true);
+          expect(untimed(a)).toEqual(untimed(b));
+        } else {
+          expect(a).toEqual(b);
+        }
+      }),
+      { numRuns: 60, seed: 20261205 },
+    );
+  });
+
+  it("bad columns are TypeErrors and RangeErrors with codes; a bad row names itself and keeps the rows before", async () => {
+    const experiment = await started("columns-errors");
+    const track = experiment.track("t");
+    const cases: [unknown, string, ErrorConstructor][] = [
+      [[1, 2], "ERR_DASH_INVALID_ARGUMENT", TypeError],
+      [{ x: 5 }, "ERR_DASH_INVALID_ARGUMENT", TypeError],
+      [{ x: new DataView(new ArrayBuffer(8)) }, "ERR_DASH_INVALID_ARGUMENT", TypeError],
+      [{ x: [1, 2], y: Float64Array.of(1) }, "ERR_DASH_INVALID_ARGUMENT", RangeError],
+      [{ _ts: [1] }, "ERR_DASH_RESERVED_FIELD", TypeError],
+    ];
+    for (const [columns, code, type] of cases) {
+      let caught: unknown;
+      try {
+        track.appendColumns(columns as Record<string, ArrayLike<unknown>>);
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught, code).toBeInstanceOf(type);
+      expect((caught as { code?: string }).code).toBe(code);
+    }
+    expect(() => track.appendColumns({ timestamp: [1, 2, Number.NaN, 4], x: Float64Array.of(1, 2, 3, 4) })).toThrow(
+      expect.objectContaining({ code: "ERR_DASH_INVALID_TIMESTAMP", message: expect.stringContaining("row 2") }),
+    );
+    expect((await track.read()).entries).toEqual([
+      { timestamp: 1, x: 1 },
+      { timestamp: 2, x: 2 },
+    ]);
+    await experiment.complete();
   });
 });

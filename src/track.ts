@@ -143,6 +143,69 @@ export class TrackBuilder {
     return this;
   }
 
+  /**
+   * Appends many entries at once from columns: `timestamp` (optional) and each field a typed array
+   * or an array, all of one length; row `i` takes element `i` of every column. The same as that
+   * many `append` calls: no `timestamp` column means automatic timestamps, equal timestamps
+   * merge, an array element `undefined` leaves the field out of its row and `null` stores null.
+   * Rows are appended in order; a row that cannot be stored throws (naming the row) and the rows
+   * before it stay appended.
+   */
+  appendColumns(columns: Record<string, ArrayLike<unknown>>): this {
+    if (!isPlainObject(columns)) {
+      throw dashTypeError(
+        "ERR_DASH_INVALID_ARGUMENT",
+        `track "${this.topic}": appendColumns takes an object of columns, got ${describe(columns)}`,
+      );
+    }
+    const names = Object.keys(columns).filter((name) => name !== "timestamp");
+    const fields = names.map((name) => columns[name]);
+    const timestamps = columns.timestamp;
+    let rows = -1;
+    for (const [name, column] of Object.entries(columns)) {
+      if (!Array.isArray(column) && !(ArrayBuffer.isView(column) && !(column instanceof DataView))) {
+        throw dashTypeError(
+          "ERR_DASH_INVALID_ARGUMENT",
+          `track "${this.topic}": appendColumns column "${name}" must be a typed array or an array, got ${describe(column)}`,
+        );
+      }
+      if (name === "_ts") {
+        throw dashTypeError(
+          "ERR_DASH_RESERVED_FIELD",
+          `track "${this.topic}": appendColumns takes timestamps as a "timestamp" column, not "_ts"`,
+        );
+      }
+      if (rows >= 0 && column.length !== rows) {
+        throw dashRangeError(
+          "ERR_DASH_INVALID_ARGUMENT",
+          `track "${this.topic}": appendColumns columns differ in length ("${name}" has ${column.length}, others ${rows})`,
+        );
+      }
+      rows = column.length;
+    }
+    // Every column typed: one object reused for every row (its keys never change); otherwise a
+    // new one per row, without the fields a row leaves out.
+    const dense = fields.every((column) => ArrayBuffer.isView(column));
+    const row: Record<string, unknown> = {};
+    for (let i = 0; i < rows; i++) {
+      const data = dense ? row : {};
+      for (let f = 0; f < names.length; f++) {
+        const value = (fields[f] as ArrayLike<unknown>)[i];
+        const name = names[f] as string;
+        // A field named "__proto__" is data: assigning it would set the prototype.
+        if (name === "__proto__") Object.defineProperty(data, name, { value, enumerable: true, writable: true, configurable: true });
+        else if (value !== undefined) data[name] = value;
+      }
+      try {
+        this.append(data, timestamps === undefined ? undefined : (timestamps[i] as number));
+      } catch (error) {
+        if (error instanceof Error) error.message = `appendColumns row ${i}: ${error.message}`;
+        throw error;
+      }
+    }
+    return this;
+  }
+
   /** Resolves when everything appended to the experiment before the call is durable. */
   flush(): Promise<void> {
     return this.#recorder.flush();

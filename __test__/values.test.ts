@@ -313,22 +313,21 @@ describe("appendColumns", () => {
         typed: fc.array(fc.double({ noNaN: true }), { minLength: rows, maxLength: rows }),
         plain: fc.array(cell, { minLength: rows, maxLength: rows }),
         proto: fc.array(fc.integer(), { minLength: rows, maxLength: rows }),
+        // Only typed columns: the rows after the first go straight into the batch.
+        typedOnly: fc.boolean(),
       }),
     );
     await fc.assert(
-      fc.asyncProperty(program, async ({ rows, timestamps, typed, plain, proto }) => {
+      fc.asyncProperty(program, async ({ rows, timestamps, typed, plain, proto, typedOnly }) => {
         const experiment = await started("columns-prop");
-        const columns: Record<string, ArrayLike<unknown>> = {
-          x: Float64Array.from(typed),
-          p: plain,
-          n: Int16Array.from(proto, (v) => v % 1000),
-        };
+        const columns: Record<string, ArrayLike<unknown>> = { x: Float64Array.from(typed), n: Int16Array.from(proto, (v) => v % 1000) };
+        if (!typedOnly) columns.p = plain;
         if (timestamps !== undefined) columns.timestamp = timestamps;
-        Object.defineProperty(columns, "__proto__", { value: proto, enumerable: true });
+        Object.defineProperty(columns, "__proto__", { value: typedOnly ? Int32Array.from(proto) : proto, enumerable: true });
         experiment.track("columns").appendColumns(columns);
         for (let i = 0; i < rows; i++) {
           const data: Record<string, unknown> = { x: columns.x?.[i], n: columns.n?.[i] };
-          if (plain[i] !== undefined) data.p = plain[i];
+          if (!typedOnly && plain[i] !== undefined) data.p = plain[i];
           Object.defineProperty(data, "__proto__", { value: proto[i], enumerable: true, writable: true, configurable: true });
           experiment.track("loop").append(data, timestamps?.[i]);
         }
@@ -345,7 +344,7 @@ describe("appendColumns", () => {
           expect(a).toEqual(b);
         }
       }),
-      { numRuns: 60, seed: 20261205 },
+      { numRuns: 100, seed: 20261205 },
     );
   });
 
@@ -376,6 +375,12 @@ describe("appendColumns", () => {
       { timestamp: 1, x: 1 },
       { timestamp: 2, x: 2 },
     ]);
+    // The same through the bulk path (every column typed, timestamps typed too).
+    const bulk = experiment.track("bulk");
+    expect(() => bulk.appendColumns({ timestamp: Float64Array.of(1, 2, 3, Number.NaN, 5), x: Float64Array.of(1, 2, 3, 4, 5) })).toThrow(
+      expect.objectContaining({ code: "ERR_DASH_INVALID_TIMESTAMP", message: expect.stringContaining("row 3") }),
+    );
+    expect((await bulk.read()).entries.map((e) => e.x)).toEqual([1, 2, 3]);
     await experiment.complete();
   });
 });

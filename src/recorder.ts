@@ -140,6 +140,39 @@ export class Recorder {
     if (!this.#writable) this.#refuseWrite(`track "${name}"`);
     const timestamp = this.#resolveTimestamp(name, data, options);
     this.#encoder.entry(topic, timestamp, data, shape);
+    this.#staged(timestamp);
+  }
+
+  /**
+   * Rows `from` to `to` of number `columns` named `keys` (`appendColumns`), written straight into
+   * the batch in the topic's learned numeric shape for these keys, as that many `append` calls
+   * would write them; returns the first row not written: `from` if the topic has no such shape
+   * (then the caller appends row by row), less than `to` only by throwing.
+   */
+  appendNumberRows(
+    topic: number,
+    name: string,
+    keys: string[],
+    columns: ArrayLike<number>[],
+    timestamps: ArrayLike<unknown> | undefined,
+    from: number,
+    to: number,
+    shape: ShapeCache,
+  ): number {
+    if (!this.#writable) this.#refuseWrite(`track "${name}"`);
+    const numeric = this.#encoder.numberShape(keys, shape);
+    if (numeric === undefined) return from;
+    for (let row = from; row < to; row++) {
+      const given = timestamps?.[row];
+      const timestamp = given === undefined || given === null ? this.#clock.now() : this.#timestamp(given, name, "timestamp");
+      this.#encoder.numberRow(topic, timestamp, numeric, columns, row);
+      this.#staged(timestamp);
+    }
+    return to;
+  }
+
+  /** After an entry is staged: hands the batch over when full, else makes sure it goes soon. */
+  #staged(timestamp: number): void {
     if (this.#encoder.pendingEntries >= this.#batchSize) {
       try {
         this.commit();
@@ -164,6 +197,11 @@ export class Recorder {
     }
     this.#lastTimestamp = timestamp;
     this.#appended++;
+  }
+
+  /** Entries appended so far (each track append, each `appendColumns` row). */
+  get appended(): number {
+    return this.#appended;
   }
 
   /** Hands staged entries to the engine; `mustWait` for flushes, reads and close. */

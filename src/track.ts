@@ -184,24 +184,33 @@ export class TrackBuilder {
       rows = column.length;
     }
     // Every column typed: one object reused for every row (its keys never change); otherwise a
-    // new one per row, without the fields a row leaves out.
+    // new one per row, without the fields a row leaves out. Columns of numbers go straight into
+    // the batch once the first row has taught the topic their shape.
     const dense = fields.every((column) => ArrayBuffer.isView(column));
+    const numbers = dense && names.length > 0 && fields.every((c) => !(c instanceof BigInt64Array || c instanceof BigUint64Array));
     const row: Record<string, unknown> = {};
-    for (let i = 0; i < rows; i++) {
-      const data = dense ? row : {};
-      for (let f = 0; f < names.length; f++) {
-        const value = (fields[f] as ArrayLike<unknown>)[i];
-        const name = names[f] as string;
-        // A field named "__proto__" is data: assigning it would set the prototype.
-        if (name === "__proto__") Object.defineProperty(data, name, { value, enumerable: true, writable: true, configurable: true });
-        else if (value !== undefined) data[name] = value;
-      }
-      try {
+    let i = 0;
+    const before = this.#recorder.appended;
+    try {
+      while (i < rows) {
+        const data = dense ? row : {};
+        for (let f = 0; f < names.length; f++) {
+          const value = (fields[f] as ArrayLike<unknown>)[i];
+          const name = names[f] as string;
+          // A field named "__proto__" is data: assigning it would set the prototype.
+          if (name === "__proto__") Object.defineProperty(data, name, { value, enumerable: true, writable: true, configurable: true });
+          else if (value !== undefined) data[name] = value;
+        }
         this.append(data, timestamps === undefined ? undefined : (timestamps[i] as number));
-      } catch (error) {
-        if (error instanceof Error) error.message = `appendColumns row ${i}: ${error.message}`;
-        throw error;
+        i++;
+        if (numbers && i === 1) {
+          const numberColumns = fields as ArrayLike<number>[];
+          i = this.#recorder.appendNumberRows(this.#id, this.topic, names, numberColumns, timestamps, i, rows, this.#shape);
+        }
       }
+    } catch (error) {
+      if (error instanceof Error) error.message = `appendColumns row ${this.#recorder.appended - before}: ${error.message}`;
+      throw error;
     }
     return this;
   }

@@ -88,7 +88,7 @@ const NUMBER_SLOT = 255;
  * A learned numeric shape: its keys in order, what each holds (NUMBER_SLOT or a typed array's
  * element code), the bytes its entries took when learned, and its id in the engine.
  */
-interface NumericShape {
+export interface NumericShape {
   keys: string[];
   slots: number[];
   /** How many slots hold typed arrays. */
@@ -390,6 +390,29 @@ export class BatchEncoder {
     this.#entryStart = this.#pos;
     this.#entries++;
     return true;
+  }
+
+  /**
+   * The learned numeric shape whose keys are `keys`, in order, every slot a number; `undefined`
+   * if the topic has none (see `numberRow`).
+   */
+  numberShape(keys: string[], shape: ShapeCache): NumericShape | undefined {
+    return shape.numeric.find((s) => s.arrays === 0 && s.keys.length === keys.length && s.keys.every((k, i) => k === keys[i]));
+  }
+
+  /** Writes row `row` of number `columns` as a numeric entry of `numeric` (see `numberShape`). */
+  numberRow(topic: number, timestamp: number, numeric: NumericShape, columns: ArrayLike<number>[], row: number): void {
+    this.#reserve(numeric.bytes);
+    const f64 = this.#f64;
+    let at = this.#pos + 16;
+    for (let c = 0; c < columns.length; c++, at += 8) f64[at >> 3] = (columns[c] as ArrayLike<number>)[row] as number;
+    this.#view.setUint32(this.#pos, (topic | NUMERIC_FLAG) >>> 0, true);
+    this.#view.setUint32(this.#pos + 4, numeric.id, true);
+    f64[(this.#pos >> 3) + 1] = timestamp;
+    this.#lastEntryStart = this.#pos;
+    this.#pos = at;
+    this.#entryStart = this.#pos;
+    this.#entries++;
   }
 
   /** Learns the shape of the entry just encoded in the general form. */

@@ -381,15 +381,19 @@ export class BatchEncoder {
       i++;
     }
     if (i === 0 || i !== n) return false;
-    const view = this.#view;
-    view.setUint32(this.#pos, (topic | NUMERIC_FLAG) >>> 0, true);
-    view.setUint32(this.#pos + 4, shapeId, true);
-    f64[(this.#pos >> 3) + 1] = timestamp;
+    this.#endNumericEntry(topic, shapeId, timestamp, at);
+    return true;
+  }
+
+  /** Writes the header of the numeric entry whose values were written up to `end`, and keeps it. */
+  #endNumericEntry(topic: number, shapeId: number, timestamp: number, end: number): void {
+    this.#view.setUint32(this.#pos, (topic | NUMERIC_FLAG) >>> 0, true);
+    this.#view.setUint32(this.#pos + 4, shapeId, true);
+    this.#f64[(this.#pos >> 3) + 1] = timestamp;
     this.#lastEntryStart = this.#pos;
-    this.#pos = at;
+    this.#pos = end;
     this.#entryStart = this.#pos;
     this.#entries++;
-    return true;
   }
 
   /**
@@ -406,13 +410,7 @@ export class BatchEncoder {
     const f64 = this.#f64;
     let at = this.#pos + 16;
     for (let c = 0; c < columns.length; c++, at += 8) f64[at >> 3] = (columns[c] as ArrayLike<number>)[row] as number;
-    this.#view.setUint32(this.#pos, (topic | NUMERIC_FLAG) >>> 0, true);
-    this.#view.setUint32(this.#pos + 4, numeric.id, true);
-    f64[(this.#pos >> 3) + 1] = timestamp;
-    this.#lastEntryStart = this.#pos;
-    this.#pos = at;
-    this.#entryStart = this.#pos;
-    this.#entries++;
+    this.#endNumericEntry(topic, numeric.id, timestamp, at);
   }
 
   /** Learns the shape of the entry just encoded in the general form. */

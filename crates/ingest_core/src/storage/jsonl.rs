@@ -156,7 +156,7 @@ fn write_list<T>(
 }
 
 /// How the strings of a tree are read: as they are (a tree built in code, or parsed as strict
-/// JSON), or as `parse_python` marked them (its marker strings are non-finite floats).
+/// JSON), or as `parse_marked` marked them (its marker strings are non-finite floats).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Strings {
     Plain,
@@ -218,9 +218,9 @@ pub fn write_value(out: &mut String, value: &Value, style: Style) {
             }
             Element::Float(v) => write_float(out, v, style),
         }),
-        Value::Json(text) => match parse_python(text) {
-            Some(parsed) => write_json(out, &parsed, style, Strings::Marked),
-            None => write_string(out, text, style),
+        Value::Json(text) => match parse_marked(text) {
+            Ok(parsed) => write_json(out, &parsed, style, Strings::Marked),
+            Err(_) => write_string(out, text, style),
         },
     }
 }
@@ -386,11 +386,6 @@ fn unmarked(s: &str) -> &str {
     s.strip_prefix('\u{0}').unwrap_or(s)
 }
 
-/// `parse_marked`, `None` for text that is not JSON.
-fn parse_python(text: &str) -> Option<Json> {
-    parse_marked(text).ok()
-}
-
 /// A parsed SDK value as an engine value: non-finite floats at the top level or in a list of
 /// numbers are floats again; other lists and objects are stored as JSON text that keeps them.
 fn from_json(value: Json) -> Value {
@@ -426,7 +421,7 @@ fn stored_json(value: &Json) -> Value {
 /// unless it is a JSON object. Strings and non-finite floats stay marked (see `quote_non_finite`):
 /// `*_marked` writers write them as they were; compare them only with other marked trees.
 pub(crate) fn parse_line(line: &str) -> Option<Json> {
-    parse_python(line).filter(Json::is_object)
+    parse_marked(line).ok().filter(Json::is_object)
 }
 
 /// Reads an SDK `data.jsonl` into a normalized table (entries with equal timestamps merge).
@@ -437,8 +432,8 @@ pub fn read_rows(path: &Path) -> Result<Table> {
         if line.trim().is_empty() {
             continue;
         }
-        let parsed: Json = serde_json::from_str(&quote_non_finite(line))
-            .map_err(|e| IngestError::corrupt(path, format!("line {}: {e}", number + 1)))?;
+        let parsed: Json =
+            parse_marked(line).map_err(|e| IngestError::corrupt(path, format!("line {}: {e}", number + 1)))?;
         let Json::Object(fields) = parsed else {
             return Err(IngestError::corrupt(
                 path,

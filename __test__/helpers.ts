@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { expect } from "vitest";
-import type { Entry, Experiment } from "../src/index.js";
+import { type Entry, Experiment } from "../src/index.js";
 
 /**
  * The Python with the real ml-dash SDK (`npm run setup:python` makes `.venv-mldash`), or
@@ -171,4 +171,59 @@ export async function expectSegmentsMatch(dir: string, entries: Entry[]): Promis
     return out;
   });
   expect(rows).toEqual(expected);
+}
+
+/** What an experiment holds, read through the public API and its SDK files, to compare two copies. */
+export async function contents(dashRoot: string, prefix: string, spoolRoot?: string) {
+  const experiment = await Experiment.open(prefix, { dashRoot, ...(spoolRoot === undefined ? {} : { spoolRoot }) });
+  try {
+    const tracks: Record<string, unknown[]> = {};
+    for (const { topic } of await experiment.tracks.list()) tracks[topic] = (await experiment.track(topic).read()).entries;
+    const files = [];
+    for (const record of await experiment.files().listAll()) {
+      const prefixOf = record.path.replace(/^\//, "");
+      const bytes = await experiment.files(prefixOf).read(record.filename);
+      files.push({ path: record.path, filename: record.filename, checksum: record.checksum, bytes: bytes.toString("base64") });
+    }
+    files.sort((a, b) => `${a.path}/${a.filename}`.localeCompare(`${b.path}/${b.filename}`));
+    const dir = experiment.dir as string;
+    const lines = (file: string) =>
+      existsSync(join(dir, file))
+        ? readFileSync(join(dir, file), "utf8")
+            .split("\n")
+            .filter((l) => l.length > 0)
+            .map((l) => JSON.parse(l) as Record<string, unknown>)
+        : [];
+    const logs = lines("logs/logs.jsonl").map(({ timestamp, level, message, metadata }) => ({ timestamp, level, message, metadata }));
+    const metrics: Record<string, unknown[]> = {};
+    for (const name of ["train", "eval/loss"]) {
+      const points = lines(`metrics/${name}/data.jsonl`).map((l) => l.data);
+      if (points.length > 0) metrics[name] = points;
+    }
+    const record = JSON.parse(readFileSync(join(dir, "experiment.json"), "utf8")) as Record<string, unknown>;
+    return { tracks, files, logs, metrics, params: experiment.params.get(), status: record.status };
+  } finally {
+    await experiment.close();
+  }
+}
+
+/** A small program: tracks (some timestamps shared, some repeated across flushes), logs, metrics, params, files. */
+export async function record(experiment: Experiment, seed: number, entries = 3000): Promise<void> {
+  let state = seed;
+  const random = () => {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    return state / 2 ** 31;
+  };
+  for (let i = 0; i < entries; i++) {
+    const topic = random() < 0.5 ? "robot/position" : "robot/control";
+    const timestamp = Math.floor(random() * entries) / 100; // repeats merge locally and on the server
+    experiment.track(topic).append({ step: i, x: random(), label: `é${i % 7}` }, { timestamp });
+    if (i % 500 === 0) {
+      experiment.log(`step ${i}`, { level: "info", metadata: { i } });
+      experiment.metrics("train").log({ step: i, loss: random() });
+      experiment.params.set({ lr: random(), nested: { step: i } });
+      await experiment.files("robot/frames").save(Buffer.from(`frame ${i} ${random()}`), { to: `frame_${i}.txt` });
+      if (random() < 0.5) await experiment.flush();
+    }
+  }
 }

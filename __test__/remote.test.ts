@@ -5,7 +5,7 @@
  * a client killed mid-upload is completed by `dash-ingest push`.
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, request, type ServerResponse } from "node:http";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -15,7 +15,7 @@ import { type DashServer, startServer } from "../src/serve.js";
 import { multipart } from "../src/multipart.js";
 import { backoffMs, type Id, idOf, jsonBody, parseLossless, quote, RemoteClient, type RemoteError } from "../src/remote/client.js";
 import { fernetDecrypt, storedToken } from "../src/remote/token.js";
-import { freePort, python, runsWithPython, serve, tempRoot } from "./helpers.js";
+import { contents, freePort, python, record, runsWithPython, serve, tempRoot } from "./helpers.js";
 
 const cli = join(__dirname, "..", "dist", "cli.js");
 const fixtures = join(__dirname, "fixtures");
@@ -30,40 +30,6 @@ async function server(options: { tokens?: string[]; port?: number } = {}): Promi
   const started = await startServer({ dashRoot: root, port: options.port ?? 0, tokens: options.tokens ?? ["secret"] });
   cleanup.push(() => started.close());
   return { root, server: started };
-}
-
-/** What an experiment holds, read through the public API and its SDK files, to compare two copies. */
-async function contents(dashRoot: string, prefix: string) {
-  const experiment = await Experiment.open(prefix, { dashRoot });
-  try {
-    const tracks: Record<string, unknown[]> = {};
-    for (const { topic } of await experiment.tracks.list()) tracks[topic] = (await experiment.track(topic).read()).entries;
-    const files = [];
-    for (const record of await experiment.files().listAll()) {
-      const prefixOf = record.path.replace(/^\//, "");
-      const bytes = await experiment.files(prefixOf).read(record.filename);
-      files.push({ path: record.path, filename: record.filename, checksum: record.checksum, bytes: bytes.toString("base64") });
-    }
-    files.sort((a, b) => `${a.path}/${a.filename}`.localeCompare(`${b.path}/${b.filename}`));
-    const dir = experiment.dir as string;
-    const lines = (file: string) =>
-      existsSync(join(dir, file))
-        ? readFileSync(join(dir, file), "utf8")
-            .split("\n")
-            .filter((l) => l.length > 0)
-            .map((l) => JSON.parse(l) as Record<string, unknown>)
-        : [];
-    const logs = lines("logs/logs.jsonl").map(({ timestamp, level, message, metadata }) => ({ timestamp, level, message, metadata }));
-    const metrics: Record<string, unknown[]> = {};
-    for (const name of ["train", "eval/loss"]) {
-      const points = lines(`metrics/${name}/data.jsonl`).map((l) => l.data);
-      if (points.length > 0) metrics[name] = points;
-    }
-    const record = JSON.parse(readFileSync(join(dir, "experiment.json"), "utf8")) as Record<string, unknown>;
-    return { tracks, files, logs, metrics, params: experiment.params.get(), status: record.status };
-  } finally {
-    await experiment.close();
-  }
 }
 
 /** Where the server keeps an experiment: the SDK reads `a/b` as namespace `a`, project and name `b`. */
@@ -144,27 +110,6 @@ async function faultyProxy(
     }
   });
   return { url, counts };
-}
-
-/** A small program: tracks (some timestamps shared, some repeated across flushes), logs, metrics, params, files. */
-async function record(experiment: Experiment, seed: number, entries = 3000): Promise<void> {
-  let state = seed;
-  const random = () => {
-    state = (state * 1103515245 + 12345) % 2 ** 31;
-    return state / 2 ** 31;
-  };
-  for (let i = 0; i < entries; i++) {
-    const topic = random() < 0.5 ? "robot/position" : "robot/control";
-    const timestamp = Math.floor(random() * entries) / 100; // repeats merge locally and on the server
-    experiment.track(topic).append({ step: i, x: random(), label: `é${i % 7}` }, { timestamp });
-    if (i % 500 === 0) {
-      experiment.log(`step ${i}`, { level: "info", metadata: { i } });
-      experiment.metrics("train").log({ step: i, loss: random() });
-      experiment.params.set({ lr: random(), nested: { step: i } });
-      await experiment.files("robot/frames").save(Buffer.from(`frame ${i} ${random()}`), { to: `frame_${i}.txt` });
-      if (random() < 0.5) await experiment.flush();
-    }
-  }
 }
 
 describe("remote mode (dashUrl) against dash-ingest serve", () => {

@@ -1,4 +1,5 @@
 /** Experiments: the unit of recording, stored under `<dashRoot>/<prefix>/` in the ml-dash layout. */
+import { join } from "node:path";
 import { isoNow } from "./clock.js";
 import { resolveConfig, type EngineTuning, type ResolvedConfig } from "./config.js";
 import { dashError, dashRangeError, dashTypeError, describe } from "./errors.js";
@@ -8,9 +9,15 @@ import { showProgress } from "./progress.js";
 import { Recorder, type Stats } from "./recorder.js";
 import { FilesBuilder } from "./files.js";
 import { logsFor, MetricBuilder, paramsFor, writeLog, writeMetric, type LogOptions, type Logs, type Params } from "./records.js";
-import { RemoteSession, type RemoteStats } from "./remote/session.js";
+import { BackgroundJob } from "./background.js";
+import { COUNTER } from "./remote/uploader.js";
 import { storedToken } from "./remote/token.js";
+import { Bucket, isStoreUrl, parseStoreUrl } from "./store/bucket.js";
+import { STORE_COUNTER } from "./store/job.js";
+import { download } from "./store/sync.js";
 import { TrackBuilder } from "./track.js";
+
+type RemoteStats = Record<keyof typeof COUNTER, number>;
 
 /** Counters of remote mode (`dashUrl`). */
 export interface UploadStats extends Omit<RemoteStats, "connected" | "entriesUnsent" | "filesUnsent"> {
@@ -22,9 +29,21 @@ export interface UploadStats extends Omit<RemoteStats, "connected" | "entriesUns
   filesPending: number;
 }
 
-/** `experiment.stats()`: the engine's counters, and in remote mode `upload`. */
+/** Counters of an experiment written to an object store (`dashRoot: "s3://…"`). */
+export interface PublishStats {
+  /** Objects written to the store (segments, manifests, the other files). */
+  objectsPublished: number;
+  bytesPublished: number;
+  /** Local files not in the store yet, as of the publisher's last pass. */
+  objectsPending: number;
+  /** Store requests that failed and were tried again. */
+  publishRetries: number;
+}
+
+/** `experiment.stats()`: the engine's counters; in remote mode `upload`, on an object store `publish`. */
 export interface ExperimentStats extends Stats {
   upload?: UploadStats;
+  publish?: PublishStats;
 }
 
 export type { Stats } from "./recorder.js";
@@ -41,8 +60,26 @@ export interface TrackSummary {
 export type ExperimentStatus = "RUNNING" | "COMPLETED" | "FAILED" | "CANCELLED";
 
 export interface ExperimentOptions extends EngineTuning {
-  /** Local root directory (default `.dash`, or `ML_DASH_ROOT`). */
+  /**
+   * Where experiments live: a local directory (default `.dash`, or `ML_DASH_ROOT`), or an
+   * S3-compatible object store, `s3://bucket/prefix` (endpoint, region and credentials as the AWS
+   * tools take them: `AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, …). On a store the
+   * engine writes a local spool (see `spoolRoot`) and publishes each sealed segment, then the
+   * track's manifest, in the background.
+   */
   dashRoot?: string;
+  /**
+   * With an object-store `dashRoot`: the local directory holding the write-ahead log and the
+   * segments not yet published, and the copies readers fetch (default `DASH_INGEST_SPOOL`, or
+   * `.dash-spool`).
+   */
+  spoolRoot?: string;
+  /**
+   * With an object-store `dashRoot`: seconds one writer's lease on the experiment lasts unless
+   * renewed (it is renewed every third of that). Another writer is refused with `ERR_DASH_LOCKED`
+   * until it lapses. Default 30.
+   */
+  leaseTimeout?: number;
   tags?: string[];
   description?: string;
   /**
@@ -57,9 +94,10 @@ export interface ExperimentOptions extends EngineTuning {
    */
   token?: string;
   /**
-   * Seconds `complete()` / `fail()` / `cancel()` wait for the upload to finish before they reject
-   * with `ERR_DASH_REMOTE_TIMEOUT` (the data stays in the local spool; `dash-ingest push` sends
-   * it). Default 120.
+   * Seconds `complete()` / `fail()` / `cancel()` wait for the upload (or, on an object store, the
+   * publishing) to finish before they reject with `ERR_DASH_REMOTE_TIMEOUT` (the data stays in the
+   * local spool; `dash-ingest push` sends it to a server, the next start from the spool publishes
+   * it to a store). Default 120.
    */
   uploadTimeout?: number;
   /**
@@ -111,6 +149,15 @@ function nameAndProject(prefix: string): { name: string; project: string } {
 /** Default `uploadTimeout`, seconds. */
 const DEFAULT_UPLOAD_TIMEOUT_SECONDS = 120;
 
+/** Seconds, validated: a finite number >= 0 (`fallback` when absent). */
+function seconds(name: string, value: unknown, fallback: number): number {
+  const chosen = value ?? fallback;
+  if (typeof chosen !== "number" || !Number.isFinite(chosen) || chosen < 0) {
+    throw dashRangeError("ERR_DASH_INVALID_ARGUMENT", `${name} must be a number of seconds >= 0, got ${describe(chosen)}`);
+  }
+  return chosen;
+}
+
 /** Validates the options of remote mode; `undefined` in local mode. */
 function remoteOptions(
   prefix: string,
@@ -120,9 +167,7 @@ function remoteOptions(
 ): { url: string; token: string | undefined; timeoutMs: number } | undefined {
   const url = dashUrl === undefined ? process.env.ML_DASH_API_URL || undefined : dashUrl;
   if (url === undefined || url === false) {
-    if (token !== undefined || uploadTimeout !== undefined) {
-      throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", "token and uploadTimeout are options of remote mode: pass dashUrl too");
-    }
+    if (token !== undefined) throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", "token is an option of remote mode: pass dashUrl too");
     return undefined;
   }
   if (typeof url !== "string" || !/^https?:\/\/[^/]/i.test(url) || !URL.canParse(url)) {
@@ -131,10 +176,7 @@ function remoteOptions(
   if (token !== undefined && (typeof token !== "string" || token.length === 0)) {
     throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `token must be a non-empty string, got ${describe(token)}`);
   }
-  const timeout = uploadTimeout ?? DEFAULT_UPLOAD_TIMEOUT_SECONDS;
-  if (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout < 0) {
-    throw dashRangeError("ERR_DASH_INVALID_ARGUMENT", `uploadTimeout must be a number of seconds >= 0, got ${describe(timeout)}`);
-  }
+  const timeout = seconds("uploadTimeout", uploadTimeout, DEFAULT_UPLOAD_TIMEOUT_SECONDS);
   if (prefix.split("/").filter((p) => p.length > 0).length < 2) {
     throw dashRangeError(
       "ERR_DASH_INVALID_ARGUMENT",
@@ -143,6 +185,50 @@ function remoteOptions(
   }
   return { url, token, timeoutMs: timeout * 1000 };
 }
+
+/** An object-store `dashRoot`: where its spool is, how long a lease lasts, how long finishing may take. */
+interface StoreOptions {
+  url: string;
+  /** The writer's local root for this store (`<spoolRoot>/<bucket>/<prefix>`). */
+  spoolRoot: string;
+  /** Where readers keep what they fetched (`<spoolRoot>/.read-cache/<bucket>/<prefix>`). */
+  cacheRoot: string;
+  /** Where a superseded local copy is moved (`<spoolRoot>/.superseded`). */
+  superseded: string;
+  leaseMs: number;
+  timeoutMs: number;
+}
+
+function storeOptions(dashRoot: string, options: ExperimentOptions): StoreOptions | undefined {
+  if (!isStoreUrl(dashRoot)) {
+    if (options.spoolRoot !== undefined || options.leaseTimeout !== undefined) {
+      throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", "spoolRoot and leaseTimeout are options of an object-store dashRoot (s3://…)");
+    }
+    return undefined;
+  }
+  const location = parseStoreUrl(dashRoot);
+  if (options.dashUrl !== undefined && options.dashUrl !== false) {
+    throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", "dashUrl and an object-store dashRoot exclude each other: choose one");
+  }
+  const spoolRoot = options.spoolRoot ?? (process.env.DASH_INGEST_SPOOL || ".dash-spool");
+  if (typeof spoolRoot !== "string" || spoolRoot.length === 0) {
+    throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `spoolRoot must be a non-empty string, got ${describe(spoolRoot)}`);
+  }
+  const leaseSeconds = seconds("leaseTimeout", options.leaseTimeout, DEFAULT_LEASE_SECONDS);
+  if (leaseSeconds < 1) throw dashRangeError("ERR_DASH_INVALID_ARGUMENT", `leaseTimeout must be at least 1 second, got ${leaseSeconds}`);
+  const where = [location.bucket, ...(location.root === "" ? [] : location.root.split("/"))];
+  return {
+    url: dashRoot,
+    spoolRoot: join(spoolRoot, ...where),
+    cacheRoot: join(spoolRoot, ".read-cache", ...where),
+    superseded: join(spoolRoot, ".superseded"),
+    leaseMs: leaseSeconds * 1000,
+    timeoutMs: seconds("uploadTimeout", options.uploadTimeout, DEFAULT_UPLOAD_TIMEOUT_SECONDS) * 1000,
+  };
+}
+
+/** Default `leaseTimeout`, seconds. */
+const DEFAULT_LEASE_SECONDS = 30;
 
 function uploadStats(engine: Stats, remote: RemoteStats): UploadStats {
   const { connected, entriesUnsent, filesUnsent, ...counters } = remote;
@@ -198,7 +284,12 @@ export class Experiment {
   readonly #flushOnSignals: boolean;
   /** Remote mode: the server's URL and where the token comes from. */
   readonly #remoteOptions: { url: string; token: string | undefined; timeoutMs: number } | undefined;
-  #remote: RemoteSession | undefined;
+  #remote: BackgroundJob<keyof typeof COUNTER> | undefined;
+  /** On an object store: where, and the publisher once started. */
+  readonly #storeOptions: StoreOptions | undefined;
+  #store: BackgroundJob<keyof typeof STORE_COUNTER> | undefined;
+  /** The directory the engine writes or reads: `dashRoot`, or on a store its spool or read cache. */
+  #localRoot: string;
 
   constructor(prefix: string, options: ExperimentOptions = {}) {
     if (typeof prefix !== "string") {
@@ -215,7 +306,10 @@ export class Experiment {
     if (description !== undefined && typeof description !== "string") {
       throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `description must be a string, got ${describe(description)}`);
     }
-    this.#remoteOptions = remoteOptions(prefix, dashUrl, options.token, options.uploadTimeout);
+    this.#storeOptions = storeOptions(dashRoot, options);
+    this.#remoteOptions =
+      this.#storeOptions === undefined ? remoteOptions(prefix, dashUrl, options.token, options.uploadTimeout) : undefined;
+    this.#localRoot = this.#storeOptions?.spoolRoot ?? dashRoot;
     if (options.flushOnSignals !== undefined && typeof options.flushOnSignals !== "boolean") {
       throw dashTypeError("ERR_DASH_INVALID_ARGUMENT", `flushOnSignals must be a boolean, got ${describe(options.flushOnSignals)}`);
     }
@@ -259,7 +353,14 @@ export class Experiment {
       }
       return this;
     }
-    const native = this.#native();
+    if (this.#storeOptions !== undefined) this.#store = await this.#startStore(this.#storeOptions);
+    let native: NativeEngine;
+    try {
+      native = this.#native();
+    } catch (error) {
+      await this.#store?.terminate();
+      throw error;
+    }
     const { name, project } = nameAndProject(this.prefix);
     const fields: Record<string, unknown> = { name, project, prefix: this.prefix, status: "RUNNING", engine: "dash-ingest" };
     if (this.description !== undefined) fields.description = this.description;
@@ -269,6 +370,7 @@ export class Experiment {
       native.updateExperiment(fields, defaults);
     } catch (error) {
       native.closeSync(); // releases the lock: a later start may succeed
+      await this.#store?.terminate();
       throw error;
     }
     const recorder = new Recorder(native, this.#config);
@@ -287,7 +389,19 @@ export class Experiment {
     return this;
   }
 
-  #startRemote(dir: string, options: { url: string; token: string | undefined }): Promise<RemoteSession> {
+  /** Takes the experiment's lease in the store (fetching it into the spool if the store is newer), then publishes. */
+  #startStore(options: StoreOptions): Promise<BackgroundJob<keyof typeof STORE_COUNTER>> {
+    const target = {
+      url: options.url,
+      prefix: this.prefix,
+      spool: options.spoolRoot,
+      superseded: options.superseded,
+      leaseMs: options.leaseMs,
+    };
+    return BackgroundJob.start(join(__dirname, "store"), "worker", { target }, STORE_COUNTER);
+  }
+
+  #startRemote(dir: string, options: { url: string; token: string | undefined }): Promise<BackgroundJob<keyof typeof COUNTER>> {
     const configDir = process.env.ML_DASH_CONFIG_DIR || "~/.dash";
     const token = options.token ?? storedToken();
     const source =
@@ -297,7 +411,8 @@ export class Experiment {
           ? `the SDK's token store in ${configDir}`
           : `nowhere: no token option and none stored in ${configDir} (tokens.json)`;
     const target = { dir, prefix: this.prefix, url: options.url, token, description: this.description, tags: this.tags };
-    return RemoteSession.start(target, source);
+    const hint = (code: string) => (code === "ERR_DASH_UNAUTHORIZED" ? ` (the token came from ${source})` : "");
+    return BackgroundJob.start(join(__dirname, "remote"), "worker", { target }, COUNTER, hint);
   }
 
   /** The builder for `topic` (cached: the same object for the same topic). */
@@ -360,6 +475,7 @@ export class Experiment {
   async flush(): Promise<void> {
     await this.#started().flush();
     await this.#remote?.wake();
+    await this.#store?.wake();
   }
 
   async #listTracks(filter?: string): Promise<TrackSummary[]> {
@@ -391,8 +507,20 @@ export class Experiment {
    * `ERR_DASH_READ_ONLY`; a missing experiment rejects with `ERR_DASH_NOT_FOUND`. Release it with
    * `close()` (or `await using`).
    */
-  static async open(prefix: string, options: Pick<ExperimentOptions, "dashRoot"> = {}): Promise<Experiment> {
-    const experiment = new Experiment(prefix, { dashRoot: options.dashRoot });
+  static async open(prefix: string, options: Pick<ExperimentOptions, "dashRoot" | "spoolRoot"> = {}): Promise<Experiment> {
+    const experiment = new Experiment(prefix, { dashRoot: options.dashRoot, spoolRoot: options.spoolRoot });
+    const store = experiment.#storeOptions;
+    if (store !== undefined) {
+      // Readers read a copy: the manifests, the segments they name, the rest (fetched once; later
+      // opens fetch only what changed in the store).
+      experiment.#localRoot = store.cacheRoot;
+      const bucket = new Bucket(parseStoreUrl(store.url));
+      try {
+        await download(bucket, bucket.key(`${prefix}/`), join(store.cacheRoot, prefix), true);
+      } finally {
+        bucket.destroy();
+      }
+    }
     const native = experiment.#native({ mustExist: true });
     experiment.#recorder = new Recorder(native, experiment.#config, true);
     experiment.#readOnly = true;
@@ -402,7 +530,7 @@ export class Experiment {
 
   #native(extra: { mustExist?: boolean } = {}): NativeEngine {
     return new NativeEngine({
-      dashRoot: this.dashRoot,
+      dashRoot: this.#localRoot,
       prefix: this.prefix,
       flushIntervalMs: this.#config.flushIntervalSeconds * 1000,
       maxQueueBytes: this.#config.maxQueueBytes,
@@ -429,6 +557,7 @@ export class Experiment {
   stats(): ExperimentStats {
     const stats: ExperimentStats = this.#started().stats();
     if (this.#remote !== undefined) stats.upload = uploadStats(stats, this.#remote.stats());
+    if (this.#store !== undefined) stats.publish = this.#store.stats();
     return stats;
   }
 
@@ -495,7 +624,7 @@ export class Experiment {
       }
       if (this.#remote !== undefined && failure === undefined) {
         const remote = this.#remote;
-        const uploaded = showProgress(`dash-ingest: uploading ${this.prefix} to ${remote.url}`, () => {
+        const uploaded = showProgress(`dash-ingest: uploading ${this.prefix} to ${this.#remoteOptions?.url}`, () => {
           const counters = remote.stats();
           return { done: counters.entriesUploaded, total: counters.entriesUploaded + counters.entriesUnsent };
         });
@@ -513,6 +642,20 @@ export class Experiment {
         await recorder.close();
       } catch (error) {
         failure ??= error;
+      }
+      if (this.#store !== undefined) {
+        const store = this.#store;
+        const published = showProgress(`dash-ingest: publishing ${this.prefix} to ${this.dashRoot}`, () => {
+          const counters = store.stats();
+          return { done: counters.objectsPublished, total: counters.objectsPublished + counters.objectsPending };
+        });
+        try {
+          await store.finish(status, (this.#storeOptions as StoreOptions).timeoutMs);
+        } catch (error) {
+          failure ??= error;
+        } finally {
+          published();
+        }
       }
       unregisterForExit(this);
       if (failure !== undefined) throw failure;

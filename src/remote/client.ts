@@ -183,9 +183,9 @@ export class RemoteClient {
 }
 
 /** Backoff between attempts: 100 ms doubling to 10 s, with jitter, at least the server's `Retry-After`. */
-export function backoffMs(attempt: number, error: RemoteError): number {
+export function backoffMs(attempt: number, error?: { retryAfterMs?: number | undefined }): number {
   const base = Math.min(10_000, 100 * 2 ** Math.min(attempt, 10));
-  return Math.max(error.retryAfterMs ?? 0, base / 2 + Math.random() * (base / 2));
+  return Math.max(error?.retryAfterMs ?? 0, base / 2 + Math.random() * (base / 2));
 }
 
 /** A refusal (not retried): the error a caller sees, with the server's words. */

@@ -1,0 +1,377 @@
+/**
+ * Experiments on an S3-compatible object store (`dashRoot: "s3://bucket/prefix"`), against a real
+ * one (SeaweedFS on loopback, see `object-store.ts`), through the public API, with pyarrow's
+ * `S3FileSystem` as the independent reader: what a writer acknowledged is in the store once
+ * published, exactly once, whatever the other writers, the store and kills do.
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { Experiment } from "../src/index.js";
+import { contents, python, record, runsWithPython, tempRoot } from "./helpers.js";
+import { runsWithStore, type Store, startStore } from "./object-store.js";
+
+const cleanup: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step();
+});
+
+let store: Store;
+/** Environment variables the store's clients read, set for this process and passed to children. */
+const saved: Record<string, string | undefined> = {};
+let buckets = 0;
+
+/** A fresh bucket, so tests do not see each other's experiments. */
+async function bucket(): Promise<string> {
+  const name = `dash-test-${process.pid}-${++buckets}`;
+  await store.createBucket(name);
+  return name;
+}
+
+async function storedText(bucketName: string, key: string): Promise<string | undefined> {
+  try {
+    const answer = await store.client.send(new GetObjectCommand({ Bucket: bucketName, Key: key }));
+    return await answer.Body?.transformToString();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Entries as read back, without the engine's own timestamp representation details. */
+async function readAll(dashRoot: string, prefix: string, topic: string, spoolRoot = tempRoot()) {
+  const experiment = await Experiment.open(prefix, { dashRoot, spoolRoot });
+  try {
+    return (await experiment.track(topic).read()).entries;
+  } finally {
+    await experiment.close();
+  }
+}
+
+const writerScript = `
+const { Experiment } = require(${JSON.stringify(join(__dirname, "..", "dist", "index.js"))});
+const [dashRoot, spoolRoot, prefix, from, count, then] = process.argv.slice(1);
+(async () => {
+  const e = await new Experiment(prefix, { dashRoot, spoolRoot, leaseTimeout: 3 }).start();
+  for (let i = Number(from); i < Number(from) + Number(count); i++) {
+    e.track("t").append({ i }, { timestamp: i });
+    if (i % 100 === 99) {
+      await e.flush();
+      const pending = e.stats().publish.objectsPending;
+      process.stdout.write("acked " + i + " pending " + pending + "\\n");
+    }
+  }
+  await e.flush();
+  process.stdout.write("acked all\\n");
+  if (then === "complete") {
+    await e.complete();
+    process.stdout.write("completed\\n");
+  } else setInterval(() => {}, 1000);
+})().catch((error) => { process.stdout.write("error " + error.code + " " + error.message + "\\n"); process.exit(3); });
+`;
+
+/**
+ * A writer process appending `{ i }` at timestamp i for i in [from, from + count), flushing every
+ * 100; then it completes the experiment (`then: "complete"`) or waits to be killed.
+ */
+function writer(
+  dashRoot: string,
+  spoolRoot: string,
+  prefix: string,
+  from: number,
+  count: number,
+  then: "complete" | "wait" = "wait",
+): { child: ChildProcess; lines: string[]; waitFor: (pattern: RegExp) => Promise<string> } {
+  const child = spawn(process.execPath, ["-e", writerScript, dashRoot, spoolRoot, prefix, String(from), String(count), then], {
+    env: { ...process.env, ...store.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  cleanup.push(() => child.kill("SIGKILL"));
+  const lines: string[] = [];
+  let stderr = "";
+  const waiting: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  let buffered = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    buffered += chunk.toString();
+    const parts = buffered.split("\n");
+    buffered = parts.pop() ?? "";
+    for (const line of parts) {
+      lines.push(line);
+      for (const w of waiting.splice(0)) {
+        if (w.pattern.test(line)) w.resolve(line);
+        else waiting.push(w);
+      }
+    }
+  });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const waitFor = (pattern: RegExp) =>
+    new Promise<string>((resolve, reject) => {
+      const seen = lines.find((l) => pattern.test(l));
+      if (seen !== undefined) return resolve(seen);
+      waiting.push({ pattern, resolve });
+      child.once("exit", (code) => reject(new Error(`writer exited with ${code} before ${pattern}: ${lines.join("\n")}\n${stderr}`)));
+    });
+  return { child, lines, waitFor };
+}
+
+describe.runIf(runsWithStore)("experiments on an S3-compatible object store", () => {
+  beforeAll(async () => {
+    store = await startStore();
+    for (const [name, value] of Object.entries(store.env)) {
+      saved[name] = process.env[name];
+      process.env[name] = value;
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+    await store?.stop();
+  });
+
+  it("the seed's robot example with ML_DASH_ROOT=s3://…: the store holds the same tracks, frames, logs, params and status as a local run", async () => {
+    const name = await bucket();
+    const scratch = tempRoot();
+    const example = join(__dirname, "..", "examples", "robot-tracking.ts");
+    const run = (env: Record<string, string>) =>
+      new Promise<void>((resolve, reject) =>
+        execFile(
+          process.execPath,
+          [require.resolve("tsx/cli"), example],
+          { cwd: scratch, env: { ...process.env, ...env } },
+          (error, _out, stderr) => (error === null ? resolve() : reject(new Error(`${error.message}\n${stderr}`))),
+        ),
+      );
+    await run({ ML_DASH_ROOT: `s3://${name}/lab` });
+    const prefix = "robotics/complete-tracking";
+    const held = await contents(`s3://${name}/lab`, prefix, tempRoot());
+    const spooled = await contents(join(scratch, ".dash-spool", name, "lab"), prefix);
+    expect(held).toEqual(spooled);
+    expect(held.tracks["robot/position"]).toHaveLength(250);
+    expect(held.files).toHaveLength(250);
+    expect(held.status).toBe("COMPLETED");
+    // The lease was given up.
+    const lease = JSON.parse((await storedText(name, `lab/${prefix}/.dash-ingest.lease`)) ?? "{}") as { released?: boolean };
+    expect(lease.released).toBe(true);
+  });
+
+  it("a program of tracks, logs, metrics, params and files reads back the same from the store as from the spool", async () => {
+    const name = await bucket();
+    const spoolRoot = tempRoot();
+    const dashRoot = `s3://${name}/runs`;
+    const experiment = await new Experiment("team/proj/run-1", { dashRoot, spoolRoot }).start();
+    await record(experiment, 11);
+    await experiment.complete();
+    expect(experiment.stats().publish?.objectsPending).toBe(0);
+    const held = await contents(dashRoot, "team/proj/run-1", tempRoot());
+    const spooled = await contents(join(spoolRoot, name, "runs"), "team/proj/run-1");
+    expect(held).toEqual(spooled);
+    expect(Object.keys(held.tracks).sort()).toEqual(["robot/control", "robot/position"]);
+  });
+
+  it.runIf(runsWithPython("pyarrow"))("pyarrow's S3FileSystem reads the published segments in place: every row, once", async () => {
+    const name = await bucket();
+    const dashRoot = `s3://${name}/lab`;
+    const experiment = await new Experiment("a/b/c", { dashRoot, spoolRoot: tempRoot() }).start();
+    for (let i = 0; i < 5000; i++) {
+      experiment.track("robot/state").append({ i, x: i * 0.5 }, { timestamp: i });
+      if (i % 1000 === 999) await experiment.flush();
+    }
+    await experiment.complete();
+    const script = `
+import json, sys, pyarrow.dataset as ds, pyarrow.fs as fs
+s3 = fs.S3FileSystem(endpoint_override=sys.argv[1], access_key=sys.argv[2], secret_key=sys.argv[3], scheme="http", region="us-east-1")
+manifest = json.loads(s3.open_input_file(sys.argv[4] + "/metadata.json").read())
+files = [sys.argv[4] + "/" + s["file"] for s in manifest["segments"]]
+table = ds.dataset(files, format="parquet", filesystem=s3).to_table()
+print(json.dumps(sorted(table.column("i").to_pylist())))
+`;
+    const output = await new Promise<string>((resolve, reject) =>
+      execFile(
+        python,
+        [
+          "-c",
+          script,
+          store.endpoint.replace("http://", ""),
+          store.env.AWS_ACCESS_KEY_ID as string,
+          store.env.AWS_SECRET_ACCESS_KEY as string,
+          `${name}/lab/a/b/c/tracks/robot_state`,
+        ],
+        (error, out, stderr) => (error === null ? resolve(out) : reject(new Error(`${error.message}\n${stderr}`))),
+      ),
+    );
+    expect(JSON.parse(output)).toEqual(Array.from({ length: 5000 }, (_, i) => i));
+  });
+
+  it("a second writer on the same experiment is refused with ERR_DASH_LOCKED while the first holds the lease", async () => {
+    const name = await bucket();
+    const dashRoot = `s3://${name}`;
+    const first = await new Experiment("p/q/r", { dashRoot, spoolRoot: tempRoot() }).start();
+    first.track("t").append({ x: 1 });
+    const second = new Experiment("p/q/r", { dashRoot, spoolRoot: tempRoot() });
+    await expect(second.start()).rejects.toMatchObject({ code: "ERR_DASH_LOCKED", message: expect.stringMatching(/lease/) });
+    // The first goes on; once it completes, the second may write.
+    first.track("t").append({ x: 2 });
+    await first.complete();
+    const again = await new Experiment("p/q/r", { dashRoot, spoolRoot: tempRoot() }).start();
+    again.track("t").append({ x: 3 });
+    await again.complete();
+    expect((await readAll(dashRoot, "p/q/r", "t")).map((e) => e.x)).toEqual([1, 2, 3]);
+  });
+
+  it("a lease held elsewhere is refused until it expires, then taken over", async () => {
+    const name = await bucket();
+    const dashRoot = `s3://${name}`;
+    const expiresAt = Date.now() + 2500;
+    await store.client.send(
+      new PutObjectCommand({
+        Bucket: name,
+        Key: "x/y/z/.dash-ingest.lease",
+        Body: JSON.stringify({ spool: "elsewhere", host: "another-machine", pid: 1, expiresAt }),
+      }),
+    );
+    const experiment = () => new Experiment("x/y/z", { dashRoot, spoolRoot: tempRoot() });
+    await expect(experiment().start()).rejects.toMatchObject({
+      code: "ERR_DASH_LOCKED",
+      message: expect.stringMatching(/another-machine/),
+    });
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt - Date.now() + 100)));
+    const taken = await experiment().start();
+    taken.track("t").append({ ok: true });
+    await taken.complete();
+    expect(await readAll(dashRoot, "x/y/z", "t")).toHaveLength(1);
+  });
+
+  it("two writer processes on two experiments of one bucket: each reads back whole", async () => {
+    const name = await bucket();
+    const dashRoot = `s3://${name}/shared`;
+    const a = writer(dashRoot, tempRoot(), "lab/p/a", 0, 2000, "complete");
+    const b = writer(dashRoot, tempRoot(), "lab/p/b", 0, 2000, "complete");
+    await Promise.all([a.waitFor(/^completed/), b.waitFor(/^completed/)]);
+    for (const prefix of ["lab/p/a", "lab/p/b"]) {
+      const entries = await readAll(dashRoot, prefix, "t");
+      expect(entries.map((e) => e.i as number)).toEqual(Array.from({ length: 2000 }, (_, i) => i));
+    }
+  });
+
+  it("a writer SIGKILLed mid-run: a restart from its spool publishes every acknowledged row, once; another machine then continues from the store", async () => {
+    const name = await bucket();
+    const dashRoot = `s3://${name}`;
+    const spoolA = tempRoot();
+    const first = writer(dashRoot, spoolA, "k/l/m", 0, 1_000_000);
+    const line = await first.waitFor(/^acked 2999 /);
+    first.child.kill("SIGKILL");
+    await new Promise((resolve) => first.child.once("exit", resolve));
+    const acknowledged = Number(/acked (\d+)/.exec(line)?.[1]) + 1;
+    // The same machine again (same spool): the dead holder's lease is taken at once.
+    const again = await new Experiment("k/l/m", { dashRoot, spoolRoot: spoolA }).start();
+    again.track("t").append({ i: -1 }, { timestamp: -1 });
+    await again.complete();
+    const afterRestart = (await readAll(dashRoot, "k/l/m", "t")).map((e) => e.i as number);
+    expect(afterRestart.length).toBeGreaterThanOrEqual(acknowledged + 1);
+    expect(new Set(afterRestart).size).toBe(afterRestart.length);
+    expect(afterRestart.slice(0, acknowledged + 1)).toEqual([-1, ...Array.from({ length: acknowledged }, (_, i) => i)]);
+    // Another machine (another spool) continues from what the store holds.
+    const elsewhere = await new Experiment("k/l/m", { dashRoot, spoolRoot: tempRoot() }).start();
+    elsewhere.track("t").append({ i: -2 }, { timestamp: -2 });
+    await elsewhere.complete();
+    const final = (await readAll(dashRoot, "k/l/m", "t")).map((e) => e.i as number);
+    expect(final).toEqual([-2, ...afterRestart]);
+  });
+
+  it("the store stopped mid-run: appends go on, publishing resumes when it is back, complete() waits; with a short uploadTimeout it fails with ERR_DASH_REMOTE_TIMEOUT", async () => {
+    const name = await bucket();
+    const dashRoot = `s3://${name}`;
+    const experiment = await new Experiment("s/t/u", { dashRoot, spoolRoot: tempRoot(), flushInterval: 0.2 }).start();
+    for (let i = 0; i < 500; i++) experiment.track("t").append({ i }, { timestamp: i });
+    await experiment.flush();
+    await store.stop();
+    try {
+      for (let i = 500; i < 1000; i++) experiment.track("t").append({ i }, { timestamp: i });
+      await experiment.flush();
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(experiment.stats().publish?.objectsPending).toBeGreaterThan(0);
+      expect(experiment.stats().publish?.publishRetries).toBeGreaterThan(0);
+    } finally {
+      await store.start();
+    }
+    await experiment.complete();
+    expect((await readAll(dashRoot, "s/t/u", "t")).map((e) => e.i as number)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+
+    const late = await new Experiment("s/t/v", { dashRoot, spoolRoot: tempRoot(), uploadTimeout: 1 }).start();
+    late.track("t").append({ i: 0 });
+    await store.stop();
+    try {
+      await expect(late.complete()).rejects.toMatchObject({ code: "ERR_DASH_REMOTE_TIMEOUT", message: expect.stringMatching(/spool/) });
+    } finally {
+      await store.start();
+    }
+  }, 60_000);
+
+  it("a reader listing and reading while a writer compacts: no errors, no duplicates, no gaps, never fewer rows than a read before", async () => {
+    const name = await bucket();
+    const dashRoot = `s3://${name}`;
+    const experiment = await new Experiment("c/d/e", { dashRoot, spoolRoot: tempRoot() }).start();
+    let written = 0;
+    let readerDone = false;
+    const reads: number[] = [];
+    const reader = (async () => {
+      const spoolRoot = tempRoot();
+      while (!readerDone) {
+        const opened = await Experiment.open("c/d/e", { dashRoot, spoolRoot }).catch((error: { code?: string }) => {
+          if (error.code === "ERR_DASH_NOT_FOUND") return undefined;
+          throw error;
+        });
+        if (opened === undefined) continue;
+        try {
+          const tracks = await opened.tracks.list();
+          if (tracks.length === 0) continue;
+          const values = (await opened.track("t").read()).entries.map((e) => e.i as number);
+          expect(new Set(values).size).toBe(values.length);
+          expect(values).toEqual(Array.from({ length: values.length }, (_, i) => i));
+          reads.push(values.length);
+        } finally {
+          await opened.close();
+        }
+      }
+    })();
+    // Many small flushes: the engine compacts them as it goes (four small segments make one).
+    for (let round = 0; round < 40; round++) {
+      for (let k = 0; k < 50; k++) experiment.track("t").append({ i: written }, { timestamp: written++ });
+      await experiment.flush();
+    }
+    const { compactions } = experiment.stats();
+    await experiment.complete();
+    readerDone = true;
+    expect(compactions).toBeGreaterThan(0);
+    await reader;
+    expect(reads.length).toBeGreaterThan(3);
+    expect(reads).toEqual([...reads].sort((a, b) => a - b));
+    expect(await readAll(dashRoot, "c/d/e", "t")).toHaveLength(2000);
+  }, 60_000);
+
+  it("bad object-store roots and options are coded errors", () => {
+    expect(() => new Experiment("a/b", { dashRoot: "s3://" })).toThrow(expect.objectContaining({ code: "ERR_DASH_INVALID_ARGUMENT" }));
+    expect(() => new Experiment("a/b", { dashRoot: "s3://Bad_Bucket/x" })).toThrow(
+      expect.objectContaining({ code: "ERR_DASH_INVALID_ARGUMENT" }),
+    );
+    expect(() => new Experiment("a/b", { dashRoot: "s3://bucket/../x" })).toThrow(
+      expect.objectContaining({ code: "ERR_DASH_INVALID_ARGUMENT" }),
+    );
+    expect(() => new Experiment("a/b", { dashRoot: "s3://bucket", dashUrl: "http://localhost:1" })).toThrow(
+      expect.objectContaining({ code: "ERR_DASH_INVALID_ARGUMENT" }),
+    );
+    expect(() => new Experiment("a/b", { dashRoot: "s3://bucket", leaseTimeout: Number.NaN })).toThrow(
+      expect.objectContaining({ code: "ERR_DASH_INVALID_ARGUMENT" }),
+    );
+    expect(() => new Experiment("a/b", { dashRoot: tempRoot(), leaseTimeout: 5 })).toThrow(
+      expect.objectContaining({ code: "ERR_DASH_INVALID_ARGUMENT" }),
+    );
+    expect(existsSync(join(process.cwd(), ".dash-spool"))).toBe(false);
+  });
+});

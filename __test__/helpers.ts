@@ -1,10 +1,10 @@
 /** Test helpers: temp roots, DuckDB as the independent Parquet reader, the Python SDK, servers. */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
+import { freePort } from "./object-store.js";
 import { expect } from "vitest";
 import { type Entry, Experiment } from "../src/index.js";
 
@@ -32,13 +32,11 @@ export function runsWithPython(...modules: string[]): boolean {
 }
 
 /** Starts `dash-ingest serve` in a child process; resolves with it and its URL once it listens. */
-export function serve(dashRoot: string, args: string[] = []): Promise<{ child: ChildProcess; url: string }> {
+export function serve(dashRoot: string, args: string[] = [], env = process.env): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
     process.execPath,
     [join(__dirname, "..", "dist", "cli.js"), "serve", "--port", "0", "--dash-root", dashRoot, ...args],
-    {
-      stdio: ["ignore", "pipe", "pipe"],
-    },
+    { stdio: ["ignore", "pipe", "pipe"], env },
   );
   return new Promise((resolve, reject) => {
     let output = "";
@@ -54,15 +52,7 @@ export function serve(dashRoot: string, args: string[] = []): Promise<{ child: C
   });
 }
 
-/** A TCP port free right now on 127.0.0.1 (for a server that must come back on the same one). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** A fresh directory for one test's `dashRoot`. */
 export function tempRoot(): string {

@@ -4,11 +4,21 @@
  * the binary, except under `CI=true`, where `.ci/run` builds it and they run.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
-import { freePort } from "./helpers.js";
+
+/** A TCP port free right now on 127.0.0.1 (for a server that must come back on the same one). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
 
 const VERSION = "v0.0.0-20261109003541-7506e5f91cd6";
 
@@ -42,10 +52,7 @@ async function waitForS3(endpoint: string, child: ChildProcess, log: () => strin
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`weed exited with ${child.exitCode}: ${log()}`);
     const answer = await fetch(`${endpoint}/`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
-    if (answer !== undefined && answer.status < 500) {
-      // The S3 gateway answers before the filer has a volume to write to: write once to be sure.
-      return;
-    }
+    if (answer !== undefined && answer.status < 500) return;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   throw new Error(`weed's S3 gateway did not answer at ${endpoint} within 60 s: ${log()}`);
@@ -95,7 +102,6 @@ export async function startStore(): Promise<Store> {
   let child: ChildProcess | undefined;
   let output = "";
   const start = async () => {
-    const { mkdirSync } = await import("node:fs");
     mkdirSync(join(dir, "data"), { recursive: true });
     output = "";
     child = spawn(weed, args, { stdio: ["ignore", "pipe", "pipe"] });

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Experiment } from "../src/index.js";
-import { contents, python, record, runsWithPython, tempRoot } from "./helpers.js";
+import { contents, python, record, runsWithPython, serve, tempRoot } from "./helpers.js";
 import { runsWithStore, type Store, startStore } from "./object-store.js";
 
 const cleanup: (() => Promise<unknown> | unknown)[] = [];
@@ -354,6 +354,61 @@ print(json.dumps(sorted(table.column("i").to_pylist())))
     expect(reads).toEqual([...reads].sort((a, b) => a - b));
     expect(await readAll(dashRoot, "c/d/e", "t")).toHaveLength(2000);
   }, 60_000);
+
+  it("the CLI lists, inspects and exports experiments in the store", async () => {
+    const name = await bucket();
+    const dashRoot = `s3://${name}/cli`;
+    for (const prefix of ["lab/p/one", "lab/p/two"]) {
+      const experiment = await new Experiment(prefix, { dashRoot, spoolRoot: tempRoot(), tags: ["cli"] }).start();
+      for (let i = 0; i < 300; i++) experiment.track("robot/pose").append({ i, x: i / 2 }, { timestamp: i });
+      experiment.metrics("loss").log({ value: 1 });
+      await experiment.complete();
+    }
+    const cli = (...args: string[]) =>
+      new Promise<string>((resolve, reject) =>
+        execFile(process.execPath, [join(__dirname, "..", "dist", "cli.js"), ...args], { cwd: tempRoot() }, (error, out, stderr) =>
+          error === null ? resolve(out) : reject(new Error(`${error.message}\n${stderr}`)),
+        ),
+      );
+    const listed = (await cli("ls", dashRoot)).trim().split("\n");
+    expect(listed[0]).toMatch(/^experiment\tstatus/);
+    expect(listed.slice(1).map((l) => l.split("\t").slice(0, 6))).toEqual([
+      ["lab/p/one", "COMPLETED", "cli", "1", "1", "0"],
+      ["lab/p/two", "COMPLETED", "cli", "1", "1", "0"],
+    ]);
+    expect(await cli("inspect", "lab/p/two", "--dash-root", dashRoot)).toMatch(/robot\/pose\n\s+rows 300/);
+    const csv = (await cli("export", "lab/p/one", "robot/pose", "--format", "csv", "--dash-root", dashRoot)).trim().split("\n");
+    expect(csv).toHaveLength(301);
+    expect(csv[1]).toMatch(/^0,0,0$/);
+  });
+
+  it("serve on a store: two servers on one bucket, each experiment written by whichever holds its lease", async () => {
+    const name = await bucket();
+    const dashRoot = `s3://${name}/srv`;
+    const start = () => serve(dashRoot, ["--token", "secret"], { ...process.env, DASH_INGEST_SPOOL: tempRoot() });
+    const [a, b] = await Promise.all([start(), start()]);
+    cleanup.push(
+      () => a.child.kill("SIGKILL"),
+      () => b.child.kill("SIGKILL"),
+    );
+    const client = (url: string) =>
+      new Experiment("lab/shared/run", { dashRoot: tempRoot(), dashUrl: url, token: "secret", uploadTimeout: 60 });
+    // The first client writes through server A, which takes the experiment's lease.
+    const first = await client(a.url).start();
+    for (let i = 0; i < 500; i++) first.track("t").append({ i }, { timestamp: i });
+    await first.flush();
+    // A second client through server B: B answers 503 while A holds the lease; the client waits.
+    const second = await client(b.url).start();
+    for (let i = 500; i < 1000; i++) second.track("t").append({ i }, { timestamp: i });
+    const secondDone = second.complete();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(second.stats().upload?.entriesUploaded).toBe(0);
+    // A completes the experiment (and gives its lease up); then B takes it and the rest arrives.
+    await first.complete();
+    await secondDone;
+    const held = (await readAll(dashRoot, "lab/shared/run", "t")).map((e) => e.i as number);
+    expect(held).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+  }, 90_000);
 
   it("bad object-store roots and options are coded errors", () => {
     expect(() => new Experiment("a/b", { dashRoot: "s3://" })).toThrow(expect.objectContaining({ code: "ERR_DASH_INVALID_ARGUMENT" }));

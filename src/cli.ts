@@ -13,11 +13,13 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { Experiment } from "./experiment.js";
+import { Experiment, localRoot } from "./experiment.js";
 import { describeExperiment, findExperiments } from "./native.js";
 import { showProgress } from "./progress.js";
 import { push } from "./remote/push.js";
 import { startServer } from "./serve.js";
+import { isStoreUrl } from "./store/bucket.js";
+import { storedExperiments } from "./store/listing.js";
 import { startViewer } from "./viewer.js";
 
 const HELP = `Usage: dash-ingest <command> [options]
@@ -50,7 +52,10 @@ Commands:
                                          (default 600)
 
 Options:
-  --dash-root <dir>   root of the experiments (default: $ML_DASH_ROOT or .dash)
+  --dash-root <dir>   root of the experiments (default: $ML_DASH_ROOT or .dash), or an
+                      S3-compatible store, s3://bucket/prefix (AWS_ENDPOINT_URL, AWS_REGION,
+                      AWS_ACCESS_KEY_ID, … as the AWS tools; the local spool and the copies
+                      readers fetch in $DASH_INGEST_SPOOL, default .dash-spool)
   -h, --help          show this help
 `;
 
@@ -71,26 +76,29 @@ function formatBytes(bytes: number): string {
   return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
 
-function ls(rootArg: string | undefined): void {
+async function ls(rootArg: string | undefined): Promise<void> {
   const root = rootArg ?? dashRootOf(undefined);
-  const prefixes = findExperiments(root);
-  if (prefixes.length === 0) {
+  const experiments = isStoreUrl(root)
+    ? await storedExperiments(root)
+    : findExperiments(root).map((prefix) => {
+        const { record, tracks, metrics, files, diskBytes } = describeExperiment(root, prefix);
+        return { prefix, record, tracks: tracks.length, metrics: metrics.length, files: files.length, bytes: diskBytes };
+      });
+  if (experiments.length === 0) {
     console.log(`no experiments under ${root}`);
     return;
   }
   console.log(["experiment", "status", "tags", "tracks", "metrics", "files", "size"].join("\t"));
-  for (const prefix of prefixes) {
-    const { record, tracks, metrics, files, diskBytes } = describeExperiment(root, prefix);
+  for (const { prefix, record, tracks, metrics, files, bytes } of experiments) {
     const tags = Array.isArray(record.tags) ? (record.tags as string[]).join(",") : "";
-    const row = [prefix, String(record.status ?? "-"), tags || "-", tracks.length, metrics.length, files.length, formatBytes(diskBytes)];
-    console.log(row.join("\t"));
+    console.log([prefix, String(record.status ?? "-"), tags || "-", tracks, metrics, files, formatBytes(bytes)].join("\t"));
   }
 }
 
 async function inspect(prefix: string, dashRoot: string): Promise<void> {
   const experiment = await Experiment.open(prefix, { dashRoot });
   try {
-    const { record, tracks, metrics, logLines, files, diskBytes } = describeExperiment(dashRoot, prefix);
+    const { record, tracks, metrics, logLines, files, diskBytes } = describeExperiment(localRoot(experiment), prefix);
     console.log(
       `${prefix}  status ${String(record.status ?? "-")}  created ${String(record.created_at ?? "-")}  ${formatBytes(diskBytes)}`,
     );
@@ -178,13 +186,13 @@ function toCsv(entries: Record<string, unknown>[]): string {
 }
 
 /** The directory of each track (the engine knows the layout), for the paths an export reports. */
-function trackDirs(dashRoot: string, prefix: string): Map<string, string> {
-  return new Map(describeExperiment(dashRoot, prefix).tracks.map((t) => [t.topic, t.dir]));
+function trackDirs(experiment: Experiment, prefix: string): Map<string, string> {
+  return new Map(describeExperiment(localRoot(experiment), prefix).tracks.map((t) => [t.topic, t.dir]));
 }
 
 async function exportAllMlDash(experiment: Experiment, prefix: string): Promise<void> {
   const tracks = await experiment.tracks.list();
-  const dirs = trackDirs(experiment.dashRoot, prefix);
+  const dirs = trackDirs(experiment, prefix);
   const total = tracks.reduce((sum, t) => sum + t.totalEntries, 0);
   let exported = 0;
   const done = showProgress(`dash-ingest: exporting ${prefix}`, () => ({ done: exported, total }));
@@ -219,7 +227,7 @@ async function exportCommand(prefix: string, topic: string | undefined, dashRoot
     }
     if (options.format === "ml-dash") {
       await experiment.exportMlDash({ topic });
-      console.log(`${topic} → ${join(trackDirs(dashRoot, prefix).get(topic) ?? "?", "data.jsonl")}`);
+      console.log(`${topic} → ${join(trackDirs(experiment, prefix).get(topic) ?? "?", "data.jsonl")}`);
       return;
     }
     const query = { start: options.start, end: options.end, columns: options.columns };
@@ -292,7 +300,7 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "ls":
       if (rest.length > 1) throw new UsageError("ls takes at most one dashRoot");
-      ls(rest[0] ?? values["dash-root"]);
+      await ls(rest[0] ?? values["dash-root"]);
       return 0;
     case "inspect": {
       const [prefix] = arity("inspect", rest, 1, "one experiment prefix");

@@ -252,6 +252,9 @@ export let clientMetric: (experiment: Experiment, name: string, point: Record<st
  */
 export let clientEntries: (experiment: Experiment, topic: string, body: Uint8Array) => Promise<number>;
 
+/** The directory the experiment's engine reads: `dashRoot`, or on a store its spool or read cache. */
+export let localRoot: (experiment: Experiment) => string;
+
 /**
  * Seals everything and stops the engine, leaving the status as it is (a client's run goes on; a
  * later request opens the experiment again). For the server; not part of the package's API.
@@ -680,6 +683,9 @@ export class Experiment {
     release = async (experiment) => {
       unregisterForExit(experiment);
       await experiment.#recorder?.close();
+      // On an object store: everything published, and the lease given up for the next writer.
+      await experiment.#store?.finish("RUNNING", (experiment.#storeOptions as StoreOptions).timeoutMs);
     };
+    localRoot = (experiment) => experiment.#localRoot;
   }
 }

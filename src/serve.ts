@@ -472,14 +472,14 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
     throw new HttpError(404, "ERR_DASH_NOT_FOUND", `no route ${method} ${path}`);
   }
 
-  function reply(res: ServerResponse, status: number, body: unknown): void {
+  function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
     if (body instanceof Uint8Array) {
-      res.writeHead(status, { "content-type": "application/octet-stream", "content-length": body.byteLength });
+      res.writeHead(status, { ...headers, "content-type": "application/octet-stream", "content-length": body.byteLength });
       res.end(body);
       return;
     }
     const text = JSON.stringify(body);
-    res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+    res.writeHead(status, { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(text) });
     res.end(text);
   }
 
@@ -517,11 +517,12 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
         return;
       }
       const { code, message } = error as { code?: string; message?: string };
-      // The engine's own refusals (bad names, values) are the client's fault; the rest is ours.
+      // The engine's own refusals (bad names, values) are the client's fault. An experiment another
+      // writer holds (another server on the same object store) is worth asking again later.
       const clientFault = error instanceof TypeError || error instanceof RangeError;
-      reply(res, code === "ERR_DASH_NOT_FOUND" ? 404 : clientFault ? 400 : 500, {
-        error: { code: code ?? "ERR_DASH_INTERNAL", message: message ?? String(error) },
-      });
+      const status = code === "ERR_DASH_NOT_FOUND" ? 404 : code === "ERR_DASH_LOCKED" ? 503 : clientFault ? 400 : 500;
+      const body = { error: { code: code ?? "ERR_DASH_INTERNAL", message: message ?? String(error) } };
+      reply(res, status, body, status === 503 ? { "retry-after": "1" } : {});
     }
   }
 

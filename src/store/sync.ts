@@ -222,14 +222,32 @@ async function writeWhole(path: string, bytes: Uint8Array): Promise<void> {
   await rename(temporary, path);
 }
 
+/** Which store version each file of a fetched copy holds: ETag, and the file's size and mtime then. */
+const CACHE_INDEX = ".dash-ingest-cache.json";
+
+type CacheIndex = Record<string, { etag: string; stamp: string }>;
+
+async function stampOf(path: string): Promise<string | undefined> {
+  const info = await lstat(path).catch(() => undefined);
+  return info?.isFile() ? `${info.size}:${info.mtimeMs}` : undefined;
+}
+
 /**
  * Copies the experiment at `prefix` into `dir`: each track's manifest first, then the segments it
  * names (a segment removed meanwhile by a compaction sends it back to the manifest), then the
- * rest. A file already in `dir` with the store's content is not fetched again; files in `dir` the
- * store does not have are removed when `mirror` is set. Resolves with how many objects it fetched.
+ * rest. A file already in `dir` with the store's content is not fetched again (known from the
+ * copy's index, or else by its MD5); files in `dir` the store does not have are removed when
+ * `mirror` is set. Resolves with how many objects it fetched.
  */
 export async function download(bucket: Bucket, prefix: string, dir: string, mirror: boolean): Promise<number> {
   let fetched = 0;
+  const indexPath = join(dir, CACHE_INDEX);
+  let index: CacheIndex = {};
+  try {
+    index = JSON.parse(await readFile(indexPath, "utf8")) as CacheIndex;
+  } catch {
+    // none yet, or unreadable: files are compared by content
+  }
   for (let attempt = 1; ; attempt++) {
     const listed = new Map<string, string>();
     for (const object of await bucket.list(prefix)) {
@@ -237,26 +255,36 @@ export async function download(bucket: Bucket, prefix: string, dir: string, mirr
       const parts = plainParts(relative);
       if (parts !== undefined && relative !== LEASE_OBJECT && !parts.some(isPrivate)) listed.set(relative, bare(object.etag));
     }
-    const fetch = async (relative: string): Promise<Uint8Array | undefined> => {
+    /** Makes `dir`'s copy of `relative` the store's; false if the store no longer has it. */
+    const fetch = async (relative: string): Promise<boolean> => {
       const path = join(dir, relative);
+      const etag = listed.get(relative);
+      const known = Object.hasOwn(index, relative) ? index[relative] : undefined;
+      if (known !== undefined && known.etag === etag && known.stamp === (await stampOf(path))) return true;
       const local = await readFile(path).catch(() => undefined);
-      if (local !== undefined && md5(local) === listed.get(relative)) return local;
+      if (local !== undefined && md5(local) === etag) {
+        const stamp = await stampOf(path);
+        if (stamp !== undefined && etag !== undefined) index[relative] = { etag, stamp };
+        return true;
+      }
       const object = await bucket.get(prefix + relative);
-      if (object === undefined) return undefined;
+      if (object === undefined) return false;
       await writeWhole(path, object.body);
+      const stamp = await stampOf(path);
+      if (stamp !== undefined) index[relative] = { etag: bare(object.etag), stamp };
       fetched++;
-      return object.body;
+      return true;
     };
     let missing = false;
     const wanted = new Set<string>();
     for (const relative of listed.keys()) {
       if (!/^tracks\/[^/]+\/metadata\.json$/.test(relative)) continue;
       const trackDir = relative.slice(0, -METADATA.length);
-      const manifest = await fetch(relative);
       wanted.add(relative);
+      const manifest = (await fetch(relative)) ? await readFile(join(dir, relative)) : undefined;
       for (const segment of manifest === undefined ? [] : (segmentsOf(manifest) ?? [])) {
         wanted.add(trackDir + segment);
-        if ((await fetch(trackDir + segment)) === undefined) missing = true;
+        if (!(await fetch(trackDir + segment))) missing = true;
       }
     }
     for (const relative of listed.keys()) {
@@ -272,6 +300,7 @@ export async function download(bucket: Bucket, prefix: string, dir: string, mirr
         if (!wanted.has(relative)) await rm(join(dir, relative), { force: true });
       }
     }
+    await writeWhole(indexPath, Buffer.from(JSON.stringify(Object.fromEntries(Object.entries(index).filter(([k]) => wanted.has(k))))));
     return fetched;
   }
 }

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Experiment } from "../src/index.js";
-import { contents, python, record, runsWithPython, serve, tempRoot } from "./helpers.js";
+import { contents, python, record, runsWithPython, segmentFiles, serve, tempRoot } from "./helpers.js";
 import { runsWithStore, type Store, startStore } from "./object-store.js";
 
 const cleanup: (() => Promise<unknown> | unknown)[] = [];
@@ -354,6 +354,41 @@ print(json.dumps(sorted(table.column("i").to_pylist())))
     expect(reads).toEqual([...reads].sort((a, b) => a - b));
     expect(await readAll(dashRoot, "c/d/e", "t")).toHaveLength(2000);
   }, 60_000);
+
+  it("a reader fetches only the segments a time range needs; a full read then has every row once", async () => {
+    const name = await bucket();
+    const dashRoot = `s3://${name}`;
+    const spool = tempRoot();
+    const experiment = await new Experiment("r/a/nge", { dashRoot, spoolRoot: spool }).start();
+    for (let i = 0; i < 30_000; i++) {
+      experiment.track("t").append({ i }, { timestamp: i });
+      if (i % 5000 === 4999) await experiment.flush();
+    }
+    await experiment.complete();
+    const manifest = JSON.parse((await storedText(name, "r/a/nge/tracks/t/metadata.json")) ?? "{}") as {
+      segments: { file: string; minTimestamp: number; maxTimestamp: number }[];
+    };
+    expect(manifest.segments.length).toBeGreaterThan(1);
+    const readerSpool = tempRoot();
+    const reader = await Experiment.open("r/a/nge", { dashRoot, spoolRoot: readerSpool });
+    try {
+      const copy = join(readerSpool, ".read-cache", name, "r/a/nge", "tracks", "t");
+      const cached = () =>
+        segmentFiles(copy)
+          .map((f) => f.slice(copy.length + 1))
+          .sort();
+      expect(cached()).toEqual([]);
+      const { entries } = await reader.track("t").read({ start: 100, end: 199 });
+      expect(entries.map((e) => e.i)).toEqual(Array.from({ length: 100 }, (_, k) => 100 + k));
+      const needed = manifest.segments.filter((s) => s.maxTimestamp >= 100 && s.minTimestamp <= 199).map((s) => s.file);
+      expect(cached()).toEqual(needed.sort());
+      expect(needed.length).toBeLessThan(manifest.segments.length);
+      expect((await reader.track("t").read({ format: "columns" })).count).toBe(30_000);
+      expect(cached()).toHaveLength(manifest.segments.length);
+    } finally {
+      await reader.close();
+    }
+  });
 
   it("the CLI lists, inspects and exports experiments in the store", async () => {
     const name = await bucket();

@@ -1,10 +1,10 @@
 /** Experiments: the unit of recording, stored under `<dashRoot>/<prefix>/` in the ml-dash layout. */
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { isoNow } from "./clock.js";
 import { resolveConfig, type EngineTuning, type ResolvedConfig } from "./config.js";
 import { dashError, dashRangeError, dashTypeError, describe } from "./errors.js";
 import { flushOnSignals, registerForExit, unregisterForExit } from "./exit.js";
-import { NativeEngine, type TrackInfo } from "./native.js";
+import { describeExperiment, NativeEngine, type TrackInfo } from "./native.js";
 import { showProgress } from "./progress.js";
 import { Recorder, type Stats } from "./recorder.js";
 import { FilesBuilder } from "./files.js";
@@ -14,7 +14,7 @@ import { COUNTER } from "./remote/uploader.js";
 import { storedToken } from "./remote/token.js";
 import { Bucket, isStoreUrl, parseStoreUrl } from "./store/bucket.js";
 import { STORE_COUNTER } from "./store/job.js";
-import { download } from "./store/sync.js";
+import { StoreCopy } from "./store/sync.js";
 import { TrackBuilder } from "./track.js";
 
 type RemoteStats = Record<keyof typeof COUNTER, number>;
@@ -291,6 +291,8 @@ export class Experiment {
   /** On an object store: where, and the publisher once started. */
   readonly #storeOptions: StoreOptions | undefined;
   #store: BackgroundJob<keyof typeof STORE_COUNTER> | undefined;
+  /** A reader's client of the store (`Experiment.open` on an object store). */
+  #bucket: Bucket | undefined;
   /** The directory the engine writes or reads: `dashRoot`, or on a store its spool or read cache. */
   #localRoot: string;
 
@@ -513,19 +515,37 @@ export class Experiment {
   static async open(prefix: string, options: Pick<ExperimentOptions, "dashRoot" | "spoolRoot"> = {}): Promise<Experiment> {
     const experiment = new Experiment(prefix, { dashRoot: options.dashRoot, spoolRoot: options.spoolRoot });
     const store = experiment.#storeOptions;
+    let copy: StoreCopy | undefined;
     if (store !== undefined) {
-      // Readers read a copy: the manifests, the segments they name, the rest (fetched once; later
-      // opens fetch only what changed in the store).
+      // Readers read a local copy: the manifests and the rest at once (only what changed since the
+      // last open), each segment the first time a read needs its time range.
       experiment.#localRoot = store.cacheRoot;
-      const bucket = new Bucket(parseStoreUrl(store.url));
+      experiment.#bucket = new Bucket(parseStoreUrl(store.url));
+      copy = new StoreCopy(experiment.#bucket, experiment.#bucket.key(`${prefix}/`), join(store.cacheRoot, prefix));
       try {
-        await download(bucket, bucket.key(`${prefix}/`), join(store.cacheRoot, prefix), true);
-      } finally {
-        bucket.destroy();
+        await copy.refresh({ segments: false, mirror: true });
+      } catch (error) {
+        experiment.#bucket.destroy();
+        throw error;
       }
     }
-    const native = experiment.#native({ mustExist: true });
+    let native: NativeEngine;
+    try {
+      native = experiment.#native({ mustExist: true });
+    } catch (error) {
+      experiment.#bucket?.destroy();
+      throw error;
+    }
     experiment.#recorder = new Recorder(native, experiment.#config, true);
+    if (copy !== undefined) {
+      const reader = copy;
+      const root = experiment.#localRoot;
+      experiment.#recorder.beforeRead = async (topic, start, end) => {
+        const dir = topic === undefined ? undefined : describeExperiment(root, prefix).tracks.find((t) => t.topic === topic)?.dir;
+        if (topic !== undefined && dir === undefined) return; // no such track in the copy: the engine says so
+        await reader.fetchSegments(dir === undefined ? undefined : basename(dir), start, end);
+      };
+    }
     experiment.#readOnly = true;
     registerForExit(experiment);
     return experiment;
@@ -554,6 +574,7 @@ export class Experiment {
     if (!this.#readOnly) return this.complete();
     unregisterForExit(this);
     await this.#recorder.close();
+    this.#bucket?.destroy();
   }
 
   /** Counters: entries appended, durable, lost; segments and bytes written; in remote mode, `upload`. */

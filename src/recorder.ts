@@ -39,6 +39,8 @@ export class Recorder {
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   readonly #readOnly: boolean;
+  /** Topic names by the engine's ids. */
+  readonly #topics: string[] = [];
   /** Whether writes are accepted: not read-only, and neither finishing nor closed. */
   #writable: boolean;
 
@@ -62,8 +64,16 @@ export class Recorder {
 
   defineTopic(topic: string): number {
     this.#assertOpen();
-    return this.#native.defineTopic(topic);
+    const id = this.#native.defineTopic(topic);
+    this.#topics[id] = topic;
+    return id;
   }
+
+  /**
+   * Called before a read of `topic`'s rows in `[start, end]` (every track's when `topic` is
+   * undefined): a copy of an experiment in an object store fetches the segments it needs.
+   */
+  beforeRead: ((topic: string | undefined, start: number, end: number) => Promise<void>) | undefined;
 
   #assertOpen(): void {
     if (this.#closed) throw dashError("ERR_DASH_CLOSED", "the experiment is finished; start a new one to record more");
@@ -225,6 +235,7 @@ export class Recorder {
   async readBytes(topic: number, request: ReadRequest): Promise<Buffer> {
     this.#assertOpen();
     this.commit(true);
+    await this.beforeRead?.(this.#topics[topic], request.start, request.end);
     return this.#native.read(topic, request);
   }
 
@@ -239,6 +250,7 @@ export class Recorder {
   async exportMlDash(topic?: string): Promise<void> {
     this.#assertOpen();
     this.commit(true);
+    await this.beforeRead?.(topic, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY);
     await this.#native.exportMlDash(topic);
   }
 

@@ -20,7 +20,7 @@ import { dashError } from "../errors.js";
 import { backoffMs } from "../remote/client.js";
 import { Bucket, parseStoreUrl, StoreError } from "./bucket.js";
 import { Lease, LEASE_OBJECT } from "./lease.js";
-import { download, Publisher } from "./sync.js";
+import { Publisher, StoreCopy } from "./sync.js";
 
 /** What to publish, and where. */
 export interface StoreTarget {
@@ -60,6 +60,7 @@ export class StoreJob implements Job {
   #lease: Lease | undefined;
   #publisher: Publisher | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #renewal: NodeJS.Timeout | undefined;
   #wakeUp: (() => void) | undefined;
   #stopped = false;
   /** A pass that ended with nothing pending, and when it started. */
@@ -98,6 +99,7 @@ export class StoreJob implements Job {
       await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt)));
     }
     void this.#run();
+    void this.#keepLease();
     return undefined;
   }
 
@@ -134,22 +136,29 @@ export class StoreJob implements Job {
       await mkdir(this.#dir, { recursive: true });
       await writeFile(join(this.#dir, SPOOL_ID), spool);
     }
-    await download(this.#bucket, this.#prefix, this.#dir, false);
+    await new StoreCopy(this.#bucket, this.#prefix, this.#dir).refresh({ segments: true, mirror: false });
   }
 
   /** The loop: a pass every `POLL_MS` (or at once when woken), the lease renewed when due. */
+  /** Renews the lease every third of its duration, apart from the passes (a long one cannot let it lapse). */
+  async #keepLease(): Promise<void> {
+    const lease = this.#lease as Lease;
+    while (!this.#stopped && !lease.lost) {
+      await new Promise((resolve) => {
+        this.#renewal = setTimeout(resolve, this.#target.leaseMs / 3);
+      });
+      // The store away: tried again next time; meanwhile no manifest is written without `held`.
+      if (!this.#stopped) await lease.renew().catch(() => undefined);
+    }
+  }
+
   async #run(): Promise<void> {
     const lease = this.#lease as Lease;
     const publisher = this.#publisher as Publisher;
-    let renewedAt = Date.now();
     let attempt = 0;
     while (!this.#stopped) {
       const started = Date.now();
       try {
-        if (started - renewedAt > this.#target.leaseMs / 3 || !lease.held(this.#target.leaseMs / 2)) {
-          await lease.renew();
-          renewedAt = started;
-        }
         if (lease.lost) {
           throw dashError(
             "ERR_DASH_LOCKED",
@@ -164,10 +173,15 @@ export class StoreJob implements Job {
         this.#problem = undefined;
         attempt = 0;
         await this.#sleep(POLL_MS);
-      } catch (error) {
+      } catch (caught) {
+        let error = caught;
         if (error instanceof LeaseExpiring) {
-          renewedAt = 0;
-          continue;
+          // Renew now (a store away throws: retried below), then publish again.
+          error = await lease.renew().then(
+            () => undefined,
+            (failure: unknown) => failure,
+          );
+          if (error === undefined) continue;
         }
         this.#problem = error as Error;
         this.#cleanSince = -1;
@@ -221,6 +235,7 @@ export class StoreJob implements Job {
     } finally {
       this.#stopped = true;
       this.wake();
+      clearTimeout(this.#renewal);
       this.#bucket.destroy();
     }
   }

@@ -117,8 +117,20 @@ export class Lease {
     return this.#lost;
   }
 
-  /** Extends the lease; a failed condition means another writer took it: `lost` from then on. */
-  async renew(): Promise<void> {
+  #renewing: Promise<void> | undefined;
+
+  /**
+   * Extends the lease; a failed condition means another writer took it: `lost` from then on. One
+   * renewal at a time (two would race on the same ETag and the second would look like a takeover).
+   */
+  renew(): Promise<void> {
+    this.#renewing ??= this.#renew().finally(() => {
+      this.#renewing = undefined;
+    });
+    return this.#renewing;
+  }
+
+  async #renew(): Promise<void> {
     if (this.#lost) return;
     const expiresAt = Date.now() + this.#ttlMs;
     try {
@@ -132,6 +144,7 @@ export class Lease {
 
   /** Gives the lease up, so the next writer need not wait for it to expire. */
   async release(): Promise<void> {
+    await this.#renewing?.catch(() => undefined);
     if (this.#lost) return;
     try {
       this.#etag = await this.#bucket.put(this.#key, this.#record(0, true), { ifMatch: this.#etag });

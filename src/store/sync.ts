@@ -19,6 +19,26 @@ const SEGMENT = /^seg-\d{8}\.parquet$/;
 /** Written after everything else of their kind: they name what the rest holds. */
 const LAST = new Set(["files/.files_metadata.json", "experiment.json"]);
 
+/** Objects sent at once (the store takes them in parallel; each is read whole into memory). */
+const UPLOADS = 4;
+
+/** Runs `work` on every item, `width` at a time; once all lanes stopped, throws the first failure. */
+async function eachAtOnce<T>(items: T[], width: number, work: (item: T) => Promise<void>): Promise<void> {
+  const failures: unknown[] = [];
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length && failures.length === 0) {
+      try {
+        await work(items[next++] as T);
+      } catch (error) {
+        failures.push(error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, lane));
+  if (failures.length > 0) throw failures[0];
+}
+
 /** Engine-private files (lock, write-ahead log, cursors) and temporaries stay local. */
 function isPrivate(name: string): boolean {
   return name.startsWith(".dash-ingest") || name.endsWith(".tmp");
@@ -163,11 +183,16 @@ export class Publisher {
     const plain = files.filter(
       (f) => !(f.startsWith("tracks/") && (f.endsWith(`/${METADATA}`) || SEGMENT.test(f.slice(f.lastIndexOf("/") + 1)))),
     );
-    plain.sort((a, b) => Number(LAST.has(a)) - Number(LAST.has(b)));
-    for (const relative of plain) {
+    const sendIfChanged = async (relative: string) => {
       const changed = await this.#changed(relative).catch(() => undefined);
       if (changed !== undefined) await this.#send(relative, changed, counts);
-    }
+    };
+    await eachAtOnce(
+      plain.filter((f) => !LAST.has(f)),
+      UPLOADS,
+      sendIfChanged,
+    );
+    for (const relative of plain.filter((f) => LAST.has(f))) await sendIfChanged(relative);
     counts.pending = await this.pending(files);
     return counts;
   }
@@ -193,10 +218,10 @@ export class Publisher {
     const segments = segmentsOf(manifest.bytes);
     if (segments === undefined) return; // not a manifest of ours: the next pass looks again
     try {
-      for (const segment of segments) {
+      await eachAtOnce(segments, UPLOADS, async (segment) => {
         const changed = await this.#changed(trackDir + segment);
         if (changed !== undefined) await this.#send(trackDir + segment, changed, counts);
-      }
+      });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") return; // compacted meanwhile: next pass
       throw error;
@@ -232,75 +257,149 @@ async function stampOf(path: string): Promise<string | undefined> {
   return info?.isFile() ? `${info.size}:${info.mtimeMs}` : undefined;
 }
 
-/**
- * Copies the experiment at `prefix` into `dir`: each track's manifest first, then the segments it
- * names (a segment removed meanwhile by a compaction sends it back to the manifest), then the
- * rest. A file already in `dir` with the store's content is not fetched again (known from the
- * copy's index, or else by its MD5); files in `dir` the store does not have are removed when
- * `mirror` is set. Resolves with how many objects it fetched.
- */
-export async function download(bucket: Bucket, prefix: string, dir: string, mirror: boolean): Promise<number> {
-  let fetched = 0;
-  const indexPath = join(dir, CACHE_INDEX);
-  let index: CacheIndex = {};
+/** A manifest's segments with their time ranges, or `undefined` if it is not one we can trust. */
+function rangesOf(manifest: Uint8Array): { file: string; min: number; max: number }[] | undefined {
   try {
-    index = JSON.parse(await readFile(indexPath, "utf8")) as CacheIndex;
-  } catch {
-    // none yet, or unreadable: files are compared by content
-  }
-  for (let attempt = 1; ; attempt++) {
-    const listed = new Map<string, string>();
-    for (const object of await bucket.list(prefix)) {
-      const relative = object.key.slice(prefix.length);
-      const parts = plainParts(relative);
-      if (parts !== undefined && relative !== LEASE_OBJECT && !parts.some(isPrivate)) listed.set(relative, bare(object.etag));
-    }
-    /** Makes `dir`'s copy of `relative` the store's; false if the store no longer has it. */
-    const fetch = async (relative: string): Promise<boolean> => {
-      const path = join(dir, relative);
-      const etag = listed.get(relative);
-      const known = Object.hasOwn(index, relative) ? index[relative] : undefined;
-      if (known !== undefined && known.etag === etag && known.stamp === (await stampOf(path))) return true;
-      const local = await readFile(path).catch(() => undefined);
-      if (local !== undefined && md5(local) === etag) {
-        const stamp = await stampOf(path);
-        if (stamp !== undefined && etag !== undefined) index[relative] = { etag, stamp };
-        return true;
-      }
-      const object = await bucket.get(prefix + relative);
-      if (object === undefined) return false;
-      await writeWhole(path, object.body);
-      const stamp = await stampOf(path);
-      if (stamp !== undefined) index[relative] = { etag: bare(object.etag), stamp };
-      fetched++;
-      return true;
+    const parsed = JSON.parse(Buffer.from(manifest).toString("utf8")) as {
+      segments?: { file?: unknown; minTimestamp?: unknown; maxTimestamp?: unknown }[];
     };
-    let missing = false;
-    const wanted = new Set<string>();
-    for (const relative of listed.keys()) {
-      if (!/^tracks\/[^/]+\/metadata\.json$/.test(relative)) continue;
-      const trackDir = relative.slice(0, -METADATA.length);
-      wanted.add(relative);
-      const manifest = (await fetch(relative)) ? await readFile(join(dir, relative)) : undefined;
-      for (const segment of manifest === undefined ? [] : (segmentsOf(manifest) ?? [])) {
-        wanted.add(trackDir + segment);
-        if (!(await fetch(trackDir + segment))) missing = true;
+    const segments = (parsed.segments ?? []).map((s) => ({
+      file: s.file,
+      min: typeof s.minTimestamp === "number" ? s.minTimestamp : Number.NEGATIVE_INFINITY,
+      max: typeof s.maxTimestamp === "number" ? s.maxTimestamp : Number.POSITIVE_INFINITY,
+    }));
+    return segments.every((s): s is { file: string; min: number; max: number } => typeof s.file === "string" && SEGMENT.test(s.file))
+      ? segments
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A local copy of the experiment at `prefix` (its key prefix, ending in "/") in `dir`: readers read
+ * it as a local experiment. `refresh` brings every track's manifest, then (if asked) the segments
+ * it names, then the rest; `fetchSegments` brings only the segments a time range needs. A file
+ * already in `dir` with the store's content is not fetched again (known from the copy's index, or
+ * else by its MD5). A segment a compaction removed meanwhile sends the copy back to the manifests.
+ */
+export class StoreCopy {
+  readonly #bucket: Bucket;
+  readonly #prefix: string;
+  readonly #dir: string;
+  #index: CacheIndex | undefined;
+  /** The store's ETags as of the last listing. */
+  #listed = new Map<string, string>();
+  fetched = 0;
+
+  constructor(bucket: Bucket, prefix: string, dir: string) {
+    this.#bucket = bucket;
+    this.#prefix = prefix;
+    this.#dir = dir;
+  }
+
+  async #loadIndex(): Promise<CacheIndex> {
+    if (this.#index === undefined) {
+      try {
+        this.#index = JSON.parse(await readFile(join(this.#dir, CACHE_INDEX), "utf8")) as CacheIndex;
+      } catch {
+        this.#index = {}; // none yet, or unreadable: files are compared by content
       }
     }
-    for (const relative of listed.keys()) {
-      const segmentOfTrack = relative.startsWith("tracks/") && SEGMENT.test(relative.slice(relative.lastIndexOf("/") + 1));
-      if (wanted.has(relative) || segmentOfTrack) continue;
-      wanted.add(relative);
-      await fetch(relative);
+    return this.#index;
+  }
+
+  async #saveIndex(): Promise<void> {
+    await writeWhole(join(this.#dir, CACHE_INDEX), Buffer.from(JSON.stringify(await this.#loadIndex())));
+  }
+
+  /** Makes the copy of `relative` the store's; false if the store no longer has it. */
+  async #fetch(relative: string): Promise<boolean> {
+    const index = await this.#loadIndex();
+    const path = join(this.#dir, relative);
+    const etag = this.#listed.get(relative);
+    const known = Object.hasOwn(index, relative) ? index[relative] : undefined;
+    if (known !== undefined && (etag === undefined || known.etag === etag) && known.stamp === (await stampOf(path))) return true;
+    const local = await readFile(path).catch(() => undefined);
+    if (local !== undefined && etag !== undefined && md5(local) === etag) {
+      const stamp = await stampOf(path);
+      if (stamp !== undefined) index[relative] = { etag, stamp };
+      return true;
     }
-    if (missing && attempt < 5) continue; // a compaction replaced segments while we read: again
-    if (missing) throw dashError("ERR_DASH_CORRUPT", `${bucket.url(prefix)}: a manifest names a segment the store does not have`);
-    if (mirror) {
-      for (const relative of await walk(dir)) {
-        if (!wanted.has(relative)) await rm(join(dir, relative), { force: true });
+    const object = await this.#bucket.get(this.#prefix + relative);
+    if (object === undefined) return false;
+    await writeWhole(path, object.body);
+    const stamp = await stampOf(path);
+    if (stamp !== undefined) index[relative] = { etag: bare(object.etag), stamp };
+    this.fetched++;
+    return true;
+  }
+
+  /**
+   * Brings the copy up to the store: manifests, their segments when `segments` is set, the rest.
+   * With `mirror`, files the store no longer has (segments no manifest names) are removed.
+   */
+  async refresh(options: { segments: boolean; mirror: boolean }): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      this.#listed = new Map();
+      for (const object of await this.#bucket.list(this.#prefix)) {
+        const relative = object.key.slice(this.#prefix.length);
+        const parts = plainParts(relative);
+        if (parts !== undefined && relative !== LEASE_OBJECT && !parts.some(isPrivate)) this.#listed.set(relative, bare(object.etag));
       }
+      let missing = false;
+      const wanted = new Set<string>();
+      for (const relative of this.#listed.keys()) {
+        if (!/^tracks\/[^/]+\/metadata\.json$/.test(relative)) continue;
+        const trackDir = relative.slice(0, -METADATA.length);
+        wanted.add(relative);
+        const manifest = (await this.#fetch(relative)) ? await readFile(join(this.#dir, relative)) : undefined;
+        for (const segment of manifest === undefined ? [] : (segmentsOf(manifest) ?? [])) {
+          wanted.add(trackDir + segment);
+          if (options.segments && !(await this.#fetch(trackDir + segment))) missing = true;
+        }
+      }
+      for (const relative of this.#listed.keys()) {
+        const segmentOfTrack = relative.startsWith("tracks/") && SEGMENT.test(relative.slice(relative.lastIndexOf("/") + 1));
+        if (wanted.has(relative) || segmentOfTrack) continue;
+        wanted.add(relative);
+        await this.#fetch(relative);
+      }
+      if (missing && attempt < 5) continue; // a compaction replaced segments while we read: again
+      if (missing)
+        throw dashError("ERR_DASH_CORRUPT", `${this.#bucket.url(this.#prefix)}: a manifest names a segment the store does not have`);
+      if (options.mirror) {
+        for (const relative of await walk(this.#dir)) {
+          if (!wanted.has(relative)) await rm(join(this.#dir, relative), { force: true });
+        }
+      }
+      const index = await this.#loadIndex();
+      for (const key of Object.keys(index)) if (!wanted.has(key)) delete index[key];
+      await this.#saveIndex();
+      return;
     }
-    await writeWhole(indexPath, Buffer.from(JSON.stringify(Object.fromEntries(Object.entries(index).filter(([k]) => wanted.has(k))))));
-    return fetched;
+  }
+
+  /**
+   * Brings the segments of the track whose manifest is `tracks/<trackDir>/metadata.json` that
+   * hold rows in `[start, end]` (every track's when `trackDir` is undefined).
+   */
+  async fetchSegments(trackDir: string | undefined, start: number, end: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const dirs = trackDir === undefined ? await readdir(join(this.#dir, "tracks")).catch(() => []) : [trackDir];
+      let missing = false;
+      for (const dir of dirs) {
+        const manifest = await readFile(join(this.#dir, "tracks", dir, METADATA)).catch(() => undefined);
+        for (const segment of manifest === undefined ? [] : (rangesOf(manifest) ?? [])) {
+          if (segment.max < start || segment.min > end) continue;
+          if (!(await this.#fetch(`tracks/${dir}/${segment.file}`))) missing = true;
+        }
+      }
+      await this.#saveIndex();
+      if (!missing) return;
+      if (attempt === 5)
+        throw dashError("ERR_DASH_CORRUPT", `${this.#bucket.url(this.#prefix)}: a manifest names a segment the store does not have`);
+      await this.refresh({ segments: false, mirror: true }); // compacted meanwhile: newer manifests
+    }
   }
 }

@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -224,24 +225,30 @@ print(json.dumps(sorted(table.column("i").to_pylist())))
     expect((await readAll(dashRoot, "p/q/r", "t")).map((e) => e.x)).toEqual([1, 2, 3]);
   });
 
-  it("a lease held elsewhere is refused until it expires, then taken over", async () => {
+  it("a lease held elsewhere (another machine, or another pid namespace of this one) is refused until it expires, then taken over", async () => {
     const name = await bucket();
     const dashRoot = `s3://${name}`;
+    const lease = (prefix: string, record: Record<string, unknown>) =>
+      store.client.send(new PutObjectCommand({ Bucket: name, Key: `${prefix}/.dash-ingest.lease`, Body: JSON.stringify(record) }));
+    const experiment = (prefix: string) => new Experiment(prefix, { dashRoot, spoolRoot: tempRoot() });
+    // Same host name, a pid no process here has, but another pid namespace (a container): its
+    // holder may well be alive, so the lease is not taken before it expires.
+    await lease("x/y/w", {
+      spool: "elsewhere",
+      host: hostname(),
+      space: `${hostname()}/boot/pid:[1]`,
+      pid: 2 ** 22 + 1,
+      expiresAt: Date.now() + 60_000,
+    });
+    await expect(experiment("x/y/w").start()).rejects.toMatchObject({ code: "ERR_DASH_LOCKED" });
     const expiresAt = Date.now() + 2500;
-    await store.client.send(
-      new PutObjectCommand({
-        Bucket: name,
-        Key: "x/y/z/.dash-ingest.lease",
-        Body: JSON.stringify({ spool: "elsewhere", host: "another-machine", pid: 1, expiresAt }),
-      }),
-    );
-    const experiment = () => new Experiment("x/y/z", { dashRoot, spoolRoot: tempRoot() });
-    await expect(experiment().start()).rejects.toMatchObject({
+    await lease("x/y/z", { spool: "elsewhere", host: "another-machine", pid: 1, expiresAt });
+    await expect(experiment("x/y/z").start()).rejects.toMatchObject({
       code: "ERR_DASH_LOCKED",
       message: expect.stringMatching(/another-machine/),
     });
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt - Date.now() + 100)));
-    const taken = await experiment().start();
+    const taken = await experiment("x/y/z").start();
     taken.track("t").append({ ok: true });
     await taken.complete();
     expect(await readAll(dashRoot, "x/y/z", "t")).toHaveLength(1);

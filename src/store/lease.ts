@@ -6,6 +6,7 @@
  * small fraction of the lease's duration), or at once when its holder was a process on this machine
  * that no longer exists.
  */
+import { readFileSync, readlinkSync } from "node:fs";
 import { hostname } from "node:os";
 import { dashError } from "../errors.js";
 import { type Bucket, ConditionFailed } from "./bucket.js";
@@ -17,6 +18,8 @@ interface LeaseRecord {
   /** The writing spool's id (see `spool.ts`): tells a returning writer whether it wrote last. */
   spool: string;
   host: string;
+  /** Where `pid` means something: see `processSpace`. */
+  space?: string;
   pid: number;
   expiresAt: number;
   released?: boolean;
@@ -29,6 +32,7 @@ function parseRecord(body: Uint8Array): LeaseRecord | undefined {
     return {
       spool: record.spool,
       host: typeof record.host === "string" ? record.host : "?",
+      ...(typeof record.space === "string" ? { space: record.space } : {}),
       pid: typeof record.pid === "number" ? record.pid : 0,
       expiresAt: record.expiresAt,
       ...(record.released === true ? { released: true } : {}),
@@ -38,9 +42,25 @@ function parseRecord(body: Uint8Array): LeaseRecord | undefined {
   }
 }
 
-/** Whether the lease's holder was a process on this machine that is gone (killed, crashed). */
+/**
+ * The space process ids live in: this boot of this machine and this process's pid namespace (two
+ * containers on one host see different processes under one pid). Undefined where it cannot be
+ * told (not Linux): a lease is then taken over only once it expires.
+ */
+function processSpace(): string | undefined {
+  try {
+    const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    return `${hostname()}/${boot}/${readlinkSync("/proc/self/ns/pid")}`;
+  } catch {
+    return undefined;
+  }
+}
+
+const SPACE = processSpace();
+
+/** Whether the lease's holder was a process in this process space that is gone (killed, crashed). */
 function deadHere(record: LeaseRecord): boolean {
-  if (record.host !== hostname() || record.pid === process.pid) return false;
+  if (SPACE === undefined || record.space !== SPACE || record.pid === process.pid) return false;
   try {
     process.kill(record.pid, 0);
     return false;
@@ -68,7 +88,15 @@ export class Lease {
   }
 
   #record(expiresAt: number, released = false): string {
-    return JSON.stringify({ spool: this.#spool, host: hostname(), pid: process.pid, expiresAt, ...(released ? { released } : {}) });
+    const space = SPACE === undefined ? {} : { space: SPACE };
+    return JSON.stringify({
+      spool: this.#spool,
+      host: hostname(),
+      ...space,
+      pid: process.pid,
+      expiresAt,
+      ...(released ? { released } : {}),
+    });
   }
 
   /**

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Experiment } from "../src/index.js";
-import { contents, python, record, runsWithPython, segmentFiles, serve, tempRoot } from "./helpers.js";
+import { contents, freePort, python, record, runsWithPython, segmentFiles, serve, tempRoot } from "./helpers.js";
 import { runsWithStore, type Store, startStore } from "./object-store.js";
 
 const cleanup: (() => Promise<unknown> | unknown)[] = [];
@@ -451,6 +451,33 @@ print(json.dumps(sorted(table.column("i").to_pylist())))
     const held = (await readAll(dashRoot, "lab/shared/run", "t")).map((e) => e.i as number);
     expect(held).toEqual(Array.from({ length: 1000 }, (_, i) => i));
   }, 90_000);
+
+  it("a wrong key is ERR_DASH_UNAUTHORIZED at start(); a store that does not answer is ERR_DASH_REMOTE_TIMEOUT after uploadTimeout", async () => {
+    const name = await bucket();
+    const withEnv = async (name: string, value: string, run: () => Promise<void>) => {
+      const before = process.env[name];
+      process.env[name] = value;
+      try {
+        await run();
+      } finally {
+        process.env[name] = before;
+      }
+    };
+    await withEnv("AWS_SECRET_ACCESS_KEY", "not-the-secret", async () => {
+      const start = new Experiment("w/r/ong", { dashRoot: `s3://${name}`, spoolRoot: tempRoot() }).start();
+      await expect(start).rejects.toMatchObject({ code: "ERR_DASH_UNAUTHORIZED", message: expect.stringMatching(/403/) });
+    });
+    await withEnv("AWS_ENDPOINT_URL", `http://127.0.0.1:${await freePort()}`, async () => {
+      const start = new Experiment("n/o/ne", { dashRoot: `s3://${name}`, spoolRoot: tempRoot(), uploadTimeout: 1 }).start();
+      await expect(start).rejects.toMatchObject({
+        code: "ERR_DASH_REMOTE_TIMEOUT",
+        message: expect.stringMatching(/did not answer within 1 s/),
+      });
+    });
+    // The store is fine: the same experiments start now.
+    const fine = await new Experiment("w/r/ong", { dashRoot: `s3://${name}`, spoolRoot: tempRoot() }).start();
+    await fine.complete();
+  });
 
   it("bad object-store roots and options are coded errors", () => {
     expect(() => new Experiment("a/b", { dashRoot: "s3://" })).toThrow(expect.objectContaining({ code: "ERR_DASH_INVALID_ARGUMENT" }));

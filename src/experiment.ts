@@ -402,6 +402,7 @@ export class Experiment {
       spool: options.spoolRoot,
       superseded: options.superseded,
       leaseMs: options.leaseMs,
+      patienceMs: options.timeoutMs,
     };
     return BackgroundJob.start(join(__dirname, "store"), "worker", { target }, STORE_COUNTER);
   }

@@ -47,9 +47,9 @@ export function parseStoreUrl(url: string): StoreLocation {
 
 /** A request the store did not answer as hoped: `retryable` for connection errors, 5xx, 429 and 503 SlowDown. */
 export class StoreError extends Error {
-  readonly code: DashErrorCode;
+  code: DashErrorCode;
   readonly status: number | undefined;
-  readonly retryable: boolean;
+  retryable: boolean;
 
   constructor(message: string, status: number | undefined, retryable: boolean, cause?: unknown) {
     super(message, { cause });

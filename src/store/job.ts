@@ -33,6 +33,8 @@ export interface StoreTarget {
   /** Where a superseded local copy goes. */
   superseded: string;
   leaseMs: number;
+  /** How long `start()` retries a store that fails or does not answer (at most `START_PATIENCE_MS`). */
+  patienceMs: number;
 }
 
 /** Counters the publisher keeps in shared memory (`stats().publish`). */
@@ -58,6 +60,8 @@ export class StoreJob implements Job {
   readonly #prefix: string;
   readonly #dir: string;
   #lease: Lease | undefined;
+  /** The spool of the writer before this one (from the lease this one took). */
+  #previousSpool: string | undefined;
   #publisher: Publisher | undefined;
   #timer: NodeJS.Timeout | undefined;
   #renewal: NodeJS.Timeout | undefined;
@@ -88,13 +92,17 @@ export class StoreJob implements Job {
 
   /** Takes the lease and prepares the spool; store errors worth retrying are retried for `START_PATIENCE_MS`. */
   async start(): Promise<StoreError | undefined> {
-    const deadline = Date.now() + START_PATIENCE_MS;
+    const patience = Math.min(START_PATIENCE_MS, this.#target.patienceMs);
+    const deadline = Date.now() + patience;
     for (let attempt = 0; ; attempt++) {
       const failure = await this.#begin();
       if (failure === undefined) break;
       if (!failure.retryable || Date.now() > deadline) {
+        await this.#lease?.release().catch(() => undefined);
         this.#bucket.destroy();
-        return Object.assign(failure, { retryable: false });
+        if (!failure.retryable) return failure;
+        const message = `the store did not answer within ${patience / 1000} s: ${failure.message}`;
+        return Object.assign(failure, { retryable: false, code: "ERR_DASH_REMOTE_TIMEOUT", message });
       }
       await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt)));
     }
@@ -106,8 +114,14 @@ export class StoreJob implements Job {
   async #begin(): Promise<StoreError | undefined> {
     try {
       const spool = await this.#spoolId();
-      const { lease, previousSpool } = await Lease.acquire(this.#bucket, this.#prefix + LEASE_OBJECT, spool, this.#target.leaseMs);
-      this.#lease = lease;
+      // Taken once: a retry after a later step failed keeps it (asking again would find it held).
+      if (this.#lease === undefined) {
+        const taken = await Lease.acquire(this.#bucket, this.#prefix + LEASE_OBJECT, spool, this.#target.leaseMs);
+        this.#lease = taken.lease;
+        this.#previousSpool = taken.previousSpool;
+      }
+      const lease = this.#lease;
+      const previousSpool = this.#previousSpool;
       const stored = (await this.#bucket.list(this.#prefix)).some((o) => o.key !== this.#prefix + LEASE_OBJECT);
       if (stored && previousSpool !== spool) await this.#takeFromStore(spool);
       this.#publisher = new Publisher(this.#bucket, this.#dir, this.#prefix, () => {
@@ -139,7 +153,6 @@ export class StoreJob implements Job {
     await new StoreCopy(this.#bucket, this.#prefix, this.#dir).refresh({ segments: true, mirror: false });
   }
 
-  /** The loop: a pass every `POLL_MS` (or at once when woken), the lease renewed when due. */
   /** Renews the lease every third of its duration, apart from the passes (a long one cannot let it lapse). */
   async #keepLease(): Promise<void> {
     const lease = this.#lease as Lease;
@@ -152,6 +165,7 @@ export class StoreJob implements Job {
     }
   }
 
+  /** The loop: a pass every `POLL_MS` (or at once when woken). */
   async #run(): Promise<void> {
     const lease = this.#lease as Lease;
     const publisher = this.#publisher as Publisher;

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Experiment } from "../src/index.js";
+import { startViewer } from "../src/viewer.js";
 import { contents, freePort, python, record, runsWithPython, segmentFiles, serve, tempRoot } from "./helpers.js";
 import { runsWithStore, type Store, startStore } from "./object-store.js";
 
@@ -121,7 +122,8 @@ function writer(
 describe.runIf(runsWithStore)("experiments on an S3-compatible object store", () => {
   beforeAll(async () => {
     store = await startStore();
-    for (const [name, value] of Object.entries(store.env)) {
+    // Where a root given without spoolRoot (the CLI, the viewer) keeps its spool and copies.
+    for (const [name, value] of Object.entries({ ...store.env, DASH_INGEST_SPOOL: tempRoot() })) {
       saved[name] = process.env[name];
       process.env[name] = value;
     }
@@ -397,7 +399,7 @@ print(json.dumps(sorted(table.column("i").to_pylist())))
     }
   });
 
-  it("the CLI lists, inspects and exports experiments in the store", async () => {
+  it("the CLI lists, inspects and exports experiments in the store; the viewer shows one", async () => {
     const name = await bucket();
     const dashRoot = `s3://${name}/cli`;
     for (const prefix of ["lab/p/one", "lab/p/two"]) {
@@ -422,6 +424,17 @@ print(json.dumps(sorted(table.column("i").to_pylist())))
     const csv = (await cli("export", "lab/p/one", "robot/pose", "--format", "csv", "--dash-root", dashRoot)).trim().split("\n");
     expect(csv).toHaveLength(301);
     expect(csv[1]).toMatch(/^0,0,0$/);
+    const viewer = await startViewer("lab/p/one", dashRoot);
+    try {
+      const tracks = (await (await fetch(new URL("api/tracks", viewer.url))).json()) as unknown[];
+      expect(tracks).toMatchObject([{ topic: "robot/pose", totalEntries: 300 }]);
+      const chart = (await (await fetch(new URL("api/track?topic=robot%2Fpose&width=1000", viewer.url))).json()) as {
+        series: Record<string, number[]>;
+      };
+      expect(chart.series.x).toEqual(Array.from({ length: 300 }, (_, i) => i / 2));
+    } finally {
+      await viewer.close();
+    }
   });
 
   it("serve on a store: two servers on one bucket, each experiment written by whichever holds its lease", async () => {

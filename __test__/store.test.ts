@@ -5,12 +5,14 @@
  * published, exactly once, whatever the other writers, the store and kills do.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Experiment } from "../src/index.js";
+import type { Bucket } from "../src/store/bucket.js";
+import { StoreCopy } from "../src/store/sync.js";
 import { startViewer } from "../src/viewer.js";
 import { contents, freePort, python, record, runsWithPython, segmentFiles, serve, tempRoot } from "./helpers.js";
 import { runsWithStore, type Store, startStore } from "./object-store.js";
@@ -492,6 +494,32 @@ print(json.dumps(sorted(table.column("i").to_pylist())))
     await fine.complete();
   });
 
+  it("crafted objects in the store (keys with .., a manifest naming paths outside) are never written or read outside the copy", async () => {
+    const name = await bucket();
+    const dashRoot = `s3://${name}/h`;
+    const experiment = await new Experiment("h/o/st", { dashRoot, spoolRoot: tempRoot() }).start();
+    experiment.track("t").append({ x: 1 }, { timestamp: 1 });
+    await experiment.complete();
+    const put = (key: string, body: string) => store.client.send(new PutObjectCommand({ Bucket: name, Key: key, Body: body }));
+    // SeaweedFS refuses keys with ".." parts or backslashes (other stores keep them): either way nothing escapes.
+    await put("h/h/o/st/../../escape.txt", "out").catch(() => undefined);
+    await put("h/h/o/st/tracks/t/..\\escape.txt", "out").catch(() => undefined);
+    const manifest = JSON.parse((await storedText(name, "h/h/o/st/tracks/t/metadata.json")) ?? "{}") as { segments: { file: string }[] };
+    const spoolRoot = tempRoot();
+    for (const file of ["../../../../outside.parquet", "/etc/passwd"]) {
+      await put("h/h/o/st/tracks/t/metadata.json", JSON.stringify({ ...manifest, segments: [{ ...manifest.segments[0], file }] }));
+      const reader = await Experiment.open("h/o/st", { dashRoot, spoolRoot });
+      try {
+        await expect(reader.track("t").read()).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_DASH_/) });
+      } finally {
+        await reader.close();
+      }
+    }
+    const written = readdirSync(spoolRoot, { recursive: true }).map(String);
+    expect(written.every((path) => path.startsWith(".read-cache"))).toBe(true);
+    expect(written.some((path) => path.includes("escape") || path.includes("outside"))).toBe(false);
+  });
+
   it("bad object-store roots and options are coded errors", () => {
     expect(() => new Experiment("a/b", { dashRoot: "s3://" })).toThrow(expect.objectContaining({ code: "ERR_DASH_INVALID_ARGUMENT" }));
     expect(() => new Experiment("a/b", { dashRoot: "s3://Bad_Bucket/x" })).toThrow(
@@ -510,5 +538,22 @@ print(json.dumps(sorted(table.column("i").to_pylist())))
       expect.objectContaining({ code: "ERR_DASH_INVALID_ARGUMENT" }),
     );
     expect(existsSync(join(process.cwd(), ".dash-spool"))).toBe(false);
+  });
+});
+
+describe("a store's keys as local paths", () => {
+  it("a listing with keys that are not plain paths (.., backslashes, empty or "." parts) writes only the plain ones", async () => {
+    const keys = ["p/../../escape.txt", "p/tracks/t/..\\escape.txt", "p//double.txt", "p/./dot.txt", "p/ok.json", "p/files/a/b.txt"];
+    const fake = {
+      list: async () => keys.map((key) => ({ key, size: 2, etag: "x" })),
+      get: async (key: string) => ({ body: new TextEncoder().encode(key), etag: "y" }),
+      url: (relative = "") => `s3://fake/${relative}`,
+      key: (relative: string) => relative,
+    } as unknown as Bucket;
+    const root = tempRoot();
+    // Two levels deep, so a key that climbed out of the copy would still land under `root`.
+    await new StoreCopy(fake, "p/", join(root, "x", "y")).refresh({ segments: true, mirror: true });
+    const written = readdirSync(root, { recursive: true }).map(String).sort();
+    expect(written).toEqual(["x", "x/y", "x/y/.dash-ingest-cache.json", "x/y/files", "x/y/files/a", "x/y/files/a/b.txt", "x/y/ok.json"]);
   });
 });

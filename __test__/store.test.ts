@@ -152,7 +152,7 @@ describe.runIf(runsWithStore)("experiments on an S3-compatible object store", ()
           (error, _out, stderr) => (error === null ? resolve() : reject(new Error(`${error.message}\n${stderr}`))),
         ),
       );
-    await run({ ML_DASH_ROOT: `s3://${name}/lab` });
+    await run({ ML_DASH_ROOT: `s3://${name}/lab`, DASH_INGEST_SPOOL: join(scratch, ".dash-spool") });
     const prefix = "robotics/complete-tracking";
     const held = await contents(`s3://${name}/lab`, prefix, tempRoot());
     const spooled = await contents(join(scratch, ".dash-spool", name, "lab"), prefix);
@@ -542,7 +542,7 @@ print(json.dumps(sorted(table.column("i").to_pylist())))
 });
 
 describe("a store's keys as local paths", () => {
-  it("a listing with keys that are not plain paths (.., backslashes, empty or "." parts) writes only the plain ones", async () => {
+  it("a listing with keys that are not plain paths (.., backslashes, empty or dot parts) writes only the plain ones", async () => {
     const keys = ["p/../../escape.txt", "p/tracks/t/..\\escape.txt", "p//double.txt", "p/./dot.txt", "p/ok.json", "p/files/a/b.txt"];
     const fake = {
       list: async () => keys.map((key) => ({ key, size: 2, etag: "x" })),

@@ -60,6 +60,8 @@ async function waitForS3(endpoint: string, child: ChildProcess, log: () => strin
 
 /** Starts SeaweedFS with the S3 gateway on loopback. */
 export async function startStore(): Promise<Store> {
+  // The AWS SDK's notice that its releases from 2027 need Node 22 (the pinned one supports 20).
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const dir = mkdtempSync(join(tmpdir(), "dash-weed-"));
   const identities = join(dir, "s3.json");
   writeFileSync(

@@ -8,7 +8,7 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Experiment } from "../src/index.js";
 import type { Bucket } from "../src/store/bucket.js";
@@ -364,6 +364,11 @@ print(json.dumps(sorted(table.column("i").to_pylist())))
     expect(reads.length).toBeGreaterThan(3);
     expect(reads).toEqual([...reads].sort((a, b) => a - b));
     expect(await readAll(dashRoot, "c/d/e", "t")).toHaveLength(2000);
+    // Segments the compactions replaced were kept while the run went on (for readers holding an
+    // older manifest) and are gone once it completed: the store holds exactly what the manifest names.
+    const manifest = JSON.parse((await storedText(name, "c/d/e/tracks/t/metadata.json")) ?? "{}") as { segments: { file: string }[] };
+    const listed = await store.client.send(new ListObjectsV2Command({ Bucket: name, Prefix: "c/d/e/tracks/t/seg-" }));
+    expect((listed.Contents ?? []).map((o) => o.Key).sort()).toEqual(manifest.segments.map((s) => `c/d/e/tracks/t/${s.file}`).sort());
   }, 60_000);
 
   it("a reader fetches only the segments a time range needs; a full read then has every row once", async () => {

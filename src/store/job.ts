@@ -66,7 +66,10 @@ export class StoreJob implements Job {
   #timer: NodeJS.Timeout | undefined;
   #renewal: NodeJS.Timeout | undefined;
   #wakeUp: (() => void) | undefined;
+  #wokenDuringPass = false;
   #stopped = false;
+  /** The loop of passes, until `#stopped`. */
+  #running: Promise<void> | undefined;
   /** A pass that ended with nothing pending, and when it started. */
   #cleanSince = -1;
   #problem: Error | undefined;
@@ -106,7 +109,7 @@ export class StoreJob implements Job {
       }
       await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt)));
     }
-    void this.#run();
+    this.#running = this.#run();
     void this.#keepLease();
     return undefined;
   }
@@ -207,10 +210,18 @@ export class StoreJob implements Job {
     }
   }
 
+  /** Waits `ms`, or less if woken; a wake that came during a pass ends the next wait at once. */
   #sleep(ms: number): Promise<void> {
+    if (this.#wokenDuringPass) {
+      this.#wokenDuringPass = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
-      this.#wakeUp = resolve;
-      this.#timer = setTimeout(resolve, ms);
+      this.#wakeUp = () => {
+        this.#wakeUp = undefined;
+        resolve();
+      };
+      this.#timer = setTimeout(this.#wakeUp, ms);
     });
   }
 
@@ -220,7 +231,8 @@ export class StoreJob implements Job {
 
   wake(): void {
     clearTimeout(this.#timer);
-    this.#wakeUp?.();
+    if (this.#wakeUp === undefined) this.#wokenDuringPass = true;
+    else this.#wakeUp();
   }
 
   /** Resolves once a pass begun after the call leaves nothing pending, then gives the lease up. */
@@ -244,6 +256,9 @@ export class StoreJob implements Job {
       }
       this.#stopped = true;
       this.wake();
+      await this.#running;
+      // Segments no manifest names go now; if the store refuses, the next writer's passes do it.
+      await (this.#publisher as Publisher).sweep(true).catch(() => undefined);
       // A lease not given up (the store down just now) expires by itself: nothing is lost.
       await (this.#lease as Lease).release().catch(() => undefined);
     } finally {

@@ -19,6 +19,12 @@ const SEGMENT = /^seg-\d{8}\.parquet$/;
 /** Written after everything else of their kind: they name what the rest holds. */
 const LAST = new Set(["files/.files_metadata.json", "experiment.json"]);
 
+/**
+ * How long a segment no manifest names stays in the store: a reader that read the manifest before
+ * still finds it (a compaction does not break a read in flight).
+ */
+const RETIRED_KEPT_MS = 30_000;
+
 /** Objects sent at once (the store takes them in parallel; each is read whole into memory). */
 const UPLOADS = 4;
 
@@ -116,6 +122,8 @@ export class Publisher {
   readonly #stored = new Map<string, string>();
   /** Local files already known to equal the store: size and mtime when they were checked. */
   readonly #checked = new Map<string, string>();
+  /** Segments no manifest names any more, and since when (see `sweep`). */
+  readonly #retired = new Map<string, number>();
   /** Called before every manifest write: throws when this writer may no longer write. */
   readonly #mayWrite: () => void;
 
@@ -193,15 +201,21 @@ export class Publisher {
       sendIfChanged,
     );
     for (const relative of plain.filter((f) => LAST.has(f))) await sendIfChanged(relative);
+    await this.sweep(false);
     counts.pending = await this.pending(files);
     return counts;
   }
 
-  /** How many local files differ from the store (all of them, or `files`). */
+  /**
+   * How many local files (all of them, or `files`) are not known to equal the store: changed (by
+   * size or mtime) since a pass last sent or checked them. Cheap (no file is read), so `flush()`
+   * can count on it; a pass that finds one unchanged in content clears it.
+   */
   async pending(files?: string[]): Promise<number> {
     let pending = 0;
     for (const relative of files ?? (await walk(this.#dir))) {
-      if (await this.#changed(relative).catch(() => undefined)) pending++;
+      const stamp = await stampOf(join(this.#dir, relative));
+      if (stamp !== undefined && this.#checked.get(relative) !== stamp) pending++;
     }
     return pending;
   }
@@ -229,12 +243,24 @@ export class Publisher {
     this.#mayWrite();
     await this.#send(manifestPath, manifest, counts, true);
     const named = new Set(segments);
-    const unnamed = [...this.#stored.keys()].filter(
-      (k) => k.startsWith(trackDir) && SEGMENT.test(k.slice(trackDir.length)) && !named.has(k.slice(trackDir.length)),
-    );
-    if (unnamed.length > 0) {
-      await this.#bucket.delete(unnamed.map((k) => this.#prefix + k));
-      for (const k of unnamed) this.#stored.delete(k);
+    const now = Date.now();
+    for (const key of this.#stored.keys()) {
+      const file = key.slice(trackDir.length);
+      if (key.startsWith(trackDir) && SEGMENT.test(file) && !named.has(file) && !this.#retired.has(key)) this.#retired.set(key, now);
+    }
+  }
+
+  /**
+   * Deletes the segments no manifest names any more: those retired `RETIRED_KEPT_MS` ago, or all
+   * with `all` (when the run ends). Until then a reader holding an older manifest still finds them.
+   */
+  async sweep(all: boolean): Promise<void> {
+    const due = [...this.#retired].filter(([, since]) => all || Date.now() - since >= RETIRED_KEPT_MS).map(([key]) => key);
+    if (due.length === 0) return;
+    await this.#bucket.delete(due.map((key) => this.#prefix + key));
+    for (const key of due) {
+      this.#stored.delete(key);
+      this.#retired.delete(key);
     }
   }
 }

@@ -406,6 +406,24 @@ print(json.dumps(sorted(table.column("i").to_pylist())))
     }
   });
 
+  it("a log written all the time is not sent whole at every flush (at most every 5 s), and whole at complete()", async () => {
+    const name = await bucket();
+    const dashRoot = `s3://${name}`;
+    const experiment = await new Experiment("l/o/gs", { dashRoot, spoolRoot: tempRoot(), flushInterval: 0.2 }).start();
+    await experiment.flush();
+    const before = experiment.stats().publish?.objectsPublished ?? 0;
+    for (let i = 0; i < 30; i++) {
+      experiment.log(`line ${i}`);
+      await experiment.flush();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    // 30 flushes in about 3 s: logs.jsonl (and its sequence file) sent at most twice each, not 30 times.
+    expect((experiment.stats().publish?.objectsPublished ?? 0) - before).toBeLessThanOrEqual(6);
+    await experiment.complete();
+    const logs = (await storedText(name, "l/o/gs/logs/logs.jsonl")) ?? "";
+    expect(logs.trim().split("\n")).toHaveLength(30);
+  });
+
   it("the CLI lists, inspects and exports experiments in the store; the viewer shows one", async () => {
     const name = await bucket();
     const dashRoot = `s3://${name}/cli`;

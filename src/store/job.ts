@@ -68,6 +68,8 @@ export class StoreJob implements Job {
   #wakeUp: (() => void) | undefined;
   #wokenDuringPass = false;
   #stopped = false;
+  /** Once finishing: passes send everything changed at once (see `Publisher.publish`). */
+  #finishing = false;
   /** The loop of passes, until `#stopped`. */
   #running: Promise<void> | undefined;
   /** A pass that ended with nothing pending, and when it started. */
@@ -182,7 +184,7 @@ export class StoreJob implements Job {
             `another writer took ${this.#bucket.url(this.#target.prefix)} over (the lease lapsed); publishing stopped`,
           );
         }
-        const counts = await publisher.publish();
+        const counts = await publisher.publish(this.#finishing);
         this.#counters[STORE_COUNTER.objectsPublished] = (this.#counters[STORE_COUNTER.objectsPublished] ?? 0) + counts.objects;
         this.#counters[STORE_COUNTER.bytesPublished] = (this.#counters[STORE_COUNTER.bytesPublished] ?? 0) + counts.bytes;
         this.#counters[STORE_COUNTER.objectsPending] = counts.pending;
@@ -239,6 +241,7 @@ export class StoreJob implements Job {
   async finish(_status: string | undefined, timeoutMs: number): Promise<void> {
     const asked = Date.now();
     const deadline = asked + timeoutMs;
+    this.#finishing = true;
     this.wake();
     try {
       while (this.#cleanSince < asked) {

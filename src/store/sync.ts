@@ -25,6 +25,9 @@ const LAST = new Set(["files/.files_metadata.json", "experiment.json"]);
  */
 const RETIRED_KEPT_MS = 30_000;
 
+/** How often a file that grows in place (logs, metrics, parameters) is sent again, at most. */
+const RESEND_MS = 5_000;
+
 /** Objects sent at once (the store takes them in parallel; each is read whole into memory). */
 const UPLOADS = 4;
 
@@ -122,6 +125,8 @@ export class Publisher {
   readonly #stored = new Map<string, string>();
   /** Local files already known to equal the store: size and mtime when they were checked. */
   readonly #checked = new Map<string, string>();
+  /** When each file other than segments and manifests was last sent (see `RESEND_MS`). */
+  readonly #sentAt = new Map<string, number>();
   /** Segments no manifest names any more, and since when (see `sweep`). */
   readonly #retired = new Map<string, number>();
   /** Called before every manifest write: throws when this writer may no longer write. */
@@ -182,9 +187,14 @@ export class Publisher {
     counts.bytes += bytes.byteLength;
   }
 
-  /** One pass: tracks (segments, then manifest, then unnamed segments removed), files, the rest. */
-  async publish(): Promise<Published> {
+  /**
+   * One pass: tracks (segments, then manifest, then replaced segments retired), files, the rest. A
+   * file that grows in place (logs, metrics) is sent again at most every `RESEND_MS`, except in the
+   * `final` pass (an object store cannot append: each send is the whole file).
+   */
+  async publish(final = false): Promise<Published> {
     const counts: Published = { objects: 0, bytes: 0, pending: 0 };
+    const now = Date.now();
     const files = await walk(this.#dir);
     const manifests = files.filter((f) => /^tracks\/[^/]+\/metadata\.json$/.test(f));
     for (const manifest of manifests) await this.#publishTrack(manifest, counts);
@@ -192,8 +202,12 @@ export class Publisher {
       (f) => !(f.startsWith("tracks/") && (f.endsWith(`/${METADATA}`) || SEGMENT.test(f.slice(f.lastIndexOf("/") + 1)))),
     );
     const sendIfChanged = async (relative: string) => {
+      const sent = this.#sentAt.get(relative);
+      if (!final && sent !== undefined && now - sent < RESEND_MS) return;
       const changed = await this.#changed(relative).catch(() => undefined);
-      if (changed !== undefined) await this.#send(relative, changed, counts);
+      if (changed === undefined) return;
+      await this.#send(relative, changed, counts);
+      this.#sentAt.set(relative, now);
     };
     await eachAtOnce(
       plain.filter((f) => !LAST.has(f)),

@@ -58,10 +58,23 @@ async function waitForS3(endpoint: string, child: ChildProcess, log: () => strin
   throw new Error(`weed's S3 gateway did not answer at ${endpoint} within 60 s: ${log()}`);
 }
 
-/** Starts SeaweedFS with the S3 gateway on loopback. */
+/**
+ * Starts SeaweedFS with the S3 gateway on loopback. A start that fails (seen once: a port another
+ * process took between our probe and weed's bind) is tried again on fresh ports, twice.
+ */
 export async function startStore(): Promise<Store> {
   // The AWS SDK's notice that its releases from 2027 need Node 22 (the pinned one supports 20).
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startStoreOnce();
+    } catch (error) {
+      if (attempt === 3) throw error;
+    }
+  }
+}
+
+async function startStoreOnce(): Promise<Store> {
   const dir = mkdtempSync(join(tmpdir(), "dash-weed-"));
   const identities = join(dir, "s3.json");
   writeFileSync(
@@ -113,7 +126,11 @@ export async function startStore(): Promise<Store> {
     child.stderr?.on("data", (chunk: Buffer) => {
       output = (output + chunk.toString()).slice(-20_000);
     });
-    await waitForS3(endpoint, child, () => output);
+    const started = child;
+    await waitForS3(endpoint, started, () => output).catch((error: unknown) => {
+      started.kill("SIGKILL");
+      throw error;
+    });
   };
   await start();
   const env = {

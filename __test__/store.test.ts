@@ -5,7 +5,7 @@
  * published, exactly once, whatever the other writers, the store and kills do.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
@@ -422,6 +422,39 @@ print(json.dumps(sorted(table.column("i").to_pylist())))
     await experiment.complete();
     const logs = (await storedText(name, "l/o/gs/logs/logs.jsonl")) ?? "";
     expect(logs.trim().split("\n")).toHaveLength(30);
+  });
+
+  it("a large segment is fetched by row group: a narrow range brings its footer and one row group, a full read the rest", async () => {
+    const name = await bucket();
+    const dashRoot = `s3://${name}`;
+    const experiment = await new Experiment("b/i/g", { dashRoot, spoolRoot: tempRoot() }).start();
+    const rows = 400_000;
+    // Values with every mantissa bit busy, so the segments do not compress below the 1 MiB whole-fetch size.
+    for (let i = 0; i < rows; i++) experiment.track("t").append({ i, x: (Math.sin(i) * 1e4) % 1 }, { timestamp: i });
+    await experiment.complete();
+    const manifest = JSON.parse((await storedText(name, "b/i/g/tracks/t/metadata.json")) ?? "{}") as {
+      segments: { file: string; bytes: number; minTimestamp: number; maxTimestamp: number }[];
+    };
+    const big = manifest.segments.find((s) => s.bytes > 2 ** 20 && s.maxTimestamp - s.minTimestamp > 3 * 65_536);
+    expect(big).toBeDefined();
+    const { file, bytes, minTimestamp } = big as { file: string; bytes: number; minTimestamp: number };
+    const readerSpool = tempRoot();
+    const reader = await Experiment.open("b/i/g", { dashRoot, spoolRoot: readerSpool });
+    try {
+      const path = join(readerSpool, ".read-cache", name, "b/i/g", "tracks", "t", file);
+      const allocated = () => statSync(path).blocks * 512;
+      const from = minTimestamp + 100;
+      const { entries } = await reader.track("t").read({ start: from, end: from + 99 });
+      expect(entries.map((e) => e.i)).toEqual(Array.from({ length: 100 }, (_, k) => from + k));
+      expect(statSync(path).size).toBe(bytes);
+      expect(allocated()).toBeLessThan(bytes / 2); // the footer and one row group of several
+      const all = await reader.track("t").read({ format: "columns" });
+      expect(all.count).toBe(rows);
+      expect(Array.from(all.columns.i as Float64Array)).toEqual(Array.from({ length: rows }, (_, k) => k));
+      expect(allocated()).toBeGreaterThanOrEqual(bytes - 8192);
+    } finally {
+      await reader.close();
+    }
   });
 
   it("the CLI lists, inspects and exports experiments in the store; the viewer shows one", async () => {

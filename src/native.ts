@@ -43,6 +43,7 @@ export const {
   remoteRecordBatch,
   remoteTrackBodies,
   remoteTracks,
+  segmentRowGroups,
 } = load();
 export type {
   EngineOptions,

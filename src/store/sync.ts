@@ -8,9 +8,10 @@
  * local path only when every part of it is a plain name.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { type FileHandle, lstat, mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { dashError } from "../errors.js";
+import { segmentRowGroups } from "../native.js";
 import { type Bucket, ConditionFailed } from "./bucket.js";
 import { LEASE_OBJECT } from "./lease.js";
 
@@ -290,27 +291,66 @@ async function writeWhole(path: string, bytes: Uint8Array): Promise<void> {
 /** Which store version each file of a fetched copy holds: ETag, and the file's size and mtime then. */
 const CACHE_INDEX = ".dash-ingest-cache.json";
 
-type CacheIndex = Record<string, { etag: string; stamp: string }>;
+/**
+ * A file of the copy: the store's ETag and the file's size and mtime when last written; for a
+ * segment fetched in part, the byte ranges present (sorted, disjoint, `[start, end)`).
+ */
+type CacheIndex = Record<string, { etag: string; stamp: string; present?: [number, number][] }>;
+
+/** Segments up to this size are fetched whole; larger ones by row group. */
+const WHOLE_SEGMENT_BYTES = 1 << 20;
+/** The last bytes fetched first from a segment fetched in part: its footer, usually whole. */
+const TAIL_BYTES = 64 << 10;
+
+/** Whether `[start, end)` lies within one of `ranges`. */
+function covered(ranges: [number, number][], start: number, end: number): boolean {
+  return ranges.some(([a, b]) => a <= start && end <= b);
+}
+
+/** `ranges` with `[start, end)` added, merged. */
+function withRange(ranges: [number, number][], start: number, end: number): [number, number][] {
+  const all = [...ranges, [start, end] as [number, number]].sort((x, y) => x[0] - y[0]);
+  const merged: [number, number][] = [];
+  for (const [a, b] of all) {
+    const last = merged[merged.length - 1];
+    if (last !== undefined && a <= last[1]) last[1] = Math.max(last[1], b);
+    else merged.push([a, b]);
+  }
+  return merged;
+}
+
+async function readAt(handle: FileHandle, start: number, end: number): Promise<Buffer> {
+  const bytes = Buffer.alloc(end - start);
+  await handle.read(bytes, 0, bytes.length, start);
+  return bytes;
+}
 
 async function stampOf(path: string): Promise<string | undefined> {
   const info = await lstat(path).catch(() => undefined);
   return info?.isFile() ? `${info.size}:${info.mtimeMs}` : undefined;
 }
 
-/** A manifest's segments with their time ranges, or `undefined` if it is not one we can trust. */
-function rangesOf(manifest: Uint8Array): { file: string; min: number; max: number }[] | undefined {
+/** A segment as a manifest describes it: file, timestamps, size in bytes (if recorded). */
+interface SegmentRange {
+  file: string;
+  min: number;
+  max: number;
+  bytes: number | undefined;
+}
+
+/** A manifest's segments with their time ranges and sizes, or `undefined` if it is not one we can trust. */
+function rangesOf(manifest: Uint8Array): SegmentRange[] | undefined {
   try {
     const parsed = JSON.parse(Buffer.from(manifest).toString("utf8")) as {
-      segments?: { file?: unknown; minTimestamp?: unknown; maxTimestamp?: unknown }[];
+      segments?: { file?: unknown; minTimestamp?: unknown; maxTimestamp?: unknown; bytes?: unknown }[];
     };
     const segments = (parsed.segments ?? []).map((s) => ({
       file: s.file,
       min: typeof s.minTimestamp === "number" ? s.minTimestamp : Number.NEGATIVE_INFINITY,
       max: typeof s.maxTimestamp === "number" ? s.maxTimestamp : Number.POSITIVE_INFINITY,
+      bytes: typeof s.bytes === "number" && Number.isSafeInteger(s.bytes) && s.bytes > 0 ? s.bytes : undefined,
     }));
-    return segments.every((s): s is { file: string; min: number; max: number } => typeof s.file === "string" && SEGMENT.test(s.file))
-      ? segments
-      : undefined;
+    return segments.every((s): s is SegmentRange => typeof s.file === "string" && SEGMENT.test(s.file)) ? segments : undefined;
   } catch {
     return undefined;
   }
@@ -359,7 +399,8 @@ export class StoreCopy {
     const path = join(this.#dir, relative);
     const etag = this.#listed.get(relative);
     const known = Object.hasOwn(index, relative) ? index[relative] : undefined;
-    if (known !== undefined && (etag === undefined || known.etag === etag) && known.stamp === (await stampOf(path))) return true;
+    const whole = known !== undefined && known.present === undefined;
+    if (whole && (etag === undefined || known.etag === etag) && known.stamp === (await stampOf(path))) return true;
     const local = await readFile(path).catch(() => undefined);
     if (local !== undefined && etag !== undefined && md5(local) === etag) {
       const stamp = await stampOf(path);
@@ -421,6 +462,69 @@ export class StoreCopy {
   }
 
   /**
+   * Makes the copy of segment `relative` (`size` bytes) hold its footer and every row group that
+   * may hold timestamps in `[start, end]`, by ranged GETs of what it lacks; the rest of the file
+   * stays a hole (the engine's range reads skip those row groups by the same statistics). False if
+   * the store no longer has the segment.
+   */
+  async #fetchRowGroups(relative: string, size: number, start: number, end: number): Promise<boolean> {
+    const index = await this.#loadIndex();
+    const path = join(this.#dir, relative);
+    const key = this.#prefix + relative;
+    const listed = this.#listed.get(relative);
+    const known = Object.hasOwn(index, relative) ? index[relative] : undefined;
+    const current = known !== undefined && known.stamp === (await stampOf(path)) && (listed === undefined || known.etag === listed);
+    if (current && known.present === undefined) return true;
+    let present: [number, number][] = current ? (known.present ?? []) : [];
+    let etag = current ? known.etag : undefined;
+    await mkdir(dirname(path), { recursive: true });
+    const handle = await open(path, current ? "r+" : "w+");
+    let replaced = false;
+    let ok = true;
+    try {
+      if (!current) await handle.truncate(size);
+      const fetch = async (from: number, to: number): Promise<boolean> => {
+        if (covered(present, from, to)) return true;
+        const object = await this.#bucket.get(key, [from, to]);
+        if (object === undefined) return false;
+        if (object.body.byteLength !== to - from || (etag !== undefined && bare(object.etag) !== etag)) {
+          replaced = true; // not the object the manifest described: fetch it whole instead
+          return false;
+        }
+        etag = bare(object.etag);
+        await handle.write(object.body, 0, object.body.byteLength, from);
+        present = withRange(present, from, to);
+        this.fetched++;
+        return true;
+      };
+      let tail = Math.min(size, TAIL_BYTES);
+      ok = await fetch(size - tail, size);
+      let footer = ok ? segmentRowGroups(await readAt(handle, size - tail, size), size, relative) : undefined;
+      if (footer?.needsTail != null) {
+        tail = footer.needsTail;
+        ok = await fetch(size - tail, size);
+        footer = ok ? segmentRowGroups(await readAt(handle, size - tail, size), size, relative) : undefined;
+      }
+      for (const group of footer?.rowGroups ?? []) {
+        const { minTimestamp: lo, maxTimestamp: hi } = group;
+        if (lo != null && hi != null && (hi < start || lo > end)) continue;
+        ok = ok && (await fetch(group.start, group.end));
+      }
+    } finally {
+      await handle.close();
+      const stamp = await stampOf(path);
+      if (stamp !== undefined && etag !== undefined && !replaced) index[relative] = { etag, stamp, present };
+    }
+    return replaced ? this.#refetchWhole(relative) : ok;
+  }
+
+  async #refetchWhole(relative: string): Promise<boolean> {
+    delete (await this.#loadIndex())[relative];
+    await rm(join(this.#dir, relative), { force: true });
+    return this.#fetch(relative);
+  }
+
+  /**
    * Brings the segments of the track whose manifest is `tracks/<trackDir>/metadata.json` that
    * hold rows in `[start, end]` (every track's when `trackDir` is undefined).
    */
@@ -432,7 +536,12 @@ export class StoreCopy {
         const manifest = await readFile(join(this.#dir, "tracks", dir, METADATA)).catch(() => undefined);
         for (const segment of manifest === undefined ? [] : (rangesOf(manifest) ?? [])) {
           if (segment.max < start || segment.min > end) continue;
-          if (!(await this.#fetch(`tracks/${dir}/${segment.file}`))) missing = true;
+          const relative = `tracks/${dir}/${segment.file}`;
+          const present =
+            segment.bytes === undefined || segment.bytes <= WHOLE_SEGMENT_BYTES
+              ? await this.#fetch(relative)
+              : await this.#fetchRowGroups(relative, segment.bytes, start, end);
+          if (!present) missing = true;
         }
       }
       await this.#saveIndex();

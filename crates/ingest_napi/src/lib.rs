@@ -4,6 +4,7 @@
 pub mod clock;
 mod error;
 pub mod remote;
+pub mod store;
 mod tasks;
 
 use std::cell::RefCell;

@@ -11,10 +11,12 @@
 //! see plain typed columns and we still tell `null` from absent. (Mixed columns tag their nulls
 //! instead.) Compression: zstd level 1.
 
+mod footer;
 mod pages;
 mod read;
 mod write;
 
+pub use footer::{row_groups, Footer, RowGroupSpan};
 pub use read::{read, read_range, read_timestamps};
 pub use write::{to_bytes, write};
 

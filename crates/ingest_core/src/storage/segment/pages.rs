@@ -42,7 +42,7 @@ pub(crate) fn check_row_group(file: &File, group: &RowGroupMetaData) -> Result<(
 }
 
 /// The most bytes a footer may take (ours take a few KiB; thousands of columns, a few MiB).
-const MAX_FOOTER_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_FOOTER_BYTES: u64 = 64 << 20;
 
 /// Checks that the footer of `file` (the `FileMetaData` before the last 8 bytes) is one Thrift
 /// struct within its stated length.
@@ -59,7 +59,12 @@ pub(crate) fn check_footer(file: &File) -> Result<(), String> {
     let mut footer = vec![0; usize::try_from(footer_len).map_err(|e| e.to_string())?];
     file.read_exact_at(&mut footer, len - 8 - footer_len)
         .map_err(|e| format!("footer: {e}"))?;
-    let mut thrift = Thrift { bytes: &footer, at: 0 };
+    check_footer_bytes(&footer)
+}
+
+/// Checks that `footer` (a file's `FileMetaData`) is one Thrift struct within its bytes.
+pub(crate) fn check_footer_bytes(footer: &[u8]) -> Result<(), String> {
+    let mut thrift = Thrift { bytes: footer, at: 0 };
     thrift
         .skip(STRUCT, MAX_DEPTH)
         .ok_or_else(|| "malformed footer (a count longer than its bytes, or cut short)".to_string())

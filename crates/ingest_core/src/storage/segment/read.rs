@@ -117,7 +117,7 @@ pub fn read(path: &Path) -> Result<Table> {
 }
 
 /// The timestamp range of a row group, from its statistics (`None` if it has none).
-fn timestamp_range(group: &parquet::file::metadata::RowGroupMetaData) -> Option<(f64, f64)> {
+pub(super) fn timestamp_range(group: &parquet::file::metadata::RowGroupMetaData) -> Option<(f64, f64)> {
     match group.columns().first()?.statistics()? {
         parquet::file::statistics::Statistics::Double(s) => Some((*s.min_opt()?, *s.max_opt()?)),
         _ => None,

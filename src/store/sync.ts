@@ -505,15 +505,18 @@ export class StoreCopy {
         ok = await fetch(size - tail, size);
         footer = ok ? segmentRowGroups(await readAt(handle, size - tail, size), size, relative) : undefined;
       }
-      for (const group of footer?.rowGroups ?? []) {
+      for (const [i, group] of (footer?.rowGroups ?? []).entries()) {
         const { minTimestamp: lo, maxTimestamp: hi } = group;
         if (lo != null && hi != null && (hi < start || lo > end)) continue;
-        ok = ok && (await fetch(group.start, group.end));
+        // The first row group comes with the file's leading magic bytes, for readers that check them.
+        ok = ok && (await fetch(i === 0 ? 0 : group.start, group.end));
       }
     } finally {
       await handle.close();
       const stamp = await stampOf(path);
-      if (stamp !== undefined && etag !== undefined && !replaced) index[relative] = { etag, stamp, present };
+      // Every byte present: the copy is whole, as if fetched at once.
+      const whole = covered(present, 0, size);
+      if (stamp !== undefined && etag !== undefined && !replaced) index[relative] = whole ? { etag, stamp } : { etag, stamp, present };
     }
     return replaced ? this.#refetchWhole(relative) : ok;
   }

@@ -576,6 +576,31 @@ print(json.dumps(sorted(table.column("i").to_pylist())))
     expect(written.some((path) => path.includes("escape") || path.includes("outside"))).toBe(false);
   });
 
+  it("serve on a store releases an idle experiment: two clients alternate between two servers, neither completing first", async () => {
+    const name = await bucket();
+    const dashRoot = `s3://${name}/idle`;
+    const start = () => serve(dashRoot, ["--token", "secret", "--idle-release", "1"], { ...process.env, DASH_INGEST_SPOOL: tempRoot() });
+    const [a, b] = await Promise.all([start(), start()]);
+    cleanup.push(
+      () => a.child.kill("SIGKILL"),
+      () => b.child.kill("SIGKILL"),
+    );
+    const client = (url: string) =>
+      new Experiment("lab/alt/run", { dashRoot: tempRoot(), dashUrl: url, token: "secret", uploadTimeout: 60 });
+    const first = await client(a.url).start();
+    for (let i = 0; i < 300; i++) first.track("t").append({ i }, { timestamp: i });
+    await first.flush();
+    // The first client goes quiet without completing; server A lets the experiment go after 1 s.
+    const second = await client(b.url).start();
+    for (let i = 300; i < 600; i++) second.track("t").append({ i }, { timestamp: i });
+    await second.complete();
+    // Then the first client again, through A, which must take the experiment back from B.
+    for (let i = 600; i < 900; i++) first.track("t").append({ i }, { timestamp: i });
+    await first.complete();
+    const held = (await readAll(dashRoot, "lab/alt/run", "t")).map((e) => e.i as number);
+    expect(held).toEqual(Array.from({ length: 900 }, (_, i) => i));
+  }, 90_000);
+
   it("bad object-store roots and options are coded errors", () => {
     expect(() => new Experiment("a/b", { dashRoot: "s3://" })).toThrow(expect.objectContaining({ code: "ERR_DASH_INVALID_ARGUMENT" }));
     expect(() => new Experiment("a/b", { dashRoot: "s3://Bad_Bucket/x" })).toThrow(

@@ -41,9 +41,11 @@ Commands:
         [--token T …]                    dash_url="http://host:port" records into the dash root;
         [--max-body-bytes N]             tokens also from $DASH_INGEST_TOKENS (comma-separated);
         [--max-open-experiments N]       without a token, loopback only; --port 0 picks a port;
-                                         bodies over N bytes (default 256 MiB) get 413; past N
+        [--idle-release S]               bodies over N bytes (default 256 MiB) get 413; past N
                                          open experiments (default 64) the least recently used
-                                         is sealed and released
+                                         is sealed and released; --idle-release S releases one
+                                         unused for S seconds (default 10 on an s3:// root, so
+                                         another server on the bucket can take it; else never)
   push <experiment> --dash-url URL       send an ML-Dash server what it does not hold yet of a
        [--token T] [--timeout S]         local experiment (a remote run cut short, or a local
                                          one), then its status; resumes where the last upload
@@ -282,6 +284,7 @@ async function main(argv: string[]): Promise<number> {
       token: { type: "string", multiple: true },
       "max-body-bytes": { type: "string" },
       "max-open-experiments": { type: "string" },
+      "idle-release": { type: "string" },
       out: { type: "string", short: "o" },
       start: { type: "string" },
       end: { type: "string" },
@@ -337,6 +340,7 @@ async function main(argv: string[]): Promise<number> {
       const tokens = [...(values.token ?? []), ...(process.env.DASH_INGEST_TOKENS ?? "").split(",")].filter((t) => t.length > 0);
       const maxBodyBytes = positiveOption("--max-body-bytes", values["max-body-bytes"]);
       const maxOpenExperiments = positiveOption("--max-open-experiments", values["max-open-experiments"]);
+      const idleReleaseSeconds = positiveOption("--idle-release", values["idle-release"]);
       const server = await startServer({
         dashRoot,
         port: portOption(values.port, 3000),
@@ -344,6 +348,7 @@ async function main(argv: string[]): Promise<number> {
         tokens,
         ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }),
         ...(maxOpenExperiments === undefined ? {} : { maxOpenExperiments }),
+        ...(idleReleaseSeconds === undefined ? {} : { idleReleaseSeconds }),
       });
       const auth = tokens.length === 0 ? "no token: loopback only" : `${tokens.length} token(s)`;
       console.log(`dash-ingest serve: ${server.url} (dash root ${dashRoot}; ${auth}; Ctrl-C to stop)`);

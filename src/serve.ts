@@ -19,9 +19,11 @@
  *   root). Bodies are limited (`413`). With tokens configured, a request without one of them is
  *   401; without tokens the server only listens on loopback.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type DashErrorCode, dashError, describe } from "./errors.js";
+import { isStoreUrl } from "./store/bucket.js";
 import { clientEntries, clientLog, clientMetric, Experiment, type ExperimentStatus, release } from "./experiment.js";
 import type { FileRecord } from "./files.js";
 import { multipart, type Part } from "./multipart.js";
@@ -41,6 +43,12 @@ export interface ServeOptions {
    * status unchanged); its next request opens it again.
    */
   maxOpenExperiments?: number;
+  /**
+   * Seconds an open experiment may go without a request before it is sealed and released — on an
+   * object store its lease given up, so that another server on the same bucket can take it.
+   * Default: 10 on an object-store root; on a local one, 0 (never).
+   */
+  idleReleaseSeconds?: number;
 }
 
 export interface DashServer {
@@ -117,6 +125,7 @@ const STATUSES = new Set<ExperimentStatus>(["COMPLETED", "FAILED", "CANCELLED", 
 
 export async function startServer(options: ServeOptions): Promise<DashServer> {
   const { dashRoot, port = 3000, host = "127.0.0.1", tokens = [], maxBodyBytes = DEFAULT_MAX_BODY, maxOpenExperiments = 64 } = options;
+  const idleMs = (options.idleReleaseSeconds ?? (isStoreUrl(dashRoot) ? 10 : 0)) * 1000;
   if (tokens.length === 0 && !LOOPBACK.has(host)) {
     throw dashError(
       "ERR_DASH_INVALID_ARGUMENT",
@@ -130,6 +139,33 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
   const open = new Map<string, Promise<Experiment>>();
   /** Experiments being released (sealed, their lock let go): reopening one waits for that. */
   const releasing = new Map<string, Promise<void>>();
+  /** When each open experiment was last asked for, and how many requests are using it now. */
+  const lastUsed = new Map<string, number>();
+  const inFlight = new Map<string, number>();
+  /** The experiments the current request asked for (so an idle release never takes one from under it). */
+  const requestScope = new AsyncLocalStorage<Set<string>>();
+
+  /** Seals and releases an open experiment (its status unchanged); its next request opens it again. */
+  function evict(prefix: string): void {
+    const evicted = open.get(prefix);
+    lastUsed.delete(prefix);
+    if (evicted === undefined) return;
+    open.delete(prefix);
+    const done = evicted.then(release, () => undefined).finally(() => releasing.delete(prefix));
+    releasing.set(prefix, done);
+  }
+
+  const idleSweep =
+    idleMs > 0
+      ? setInterval(
+          () => {
+            for (const [prefix, at] of lastUsed) {
+              if ((inFlight.get(prefix) ?? 0) === 0 && Date.now() - at >= idleMs) evict(prefix);
+            }
+          },
+          Math.min(1000, idleMs / 2),
+        ).unref()
+      : undefined;
 
   function experiment(prefix: string, fields: { tags?: string[]; description?: string } = {}): Promise<Experiment> {
     let opening = open.get(prefix);
@@ -140,12 +176,13 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
     }
     open.delete(prefix);
     open.set(prefix, opening);
-    while (open.size > maxOpenExperiments) {
-      const [oldest, evicted] = open.entries().next().value as [string, Promise<Experiment>];
-      open.delete(oldest);
-      const done = evicted.then(release, () => undefined).finally(() => releasing.delete(oldest));
-      releasing.set(oldest, done);
+    lastUsed.set(prefix, Date.now());
+    const scope = requestScope.getStore();
+    if (scope !== undefined && !scope.has(prefix)) {
+      scope.add(prefix);
+      inFlight.set(prefix, (inFlight.get(prefix) ?? 0) + 1);
     }
+    while (open.size > maxOpenExperiments) evict(open.keys().next().value as string);
     return opening;
   }
 
@@ -526,7 +563,19 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
     }
   }
 
-  const server = createServer((req, res) => void handle(req, res));
+  const server = createServer((req, res) => {
+    const scope = new Set<string>();
+    void requestScope.run(scope, () =>
+      handle(req, res).finally(() => {
+        for (const prefix of scope) {
+          const left = (inFlight.get(prefix) ?? 1) - 1;
+          if (left > 0) inFlight.set(prefix, left);
+          else inFlight.delete(prefix);
+          if (open.has(prefix)) lastUsed.set(prefix, Date.now());
+        }
+      }),
+    );
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => resolve());
@@ -536,6 +585,7 @@ export async function startServer(options: ServeOptions): Promise<DashServer> {
   return {
     url: `http://${shownHost}:${address.port}`,
     async close() {
+      clearInterval(idleSweep);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;

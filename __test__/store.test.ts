@@ -121,6 +121,21 @@ function writer(
   return { child, lines, waitFor };
 }
 
+/**
+ * Two `dash-ingest serve` processes on one store root, each with its own spool, and a maker of
+ * remote-mode clients of experiment `prefix` through either.
+ */
+async function twoServers(dashRoot: string, prefix: string, args: string[] = []) {
+  const start = () => serve(dashRoot, ["--token", "secret", ...args], { ...process.env, DASH_INGEST_SPOOL: tempRoot() });
+  const [a, b] = await Promise.all([start(), start()]);
+  cleanup.push(
+    () => a.child.kill("SIGKILL"),
+    () => b.child.kill("SIGKILL"),
+  );
+  const client = (url: string) => new Experiment(prefix, { dashRoot: tempRoot(), dashUrl: url, token: "secret", uploadTimeout: 60 });
+  return { a, b, client };
+}
+
 describe.runIf(runsWithStore)("experiments on an S3-compatible object store", () => {
   beforeAll(async () => {
     store = await startStore();
@@ -496,16 +511,8 @@ print(json.dumps(sorted(table.column("i").to_pylist())))
   });
 
   it("serve on a store: two servers on one bucket, each experiment written by whichever holds its lease", async () => {
-    const name = await bucket();
-    const dashRoot = `s3://${name}/srv`;
-    const start = () => serve(dashRoot, ["--token", "secret"], { ...process.env, DASH_INGEST_SPOOL: tempRoot() });
-    const [a, b] = await Promise.all([start(), start()]);
-    cleanup.push(
-      () => a.child.kill("SIGKILL"),
-      () => b.child.kill("SIGKILL"),
-    );
-    const client = (url: string) =>
-      new Experiment("lab/shared/run", { dashRoot: tempRoot(), dashUrl: url, token: "secret", uploadTimeout: 60 });
+    const dashRoot = `s3://${await bucket()}/srv`;
+    const { a, b, client } = await twoServers(dashRoot, "lab/shared/run");
     // The first client writes through server A, which takes the experiment's lease.
     const first = await client(a.url).start();
     for (let i = 0; i < 500; i++) first.track("t").append({ i }, { timestamp: i });
@@ -577,16 +584,8 @@ print(json.dumps(sorted(table.column("i").to_pylist())))
   });
 
   it("serve on a store releases an idle experiment: two clients alternate between two servers, neither completing first", async () => {
-    const name = await bucket();
-    const dashRoot = `s3://${name}/idle`;
-    const start = () => serve(dashRoot, ["--token", "secret", "--idle-release", "1"], { ...process.env, DASH_INGEST_SPOOL: tempRoot() });
-    const [a, b] = await Promise.all([start(), start()]);
-    cleanup.push(
-      () => a.child.kill("SIGKILL"),
-      () => b.child.kill("SIGKILL"),
-    );
-    const client = (url: string) =>
-      new Experiment("lab/alt/run", { dashRoot: tempRoot(), dashUrl: url, token: "secret", uploadTimeout: 60 });
+    const dashRoot = `s3://${await bucket()}/idle`;
+    const { a, b, client } = await twoServers(dashRoot, "lab/alt/run", ["--idle-release", "1"]);
     const first = await client(a.url).start();
     for (let i = 0; i < 300; i++) first.track("t").append({ i }, { timestamp: i });
     await first.flush();

@@ -1,10 +1,10 @@
 /** Experiments: the unit of recording, stored under `<dashRoot>/<prefix>/` in the ml-dash layout. */
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { isoNow } from "./clock.js";
 import { resolveConfig, type EngineTuning, type ResolvedConfig } from "./config.js";
 import { dashError, dashRangeError, dashTypeError, describe } from "./errors.js";
 import { flushOnSignals, registerForExit, unregisterForExit } from "./exit.js";
-import { describeExperiment, NativeEngine, type TrackInfo } from "./native.js";
+import { NativeEngine, type TrackInfo } from "./native.js";
 import { showProgress } from "./progress.js";
 import { Recorder, type Stats } from "./recorder.js";
 import { FilesBuilder } from "./files.js";
@@ -538,15 +538,7 @@ export class Experiment {
       throw error;
     }
     experiment.#recorder = new Recorder(native, experiment.#config, true);
-    if (copy !== undefined) {
-      const reader = copy;
-      const root = experiment.#localRoot;
-      experiment.#recorder.beforeRead = async (topic, start, end) => {
-        const dir = topic === undefined ? undefined : describeExperiment(root, prefix).tracks.find((t) => t.topic === topic)?.dir;
-        if (topic !== undefined && dir === undefined) return; // no such track in the copy: the engine says so
-        await reader.fetchSegments(dir === undefined ? undefined : basename(dir), start, end);
-      };
-    }
+    if (copy !== undefined) experiment.#recorder.beforeRead = copy.fetchSegments.bind(copy);
     experiment.#readOnly = true;
     registerForExit(experiment);
     return experiment;

@@ -89,15 +89,40 @@ async function walk(dir: string, prefix = ""): Promise<string[]> {
   return files;
 }
 
-/** The segment files a manifest names, or `undefined` if it is not one we can trust. */
-function segmentsOf(manifest: Uint8Array): string[] | undefined {
+/** A segment as a manifest describes it: file, timestamps, size in bytes (if recorded). */
+interface SegmentRange {
+  file: string;
+  min: number;
+  max: number;
+  bytes: number | undefined;
+}
+
+/**
+ * A track manifest's topic and segments (time ranges, sizes), or `undefined` if it is not one we
+ * can trust (every segment named as the engine names them).
+ */
+function parseManifest(manifest: Uint8Array): { topic: unknown; segments: SegmentRange[] } | undefined {
   try {
-    const parsed = JSON.parse(Buffer.from(manifest).toString("utf8")) as { segments?: { file?: unknown }[] };
-    const files = (parsed.segments ?? []).map((s) => s.file);
-    return files.every((f): f is string => typeof f === "string" && SEGMENT.test(f)) ? files : undefined;
+    const parsed = JSON.parse(Buffer.from(manifest).toString("utf8")) as {
+      topic?: unknown;
+      segments?: { file?: unknown; minTimestamp?: unknown; maxTimestamp?: unknown; bytes?: unknown }[];
+    };
+    const segments = (parsed.segments ?? []).map((s) => ({
+      file: s.file,
+      min: typeof s.minTimestamp === "number" ? s.minTimestamp : Number.NEGATIVE_INFINITY,
+      max: typeof s.maxTimestamp === "number" ? s.maxTimestamp : Number.POSITIVE_INFINITY,
+      bytes: typeof s.bytes === "number" && Number.isSafeInteger(s.bytes) && s.bytes > 0 ? s.bytes : undefined,
+    }));
+    const trusted = segments.every((s): s is SegmentRange => typeof s.file === "string" && SEGMENT.test(s.file));
+    return trusted ? { topic: parsed.topic, segments } : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** The segment files a manifest names, or `undefined` if it is not one we can trust. */
+function segmentsOf(manifest: Uint8Array): string[] | undefined {
+  return parseManifest(manifest)?.segments.map((s) => s.file);
 }
 
 /** A local file to publish, and its size and mtime when it was read. */
@@ -330,32 +355,6 @@ async function stampOf(path: string): Promise<string | undefined> {
   return info?.isFile() ? `${info.size}:${info.mtimeMs}` : undefined;
 }
 
-/** A segment as a manifest describes it: file, timestamps, size in bytes (if recorded). */
-interface SegmentRange {
-  file: string;
-  min: number;
-  max: number;
-  bytes: number | undefined;
-}
-
-/** A manifest's segments with their time ranges and sizes, or `undefined` if it is not one we can trust. */
-function rangesOf(manifest: Uint8Array): SegmentRange[] | undefined {
-  try {
-    const parsed = JSON.parse(Buffer.from(manifest).toString("utf8")) as {
-      segments?: { file?: unknown; minTimestamp?: unknown; maxTimestamp?: unknown; bytes?: unknown }[];
-    };
-    const segments = (parsed.segments ?? []).map((s) => ({
-      file: s.file,
-      min: typeof s.minTimestamp === "number" ? s.minTimestamp : Number.NEGATIVE_INFINITY,
-      max: typeof s.maxTimestamp === "number" ? s.maxTimestamp : Number.POSITIVE_INFINITY,
-      bytes: typeof s.bytes === "number" && Number.isSafeInteger(s.bytes) && s.bytes > 0 ? s.bytes : undefined,
-    }));
-    return segments.every((s): s is SegmentRange => typeof s.file === "string" && SEGMENT.test(s.file)) ? segments : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * A local copy of the experiment at `prefix` (its key prefix, ending in "/") in `dir`: readers read
  * it as a local experiment. `refresh` brings every track's manifest, then (if asked) the segments
@@ -528,16 +527,17 @@ export class StoreCopy {
   }
 
   /**
-   * Brings the segments of the track whose manifest is `tracks/<trackDir>/metadata.json` that
-   * hold rows in `[start, end]` (every track's when `trackDir` is undefined).
+   * Brings the segments of track `topic` (of every track when undefined) that hold rows in
+   * `[start, end]`, as the copy's manifests name them.
    */
-  async fetchSegments(trackDir: string | undefined, start: number, end: number): Promise<void> {
+  async fetchSegments(topic: string | undefined, start: number, end: number): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const dirs = trackDir === undefined ? await readdir(join(this.#dir, "tracks")).catch(() => []) : [trackDir];
       let missing = false;
-      for (const dir of dirs) {
-        const manifest = await readFile(join(this.#dir, "tracks", dir, METADATA)).catch(() => undefined);
-        for (const segment of manifest === undefined ? [] : (rangesOf(manifest) ?? [])) {
+      for (const dir of await readdir(join(this.#dir, "tracks")).catch(() => [])) {
+        const bytes = await readFile(join(this.#dir, "tracks", dir, METADATA)).catch(() => undefined);
+        const manifest = bytes === undefined ? undefined : parseManifest(bytes);
+        if (manifest === undefined || (topic !== undefined && manifest.topic !== topic)) continue;
+        for (const segment of manifest.segments) {
           if (segment.max < start || segment.min > end) continue;
           const relative = `tracks/${dir}/${segment.file}`;
           const present =

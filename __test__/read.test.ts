@@ -290,6 +290,57 @@ describe("read formats", () => {
     expect(columns.timestamp[0]).toBe(50);
   });
 
+  it("chartWidth on a long track: drawn from the segments' summaries, each number field's extremes per span, while writing and after", async () => {
+    const root = tempRoot();
+    const experiment = await new Experiment("read/chart-long", { dashRoot: root }).start();
+    const track = experiment.track("t");
+    const rows = 300_000;
+    const width = 10; // 30,000 rows per pixel column: enough blocks per span to use the summaries
+    const spikes = new Set(Array.from({ length: width }, (_, k) => 15_000 + 30_000 * k));
+    for (let i = 0; i < rows; i++) {
+      const v = spikes.has(i) ? 1000 + i : Math.sin(i / 500);
+      track.append(i % 3 === 0 ? { i, v, label: `l${i}` } : { i, v }, i / 1000);
+    }
+    await experiment.flush();
+    track.append({ i: rows, v: -5 }, rows / 1000); // an unsealed row, after the segments
+    const all = (await track.read()).entries;
+    const check = (entries: typeof all, from: number, to: number) => {
+      const inRange = all.filter((e) => e.timestamp >= from && e.timestamp <= to);
+      const byTime = new Map(inRange.map((e) => [e.timestamp, e]));
+      expect(entries.length).toBeLessThanOrEqual(4 * width * 2);
+      for (const entry of entries) {
+        const row = byTime.get(entry.timestamp);
+        expect(row, `row at ${entry.timestamp}`).toBeDefined();
+        for (const [field, value] of Object.entries(entry)) expect(value, field).toBe(row?.[field]);
+        // Drawn from summaries: a point carries its number field alone, never the label.
+        expect(entry.label).toBeUndefined();
+      }
+      for (const field of ["i", "v"]) {
+        const values = inRange.map((e) => e[field] as number);
+        const drawn = entries.filter((e) => e[field] !== undefined);
+        const [min, max] = values.reduce(([lo, hi], v) => [Math.min(lo, v), Math.max(hi, v)], [Infinity, -Infinity]);
+        expect(drawn.map((e) => e[field])).toEqual(expect.arrayContaining([min, max]));
+        expect([drawn[0]?.timestamp, drawn.at(-1)?.timestamp]).toEqual([inRange[0]?.timestamp, inRange.at(-1)?.timestamp]);
+      }
+    };
+    const whole = (await track.read({ chartWidth: width })).entries;
+    check(whole, -Infinity, Infinity);
+    for (const i of spikes)
+      expect(
+        whole.some((e) => e.v === 1000 + i),
+        `spike at row ${i}`,
+      ).toBe(true);
+    expect(whole.some((e) => e.v === -5)).toBe(true);
+    // A zoom whose ends fall inside blocks: those blocks are decoded, the rest summarized.
+    const [from, to] = [12.3456, 77.7777];
+    check((await track.read({ start: from, end: to, chartWidth: 2 })).entries, from, to);
+    await experiment.complete();
+    const reader = await Experiment.open("read/chart-long", { dashRoot: root });
+    const reread = (await reader.track("t").read({ format: "columns", chartWidth: width })).columns;
+    expect(Array.from(reread.timestamp)).toEqual(whole.map((e) => e.timestamp));
+    await reader.close();
+  });
+
   it("an empty and a missing track give the empty shape of every format", async () => {
     const experiment = await new Experiment("read/empty", { dashRoot: tempRoot() }).start();
     for (const track of [experiment.track("missing"), experiment.track("emptied")]) {

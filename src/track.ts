@@ -22,9 +22,11 @@ export interface ReadOptions<F extends ReadFormat = ReadFormat> {
   /** `"json"` (default), `"columns"`, `"arrow"`, `"jsonl"`, `"parquet"` or `"mocap"`. */
   format?: F;
   /**
-   * For a line chart this many pixels wide: only the rows it needs to look the same as with every
-   * row (per pixel-wide time span, each number field's first, last, smallest and largest value,
-   * M4), rows of the track, unchanged. A read already that small is whole.
+   * For a line chart this many pixels wide: only what it needs to look the same as with every row
+   * (per pixel-wide time span, each number field's first, last, smallest and largest value, M4).
+   * A read already that small is whole; otherwise the rows holding those values, unchanged, or —
+   * where a span covers many thousands of rows — those values read from the segments' summaries
+   * without decoding the rows, each as an entry of its timestamp and that field alone.
    */
   chartWidth?: number;
 }

@@ -57,17 +57,44 @@ async function trackData(experiment: Experiment, topic: string, start: number, e
     }
   }
   const frame = columns.frame;
+  const step = columns.step === undefined ? null : stepsAt(columns.timestamp, numbers(columns.step));
   const hasFrames = frame !== undefined && !(frame instanceof Float64Array) && frame.some((v) => typeof v === "string");
   return {
     topic,
     x: {
       timestamp: Array.from(columns.timestamp),
-      step: columns.step === undefined ? null : numbers(columns.step).map((v) => v ?? Number.NaN),
+      step,
     },
     series,
     frames: hasFrames ? Array.from(frame, (v) => (typeof v === "string" ? v : null)) : null,
     rows: count,
   };
+}
+
+/**
+ * The step at each row, for a step x axis. A chart of a long track drawn from summaries has rows
+ * holding one field each (see `chartWidth`): a row without a step takes it by linear
+ * interpolation in time between the nearest rows with one, within a run (steps not going back;
+ * otherwise the nearer of the two). Each such row is a value within one pixel column of the
+ * chart, so the error stays under a pixel.
+ */
+function stepsAt(timestamps: Float64Array, steps: (number | null)[]): number[] {
+  const out = new Array<number>(steps.length).fill(Number.NaN);
+  let before = -1;
+  for (let row = 0; row < steps.length; row++) {
+    if (steps[row] === null) continue;
+    out[row] = steps[row] as number;
+    for (let gap = before + 1; gap < row; gap++) {
+      const [t0, t1, t] = [timestamps[before] as number, timestamps[row] as number, timestamps[gap] as number];
+      const [s0, s1] = [out[before] as number, out[row] as number];
+      if (before < 0) out[gap] = s1;
+      else if (s1 >= s0 && t1 > t0) out[gap] = s0 + ((s1 - s0) * (t - t0)) / (t1 - t0);
+      else out[gap] = t - t0 <= t1 - t ? s0 : s1;
+    }
+    before = row;
+  }
+  if (before >= 0) out.fill(out[before] as number, before + 1);
+  return out;
 }
 
 /** Elements of a vector field drawn as lines of their own (`q[0]`, `q[1]`, …). */

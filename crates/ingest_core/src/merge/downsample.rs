@@ -1,9 +1,18 @@
-//! Downsampling for charts (M4): the rows a line chart `buckets` pixels wide needs to look the same
-//! as with every row. The time range is cut into `buckets` equal spans; in each, for every number
-//! column, the rows holding its first, last, smallest and largest value are kept, and the span's
-//! first and last rows. The rows kept are rows of the table, unchanged and in order.
+//! Downsampling for charts (M4): what a line chart `buckets` pixels wide needs to look the same as
+//! with every row. The time range is cut into `buckets` equal spans; in each, every number
+//! column's first, last, smallest and largest value are kept.
+//!
+//! Two ways, one contract: [`downsample`] keeps the rows holding them (and each span's first and
+//! last row), rows of the table unchanged; [`downsample_summarized`] works from rows and from
+//! summaries of blocks of rows (see `storage::segment::summary`), so a chart of millions of rows
+//! decodes none of them, and gives each number column's points alone (a row per point, holding
+//! that column only). A block's extremes count in the spans their timestamps fall in: every point
+//! is drawn in its own pixel column, and a span's extremes are exact but for the rows of a block
+//! it shares with the next span that are not that block's extremes.
 
-use crate::merge::column::Column;
+use std::collections::HashMap;
+
+use crate::merge::column::{Column, ColumnName};
 use crate::merge::table::Table;
 use crate::value::Value;
 
@@ -100,10 +109,202 @@ fn take(table: &Table, kept: &[usize]) -> Table {
     Table::from_columns(timestamps, columns)
 }
 
+/// A value of a number column at its timestamp.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    pub timestamp: f64,
+    pub value: f64,
+}
+
+impl Point {
+    pub fn new(timestamp: f64, value: f64) -> Point {
+        Point { timestamp, value }
+    }
+}
+
+/// The first, last, smallest and largest of some points of one column (a NaN value can be first
+/// or last, never smallest or largest).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Extremes {
+    pub first: Point,
+    pub last: Point,
+    pub min: Option<Point>,
+    pub max: Option<Point>,
+}
+
+impl Extremes {
+    fn of(point: Point) -> Extremes {
+        let number = (!point.value.is_nan()).then_some(point);
+        Extremes {
+            first: point,
+            last: point,
+            min: number,
+            max: number,
+        }
+    }
+
+    /// Counts `point` into `slot` (which holds the extremes of the points so far, if any).
+    #[inline]
+    pub fn include(slot: &mut Option<Extremes>, point: Point) {
+        let Some(extremes) = slot else {
+            *slot = Some(Extremes::of(point));
+            return;
+        };
+        if point.timestamp < extremes.first.timestamp {
+            extremes.first = point;
+        }
+        if point.timestamp > extremes.last.timestamp {
+            extremes.last = point;
+        }
+        if point.value.is_nan() {
+            return;
+        }
+        if extremes.min.is_none_or(|m| point.value < m.value) {
+            extremes.min = Some(point);
+        }
+        if extremes.max.is_none_or(|m| point.value > m.value) {
+            extremes.max = Some(point);
+        }
+    }
+
+    /// First, last, smallest and largest (each present once or more).
+    pub fn points(&self) -> impl Iterator<Item = Point> {
+        [Some(self.first), Some(self.last), self.min, self.max]
+            .into_iter()
+            .flatten()
+    }
+}
+
+/// A summarized block of rows: its time range and each number column's extremes in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    pub first_timestamp: f64,
+    pub last_timestamp: f64,
+    pub columns: Vec<(ColumnName, Extremes)>,
+}
+
+/// Each column's extremes per span, columns in first-seen order.
+struct Spans {
+    buckets: usize,
+    columns: Vec<(ColumnName, Vec<Option<Extremes>>)>,
+    index: HashMap<ColumnName, usize>,
+}
+
+impl Spans {
+    fn new(buckets: usize) -> Spans {
+        Spans {
+            buckets,
+            columns: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+
+    /// Every extreme as a row of its timestamp and column (rows of equal timestamps merged); a
+    /// column without a number is left out.
+    fn into_table(self) -> Table {
+        let mut points: Vec<(f64, usize, f64)> = Vec::new();
+        for (column, (_, slots)) in self.columns.iter().enumerate() {
+            for point in slots.iter().flatten().flat_map(Extremes::points) {
+                points.push((point.timestamp, column, point.value));
+            }
+        }
+        points.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        let mut timestamps: Vec<f64> = Vec::new();
+        let mut columns: Vec<(Vec<f64>, Vec<bool>)> = vec![(Vec::new(), Vec::new()); self.columns.len()];
+        for (timestamp, column, value) in points {
+            if timestamps.last() != Some(&timestamp) {
+                timestamps.push(timestamp);
+                for (values, present) in &mut columns {
+                    values.push(0.0);
+                    present.push(false);
+                }
+            }
+            if let Some((values, present)) = columns.get_mut(column) {
+                if let (Some(v), Some(p)) = (values.last_mut(), present.last_mut()) {
+                    (*v, *p) = (value, true);
+                }
+            }
+        }
+        let columns = (self.columns.into_iter().zip(columns))
+            .map(|((name, _), (values, present))| Column::from_numbers(name, values, present))
+            .filter(Column::has_values)
+            .collect();
+        Table::from_columns(timestamps, columns)
+    }
+
+    /// The spans of column `name`.
+    fn of(&mut self, name: &ColumnName) -> &mut Vec<Option<Extremes>> {
+        let next = self.columns.len();
+        let index = *self.index.entry(name.clone()).or_insert(next);
+        if index == next {
+            self.columns.push((name.clone(), vec![None; self.buckets]));
+        }
+        &mut self.columns[index].1
+    }
+}
+
+/// The number columns' extremes per span of `[first, last]` cut into `buckets` spans, from
+/// `tables` (each normalized, no timestamp shared between them or with `blocks`) and `blocks`;
+/// one row per point, holding only its column. Non-number columns are left out.
+pub fn downsample_summarized(tables: &[Table], blocks: &[Block], buckets: usize) -> Table {
+    let buckets = buckets.max(1);
+    let stamps = (tables.iter())
+        .flat_map(|t| [t.timestamps().first(), t.timestamps().last()])
+        .flatten()
+        .copied()
+        .chain(blocks.iter().flat_map(|b| [b.first_timestamp, b.last_timestamp]));
+    let (first, last) = stamps.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), t| (lo.min(t), hi.max(t)));
+    let span = (last - first) / buckets as f64;
+    let bucket_of = |t: f64| match span > 0.0 {
+        true => (((t - first) / span) as usize).min(buckets - 1),
+        false => 0,
+    };
+    let mut spans = Spans::new(buckets);
+    for table in tables {
+        let timestamps = table.timestamps();
+        for column in table.columns() {
+            let slots = spans.of(&column.name);
+            let mut include = |row: usize, value: f64| {
+                if let Some(t) = timestamps.get(row) {
+                    if let Some(slot) = slots.get_mut(bucket_of(*t)) {
+                        Extremes::include(slot, Point::new(*t, value));
+                    }
+                }
+            };
+            match column.numbers() {
+                Some((values, present)) => {
+                    for (row, (value, present)) in values.iter().zip(present).enumerate() {
+                        if *present {
+                            include(row, *value);
+                        }
+                    }
+                }
+                None => {
+                    for row in 0..column.len() {
+                        if let Some(Value::F64(value)) = column.get(row) {
+                            include(row, value);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for block in blocks {
+        for (name, extremes) in &block.columns {
+            let slots = spans.of(name);
+            for point in extremes.points() {
+                if let Some(slot) = slots.get_mut(bucket_of(point.timestamp)) {
+                    Extremes::include(slot, point);
+                }
+            }
+        }
+    }
+    spans.into_table()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merge::table::ColumnName;
 
     /// Seeded random series: every bucket keeps each number column's min, max, first and last
     /// value, the output is a subset of the rows in order, and it stays small.

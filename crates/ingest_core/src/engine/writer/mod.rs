@@ -520,22 +520,16 @@ impl Writer {
                 id: topic,
             });
         };
-        let mut rows = if writing {
+        let (range, columns) = ((query.start, query.end), query.columns.as_deref());
+        let rows = if writing {
             track.pending.normalize();
             let unsealed = track.pending.range(query.start, query.end);
-            let mut rows = Self::store(&self.dir, track)?.read_range(query.start, query.end)?;
-            rows.absorb(unsealed);
-            rows.normalize();
-            rows
+            Self::store(&self.dir, track)?.select(range, unsealed, columns, query.chart_width)?
         } else {
-            track_store::read_snapshot(&self.dir, &track.dir, &track.topic, query.start, query.end)?
+            track_store::read_snapshot(&self.dir, &track.dir, &track.topic, |store| {
+                store.select(range, Table::new(), columns, query.chart_width)
+            })?
         };
-        if let Some(columns) = &query.columns {
-            rows.project(columns);
-        }
-        if let Some(width) = query.chart_width {
-            rows = crate::merge::downsample::downsample(rows, width);
-        }
         Ok(match query.format {
             ReadFormat::Rows => crate::merge::rows::encode_rows(&rows),
             ReadFormat::JsonLines => jsonl::write_rows(&rows).into_bytes(),

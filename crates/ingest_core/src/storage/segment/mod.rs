@@ -14,10 +14,12 @@
 mod footer;
 mod pages;
 mod read;
+mod summary;
 mod write;
 
 pub use footer::{row_groups, Footer, RowGroupSpan};
-pub use read::{read, read_range, read_timestamps};
+pub use read::{read, read_range, read_summary, read_timestamps};
+pub use summary::{Summary, BLOCK_ROWS};
 pub use write::{to_bytes, write};
 
 const KINDS_KEY: &str = "dash.kinds";

@@ -138,6 +138,24 @@ pub fn read_timestamps(path: &Path, start: f64, end: f64) -> Result<Vec<f64>> {
         .to_vec())
 }
 
+/// A segment's chart summary (see [`super::summary`]), from its footer alone; `None` if it has
+/// none or one that does not match the file.
+pub fn read_summary(path: &Path) -> Result<Option<super::Summary>> {
+    let corrupt = |reason: String| IngestError::corrupt(path, reason);
+    std::panic::catch_unwind(|| {
+        let file = File::open(path).map_err(|e| IngestError::io(path, "nothing (reading)", e))?;
+        super::pages::check_footer(&file).map_err(corrupt)?;
+        let reader = SerializedFileReader::new(file).map_err(|e| corrupt(e.to_string()))?;
+        let metadata = reader.metadata().file_metadata();
+        let rows = usize::try_from(metadata.num_rows()).unwrap_or(0);
+        Ok((metadata.key_value_metadata().into_iter().flatten())
+            .find(|kv| kv.key == super::summary::SUMMARY_KEY)
+            .and_then(|kv| kv.value.as_deref())
+            .and_then(|text| super::summary::decode(text, rows)))
+    })
+    .unwrap_or_else(|_| Err(corrupt("the Parquet decoder failed on this file".into())))
+}
+
 /// Which leaf columns a decode reads.
 #[derive(Clone, Copy, PartialEq)]
 enum Leaves {

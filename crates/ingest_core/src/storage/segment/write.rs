@@ -159,6 +159,9 @@ fn encode<W: std::io::Write + Send>(sink: W, table: &Table) -> PResult<W> {
             serde_json::to_string(&nulls).unwrap_or_default(),
         ));
     }
+    if let Some(summary) = super::summary::encode(table) {
+        writer.append_key_value_metadata(KeyValue::new(super::summary::SUMMARY_KEY.into(), summary));
+    }
 
     // Row groups of bounded size, so a time-range read skips the groups outside its range.
     let mut from = 0;

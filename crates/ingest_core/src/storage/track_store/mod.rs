@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Map, Value as Json};
 
 use crate::error::{IngestError, Result};
+use crate::merge::downsample::{downsample, downsample_summarized};
 use crate::merge::table::Table;
 use crate::{storage::fsx, storage::jsonl, storage::segment, time};
 
@@ -177,16 +178,26 @@ fn is_segment_name(name: &str) -> bool {
         .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// Blocks a chart's pixel column must span before the chart is drawn from summaries: a span's
+/// extremes miss at most the rows of the blocks it shares with its neighbours (see
+/// [`downsample_summarized`]), so most of each span is in blocks of its own.
+const SUMMARIZED_BLOCKS_PER_SPAN: usize = 2;
+
 /// How often a reader starts over when a segment its metadata listed was replaced meanwhile.
 const SNAPSHOT_ATTEMPTS: u32 = 100;
 
 /// A reader's consistent view of a track: the rows of its current metadata in `[start, end]`.
 /// A writer replaces segments (new ones published, then the metadata, then old ones removed), so
 /// a reader that finds a listed segment gone reads the newer metadata and starts over.
-pub fn read_snapshot(root: &Path, dir: &Path, topic: &str, start: f64, end: f64) -> Result<Table> {
+pub fn read_snapshot(
+    root: &Path,
+    dir: &Path,
+    topic: &str,
+    read: impl Fn(&TrackStore) -> Result<Table>,
+) -> Result<Table> {
     let mut attempt = 0;
     loop {
-        let result = TrackStore::open(root, dir.to_path_buf(), topic).and_then(|store| store.read_range(start, end));
+        let result = TrackStore::open(root, dir.to_path_buf(), topic).and_then(|store| read(&store));
         match result {
             Err(error) if error.is_not_found() && attempt < SNAPSHOT_ATTEMPTS => {
                 attempt += 1;
@@ -312,6 +323,76 @@ impl TrackStore {
         table.absorb(self.load_range(&wanted, start, end)?);
         table.normalize();
         Ok(table.range(start, end))
+    }
+
+    /// What a read asks for: the rows in `[start, end]` (durable rows, then `unsealed` ones, a
+    /// normalized table of them) projected to `columns`, or with `chart_width` what a chart that
+    /// many pixels wide needs of them.
+    pub fn select(
+        &self,
+        range: (f64, f64),
+        unsealed: Table,
+        columns: Option<&[String]>,
+        chart_width: Option<usize>,
+    ) -> Result<Table> {
+        if let Some(width) = chart_width {
+            return self.chart(range, width, unsealed, columns);
+        }
+        let mut rows = self.read_range(range.0, range.1)?;
+        rows.absorb(unsealed);
+        rows.normalize();
+        if let Some(columns) = columns {
+            rows.project(columns);
+        }
+        Ok(rows)
+    }
+
+    /// What a chart `buckets` pixels wide needs of the rows in `[start, end]` (as `select`): see
+    /// [`downsample`] and [`downsample_summarized`]. Summaries are used where a span holds at least
+    /// [`SUMMARIZED_BLOCKS_PER_SPAN`] blocks and `unsealed` shares no time with the segments (it
+    /// could merge into their rows); the blocks straddling `start` or `end` are decoded.
+    fn chart(
+        &self,
+        (start, end): (f64, f64),
+        buckets: usize,
+        unsealed: Table,
+        columns: Option<&[String]>,
+    ) -> Result<Table> {
+        let wanted: Vec<&SegmentInfo> = (self.listing.segments.iter())
+            .filter(|s| s.max_timestamp >= start && s.min_timestamp <= end)
+            .collect();
+        let rows: u64 = wanted.iter().map(|s| s.rows).sum();
+        let after_segments =
+            (unsealed.timestamps().first()).is_none_or(|t| wanted.iter().all(|s| s.max_timestamp < *t));
+        let per_span = usize::try_from(rows).unwrap_or(usize::MAX) / buckets.max(1);
+        let summarize = self.listing.data_jsonl != DataJsonl::Foreign
+            && after_segments
+            && per_span >= SUMMARIZED_BLOCKS_PER_SPAN * segment::BLOCK_ROWS;
+        if !summarize {
+            return Ok(downsample(self.select((start, end), unsealed, columns, None)?, buckets));
+        }
+        let mut tables = vec![unsealed];
+        let mut blocks = Vec::new();
+        for info in wanted {
+            let path = self.dir.join(&info.file);
+            let Some(summary) = segment::read_summary(&path)? else {
+                tables.push(segment::read_range(&path, start, end)?.range(start, end));
+                continue;
+            };
+            for block in summary.blocks {
+                if block.first_timestamp >= start && block.last_timestamp <= end {
+                    blocks.push(block);
+                } else if block.last_timestamp >= start && block.first_timestamp <= end {
+                    let (from, to) = (block.first_timestamp.max(start), block.last_timestamp.min(end));
+                    tables.push(segment::read_range(&path, from, to)?.range(from, to));
+                }
+            }
+        }
+        let mut chart = downsample_summarized(&tables, &blocks, buckets);
+        if let Some(columns) = columns {
+            chart.project(columns);
+        }
+        Ok(chart)
     }
 
     /// Topic, entry count, columns and time range of the durable rows.

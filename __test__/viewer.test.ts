@@ -63,12 +63,16 @@ describe.runIf(available || process.env.CI === "true")("viewer", () => {
     await page.waitForSelector("body[data-ready=true]", { timeout: 30_000 });
     const sections = await page.$$eval("#charts section", (nodes) => nodes.map((n) => (n as HTMLElement).dataset.topic));
     expect(sections).toEqual(["robot/control", "robot/joints", "robot/position", "robot/reward"]);
-    // The second run's line does not join the first's: a null row where the step goes back.
-    const reward = await page.evaluate(
-      () => (window as unknown as { dashViewer: { plots: { data: (number | null)[][] }[] } }).dashViewer.plots[3]?.data,
-    );
-    expect(reward?.[0]?.slice(28, 33)).toEqual([28, 29, 29, 0, 1]);
-    expect(reward?.[1]?.slice(28, 33)).toEqual([28, 29, null, 30, 31]);
+    // The second run (the step goes back) is a line of its own, never joined to the first.
+    const reward = await page.evaluate(() => {
+      const plot = (window as unknown as { dashViewer: { plots: { data: (number | null)[][]; series: { label: string }[] }[] } }).dashViewer
+        .plots[3];
+      return { data: plot?.data, labels: plot?.series.map((s) => s.label) };
+    });
+    expect(reward.labels).toEqual(["step", "r", "r (run 2)"]);
+    expect(reward.data?.[0]).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    expect(reward.data?.[1]).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    expect(reward.data?.[2]).toEqual(Array.from({ length: 30 }, (_, i) => 30 + i));
     // A typed-array field is drawn a line per element; axes have titles.
     const joints = await page.evaluate(() =>
       (window as unknown as { dashViewer: { plots: { series: { label: string }[] }[] } }).dashViewer.plots[1]?.series.map((s) => s.label),
@@ -109,6 +113,77 @@ describe.runIf(available || process.env.CI === "true")("viewer", () => {
     expect(await page.$eval("#frame", (img) => (img as HTMLImageElement).naturalWidth)).toBe(32);
     mkdirSync(join(__dirname, "artifacts"), { recursive: true });
     await page.screenshot({ path: join(__dirname, "artifacts", "viewer.png") });
+  });
+
+  it("overlays experiments of one project: a line per experiment by step or by time since its start, more added from the page", async () => {
+    const root = tempRoot();
+    const losses: Record<string, number[]> = {};
+    for (const [name, start, rate] of [
+      ["run-a", 1000, 0.9],
+      ["run-b", 5000, 0.8],
+      ["run-c", 9000, 0.7],
+    ] as const) {
+      losses[name] = [];
+      await new Experiment(`cmp/${name}`, { dashRoot: root }).run((e) => {
+        for (let step = 0; step < 50; step++) {
+          const loss = rate ** step;
+          losses[name]?.push(loss);
+          e.track("train/loss").append({ step, loss }, start + step * 0.5);
+        }
+      });
+    }
+    await new Experiment("elsewhere/run-x", { dashRoot: root }).run((e) => e.track("train/loss").append({ step: 0, loss: 1 }, 1));
+    const compare = await startViewer(["cmp/run-a", "cmp/run-b"], root);
+    const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    type Plot = { data: (number | null | undefined)[][]; series: { label: string }[]; axes: { label: string }[] };
+    const chart = () =>
+      page.evaluate(() => {
+        const plot = (window as unknown as { dashViewer: { plots: Plot[] } }).dashViewer.plots[0];
+        return { data: plot?.data.map((c) => c.map((v) => v ?? null)), labels: plot?.series.map((s) => s.label), x: plot?.axes[0]?.label };
+      });
+    try {
+      await page.goto(compare.url);
+      await page.waitForSelector("body[data-ready=true]", { timeout: 30_000 });
+      const byStep = await chart();
+      expect(byStep.labels).toEqual(["step", "loss · run-a", "loss · run-b"]);
+      expect(byStep.x).toBe("step");
+      expect(byStep.data?.[0]).toEqual(Array.from({ length: 50 }, (_, i) => i));
+      expect(byStep.data?.[1]).toEqual(losses["run-a"]);
+      expect(byStep.data?.[2]).toEqual(losses["run-b"]);
+      // Only this project's other experiments can be added.
+      const options = await page.$$eval("#compare option", (nodes) => nodes.map((n) => (n as HTMLOptionElement).value).filter(Boolean));
+      expect(options).toEqual(["cmp/run-c"]);
+      await page.selectOption("#compare", "cmp/run-c");
+      await page.waitForFunction(() => (window as unknown as { dashViewer: { plots: Plot[] } }).dashViewer.plots[0]?.series.length === 4);
+      expect((await chart()).data?.[3]).toEqual(losses["run-c"]);
+      // By time: each run from its own start (they began hours apart), so the lines lie over each other.
+      await page.selectOption("#x-axis", "timestamp");
+      const byTime = await chart();
+      expect(byTime.x).toBe("time since start (s)");
+      expect(byTime.data?.[0]).toEqual(Array.from({ length: 50 }, (_, i) => i * 0.5));
+      expect(byTime.data?.[2]).toEqual(losses["run-b"]);
+      const inked = await page.$$eval("#charts canvas", (canvases) => {
+        const canvas = canvases[0] as HTMLCanvasElement;
+        const pixels = canvas.getContext("2d")?.getImageData(0, 0, canvas.width, canvas.height).data ?? new Uint8ClampedArray();
+        let drawn = 0;
+        for (let i = 3; i < pixels.length; i += 4) if (pixels[i] !== 0) drawn++;
+        return drawn;
+      });
+      expect(inked).toBeGreaterThan(500);
+      // Removing an overlay from the page.
+      await page.click("#shown .chip");
+      await page.waitForFunction(() => (window as unknown as { dashViewer: { plots: Plot[] } }).dashViewer.plots[0]?.series.length === 3);
+      mkdirSync(join(__dirname, "artifacts"), { recursive: true });
+      await page.screenshot({ path: join(__dirname, "artifacts", "viewer-overlay.png") });
+      // The API reads only experiments of the project.
+      for (const experiment of ["elsewhere/run-x", "cmp/../elsewhere/run-x", "../cmp/run-a"]) {
+        const response = await fetch(`${compare.url}api/tracks?${new URLSearchParams({ experiment })}`);
+        expect(response.status, experiment).toBe(404);
+      }
+    } finally {
+      await page.close();
+      await compare.close();
+    }
   });
 
   it("a 10M-row track: the first render fetches what the chart's width needs (from the segments' summaries), a zoom fetches finer rows, new rows appear live", async () => {

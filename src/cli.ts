@@ -6,7 +6,7 @@
  *   dash-ingest inspect <experiment>
  *   dash-ingest tail <experiment> <topic> [-n N] [--follow]
  *   dash-ingest export <experiment> [topic] --format csv|jsonl|parquet|arrow|ml-dash
- *   dash-ingest view <experiment>
+ *   dash-ingest view <experiment> [<experiment> …]
  *   dash-ingest serve [--port 3000] [--host 127.0.0.1] [--token T …]
  *   dash-ingest push <experiment> --dash-url URL [--token T] [--timeout S]
  */
@@ -35,8 +35,9 @@ Commands:
                 arrow|ml-dash            --start/--end seconds, --columns a,b; --format ml-dash
        [--out FILE] [--start S] [--end S]  writes the SDK's data.jsonl (of every track without a
        [--columns a,b]                   topic), a snapshot the Python ml-dash SDK reads
-  view <experiment> [--port N]           serve a local page (127.0.0.1): one chart per track, a
-                                         shared time cursor, the frame nearest the cursor
+  view <experiment> [more …] [--port N]  serve a local page (127.0.0.1): one chart per track, a
+                                         shared time cursor, the frame nearest the cursor; more
+                                         experiments of its project overlaid on its charts
   serve [--port 3000] [--host H]         an ML-Dash server: the Python ml-dash SDK with
         [--token T …]                    dash_url="http://host:port" records into the dash root;
         [--max-body-bytes N]             tokens also from $DASH_INGEST_TOKENS (comma-separated);
@@ -329,8 +330,8 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "view": {
-      const [prefix] = arity("view", rest, 1, "one experiment prefix");
-      const viewer = await startViewer(prefix as string, dashRoot, portOption(values.port, 0));
+      if (rest.length === 0) throw new UsageError("view takes one or more experiment prefixes");
+      const viewer = await startViewer(rest, dashRoot, portOption(values.port, 0));
       console.log(`dash-ingest view: ${viewer.url} (Ctrl-C to stop)`);
       await new Promise(() => undefined); // serve until the process is stopped
       return 0;

@@ -1,7 +1,8 @@
 /**
  * `dash-ingest view`: a local web page (loopback only) with one chart per track (uPlot), a time
- * cursor shared by all charts, and the saved frame nearest the cursor beside them. It reads through
- * the engine's read API, reopening the experiment per request, so it works while the experiment is
+ * cursor shared by all charts, and the saved frame nearest the cursor beside them. Other
+ * experiments of the same project can be overlaid on the same charts. It reads through the
+ * engine's read API, reopening an experiment per request, so it works while experiments are
  * still being written.
  */
 import { readFileSync } from "node:fs";
@@ -10,7 +11,10 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { Experiment } from "./experiment.js";
 import type { FileRecord } from "./files.js";
+import { findExperiments } from "./native.js";
 import type { ColumnValues } from "./rows.js";
+import { isStoreUrl } from "./store/bucket.js";
+import { storedExperiments } from "./store/listing.js";
 
 export interface Viewer {
   url: string;
@@ -122,9 +126,34 @@ function send(res: ServerResponse, status: number, type: string, body: string | 
   res.end(body);
 }
 
-export async function startViewer(prefix: string, dashRoot: string, port = 0): Promise<Viewer> {
+/** The project of an experiment: its prefix without the last part ("" for a top-level one). */
+function projectOf(prefix: string): string {
+  return prefix.includes("/") ? prefix.slice(0, prefix.lastIndexOf("/")) : "";
+}
+
+/** The experiments of `project` under `dashRoot`, sorted. */
+async function projectExperiments(dashRoot: string, project: string): Promise<string[]> {
+  const all = isStoreUrl(dashRoot) ? (await storedExperiments(dashRoot)).map((e) => e.prefix) : findExperiments(dashRoot);
+  return all.filter((prefix) => projectOf(prefix) === project).sort();
+}
+
+/**
+ * Serves the viewer for `prefixes`: the first experiment's charts and frames, the others overlaid
+ * on its charts (any experiment of its project can be added on the page).
+ */
+export async function startViewer(prefixes: string | string[], dashRoot: string, port = 0): Promise<Viewer> {
+  const shown = typeof prefixes === "string" ? [prefixes] : [...new Set(prefixes)];
+  const prefix = shown[0];
+  if (prefix === undefined) throw new TypeError("dash-ingest view: name at least one experiment");
   // Fails early (ERR_DASH_NOT_FOUND) for a missing experiment.
-  await withExperiment(prefix, dashRoot, async () => undefined);
+  for (const each of shown) await withExperiment(each, dashRoot, async () => undefined);
+  const project = projectOf(prefix);
+  /** An experiment a request may read: one named at start, or one of the project (listed again when unknown). */
+  const readable = async (requested: string | null): Promise<string> => {
+    const name = requested ?? prefix;
+    if (shown.includes(name) || (projectOf(name) === project && (await projectExperiments(dashRoot, project)).includes(name))) return name;
+    throw Object.assign(new Error(`no experiment ${JSON.stringify(name)} in this viewer's project`), { code: "ERR_DASH_NOT_FOUND" });
+  };
   const uplotJs = readFileSync(require.resolve("uplot/dist/uPlot.iife.min.js"));
   const uplotCss = readFileSync(require.resolve("uplot/dist/uPlot.min.css"));
   // The page lives in src/ (shipped with the package), next to this file before and after compiling.
@@ -140,14 +169,19 @@ export async function startViewer(prefix: string, dashRoot: string, port = 0): P
         return send(res, 200, "text/javascript", uplotJs);
       case "/uplot.css":
         return send(res, 200, "text/css", uplotCss);
-      case "/api/tracks":
-        return send(res, 200, "application/json", JSON.stringify(await withExperiment(prefix, dashRoot, (e) => e.tracks.list())));
+      case "/api/experiments":
+        return send(res, 200, "application/json", JSON.stringify({ shown, project: await projectExperiments(dashRoot, project) }));
+      case "/api/tracks": {
+        const experiment = await readable(url.searchParams.get("experiment"));
+        return send(res, 200, "application/json", JSON.stringify(await withExperiment(experiment, dashRoot, (e) => e.tracks.list())));
+      }
       case "/api/track": {
+        const experiment = await readable(url.searchParams.get("experiment"));
         const topic = url.searchParams.get("topic") ?? "";
         const start = numberParam(url, "start", -Infinity);
         const end = numberParam(url, "end", Infinity);
         const width = Math.min(Math.max(Math.round(numberParam(url, "width", 1000)), 1), 10_000);
-        const data = await withExperiment(prefix, dashRoot, (e) => trackData(e, topic, start, end, width));
+        const data = await withExperiment(experiment, dashRoot, (e) => trackData(e, topic, start, end, width));
         return send(res, 200, "application/json", JSON.stringify(data));
       }
       case "/api/frames":

@@ -128,6 +128,79 @@ describe("read formats", () => {
     await experiment.complete();
   });
 
+  it("json: every entry is the model's merge of the appends, narrow tracks (built from columns) and wide ones (from rows)", async () => {
+    // Field names a JS object treats specially, and enough others to pass the 64 columns past
+    // which the engine sends rows instead of columns.
+    const special = ["x", "__proto__", "constructor", "0", "10", "label", "toString"];
+    const many = Array.from({ length: 70 }, (_, i) => `f${i}`);
+    const value = fc.oneof(
+      fc.double(),
+      fc.constantFrom(-0, Number.NaN, Number.POSITIVE_INFINITY, null, true, "", "é🌍"),
+      fc.string({ maxLength: 4 }),
+      fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+      fc.array(fc.double({ noNaN: true }), { maxLength: 3 }).map((a) => Float32Array.from(a)),
+    );
+    // Narrow programs keep most cells present (the engine sends them as columns), the others are
+    // sparse or wide (sent as rows).
+    const program = fc.record({
+      narrow: fc.boolean(),
+      wide: fc.boolean(),
+      denseX: fc.boolean(),
+      appends: fc.array(
+        fc.record({
+          ts: fc.integer({ min: 0, max: 20 }),
+          data: fc.dictionary(fc.constantFrom(...special, ...many.slice(0, 8)), value, { maxKeys: 4 }),
+          narrowData: fc.dictionary(fc.constantFrom("__proto__", "0", "label"), value, { minKeys: 2, maxKeys: 3 }),
+          flush: fc.boolean(),
+        }),
+        { minLength: 1, maxLength: 30 },
+      ),
+    });
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(program, async ({ narrow, wide, denseX, appends }) => {
+        const experiment = await new Experiment(`read/model-${run++}`, { dashRoot: tempRoot() }).start();
+        const track = experiment.track("t");
+        const model = new Map<number, Map<string, unknown>>();
+        const merge = (ts: number, fields: [string, unknown][]) => {
+          const row = model.get(ts) ?? new Map<string, unknown>();
+          for (const [name, v] of fields) row.set(name, v);
+          model.set(ts, row);
+        };
+        if (wide && !narrow) {
+          // One entry holding every one of the many fields: the track has more than 64 columns.
+          const fields = many.map((name, i): [string, unknown] => [name, i]);
+          track.append(Object.fromEntries(fields), 100);
+          merge(100, fields);
+        }
+        for (const { ts, data, narrowData, flush } of appends) {
+          // Object.entries: own properties, `__proto__` among them (fc.dictionary defines it as data).
+          const fields = Object.entries(narrow ? narrowData : data);
+          if (denseX) fields.push(["x", ts * 2]);
+          const entry: Record<string, unknown> = {};
+          for (const [name, v] of fields)
+            Object.defineProperty(entry, name, { value: v, enumerable: true, writable: true, configurable: true });
+          track.append(entry, ts);
+          merge(ts, fields);
+          if (flush) await track.flush();
+        }
+        const { entries } = await track.read();
+        await experiment.complete();
+        const expected = [...model.entries()]
+          .sort((a, b) => a[0] - b[0])
+          .map(([timestamp, fields]) => [["timestamp", timestamp], ...[...fields.entries()].filter(([, v]) => v !== undefined)].sort());
+        const got = entries.map((entry) =>
+          Object.keys(entry)
+            .map((name) => [name, (entry as Record<string, unknown>)[name]])
+            .sort(),
+        );
+        expect(got).toEqual(expected);
+        for (const entry of entries) expect(Object.getPrototypeOf(entry)).toBe(Object.prototype);
+      }),
+      { numRuns: 60, seed: 20261202 },
+    );
+  });
+
   it("columns: one array per column, doubles for all-number columns, absent cells undefined", async () => {
     const { experiment, track } = await known();
     const { count, columns } = await track.read({ format: "columns" });

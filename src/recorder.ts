@@ -9,7 +9,7 @@
 import { dashError, dashTypeError, describe } from "./errors.js";
 import { StrictClock } from "./clock.js";
 import { commitBatch, type NativeEngine, type EngineStats, type ReadRequest, type TrackInfo } from "./native.js";
-import { decodeRows, type Entry } from "./rows.js";
+import { decodeEntries, type Entry } from "./rows.js";
 import { BatchEncoder, type ShapeCache } from "./wire.js";
 import type { ResolvedConfig } from "./config.js";
 
@@ -228,10 +228,10 @@ export class Recorder {
 
   /** Rows of `topic` in `[start, end]`, seeing every append made before the call. */
   async readEntries(topic: number, start: number, end: number, columns?: string[]): Promise<Entry[]> {
-    return decodeRows(await this.readBytes(topic, { start, end, columns, format: "rows" }));
+    return decodeEntries(await this.readBytes(topic, { start, end, columns, format: "entries" }));
   }
 
-  /** Rows of `topic` as `request` selects them, in an engine format (wire rows or columns, JSON lines, Parquet, Arrow IPC). */
+  /** Rows of `topic` as `request` selects them, in an engine format (wire entries or columns, JSON lines, Parquet, Arrow IPC). */
   async readBytes(topic: number, request: ReadRequest): Promise<Buffer> {
     this.#assertOpen();
     this.commit(true);

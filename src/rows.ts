@@ -120,9 +120,17 @@ function setOwn(target: Record<string, unknown>, name: string, item: unknown): v
   else target[name] = item;
 }
 
-/** Decodes wire `rows` from the engine into entries. */
-export function decodeRows(bytes: Uint8Array): Entry[] {
+/** See `ENTRIES_AS_*` in `merge/rows.rs`. */
+const ENTRIES_AS_ROWS = 0;
+
+/** Decodes wire `entries` from the engine (rows, or columns built into entries). */
+export function decodeEntries(bytes: Uint8Array): Entry[] {
   const reader = new WireReader(bytes);
+  return reader.u8() === ENTRIES_AS_ROWS ? readRows(reader) : entriesOf(readColumns(reader));
+}
+
+/** Reads wire `rows` into entries. */
+function readRows(reader: WireReader): Entry[] {
   const names: string[] = [];
   for (let i = reader.u32(); i > 0; i--) names.push(reader.text());
   const rows = reader.u32();
@@ -149,7 +157,10 @@ const COLUMN_NUMBERS = 0;
 
 /** Decodes wire `columns` from the engine. */
 export function decodeColumns(bytes: Uint8Array): TrackColumns {
-  const reader = new WireReader(bytes);
+  return readColumns(new WireReader(bytes));
+}
+
+function readColumns(reader: WireReader): TrackColumns {
   const count = reader.u32();
   const columns = { timestamp: reader.doubles(count) } as TrackColumns["columns"];
   for (let c = reader.u32(); c > 0; c--) {
@@ -163,4 +174,58 @@ export function decodeColumns(bytes: Uint8Array): TrackColumns {
     setOwn(columns, name, values);
   }
   return { count, columns };
+}
+
+/** A function building the entries of columns of one shape (see `entryBuilder`). */
+type EntryBuilder = (columns: ColumnValues[], count: number, set: typeof setOwn) => Entry[];
+
+/** Entry builders by shape (column names, and which are all numbers), made once per shape. */
+const builders = new Map<string, EntryBuilder>();
+/** Shapes kept at most: a process reading tracks of ever new shapes does not grow without bound. */
+const MAX_BUILDERS = 256;
+
+/**
+ * A function that builds the entries of columns named `names` whose columns `dense[k]` hold a
+ * number in every row: one object literal per row with the same properties in the same order (one
+ * hidden class for the whole read, no per-cell dispatch), then each other column's present cells.
+ * Names are JSON string literals in the code; `__proto__` is set as data through `set`.
+ */
+function entryBuilder(names: string[], dense: boolean[]): EntryBuilder {
+  const key = `${JSON.stringify(names)}|${dense.map(Number).join("")}`;
+  const known = builders.get(key);
+  if (known !== undefined) return known;
+  const literal: string[] = [];
+  const after: string[] = [];
+  names.forEach((name, k) => {
+    const quoted = JSON.stringify(name);
+    const plain = name !== "__proto__";
+    if (dense[k] && plain && after.length === 0) literal.push(`${quoted}: c${k}[i]`);
+    else if (dense[k] && plain) after.push(`row[${quoted}] = c${k}[i];`);
+    else if (plain) after.push(`v = c${k}[i]; if (v !== undefined) row[${quoted}] = v;`);
+    else after.push(`v = c${k}[i]; if (v !== undefined) set(row, ${quoted}, v);`);
+  });
+  const body = `"use strict";
+    ${names.map((_, k) => `const c${k} = columns[${k}];`).join("\n")}
+    const out = new Array(count);
+    let v;
+    for (let i = 0; i < count; i++) {
+      const row = { ${literal.join(", ")} };
+      ${after.join("\n")}
+      out[i] = row;
+    }
+    return out;`;
+  const build = new Function("columns", "count", "set", body) as EntryBuilder;
+  if (builders.size >= MAX_BUILDERS) builders.clear();
+  builders.set(key, build);
+  return build;
+}
+
+/** The entries of columns: what a read of rows gives, built from them. */
+function entriesOf({ count, columns }: TrackColumns): Entry[] {
+  const names = Object.keys(columns);
+  const values = names.map((name) => columns[name] as ColumnValues);
+  return entryBuilder(
+    names,
+    values.map((column) => column instanceof Float64Array),
+  )(values, count, setOwn);
 }

@@ -2,7 +2,7 @@
 import { dashRangeError, dashTypeError, describe } from "./errors.js";
 import type { AppendOptions, Recorder } from "./recorder.js";
 import { TrackSlice } from "./slice.js";
-import { decodeColumns, decodeRows, type Entry, type TrackColumns } from "./rows.js";
+import { decodeColumns, decodeEntries, type Entry, type TrackColumns } from "./rows.js";
 import { isPlainObject, newShapeCache } from "./wire.js";
 
 export type { AppendOptions } from "./recorder.js";
@@ -263,7 +263,7 @@ export class TrackBuilder {
     if (format === "columns") {
       return decodeColumns(await this.#recorder.readBytes(this.#id, { ...request, format })) as ReadOutput<F>;
     }
-    const entries = decodeRows(await this.#recorder.readBytes(this.#id, { ...request, format: "rows" }));
+    const entries = decodeEntries(await this.#recorder.readBytes(this.#id, { ...request, format: "entries" }));
     if (format === "mocap") return toMocap(this.topic, entries) as ReadOutput<F>;
     return { entries, count: entries.length } as ReadOutput<F>;
   }

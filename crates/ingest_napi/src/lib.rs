@@ -29,7 +29,7 @@ use crate::tasks::{AppendJson, FileRecord, TrackInfo, Wait, WaitDone, WaitPoints
 
 /// Engine settings; every field is optional and falls back to the engine defaults.
 /// A read: rows with `start <= timestamp <= end`, projected to `columns` if given, as `format`:
-/// `"rows"` / `"columns"` (wire rows or columns), `"jsonl"`, `"parquet"` or `"arrow"` (an IPC
+/// `"entries"` / `"columns"` (wire entries or columns), `"jsonl"`, `"parquet"` or `"arrow"` (an IPC
 /// stream); with `chart_width`, only the rows a chart that many pixels wide needs (M4).
 #[napi(object)]
 pub struct ReadRequest {
@@ -359,7 +359,7 @@ impl NativeEngine {
     #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
     pub fn read(&self, env: Env, topic: u32, request: ReadRequest) -> napi::Result<AsyncTask<Wait<Vec<u8>>>> {
         let format = match request.format.as_str() {
-            "rows" => ReadFormat::Rows,
+            "entries" => ReadFormat::Entries,
             "jsonl" => ReadFormat::JsonLines,
             "parquet" => ReadFormat::Parquet,
             "columns" => ReadFormat::Columns,

@@ -86,11 +86,11 @@ pub struct SaveFile {
     pub metadata: Option<Json>,
 }
 
-/// What `read` returns: the engine's wire rows (for the JS API), or a file format.
+/// What `read` returns: the engine's wire entries or columns (for the JS API), or a file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadFormat {
-    /// Wire `rows` (see [`crate::merge::rows`]).
-    Rows,
+    /// Wire `entries` (see [`crate::merge::rows::encode_entries`]).
+    Entries,
     /// JSON lines as the Python SDK writes them.
     JsonLines,
     /// One self-contained Parquet file.

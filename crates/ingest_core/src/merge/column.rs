@@ -99,6 +99,14 @@ impl Column {
         }
     }
 
+    /// How many rows have this field.
+    pub fn present_count(&self) -> usize {
+        match &self.cells {
+            Cells::Numbers { present, .. } | Cells::Runs { present, .. } => present.iter().filter(|p| **p).count(),
+            Cells::Values(cells) => cells.iter().filter(|c| c.is_some()).count(),
+        }
+    }
+
     /// The values and presence flags of a number column (`None` for other columns).
     pub fn numbers(&self) -> Option<(&[f64], &[bool])> {
         match &self.cells {

@@ -531,7 +531,7 @@ impl Writer {
             })?
         };
         Ok(match query.format {
-            ReadFormat::Rows => crate::merge::rows::encode_rows(&rows),
+            ReadFormat::Entries => crate::merge::rows::encode_entries(&rows),
             ReadFormat::JsonLines => jsonl::write_rows(&rows).into_bytes(),
             ReadFormat::Parquet => segment::to_bytes(&rows)?,
             ReadFormat::Columns => crate::merge::rows::encode_columns(&rows),

@@ -4,5 +4,6 @@
 
 pub mod column;
 pub mod downsample;
+pub mod parts;
 pub mod rows;
 pub mod table;

@@ -4,9 +4,11 @@
 //! table. Values are tagged as in the batch format ([`crate::ingest::wire`]).
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use crate::ingest::wire::{encode_bytes, encode_value, len_u32};
-use crate::merge::column::Column;
+use crate::merge::column::{Column, ColumnName};
+use crate::merge::parts::Parts;
 use crate::merge::table::Table;
 use crate::value::Value;
 
@@ -20,43 +22,61 @@ pub const ENTRIES_AS_COLUMNS: u8 = 1;
 /// per column, and building an object checks every column).
 const ENTRIES_AS_COLUMNS_MAX: usize = 64;
 
-/// Encodes a normalized table as `entries`: a tag byte (`ENTRIES_AS_*`), then `rows` or `columns`.
-pub fn encode_entries(table: &Table) -> Vec<u8> {
+/// Encodes a read's rows as `entries`: a tag byte (`ENTRIES_AS_*`), then `rows` or `columns`.
+pub fn encode_entries(parts: &Parts) -> Vec<u8> {
     let mut out = Vec::new();
-    let columns = table.columns();
-    let dense = || 2 * columns.iter().map(Column::present_count).sum::<usize>() >= table.len() * columns.len();
-    if columns.len() <= ENTRIES_AS_COLUMNS_MAX && dense() {
+    let names = names(parts);
+    let present: usize = (parts.tables().iter())
+        .flat_map(|t| t.columns())
+        .map(Column::present_count)
+        .sum();
+    if names.len() <= ENTRIES_AS_COLUMNS_MAX && 2 * present >= parts.len() * names.len() {
         out.push(ENTRIES_AS_COLUMNS);
-        write_columns(&mut out, table);
+        write_columns(&mut out, parts, &names);
     } else {
         out.push(ENTRIES_AS_ROWS);
-        write_rows(&mut out, table);
+        write_rows(&mut out, parts, &names);
     }
     out
 }
 
-/// Encodes a normalized table as `rows` (see [`crate::ingest::wire`]); absent cells are left out.
-fn write_rows(out: &mut Vec<u8>, table: &Table) {
-    let columns = table.columns();
-    out.extend_from_slice(&len_u32(columns.len()).to_le_bytes());
-    for column in columns {
-        encode_bytes(out, column.name.as_bytes());
+/// The column names of all parts, in first-seen order.
+fn names(parts: &Parts) -> Vec<&ColumnName> {
+    let mut seen = HashSet::new();
+    (parts.tables().iter())
+        .flat_map(|t| t.columns())
+        .map(|c| &c.name)
+        .filter(|name| seen.insert(*name))
+        .collect()
+}
+
+/// Encodes rows as `rows` (see [`crate::ingest::wire`]); absent cells are left out.
+fn write_rows(out: &mut Vec<u8>, parts: &Parts, names: &[&ColumnName]) {
+    out.extend_from_slice(&len_u32(names.len()).to_le_bytes());
+    for name in names {
+        encode_bytes(out, name.as_bytes());
     }
-    out.extend_from_slice(&len_u32(table.len()).to_le_bytes());
-    for (row, timestamp) in table.timestamps().iter().enumerate() {
-        out.extend_from_slice(&timestamp.to_le_bytes());
-        let count_at = out.len();
-        out.extend_from_slice(&0u32.to_le_bytes());
-        let mut count = 0u32;
-        for (index, column) in columns.iter().enumerate() {
-            if let Some(value) = column.get(row) {
-                out.extend_from_slice(&len_u32(index).to_le_bytes());
-                encode_value(out, &value);
-                count += 1;
+    out.extend_from_slice(&len_u32(parts.len()).to_le_bytes());
+    for table in parts.tables() {
+        // Cells in the order of `names`, whatever the part's own column order.
+        let columns: Vec<(u32, &Column)> = (names.iter().enumerate())
+            .filter_map(|(index, name)| Some((len_u32(index), table.column(name)?)))
+            .collect();
+        for (row, timestamp) in table.timestamps().iter().enumerate() {
+            out.extend_from_slice(&timestamp.to_le_bytes());
+            let count_at = out.len();
+            out.extend_from_slice(&0u32.to_le_bytes());
+            let mut count = 0u32;
+            for (index, column) in &columns {
+                if let Some(value) = column.get(row) {
+                    out.extend_from_slice(&index.to_le_bytes());
+                    encode_value(out, &value);
+                    count += 1;
+                }
             }
-        }
-        if let Some(slot) = out.get_mut(count_at..count_at + 4) {
-            slot.copy_from_slice(&count.to_le_bytes());
+            if let Some(slot) = out.get_mut(count_at..count_at + 4) {
+                slot.copy_from_slice(&count.to_le_bytes());
+            }
         }
     }
 }
@@ -66,36 +86,43 @@ pub const COLUMN_NUMBERS: u8 = 0;
 /// Any other column: per row a presence byte (0 absent, 1 present), then the value if present.
 pub const COLUMN_VALUES: u8 = 1;
 
-/// Encodes a normalized table as `columns`: the row count, the timestamps (8-aligned doubles),
-/// the column count, then per column its name, its kind (`COLUMN_*`) and its cells.
-pub fn encode_columns(table: &Table) -> Vec<u8> {
+/// Encodes a read's rows as `columns`: the row count, the timestamps (8-aligned doubles), the
+/// column count, then per column its name, its kind (`COLUMN_*`) and its cells.
+pub fn encode_columns(parts: &Parts) -> Vec<u8> {
     let mut out = Vec::new();
-    write_columns(&mut out, table);
+    write_columns(&mut out, parts, &names(parts));
     out
 }
 
-fn write_columns(out: &mut Vec<u8>, table: &Table) {
-    let rows = table.len();
-    out.reserve(16 + rows * 8 * (1 + table.columns().len()));
+fn write_columns(out: &mut Vec<u8>, parts: &Parts, names: &[&ColumnName]) {
+    let rows = parts.len();
+    out.reserve(16 + rows * 8 * (1 + names.len()));
     out.extend_from_slice(&len_u32(rows).to_le_bytes());
-    push_doubles(out, table.timestamps());
-    out.extend_from_slice(&len_u32(table.columns().len()).to_le_bytes());
-    for column in table.columns() {
-        encode_bytes(out, column.name.as_bytes());
-        match all_numbers(column, rows) {
+    push_doubles(out, parts.tables().iter().map(Table::timestamps));
+    out.extend_from_slice(&len_u32(names.len()).to_le_bytes());
+    for name in names {
+        encode_bytes(out, name.as_bytes());
+        // The column of each part (`None` where a part has no such column: its cells are absent).
+        let columns: Vec<(&Table, Option<&Column>)> = (parts.tables().iter()).map(|t| (t, t.column(name))).collect();
+        let numbers: Option<Vec<Cow<'_, [f64]>>> = (columns.iter())
+            .map(|(table, column)| all_numbers(column.as_ref()?, table.len()))
+            .collect();
+        match numbers {
             Some(values) => {
                 out.push(COLUMN_NUMBERS);
-                push_doubles(out, &values);
+                push_doubles(out, values.iter().map(|v| &**v));
             }
             None => {
                 out.push(COLUMN_VALUES);
-                for row in 0..rows {
-                    match column.get(row) {
-                        Some(value) => {
-                            out.push(1);
-                            encode_value(out, &value);
+                for (table, column) in columns {
+                    for row in 0..table.len() {
+                        match column.and_then(|c| c.get(row)) {
+                            Some(value) => {
+                                out.push(1);
+                                encode_value(out, &value);
+                            }
+                            None => out.push(0),
                         }
-                        None => out.push(0),
                     }
                 }
             }
@@ -117,11 +144,12 @@ fn all_numbers(column: &Column, rows: usize) -> Option<Cow<'_, [f64]>> {
     }
 }
 
-/// Doubles in little-endian order from the next multiple of 8.
-fn push_doubles(out: &mut Vec<u8>, values: &[f64]) {
-    out.resize(out.len().next_multiple_of(8), 0);
-    out.reserve(values.len() * 8);
-    for v in values {
-        out.extend_from_slice(&v.to_le_bytes());
+/// The doubles of every slice of `runs`, in order and little-endian, from the next multiple of 8.
+fn push_doubles<'a>(out: &mut Vec<u8>, runs: impl Iterator<Item = &'a [f64]> + Clone) {
+    let from = out.len().next_multiple_of(8);
+    out.resize(from + runs.clone().map(<[f64]>::len).sum::<usize>() * 8, 0);
+    let slots = out.get_mut(from..).unwrap_or_default().chunks_exact_mut(8);
+    for (slot, v) in slots.zip(runs.flatten()) {
+        slot.copy_from_slice(&v.to_le_bytes());
     }
 }

@@ -290,6 +290,16 @@ impl Table {
         self.in_order = true;
     }
 
+    /// The rows with `start <= timestamp <= end` (a normalized table): this table itself when
+    /// they are all of its rows (no copy), else `range`.
+    pub fn into_range(self, start: f64, end: f64) -> Table {
+        let within = |t: Option<&f64>| t.is_some_and(|t| (start..=end).contains(t));
+        match within(self.timestamps.first()) && within(self.timestamps.last()) {
+            true => self,
+            false => self.range(start, end),
+        }
+    }
+
     /// The rows with `start <= timestamp <= end`, as a new normalized table. Requires a
     /// normalized table.
     pub fn range(&self, start: f64, end: f64) -> Table {
@@ -312,6 +322,11 @@ impl Table {
         self.by_name = (self.columns.iter().enumerate())
             .map(|(index, column)| (column.name.clone(), index))
             .collect();
+    }
+
+    /// The column named `name`, if the table has one.
+    pub fn column(&self, name: &ColumnName) -> Option<&Column> {
+        self.columns.get(*self.by_name.get(name)?)
     }
 
     /// Keeps only the named columns (timestamps always stay).

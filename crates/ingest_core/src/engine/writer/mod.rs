@@ -532,10 +532,10 @@ impl Writer {
         };
         Ok(match query.format {
             ReadFormat::Entries => crate::merge::rows::encode_entries(&rows),
-            ReadFormat::JsonLines => jsonl::write_rows(&rows).into_bytes(),
-            ReadFormat::Parquet => segment::to_bytes(&rows)?,
             ReadFormat::Columns => crate::merge::rows::encode_columns(&rows),
-            ReadFormat::Arrow => crate::storage::arrow_ipc::to_ipc(&rows),
+            ReadFormat::JsonLines => jsonl::write_rows(&rows.merged()).into_bytes(),
+            ReadFormat::Parquet => segment::to_bytes(&rows.merged())?,
+            ReadFormat::Arrow => crate::storage::arrow_ipc::to_ipc(&rows.merged()),
         })
     }
 

@@ -54,8 +54,7 @@ impl TrackStore {
         let chosen: Vec<SegmentInfo> = chosen.into_iter().take(COMPACT_MERGE_MAX).cloned().collect();
         let mut staged = self.staged(self.listing.clone());
         let result = (|| {
-            let mut merged = self.load_range(&chosen, f64::NEG_INFINITY, f64::INFINITY)?;
-            merged.normalize();
+            let merged = self.load_segments(&chosen)?;
             self.stage_segment(&mut staged, merged)?;
             if let Some(segment) = staged.listing.segments.last_mut() {
                 segment.compacted_from = chosen.iter().map(|s| s.file.clone()).collect();

@@ -20,6 +20,7 @@ use serde_json::{json, Map, Value as Json};
 
 use crate::error::{IngestError, Result};
 use crate::merge::downsample::{downsample, downsample_summarized};
+use crate::merge::parts::Parts;
 use crate::merge::table::Table;
 use crate::{storage::fsx, storage::jsonl, storage::segment, time};
 
@@ -186,15 +187,10 @@ const SUMMARIZED_BLOCKS_PER_SPAN: usize = 2;
 /// How often a reader starts over when a segment its metadata listed was replaced meanwhile.
 const SNAPSHOT_ATTEMPTS: u32 = 100;
 
-/// A reader's consistent view of a track: the rows of its current metadata in `[start, end]`.
+/// A reader's consistent view of a track: what `read` reads of its current metadata's segments.
 /// A writer replaces segments (new ones published, then the metadata, then old ones removed), so
 /// a reader that finds a listed segment gone reads the newer metadata and starts over.
-pub fn read_snapshot(
-    root: &Path,
-    dir: &Path,
-    topic: &str,
-    read: impl Fn(&TrackStore) -> Result<Table>,
-) -> Result<Table> {
+pub fn read_snapshot<T>(root: &Path, dir: &Path, topic: &str, read: impl Fn(&TrackStore) -> Result<T>) -> Result<T> {
     let mut attempt = 0;
     loop {
         let result = TrackStore::open(root, dir.to_path_buf(), topic).and_then(|store| read(&store));
@@ -297,32 +293,30 @@ impl TrackStore {
         &self.topic
     }
 
-    /// The rows of the given segments, skipping row groups outside `[start, end]` (whole groups
-    /// are kept); in timestamp order only after `normalize` (segment ranges may overlap).
-    fn load_range(&self, segments: &[SegmentInfo], start: f64, end: f64) -> Result<Table> {
-        let mut table = Table::new();
-        for info in segments {
-            table.absorb(segment::read_range(&self.dir.join(&info.file), start, end)?);
-        }
-        Ok(table)
+    /// Every row of the given segments, normalized.
+    fn load_segments(&self, segments: &[SegmentInfo]) -> Result<Table> {
+        let tables = (segments.iter())
+            .map(|info| segment::read(&self.dir.join(&info.file)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Parts::of(tables).merged())
     }
 
     /// Durable rows with `start <= timestamp <= end`, normalized; touches only overlapping segments.
     pub fn read_range(&self, start: f64, end: f64) -> Result<Table> {
-        let wanted: Vec<SegmentInfo> = self
-            .listing
-            .segments
-            .iter()
-            .filter(|s| s.max_timestamp >= start && s.min_timestamp <= end)
-            .cloned()
-            .collect();
-        let mut table = match self.listing.data_jsonl {
-            DataJsonl::Foreign => jsonl::read_rows(&self.dir.join(DATA_JSONL))?.range(start, end),
-            _ => Table::new(),
+        Ok(self.read_parts(start, end)?.merged())
+    }
+
+    /// Durable rows with `start <= timestamp <= end` as parts (one per segment where segments do
+    /// not overlap in time); touches only overlapping segments.
+    fn read_parts(&self, start: f64, end: f64) -> Result<Parts> {
+        let mut tables = match self.listing.data_jsonl {
+            DataJsonl::Foreign => vec![jsonl::read_rows(&self.dir.join(DATA_JSONL))?.range(start, end)],
+            _ => Vec::new(),
         };
-        table.absorb(self.load_range(&wanted, start, end)?);
-        table.normalize();
-        Ok(table.range(start, end))
+        for info in (self.listing.segments.iter()).filter(|s| s.max_timestamp >= start && s.min_timestamp <= end) {
+            tables.push(segment::read_range(&self.dir.join(&info.file), start, end)?.into_range(start, end));
+        }
+        Ok(Parts::of(tables))
     }
 
     /// What a read asks for: the rows in `[start, end]` (durable rows, then `unsealed` ones, a
@@ -334,17 +328,15 @@ impl TrackStore {
         unsealed: Table,
         columns: Option<&[String]>,
         chart_width: Option<usize>,
-    ) -> Result<Table> {
+    ) -> Result<Parts> {
         if let Some(width) = chart_width {
-            return self.chart(range, width, unsealed, columns);
+            return Ok(Parts::one(self.chart(range, width, unsealed, columns)?));
         }
-        let mut rows = self.read_range(range.0, range.1)?;
-        rows.absorb(unsealed);
-        rows.normalize();
+        let mut parts = self.read_parts(range.0, range.1)?.absorb(unsealed);
         if let Some(columns) = columns {
-            rows.project(columns);
+            parts.project(columns);
         }
-        Ok(rows)
+        Ok(parts)
     }
 
     /// What a chart `buckets` pixels wide needs of the rows in `[start, end]` (as `select`): see
@@ -369,7 +361,10 @@ impl TrackStore {
             && after_segments
             && per_span >= SUMMARIZED_BLOCKS_PER_SPAN * segment::BLOCK_ROWS;
         if !summarize {
-            return Ok(downsample(self.select((start, end), unsealed, columns, None)?, buckets));
+            return Ok(downsample(
+                self.select((start, end), unsealed, columns, None)?.merged(),
+                buckets,
+            ));
         }
         let mut tables = vec![unsealed];
         let mut blocks = Vec::new();

@@ -115,6 +115,49 @@ describe.runIf(available || process.env.CI === "true")("viewer", () => {
     await page.screenshot({ path: join(__dirname, "artifacts", "viewer.png") });
   });
 
+  it("a long vector field is a heatmap under its chart: a band per element, coloured by value", async () => {
+    const root = tempRoot();
+    await new Experiment("view/rl", { dashRoot: root }).run((e) => {
+      for (let step = 0; step < 200; step++) {
+        // Element k holds k / 31 in the first 100 steps, then (31 - k) / 31: the heatmap flips halfway.
+        const state = Float32Array.from({ length: 32 }, (_, k) => (step < 100 ? k : 31 - k) / 31);
+        e.track("rl/state").append({ step, state }, 10 + step * 0.01);
+      }
+    });
+    const rl = await startViewer("view/rl", root);
+    const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    try {
+      await page.goto(rl.url);
+      await page.waitForSelector("body[data-ready=true]", { timeout: 30_000 });
+      const heatmap = await page.$eval('canvas.heatmap[data-field="state"]', (node) => {
+        const canvas = node as HTMLCanvasElement;
+        const context = canvas.getContext("2d");
+        const at = (x: number, y: number) => Array.from(context?.getImageData(x, y, 1, 1).data ?? []).slice(0, 3);
+        const [early, late] = [Math.floor(canvas.width / 4), Math.floor((3 * canvas.width) / 4)];
+        return {
+          width: canvas.width,
+          early: [at(early, 1), at(early, canvas.height - 2)],
+          late: [at(late, 1), at(late, canvas.height - 2)],
+          label: canvas.previousElementSibling?.textContent,
+        };
+      });
+      expect(heatmap.width).toBeGreaterThan(500);
+      expect(heatmap.label).toContain("32 elements");
+      // Element 0 at the top: the smallest value (viridis' first colour) early, the largest (its last) late.
+      const [dark, bright] = [
+        [68, 1, 84],
+        [253, 231, 37],
+      ];
+      expect(heatmap.early).toEqual([dark, bright]);
+      expect(heatmap.late).toEqual([bright, dark]);
+      mkdirSync(join(__dirname, "artifacts"), { recursive: true });
+      await page.screenshot({ path: join(__dirname, "artifacts", "viewer-heatmap.png") });
+    } finally {
+      await page.close();
+      await rl.close();
+    }
+  });
+
   it("overlays experiments of one project: a line per experiment by step or by time since its start, more added from the page", async () => {
     const root = tempRoot();
     const losses: Record<string, number[]> = {};

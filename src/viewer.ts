@@ -26,6 +26,8 @@ interface TrackData {
   topic: string;
   x: { timestamp: number[]; step: number[] | null };
   series: Record<string, (number | null)[]>;
+  /** Vector fields longer than `MAX_ELEMENT_LINES`: per row the vector pooled to at most `HEATMAP_BINS` bins. */
+  heatmaps: Record<string, { length: number; rows: (number[] | null)[] }>;
   frames: (string | null)[] | null;
   /** Rows sent (after downsampling). */
   rows: number;
@@ -48,16 +50,18 @@ async function trackData(experiment: Experiment, topic: string, start: number, e
   const { count, columns } = await experiment.track(topic).read({ format: "columns", start, end, chartWidth: width });
   const numbers = (values: ColumnValues): (number | null)[] => Array.from(values, (v) => (typeof v === "number" ? v : null));
   const series: Record<string, (number | null)[]> = {};
+  const heatmaps: TrackData["heatmaps"] = {};
   for (const [name, values] of Object.entries(columns)) {
     if (name === "timestamp" || name === "step") continue;
     if (values instanceof Float64Array || values.some((v) => typeof v === "number")) series[name] = numbers(values);
     else {
-      // Vectors (typed arrays, lists of numbers): a line per element, for the first few.
+      // Vectors (typed arrays, lists of numbers): a line per element, or a heatmap when long.
       const vectors = values.map((v) =>
         ArrayBuffer.isView(v) || (Array.isArray(v) && v.every((e) => typeof e === "number")) ? (v as ArrayLike<number | bigint>) : null,
       );
-      const length = Math.min(MAX_ELEMENT_LINES, Math.max(0, ...vectors.map((v) => v?.length ?? 0)));
-      for (let i = 0; i < length; i++) series[`${name}[${i}]`] = vectors.map((v) => (v && i < v.length ? Number(v[i]) : null));
+      const length = vectors.reduce((longest, v) => Math.max(longest, v?.length ?? 0), 0);
+      if (length > MAX_ELEMENT_LINES) heatmaps[name] = { length, rows: vectors.map((v) => (v ? pooled(v, HEATMAP_BINS) : null)) };
+      else for (let i = 0; i < length; i++) series[`${name}[${i}]`] = vectors.map((v) => (v && i < v.length ? Number(v[i]) : null));
     }
   }
   const frame = columns.frame;
@@ -70,6 +74,7 @@ async function trackData(experiment: Experiment, topic: string, start: number, e
       step,
     },
     series,
+    heatmaps,
     frames: hasFrames ? Array.from(frame, (v) => (typeof v === "string" ? v : null)) : null,
     rows: count,
   };
@@ -101,8 +106,21 @@ function stepsAt(timestamps: Float64Array, steps: (number | null)[]): number[] {
   return out;
 }
 
-/** Elements of a vector field drawn as lines of their own (`q[0]`, `q[1]`, …). */
+/** Elements of a vector field drawn as lines of their own (`q[0]`, `q[1]`, …); longer vectors are a heatmap. */
 const MAX_ELEMENT_LINES = 8;
+/** Rows of a heatmap at most: a longer vector is pooled (each bin the mean of its elements). */
+const HEATMAP_BINS = 64;
+
+/** `vector` as at most `bins` numbers, each the mean of a run of consecutive elements. */
+function pooled(vector: ArrayLike<number | bigint>, bins: number): number[] {
+  const count = Math.min(bins, vector.length);
+  return Array.from({ length: count }, (_, bin) => {
+    const [from, to] = [Math.floor((bin * vector.length) / count), Math.floor(((bin + 1) * vector.length) / count)];
+    let sum = 0;
+    for (let i = from; i < to; i++) sum += Number(vector[i]);
+    return sum / (to - from);
+  });
+}
 
 /** A number query parameter, or `fallback`. */
 function numberParam(url: URL, name: string, fallback: number): number {

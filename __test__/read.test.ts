@@ -407,6 +407,10 @@ describe("read formats", () => {
     // A zoom whose ends fall inside blocks: those blocks are decoded, the rest summarized.
     const [from, to] = [12.3456, 77.7777];
     check((await track.read({ start: from, end: to, chartWidth: 2 })).entries, from, to);
+    // A narrow zoom (1,000 rows per pixel column) inside the same segment: rows, exactly (M4).
+    const narrow = (await track.read({ start: 100, end: 110, chartWidth: width })).entries;
+    expect(narrow.some((e) => e.label !== undefined)).toBe(true);
+    for (const entry of narrow) expect(entry).toEqual(all.find((e) => e.timestamp === entry.timestamp));
     await experiment.complete();
     const reader = await Experiment.open("read/chart-long", { dashRoot: root });
     const reread = (await reader.track("t").read({ format: "columns", chartWidth: width })).columns;

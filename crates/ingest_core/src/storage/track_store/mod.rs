@@ -353,13 +353,25 @@ impl TrackStore {
         let wanted: Vec<&SegmentInfo> = (self.listing.segments.iter())
             .filter(|s| s.max_timestamp >= start && s.min_timestamp <= end)
             .collect();
-        let rows: u64 = wanted.iter().map(|s| s.rows).sum();
+        // Rows in the range, taking each segment's rows as spread evenly over its time range.
+        let rows: f64 = (wanted.iter())
+            .map(|s| {
+                let span = s.max_timestamp - s.min_timestamp;
+                let overlap = s.max_timestamp.min(end) - s.min_timestamp.max(start);
+                let share = if span > 0.0 {
+                    (overlap / span).clamp(0.0, 1.0)
+                } else {
+                    1.0
+                };
+                s.rows as f64 * share
+            })
+            .sum();
         let after_segments =
             (unsealed.timestamps().first()).is_none_or(|t| wanted.iter().all(|s| s.max_timestamp < *t));
-        let per_span = usize::try_from(rows).unwrap_or(usize::MAX) / buckets.max(1);
+        let per_span = rows / buckets.max(1) as f64;
         let summarize = self.listing.data_jsonl != DataJsonl::Foreign
             && after_segments
-            && per_span >= SUMMARIZED_BLOCKS_PER_SPAN * segment::BLOCK_ROWS;
+            && per_span >= (SUMMARIZED_BLOCKS_PER_SPAN * segment::BLOCK_ROWS) as f64;
         if !summarize {
             return Ok(downsample(
                 self.select((start, end), unsealed, columns, None)?.merged(),

@@ -183,6 +183,9 @@ pub struct Block {
     pub columns: Vec<(ColumnName, Extremes)>,
 }
 
+/// Up to this many columns, `Spans::of` looks a name up by pointer before hashing it.
+const FEW_COLUMNS: usize = 16;
+
 /// Each column's extremes per span, columns in first-seen order.
 struct Spans {
     buckets: usize,
@@ -232,10 +235,18 @@ impl Spans {
         Table::from_columns(timestamps, columns)
     }
 
-    /// The spans of column `name`.
+    /// The spans of column `name`. Called per block and column: the blocks of one segment share
+    /// their names' allocations, so among a few columns a pointer comparison usually finds the
+    /// column without hashing.
     fn of(&mut self, name: &ColumnName) -> &mut Vec<Option<Extremes>> {
         let next = self.columns.len();
-        let index = *self.index.entry(name.clone()).or_insert(next);
+        let known = (self.columns.len() <= FEW_COLUMNS)
+            .then(|| self.columns.iter().position(|(n, _)| std::sync::Arc::ptr_eq(n, name)))
+            .flatten();
+        let index = match known {
+            Some(index) => index,
+            None => *self.index.entry(name.clone()).or_insert(next),
+        };
         if index == next {
             self.columns.push((name.clone(), vec![None; self.buckets]));
         }

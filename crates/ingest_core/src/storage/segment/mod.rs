@@ -19,7 +19,7 @@ mod write;
 
 pub use footer::{row_groups, Footer, RowGroupSpan};
 pub use read::{read, read_range, read_summary, read_timestamps};
-pub use summary::{Summary, BLOCK_ROWS};
+pub use summary::{Summary, BLOCK_ROWS, MAX_COLUMNS as SUMMARY_MAX_COLUMNS};
 pub use write::{to_bytes, write};
 
 const KINDS_KEY: &str = "dash.kinds";

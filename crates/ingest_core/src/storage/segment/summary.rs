@@ -21,6 +21,9 @@ pub(super) const SUMMARY_KEY: &str = "dash.summary";
 /// Rows per summarized block: about 1% of a `{step,x,y,z}` segment's bytes (34 doubles per 2,048
 /// rows), and fine enough for a 1,200-pixel chart of 10M rows (four blocks per pixel column).
 pub const BLOCK_ROWS: usize = 2048;
+/// Number columns a summary covers at most: a wider segment has none (its summary would grow
+/// with the columns, 64 bytes per column per block, and charts of it read rows as before).
+pub const MAX_COLUMNS: usize = 64;
 /// Doubles per column per block.
 const COLUMN_DOUBLES: usize = 8;
 
@@ -31,13 +34,13 @@ pub struct Summary {
 }
 
 /// The summary of `table` (normalized) as key-value metadata text; `None` for a table under one
-/// block or without number columns.
+/// block, without number columns or with more than `MAX_COLUMNS` of them.
 pub(super) fn encode(table: &Table) -> Option<String> {
     let rows = table.len();
     let numbers: Vec<_> = (table.columns().iter())
         .filter(|c| c.kind() == Some(Kind::F64))
         .collect();
-    if rows < BLOCK_ROWS || numbers.is_empty() {
+    if rows < BLOCK_ROWS || numbers.is_empty() || numbers.len() > MAX_COLUMNS {
         return None;
     }
     let timestamps = table.timestamps();
@@ -295,5 +298,13 @@ mod tests {
         let mut small = Table::new();
         small.push(0.0, [(&x, Value::F64(1.0))]);
         assert!(encode(&small).is_none(), "under one block");
+        let names: Vec<ColumnName> = (0..=MAX_COLUMNS)
+            .map(|i| ColumnName::from(format!("c{i}").as_str()))
+            .collect();
+        let mut wide = Table::new();
+        for row in 0..BLOCK_ROWS {
+            wide.push(row as f64, names.iter().map(|n| (n, Value::F64(1.0))));
+        }
+        assert!(encode(&wide).is_none(), "more number columns than a summary covers");
     }
 }

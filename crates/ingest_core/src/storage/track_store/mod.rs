@@ -341,8 +341,9 @@ impl TrackStore {
 
     /// What a chart `buckets` pixels wide needs of the rows in `[start, end]` (as `select`): see
     /// [`downsample`] and [`downsample_summarized`]. Summaries are used where a span holds at least
-    /// [`SUMMARIZED_BLOCKS_PER_SPAN`] blocks and `unsealed` shares no time with the segments (it
-    /// could merge into their rows); the blocks straddling `start` or `end` are decoded.
+    /// [`SUMMARIZED_BLOCKS_PER_SPAN`] blocks, the track has no more columns than a summary covers,
+    /// and `unsealed` shares no time with the segments (it could merge into their rows); the
+    /// blocks straddling `start` or `end` are decoded.
     fn chart(
         &self,
         (start, end): (f64, f64),
@@ -370,6 +371,7 @@ impl TrackStore {
             (unsealed.timestamps().first()).is_none_or(|t| wanted.iter().all(|s| s.max_timestamp < *t));
         let per_span = rows / buckets.max(1) as f64;
         let summarize = self.listing.data_jsonl != DataJsonl::Foreign
+            && self.listing.columns.len() <= segment::SUMMARY_MAX_COLUMNS
             && after_segments
             && per_span >= (SUMMARIZED_BLOCKS_PER_SPAN * segment::BLOCK_ROWS) as f64;
         if !summarize {

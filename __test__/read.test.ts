@@ -314,15 +314,23 @@ describe("read formats", () => {
     });
   });
 
-  it("arrow: a long read comes in record batches of 65,536 rows", async () => {
+  it("arrow: a long read comes in record batches of up to 65,536 rows, each within a segment", async () => {
     const experiment = await new Experiment("read/arrow-batches", { dashRoot: tempRoot() }).start();
     const track = experiment.track("t");
     const rows = 65_536 * 2 + 5;
     for (let i = 0; i < rows; i++) track.append({ i, s: `r${i}` }, i);
     const table = tableFromIPC(await track.read({ format: "arrow" }));
-    await experiment.complete();
     expect(table.batches.map((b) => b.numRows)).toEqual([65_536, 65_536, 5]);
     expect([table.getChild("i")?.get(rows - 1), table.getChild("s")?.get(65_536)]).toEqual([rows - 1, "r65536"]);
+    // Sealed as two segments (131,077 rows, then 1,000) of the same columns: batches per segment.
+    await experiment.flush();
+    for (let i = rows; i < rows + 1000; i++) track.append({ i, s: `r${i}` }, i);
+    await experiment.flush();
+    const sealed = tableFromIPC(await track.read({ format: "arrow" }));
+    await experiment.complete();
+    expect(sealed.batches.map((b) => b.numRows)).toEqual([65_536, 65_536, 5, 1000]);
+    expect(Array.from(sealed.getChild("i")?.toArray() ?? [])).toEqual(Array.from({ length: rows + 1000 }, (_, i) => i));
+    expect(sealed.getChild("s")?.get(rows + 999)).toBe(`r${rows + 999}`);
   });
 
   it("arrow: the same cells as json for random appends, flushed or not, ranges and projections", async () => {

@@ -1,5 +1,5 @@
-//! A table as an Arrow IPC stream (`read({ format: "arrow" })`): a schema message, one record
-//! batch, the end-of-stream marker; apache-arrow's `tableFromIPC`, pyarrow, polars and DuckDB read
+//! A read's rows as an Arrow IPC stream (`read({ format: "arrow" })`): a schema message, record
+//! batches, the end-of-stream marker; apache-arrow's `tableFromIPC`, pyarrow, polars and DuckDB read
 //! it. Written directly from the columns (no Arrow library): `timestamp` and number columns are
 //! `Float64`, BigInt `Int64`, booleans `Bool`, strings `Utf8`, lists of numbers and typed arrays
 //! `List<element type>`; JSON values (lists of strings or objects) are `Utf8` holding their JSON
@@ -9,6 +9,7 @@
 
 use std::ops::Range;
 
+use crate::merge::parts::Parts;
 use crate::merge::table::{Column, Table};
 use crate::storage::flatbuf::{finish, Field, Table as Fb};
 use crate::storage::jsonl::{write_value, Style};
@@ -141,6 +142,18 @@ impl Body {
         self.bytes.resize(self.bytes.len().next_multiple_of(8), 0);
     }
 
+    /// A buffer of `values` as little-endian doubles, written in place.
+    fn doubles(&mut self, values: &[f64]) {
+        let at = self.bytes.len();
+        self.buffers.push([i64_of(at), i64_of(values.len() * 8)]);
+        self.bytes.resize(at + values.len() * 8, 0);
+        let slots = self.bytes.get_mut(at..).unwrap_or_default().chunks_exact_mut(8);
+        for (slot, v) in slots.zip(values) {
+            slot.copy_from_slice(&v.to_le_bytes());
+        }
+        self.bytes.resize(self.bytes.len().next_multiple_of(8), 0);
+    }
+
     /// A node of `valid.len()` cells and its validity bitmap (empty when every cell is valid).
     fn node(&mut self, valid: &[bool]) {
         let nulls = valid.iter().filter(|v| !**v).count();
@@ -166,7 +179,7 @@ impl Body {
         let cells: Vec<Option<Value>> = match (layout, column.numbers()) {
             (Layout::Float64, Some((values, present))) => {
                 self.node(present.get(range.clone()).unwrap_or_default());
-                self.buffer(&doubles(values.get(range).unwrap_or_default()));
+                self.doubles(values.get(range).unwrap_or_default());
                 return Ok(());
             }
             _ => range.map(|row| column.get(row).filter(|v| *v != Value::Null)).collect(),
@@ -186,7 +199,7 @@ impl Body {
                         _ => 0.0,
                     })
                     .collect();
-                self.buffer(&doubles(&values));
+                self.doubles(&values);
             }
             Layout::Int64 => {
                 let mut bytes = Vec::with_capacity(rows * 8);
@@ -257,19 +270,53 @@ fn doubles(values: &[f64]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
-/// Rows per record batch: readers can stream a long read; halved where a batch's strings or
-/// list elements would pass `i32` offsets.
+/// Rows per record batch at most: readers can stream a long read; halved where a batch's strings
+/// or list elements would pass `i32` offsets.
 const BATCH_ROWS: usize = 65_536;
 
-/// `table` (normalized) as an Arrow IPC stream.
-pub fn to_ipc(table: &Table) -> Vec<u8> {
-    let columns: Vec<(&Column, Layout)> = (table.columns().iter())
+/// The columns of `table` that hold values, with their layouts.
+fn layouts(table: &Table) -> Vec<(&Column, Layout)> {
+    (table.columns().iter())
         .filter_map(|c| c.kind().map(|kind| (c, Layout::of(kind))))
-        .collect();
+        .collect()
+}
+
+/// A read's rows as an Arrow IPC stream. Batches stay within a part (see [`Parts`]) when every
+/// part has the first one's columns in the same layouts (no batch is then copied out of a merged
+/// table); otherwise they are cut from the parts merged into one table.
+pub fn to_ipc(parts: Parts) -> Vec<u8> {
+    let first: Vec<(String, Layout)> = (parts.tables().first())
+        .map(|t| layouts(t).into_iter().map(|(c, l)| (c.name.to_string(), l)).collect())
+        .unwrap_or_default();
+    let alike = parts.tables().iter().all(|table| {
+        let own = layouts(table);
+        own.len() == first.len()
+            && (first.iter()).all(|(name, layout)| own.iter().any(|(c, l)| &*c.name == name.as_str() && l == layout))
+    });
+    let parts = if alike { parts } else { Parts::one(parts.merged()) };
+    let schema = match parts.tables().first() {
+        Some(table) => layouts(table).into_iter().map(|(c, l)| (c.name.clone(), l)).collect(),
+        None => Vec::new(),
+    };
     let mut fields = vec![schema_field("timestamp", Layout::Float64)];
-    fields.extend(columns.iter().map(|(c, layout)| schema_field(&c.name, *layout)));
+    fields.extend(schema.iter().map(|(name, layout)| schema_field(name, *layout)));
     let mut out = Vec::new();
     message(&mut out, SCHEMA, Fb(vec![Field::I16(0), Field::Tables(fields)]), &[]);
+    for table in parts.tables() {
+        // This part's columns in the schema's order (each part has them all, see `alike`).
+        let columns: Vec<(&Column, Layout)> = (schema.iter())
+            .filter_map(|(name, layout)| Some((table.column(name)?, *layout)))
+            .collect();
+        write_batches(&mut out, table, &columns);
+    }
+    // End of stream.
+    out.extend_from_slice(&u32::MAX.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out
+}
+
+/// The record batches of `table`'s rows, at most `BATCH_ROWS` each.
+fn write_batches(out: &mut Vec<u8>, table: &Table, columns: &[(&Column, Layout)]) {
     // Row ranges still to write, the next on top.
     let mut pending: Vec<Range<usize>> = Vec::new();
     pending.push(0..table.len());
@@ -279,16 +326,12 @@ pub fn to_ipc(table: &Table) -> Vec<u8> {
             pending.extend(split(&range, BATCH_ROWS));
             continue;
         }
-        match record_batch(table, &columns, range.clone()) {
-            Ok((header, body)) => message(&mut out, RECORD_BATCH, header, &body),
+        match record_batch(table, columns, range.clone()) {
+            Ok((header, body)) => message(out, RECORD_BATCH, header, &body),
             // A row alone never passes the limit (entries are far smaller), so halving ends.
             Err(TooLong) => pending.extend(split(&range, range.len() / 2)),
         }
     }
-    // End of stream.
-    out.extend_from_slice(&u32::MAX.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out
 }
 
 /// The header and body of the record batch of rows `range`.
@@ -300,7 +343,7 @@ fn record_batch<'a>(
     let mut body = Body::default();
     body.nodes.push([i64_of(range.len()), 0]);
     body.buffer(&[]);
-    body.buffer(&doubles(table.timestamps().get(range.clone()).unwrap_or_default()));
+    body.doubles(table.timestamps().get(range.clone()).unwrap_or_default());
     for (column, layout) in columns {
         body.column(column, range.clone(), *layout)?;
     }

@@ -535,7 +535,7 @@ impl Writer {
             ReadFormat::Columns => crate::merge::rows::encode_columns(&rows),
             ReadFormat::JsonLines => jsonl::write_rows(&rows.merged()).into_bytes(),
             ReadFormat::Parquet => segment::to_bytes(&rows.merged())?,
-            ReadFormat::Arrow => crate::storage::arrow_ipc::to_ipc(&rows.merged()),
+            ReadFormat::Arrow => crate::storage::arrow_ipc::to_ipc(rows),
         })
     }
 

@@ -166,10 +166,16 @@ export async function startViewer(prefixes: string | string[], dashRoot: string,
   // Fails early (ERR_DASH_NOT_FOUND) for a missing experiment.
   for (const each of shown) await withExperiment(each, dashRoot, async () => undefined);
   const project = projectOf(prefix);
-  /** An experiment a request may read: one named at start, or one of the project (listed again when unknown). */
+  /** The project's experiments as last listed (listed again for `/api/experiments` or a name not in it). */
+  let listed: string[] = [];
+  const listProject = async (): Promise<string[]> => {
+    listed = await projectExperiments(dashRoot, project);
+    return listed;
+  };
+  /** An experiment a request may read: one named at start, or one of the project. */
   const readable = async (requested: string | null): Promise<string> => {
     const name = requested ?? prefix;
-    if (shown.includes(name) || (projectOf(name) === project && (await projectExperiments(dashRoot, project)).includes(name))) return name;
+    if (shown.includes(name) || listed.includes(name) || (projectOf(name) === project && (await listProject()).includes(name))) return name;
     throw Object.assign(new Error(`no experiment ${JSON.stringify(name)} in this viewer's project`), { code: "ERR_DASH_NOT_FOUND" });
   };
   const uplotJs = readFileSync(require.resolve("uplot/dist/uPlot.iife.min.js"));
@@ -188,7 +194,7 @@ export async function startViewer(prefixes: string | string[], dashRoot: string,
       case "/uplot.css":
         return send(res, 200, "text/css", uplotCss);
       case "/api/experiments":
-        return send(res, 200, "application/json", JSON.stringify({ shown, project: await projectExperiments(dashRoot, project) }));
+        return send(res, 200, "application/json", JSON.stringify({ shown, project: await listProject() }));
       case "/api/tracks": {
         const experiment = await readable(url.searchParams.get("experiment"));
         return send(res, 200, "application/json", JSON.stringify(await withExperiment(experiment, dashRoot, (e) => e.tracks.list())));

@@ -45,8 +45,8 @@ pub(super) fn encode(table: &Table) -> Option<String> {
     }
     let timestamps = table.timestamps();
     let blocks = rows.div_ceil(BLOCK_ROWS);
-    let mut values: Vec<u8> = Vec::with_capacity(blocks * (2 + COLUMN_DOUBLES * numbers.len()) * 8);
-    let mut put = |v: f64| values.extend_from_slice(&v.to_le_bytes());
+    let mut bytes: Vec<u8> = Vec::with_capacity(blocks * (2 + COLUMN_DOUBLES * numbers.len()) * 8);
+    let mut put = |v: f64| bytes.extend_from_slice(&v.to_le_bytes());
     for block in 0..blocks {
         let range = block * BLOCK_ROWS..((block + 1) * BLOCK_ROWS).min(rows);
         let stamps = timestamps.get(range.clone()).unwrap_or_default();
@@ -85,7 +85,7 @@ pub(super) fn encode(table: &Table) -> Option<String> {
     let text = json!({
         "blockRows": BLOCK_ROWS,
         "columns": names,
-        "values": base64::engine::general_purpose::STANDARD.encode(values),
+        "values": base64::engine::general_purpose::STANDARD.encode(bytes),
     });
     Some(text.to_string())
 }

@@ -313,10 +313,15 @@ impl TrackStore {
             DataJsonl::Foreign => vec![jsonl::read_rows(&self.dir.join(DATA_JSONL))?.range(start, end)],
             _ => Vec::new(),
         };
-        for info in (self.listing.segments.iter()).filter(|s| s.max_timestamp >= start && s.min_timestamp <= end) {
+        for info in self.segments_in(start, end) {
             tables.push(segment::read_range(&self.dir.join(&info.file), start, end)?.into_range(start, end));
         }
         Ok(Parts::of(tables))
+    }
+
+    /// The listed segments whose time range meets `[start, end]`.
+    fn segments_in(&self, start: f64, end: f64) -> impl Iterator<Item = &SegmentInfo> {
+        (self.listing.segments.iter()).filter(move |s| s.max_timestamp >= start && s.min_timestamp <= end)
     }
 
     /// What a read asks for: the rows in `[start, end]` (durable rows, then `unsealed` ones, a
@@ -351,9 +356,7 @@ impl TrackStore {
         unsealed: Table,
         columns: Option<&[String]>,
     ) -> Result<Table> {
-        let wanted: Vec<&SegmentInfo> = (self.listing.segments.iter())
-            .filter(|s| s.max_timestamp >= start && s.min_timestamp <= end)
-            .collect();
+        let wanted: Vec<&SegmentInfo> = self.segments_in(start, end).collect();
         // Rows in the range, taking each segment's rows as spread evenly over its time range.
         let rows: f64 = (wanted.iter())
             .map(|s| {
@@ -385,7 +388,7 @@ impl TrackStore {
         for info in wanted {
             let path = self.dir.join(&info.file);
             let Some(summary) = segment::read_summary(&path)? else {
-                tables.push(segment::read_range(&path, start, end)?.range(start, end));
+                tables.push(segment::read_range(&path, start, end)?.into_range(start, end));
                 continue;
             };
             for block in summary.blocks {
@@ -393,7 +396,7 @@ impl TrackStore {
                     blocks.push(block);
                 } else if block.last_timestamp >= start && block.first_timestamp <= end {
                     let (from, to) = (block.first_timestamp.max(start), block.last_timestamp.min(end));
-                    tables.push(segment::read_range(&path, from, to)?.range(from, to));
+                    tables.push(segment::read_range(&path, from, to)?.into_range(from, to));
                 }
             }
         }

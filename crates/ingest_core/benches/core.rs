@@ -106,11 +106,23 @@ fn main() {
     bench("decode numeric entries", ROWS, || {
         let mut fields = 0usize;
         let _ = wire::decode_batch(&batch, &shapes, |entry| {
-            fields += entry.fields.len();
+            fields += entry.fields.len() + entry.numbers.map_or(0, |n| n.bytes.len() / 8);
             Ok(())
         });
         black_box(fields);
     });
+
+    let names: Vec<ColumnName> = ["step", "x", "y", "z"].iter().map(|n| ColumnName::from(*n)).collect();
+    let mut ingested = Table::new();
+    bench(
+        "numeric entries into a cleared table (the writer's ingest)",
+        ROWS,
+        || {
+            ingested.clear();
+            let _ = wire::decode_batch(&batch, &shapes, |entry| ingested.push_entry(entry, &names, &shapes));
+        },
+    );
+    assert_eq!(ingested.len(), ROWS);
 
     bench("table: rows in timestamp order", ROWS, || {
         black_box(filled_table(true));
@@ -147,7 +159,7 @@ fn main() {
     let rl_batch = rl_batch(RL_ROWS);
     let decode = |table: &mut Table| {
         table.clear();
-        let _ = wire::decode_batch(&rl_batch, &[], |entry| table.push_entry(entry, &rl_keys));
+        let _ = wire::decode_batch(&rl_batch, &[], |entry| table.push_entry(entry, &rl_keys, &[]));
     };
     let mut table = Table::new();
     decode(&mut table);

@@ -57,14 +57,19 @@ pub const NUMBER_SLOT: u8 = 255;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shape {
     pub fields: Box<[(u32, Slot)]>,
+    /// Every slot a number: its entries decode to [`Numbers`], their values left in the batch.
+    numbers_only: bool,
 }
 
 impl Shape {
+    fn new(fields: Box<[(u32, Slot)]>) -> Shape {
+        let numbers_only = fields.iter().all(|(_, slot)| *slot == Slot::Number);
+        Shape { fields, numbers_only }
+    }
+
     /// A shape of number fields only.
     pub fn numbers(keys: &[u32]) -> Shape {
-        Shape {
-            fields: keys.iter().map(|k| (*k, Slot::Number)).collect(),
-        }
+        Shape::new(keys.iter().map(|k| (*k, Slot::Number)).collect())
     }
 
     /// A shape from its definition: key ids and one slot code per key.
@@ -82,13 +87,12 @@ impl Shape {
                 reason: format!("unknown shape slot code {code}"),
             }),
         };
-        Ok(Shape {
-            fields: keys
-                .iter()
+        Ok(Shape::new(
+            keys.iter()
                 .zip(slots)
                 .map(|(k, c)| Ok((*k, slot(*c)?)))
                 .collect::<Result<_>>()?,
-        })
+        ))
     }
 
     /// The key ids and slot codes, as `from_codes` takes them.
@@ -244,7 +248,26 @@ pub enum Field<'a> {
 pub struct Entry<'a> {
     pub topic: u32,
     pub timestamp: f64,
+    /// The fields, unless the entry is of a shape of numbers only (then `numbers` holds them).
     pub fields: Vec<(u32, Field<'a>)>,
+    pub numbers: Option<Numbers<'a>>,
+}
+
+/// The values of an entry of a [`Shape`] of numbers only, still in the batch: the writer copies
+/// them straight into their columns, with no [`Field`] per value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Numbers<'a> {
+    pub shape: u32,
+    /// One little-endian f64 per key of the shape, in its order.
+    pub bytes: &'a [u8],
+}
+
+impl Numbers<'_> {
+    pub fn values(&self) -> impl Iterator<Item = f64> + '_ {
+        self.bytes
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+    }
 }
 
 /// Decodes every entry of a batch, calling `sink` for each; `shapes` are the shapes of numeric
@@ -259,12 +282,14 @@ pub fn decode_batch<'a>(
         topic: 0,
         timestamp: 0.0,
         fields: Vec::new(),
+        numbers: None,
     };
     while !reader.is_empty() {
         let topic_word = reader.u32()?;
         let count_or_shape = reader.u32()?;
         entry.timestamp = reader.f64()?;
         entry.fields.clear();
+        entry.numbers = None;
         if topic_word & NUMERIC_FLAG != 0 {
             entry.topic = topic_word & !NUMERIC_FLAG;
             let Some(shape) = shapes.get(count_or_shape as usize) else {
@@ -273,6 +298,14 @@ pub fn decode_batch<'a>(
                     id: count_or_shape,
                 });
             };
+            if shape.numbers_only {
+                entry.numbers = Some(Numbers {
+                    shape: count_or_shape,
+                    bytes: reader.take(shape.fields.len() * 8)?,
+                });
+                sink(&mut entry)?;
+                continue;
+            }
             for (key, slot) in shape.fields.iter() {
                 let field = match slot {
                     Slot::Number => Field::Value(Value::F64(reader.f64()?)),
@@ -412,7 +445,15 @@ mod tests {
         ];
         let mut seen = Vec::new();
         decode_batch(&batch, &shapes, |e| {
-            seen.push((e.topic, e.timestamp, e.fields.clone()));
+            let mut fields = e.fields.clone();
+            if let Some(numbers) = e.numbers {
+                let keys = shapes[numbers.shape as usize].fields.iter().map(|(key, _)| *key);
+                fields = keys
+                    .zip(numbers.values())
+                    .map(|(k, v)| (k, Field::Value(Value::F64(v))))
+                    .collect();
+            }
+            seen.push((e.topic, e.timestamp, fields));
             Ok(())
         })
         .expect("decodes");

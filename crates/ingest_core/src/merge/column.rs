@@ -254,6 +254,19 @@ impl Column {
         self.set_general(row, value);
     }
 
+    /// Sets the cell of `row` to the number `value` (`set` with [`Value::F64`], pushed straight
+    /// onto a number column when `row` is its next row).
+    pub fn set_number(&mut self, row: usize, value: f64) {
+        if let Cells::Numbers { values, present } = &mut self.cells {
+            if row == present.len() {
+                values.push(value);
+                present.push(true);
+                return;
+            }
+        }
+        self.set(row, Value::F64(value));
+    }
+
     /// Sets the cell of `row` to the value of packed kind `kind` whose run is `run` (copied
     /// straight into the column when it holds only values of that kind).
     pub fn set_packed(&mut self, row: usize, kind: Packed, run: &[u8]) {

@@ -332,15 +332,16 @@ impl Writer {
 
     fn ingest(&mut self, batch: &[u8], entries: u64) {
         let keys = &self.keys;
+        let shapes = &self.shapes;
         let tracks = &mut self.tracks;
-        let result = wire::decode_batch(batch, &self.shapes, |entry| {
+        let result = wire::decode_batch(batch, shapes, |entry| {
             let Some(track) = tracks.get_mut(entry.topic as usize) else {
                 return Err(IngestError::UnknownId {
                     what: "topic",
                     id: entry.topic,
                 });
             };
-            track.pending.push_entry(entry, keys)?;
+            track.pending.push_entry(entry, keys, shapes)?;
             track.pending_entries += 1;
             Ok(())
         });

@@ -167,6 +167,45 @@ describe("values", () => {
     await experiment.complete();
   });
 
+  it("entries of learned shapes and near misses (a value not a number, a key more, less or moved) read back exactly: seeded, shrinking", async () => {
+    // Keys a generated encoder must quote or must not read as an accessor.
+    const keyPool = ["a", "b", "c", 'q"uote\\', "\u2028", "0", "7", "__proto__", "constructor", "ünï"];
+    const shapeArb = fc.uniqueArray(fc.constantFrom(...keyPool), { minLength: 1, maxLength: 4 });
+    const oddValue = fc.constantFrom<unknown>(undefined, "s", null, Float32Array.of(1.5), [1, 2], true);
+    const entryArb = fc.record({
+      shape: fc.nat(2),
+      values: fc.array(fc.double(), { minLength: 4, maxLength: 4 }),
+      miss: fc.constantFrom("none", "none", "none", "value", "extra", "missing", "moved"),
+      odd: oddValue,
+      at: fc.nat(3),
+    });
+    const toObject = (pairs: [string, unknown][]) => Object.fromEntries(pairs); // own "__proto__" too
+    const sorted = (entry: object) => Object.entries(entry).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+    await fc.assert(
+      fc.asyncProperty(fc.array(shapeArb, { minLength: 3, maxLength: 3 }), fc.array(entryArb, { minLength: 1, maxLength: 30 }), async (shapes, program) => {
+        const experiment = await started("near-shapes");
+        const track = experiment.track("near");
+        const expected: [string, unknown][][] = [];
+        for (const [i, step] of program.entries()) {
+          const keys = shapes[step.shape] as string[];
+          const pairs: [string, unknown][] = keys.map((key, k) => [key, step.values[k]]);
+          const at = step.at % pairs.length;
+          if (step.miss === "value") (pairs[at] as [string, unknown])[1] = step.odd;
+          if (step.miss === "extra") pairs.push([keyPool.find((key) => !keys.includes(key)) ?? "extra", 1]);
+          if (step.miss === "missing" && pairs.length > 1) pairs.splice(at, 1);
+          if (step.miss === "moved" && pairs.length > 1) pairs.push(pairs.splice(at, 1)[0] as [string, unknown]);
+          track.append(toObject(pairs), i);
+          const kept = pairs.filter(([, value]) => value !== undefined);
+          expected.push(sorted(toObject([["timestamp", i], ...kept])));
+        }
+        const { entries } = await track.read();
+        await experiment.complete();
+        expect(entries.map(sorted)).toEqual(expected);
+      }),
+      { seed: 20261202, numRuns: 60 },
+    );
+  });
+
   it("absent fields stay absent, explicit null stays null, undefined is omitted", async () => {
     const experiment = await started("absent");
     const track = experiment.track("sparse");

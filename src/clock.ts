@@ -20,9 +20,25 @@ const slot: Float64Array | null = clockSlot();
 const bits = new Float64Array(1);
 const words = new Uint32Array(bits.buffer); // little-endian (checked in wire.ts): [low, high]
 
+/**
+ * The binade of the last `nextUp` argument: `[binadeLow, 2 * binadeLow)`, where consecutive
+ * doubles are `binadeUlp` apart, so the next one is an exact addition (automatic timestamps within
+ * one clock tick all fall in one binade).
+ */
+let binadeLow = Number.POSITIVE_INFINITY;
+let binadeUlp = 0;
+
 /** The smallest double greater than `x` (for finite positive `x`). */
 export function nextUp(x: number): number {
+  if (x >= binadeLow && x < 2 * binadeLow) return x + binadeUlp;
   bits[0] = x;
+  const exponent = ((words[1] as number) >>> 20) & 0x7ff;
+  if (exponent > 0 && exponent < 0x7ff) {
+    // A normal number: x = m * ulp with m in [2^52, 2^53), so x + ulp is exact up to 2 * low.
+    binadeLow = 2 ** (exponent - 1023);
+    binadeUlp = 2 ** (exponent - 1075);
+    return x + binadeUlp;
+  }
   words[0] = (words[0] as number) + 1; // wraps to 0 on overflow
   if (words[0] === 0) words[1] = (words[1] as number) + 1;
   return bits[0] as number;

@@ -95,6 +95,41 @@ export interface NumericShape {
   arrays: number;
   bytes: number;
   id: number;
+  /** For a shape of numbers only, its entries' writer (see `compileNumbersWriter`). */
+  write: NumbersWriter | undefined;
+}
+
+/**
+ * Writes the values of an entry of one numbers-only shape at byte `at` of the staging buffer (seen
+ * as `f64`) and returns where they end, or -1, writing nothing, if `data` has other keys, other
+ * key order or a value that is not a number.
+ */
+type NumbersWriter = (data: object, f64: Float64Array, at: number) => number;
+
+/** Shapes with more keys than this are written by the general numeric loop. */
+const MAX_COMPILED_KEYS = 64;
+
+/**
+ * A writer made for one shape of numbers only: the key walk compares against the shape's keys in
+ * order, then each field is read by its own name (a monomorphic property load per field) and
+ * stored, with no per-field dispatch. Key names enter the code only as JSON string literals.
+ */
+function compileNumbersWriter(keys: string[]): NumbersWriter {
+  const reads = keys.map((key, i) => `const v${i} = data[${JSON.stringify(key)}];`).join("\n");
+  const notNumbers = keys.map((_, i) => `typeof v${i} !== "number"`).join(" || ");
+  const writes = keys.map((_, i) => `f64[p + ${i}] = v${i};`).join("\n");
+  const source = `"use strict";
+return function writeNumbers(data, f64, at) {
+  let i = 0;
+  for (const key in data) if (key !== keys[i++]) return -1;
+  if (i !== ${keys.length}) return -1;
+  ${reads}
+  if (${notNumbers}) return -1;
+  const p = at >> 3;
+  ${writes}
+  return at + ${8 * keys.length};
+};`;
+  return new Function("keys", source)(keys.slice()) as NumbersWriter;
 }
 
 /** How many numeric shapes a topic remembers (sensors merged by timestamp alternate shapes). */
@@ -109,12 +144,14 @@ export interface ShapeCache {
   keys: string[];
   ids: number[];
   numeric: NumericShape[];
+  /** The numbers-only shape the topic's last numeric entry had, tried first. */
+  last: NumericShape | undefined;
   /** The most bytes of any numeric shape's entry, to reserve room before the fast path writes. */
   numericMaxBytes: number;
 }
 
 export function newShapeCache(): ShapeCache {
-  return { keys: [], ids: [], numeric: [], numericMaxBytes: 0 };
+  return { keys: [], ids: [], numeric: [], last: undefined, numericMaxBytes: 0 };
 }
 
 /** How deep nested objects (and JSON values) may go: deeper ones are refused, not overflowed. */
@@ -302,6 +339,8 @@ export class BatchEncoder {
    * which case nothing of the entry is kept.
    */
   entry(topic: number, timestamp: number, data: object, shape: ShapeCache): void {
+    const last = shape.last;
+    if (last !== undefined && this.#numbersEntry(topic, timestamp, data, last)) return;
     if (shape.numeric.length > 0 && this.#numericEntry(topic, timestamp, data, shape)) return;
     this.#entryStart = this.#pos;
     this.#entrySerial++;
@@ -329,6 +368,16 @@ export class BatchEncoder {
     if (this.#allSlots && this.#fieldCount > 0) this.#learnNumericShape(shape);
   }
 
+  /** The fastest path: `data` written by the compiled writer of `numeric`, if it fits; true if written. */
+  #numbersEntry(topic: number, timestamp: number, data: object, numeric: NumericShape): boolean {
+    const write = numeric.write as NumbersWriter;
+    this.#reserve(numeric.bytes);
+    const end = write(data, this.#f64, this.#pos + 16);
+    if (end < 0) return false;
+    this.#endNumericEntry(topic, numeric.id, timestamp, end);
+    return true;
+  }
+
   /**
    * The fast path: if `data` has exactly the keys of a learned numeric shape, in order, each a
    * number or a typed array as the shape says, writes a numeric entry and returns true; otherwise
@@ -342,6 +391,7 @@ export class BatchEncoder {
     let slots: number[] = [];
     let arrays = 0;
     let shapeId = -1;
+    let matched: NumericShape | undefined;
     let n = 0;
     let i = 0;
     let at = this.#pos + 16;
@@ -350,6 +400,7 @@ export class BatchEncoder {
       if (i === 0) {
         for (const candidate of shape.numeric) {
           if (candidate.keys[0] === key) {
+            matched = candidate;
             keys = candidate.keys;
             slots = candidate.slots;
             arrays = candidate.arrays;
@@ -382,6 +433,7 @@ export class BatchEncoder {
     }
     if (i === 0 || i !== n) return false;
     this.#endNumericEntry(topic, shapeId, timestamp, at);
+    if (matched?.write !== undefined) shape.last = matched;
     return true;
   }
 
@@ -428,8 +480,12 @@ export class BatchEncoder {
     // One shape per first key (the newest wins), at most MAX_NUMERIC_SHAPES (the oldest goes).
     const bytes = 16 + this.#slotBytes;
     const learned = shape.numeric.filter((s) => s.keys[0] !== keys[0]);
-    learned.push({ keys, slots, arrays: slots.filter((s) => s !== NUMBER_SLOT).length, bytes, id });
+    const arrays = slots.filter((s) => s !== NUMBER_SLOT).length;
+    const write = arrays === 0 && count <= MAX_COMPILED_KEYS ? compileNumbersWriter(keys) : undefined;
+    const numeric: NumericShape = { keys, slots, arrays, bytes, id, write };
+    learned.push(numeric);
     shape.numeric = learned.slice(-MAX_NUMERIC_SHAPES);
+    if (write !== undefined) shape.last = numeric;
     shape.numericMaxBytes = Math.max(...shape.numeric.map((s) => s.bytes));
   }
 

@@ -114,15 +114,17 @@ fn main() {
 
     let names: Vec<ColumnName> = ["step", "x", "y", "z"].iter().map(|n| ColumnName::from(*n)).collect();
     let mut ingested = Table::new();
+    let ingest = |table: &mut Table| {
+        table.clear();
+        let _ = wire::decode_batch(&batch, &shapes, |entry| table.push_entry(entry, &names, &shapes));
+    };
+    ingest(&mut ingested);
+    assert_eq!(ingested.len(), ROWS);
     bench(
         "numeric entries into a cleared table (the writer's ingest)",
         ROWS,
-        || {
-            ingested.clear();
-            let _ = wire::decode_batch(&batch, &shapes, |entry| ingested.push_entry(entry, &names, &shapes));
-        },
+        || ingest(&mut ingested),
     );
-    assert_eq!(ingested.len(), ROWS);
 
     bench("table: rows in timestamp order", ROWS, || {
         black_box(filled_table(true));

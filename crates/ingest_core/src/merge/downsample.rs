@@ -271,6 +271,18 @@ pub fn downsample_summarized(tables: &[Table], blocks: &[Block], buckets: usize)
         false => 0,
     };
     let mut spans = Spans::new(buckets);
+    // Summarized blocks first: they precede the unsealed rows in time, so among equal values
+    // (a flat line, a column of infinities) the earliest point is the one kept.
+    for block in blocks {
+        for (name, extremes) in &block.columns {
+            let slots = spans.of(name);
+            for point in extremes.points() {
+                if let Some(slot) = slots.get_mut(bucket_of(point.timestamp)) {
+                    Extremes::include(slot, point);
+                }
+            }
+        }
+    }
     for table in tables {
         let timestamps = table.timestamps();
         for column in table.columns() {
@@ -296,16 +308,6 @@ pub fn downsample_summarized(tables: &[Table], blocks: &[Block], buckets: usize)
                             include(row, value);
                         }
                     }
-                }
-            }
-        }
-    }
-    for block in blocks {
-        for (name, extremes) in &block.columns {
-            let slots = spans.of(name);
-            for point in extremes.points() {
-                if let Some(slot) = slots.get_mut(bucket_of(point.timestamp)) {
-                    Extremes::include(slot, point);
                 }
             }
         }

@@ -93,27 +93,32 @@ pub(super) fn encode(table: &Table) -> Option<String> {
 /// The extremes of the present `values` at `timestamps` (increasing): [`Extremes::include`] for
 /// points in time order, where the first and last are known without comparing timestamps.
 fn sorted_extremes(timestamps: &[f64], values: &[f64], present: &[bool]) -> Option<Extremes> {
-    let mut present_rows = (0..values.len().min(present.len())).filter(|row| present[*row]);
-    let first = present_rows.next()?;
-    let mut last = first;
-    let (mut min, mut max) = (None::<usize>, None::<usize>);
-    for row in std::iter::once(first).chain(present_rows) {
-        last = row;
-        let value = values[row];
-        // NaN compares false both ways: never smallest or largest.
-        if min.is_none_or(|m| value < values[m]) && !value.is_nan() {
-            min = Some(row);
+    // One pass without `Option`s: an index of usize::MAX is "none yet". NaN compares false both
+    // ways (never smallest or largest); an infinity is taken while nothing else is.
+    const NONE: usize = usize::MAX;
+    let (mut first, mut last) = (NONE, NONE);
+    let (mut min, mut min_value, mut max, mut max_value) = (NONE, f64::INFINITY, NONE, f64::NEG_INFINITY);
+    for (row, (&value, &is_present)) in values.iter().zip(present).enumerate() {
+        if !is_present {
+            continue;
         }
-        if max.is_none_or(|m| value > values[m]) && !value.is_nan() {
-            max = Some(row);
+        if first == NONE {
+            first = row;
+        }
+        last = row;
+        if value < min_value || (min == NONE && value == min_value) {
+            (min, min_value) = (row, value);
+        }
+        if value > max_value || (max == NONE && value == max_value) {
+            (max, max_value) = (row, value);
         }
     }
     let point = |row: usize| Point::new(timestamps[row], values[row]);
-    Some(Extremes {
+    (first != NONE).then(|| Extremes {
         first: point(first),
         last: point(last),
-        min: min.map(point),
-        max: max.map(point),
+        min: (min != NONE).then(|| point(min)),
+        max: (max != NONE).then(|| point(max)),
     })
 }
 
@@ -183,7 +188,7 @@ mod tests {
         (*seed >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// Seeded random tables (sparse columns, NaN, a label column) summarized, decoded and charted
+    /// Seeded random tables (sparse columns, NaN, infinities, a label column) summarized, decoded and charted
     /// together with unsealed rows after them, against a model computed from every row: each
     /// span's first, last, smallest and largest value per number column, where a block's
     /// extremes (found row by row) count in the spans of their own timestamps.
@@ -199,15 +204,18 @@ mod tests {
                 t += 0.001 + random(&mut seed);
                 let mut fields = vec![(&label, Value::Str(format!("l{i}").into()))];
                 if random(&mut seed) > 0.2 {
-                    let v = if random(&mut seed) < 0.01 {
-                        f64::NAN
-                    } else {
-                        random(&mut seed) * 100.0
+                    let v = match random(&mut seed) {
+                        r if r < 0.01 => f64::NAN,
+                        r if r < 0.02 => f64::INFINITY,
+                        r if r < 0.03 => f64::NEG_INFINITY,
+                        _ => random(&mut seed) * 100.0,
                     };
                     fields.push((&x, Value::F64(v)));
                 }
                 if case % 2 == 0 || random(&mut seed) > 0.5 {
-                    fields.push((&y, Value::F64(-(i as f64))));
+                    // Every third case, a column of only +∞ (its smallest value is +∞).
+                    let v = if case % 3 == 1 { f64::INFINITY } else { -(i as f64) };
+                    fields.push((&y, Value::F64(v)));
                 }
                 match i < rows {
                     true => sealed.push(t, fields),

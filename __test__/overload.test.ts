@@ -19,7 +19,7 @@ interface Report {
   stats: { entriesAppended: number; entriesDurable: number; entriesDropped: number; entriesLost: number };
 }
 
-function overload(policy: "block" | "drop" | "throw"): Report {
+function overload(policy: "block" | "drop" | "throw" | "throw-columns"): Report {
   const child = spawnSync(process.execPath, [join(__dirname, "fixtures", "overload.cjs"), tempRoot(), policy, seconds], {
     encoding: "utf8",
     timeout: 300_000,
@@ -56,5 +56,14 @@ describe("overload", () => {
     expect(r.rows).toBe(r.stats.entriesAppended);
     expect(r.flushError).toBeNull();
     expect(r.peakRssMiB).toBeLessThan(256);
+  });
+
+  it('"throw" under appendColumns: a block stops at the batch refused, the error names its row, and every row before it is written', () => {
+    const r = overload("throw-columns");
+    expect(r.thrown).toBeGreaterThan(0);
+    expect(r.stats.entriesAppended + r.thrown).toBe(r.attempted);
+    expect(r.stats.entriesDurable).toBe(r.stats.entriesAppended);
+    expect(r.rows).toBe(r.stats.entriesAppended);
+    expect(r.flushError).toBeNull();
   });
 });

@@ -182,26 +182,30 @@ describe("values", () => {
     const toObject = (pairs: [string, unknown][]) => Object.fromEntries(pairs); // own "__proto__" too
     const sorted = (entry: object) => Object.entries(entry).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
     await fc.assert(
-      fc.asyncProperty(fc.array(shapeArb, { minLength: 3, maxLength: 3 }), fc.array(entryArb, { minLength: 1, maxLength: 30 }), async (shapes, program) => {
-        const experiment = await started("near-shapes");
-        const track = experiment.track("near");
-        const expected: [string, unknown][][] = [];
-        for (const [i, step] of program.entries()) {
-          const keys = shapes[step.shape] as string[];
-          const pairs: [string, unknown][] = keys.map((key, k) => [key, step.values[k]]);
-          const at = step.at % pairs.length;
-          if (step.miss === "value") (pairs[at] as [string, unknown])[1] = step.odd;
-          if (step.miss === "extra") pairs.push([keyPool.find((key) => !keys.includes(key)) ?? "extra", 1]);
-          if (step.miss === "missing" && pairs.length > 1) pairs.splice(at, 1);
-          if (step.miss === "moved" && pairs.length > 1) pairs.push(pairs.splice(at, 1)[0] as [string, unknown]);
-          track.append(toObject(pairs), i);
-          const kept = pairs.filter(([, value]) => value !== undefined);
-          expected.push(sorted(toObject([["timestamp", i], ...kept])));
-        }
-        const { entries } = await track.read();
-        await experiment.complete();
-        expect(entries.map(sorted)).toEqual(expected);
-      }),
+      fc.asyncProperty(
+        fc.array(shapeArb, { minLength: 3, maxLength: 3 }),
+        fc.array(entryArb, { minLength: 1, maxLength: 30 }),
+        async (shapes, program) => {
+          const experiment = await started("near-shapes");
+          const track = experiment.track("near");
+          const expected: [string, unknown][][] = [];
+          for (const [i, step] of program.entries()) {
+            const keys = shapes[step.shape] as string[];
+            const pairs: [string, unknown][] = keys.map((key, k) => [key, step.values[k]]);
+            const at = step.at % pairs.length;
+            if (step.miss === "value") (pairs[at] as [string, unknown])[1] = step.odd;
+            if (step.miss === "extra") pairs.push([keyPool.find((key) => !keys.includes(key)) ?? "extra", 1]);
+            if (step.miss === "missing" && pairs.length > 1) pairs.splice(at, 1);
+            if (step.miss === "moved" && pairs.length > 1) pairs.push(pairs.splice(at, 1)[0] as [string, unknown]);
+            track.append(toObject(pairs), i);
+            const kept = pairs.filter(([, value]) => value !== undefined);
+            expected.push(sorted(toObject([["timestamp", i], ...kept])));
+          }
+          const { entries } = await track.read();
+          await experiment.complete();
+          expect(entries.map(sorted)).toEqual(expected);
+        },
+      ),
       { seed: 20261202, numRuns: 60 },
     );
   });
@@ -337,9 +341,10 @@ describe("values", () => {
 });
 
 describe("appendColumns", () => {
-  it("is that many appends: seeded random columns (typed and plain, with null and absent cells), timestamps or none", async () => {
+  it("is that many appends: seeded random columns (typed and plain, with null and absent cells), timestamps (typed or not) or none, one batch or several", async () => {
     const cell = fc.oneof(fc.double(), fc.string({ maxLength: 3 }), fc.constant(null), fc.constant(undefined), fc.boolean());
-    const program = fc.integer({ min: 0, max: 30 }).chain((rows) =>
+    // Some programs span several batches (256 entries), so bulk rows cross in more than one.
+    const program = fc.oneof(fc.integer({ min: 0, max: 30 }), fc.integer({ min: 250, max: 700 })).chain((rows) =>
       fc.record({
         rows: fc.constant(rows),
         timestamps: fc.option(
@@ -354,14 +359,15 @@ describe("appendColumns", () => {
         proto: fc.array(fc.integer(), { minLength: rows, maxLength: rows }),
         // Only typed columns: the rows after the first go straight into the batch.
         typedOnly: fc.boolean(),
+        typedTimestamps: fc.boolean(),
       }),
     );
     await fc.assert(
-      fc.asyncProperty(program, async ({ rows, timestamps, typed, plain, proto, typedOnly }) => {
+      fc.asyncProperty(program, async ({ rows, timestamps, typed, plain, proto, typedOnly, typedTimestamps }) => {
         const experiment = await started("columns-prop");
         const columns: Record<string, ArrayLike<unknown>> = { x: Float64Array.from(typed), n: Int16Array.from(proto, (v) => v % 1000) };
         if (!typedOnly) columns.p = plain;
-        if (timestamps !== undefined) columns.timestamp = timestamps;
+        if (timestamps !== undefined) columns.timestamp = typedTimestamps ? Float64Array.from(timestamps) : timestamps;
         Object.defineProperty(columns, "__proto__", { value: typedOnly ? Int32Array.from(proto) : proto, enumerable: true });
         experiment.track("columns").appendColumns(columns);
         for (let i = 0; i < rows; i++) {

@@ -54,6 +54,11 @@ export class StrictClock {
     this.#last = t > this.#last ? t : nextUp(this.#last);
     return this.#last;
   }
+
+  /** Records that timestamps up to `t` were handed out (after `now()`, counting on from it). */
+  passed(t: number): void {
+    if (t > this.#last) this.#last = t;
+  }
 }
 
 /** The wall clock as the SDK writes times: ISO 8601 in UTC with microseconds (`…T21:31:41.725017Z`). */

@@ -13,6 +13,9 @@ import { decodeEntries, type Entry } from "./rows.js";
 import { BatchEncoder, type ShapeCache } from "./wire.js";
 import type { ResolvedConfig } from "./config.js";
 
+/** The bytes of `appendColumns` rows handed to the engine at once (a crossing costs ~1-2 µs). */
+const BULK_BATCH_BYTES = 256 * 1024;
+
 /** How often staged entries are handed to the engine when fewer than a batch arrive. */
 const COMMIT_DELAY_MS = 50;
 
@@ -156,8 +159,10 @@ export class Recorder {
   /**
    * Rows `from` to `to` of number `columns` named `keys` (`appendColumns`), written straight into
    * the batch in the topic's learned numeric shape for these keys, as that many `append` calls
-   * would write them; returns the first row not written: `from` if the topic has no such shape
-   * (then the caller appends row by row), less than `to` only by throwing.
+   * would write them (automatic timestamps: consecutive doubles from the clock's next one).
+   * Returns the first row not written: `to`, or a row whose timestamp is not a finite number (for
+   * the caller to append on its own, where it is automatic or an error), or -1 if the topic has no
+   * such shape (then the caller appends row by row).
    */
   appendNumberRows(
     topic: number,
@@ -171,14 +176,30 @@ export class Recorder {
   ): number {
     if (!this.#writable) this.#refuseWrite(`track "${name}"`);
     const numeric = this.#encoder.numberShape(keys, shape);
-    if (numeric === undefined) return from;
-    for (let row = from; row < to; row++) {
-      const given = timestamps?.[row];
-      const timestamp = given === undefined || given === null ? this.#clock.now() : this.#timestamp(given, name, "timestamp");
-      this.#encoder.numberRow(topic, timestamp, numeric, columns, row);
-      this.#staged(timestamp);
+    if (numeric === undefined) return -1;
+    let row = from;
+    while (row < to) {
+      // A batch at a time (backpressure applies between batches: a throw leaves the rows before
+      // appended, the rest not), of about BULK_BATCH_BYTES.
+      const batch = Math.max(this.#batchSize, Math.floor(BULK_BATCH_BYTES / numeric.bytes));
+      if (this.#encoder.pendingEntries >= batch) this.commit();
+      let end = Math.min(to, row + batch - this.#encoder.pendingEntries);
+      if (timestamps !== undefined) {
+        for (let r = row; r < end; r++) {
+          const given = timestamps[r];
+          if (typeof given !== "number" || !Number.isFinite(given)) end = r;
+        }
+        if (end === row) break;
+      }
+      const given = timestamps as ArrayLike<number> | undefined;
+      const last = this.#encoder.numberRows(topic, numeric, columns, given, given === undefined ? this.#clock.now() : 0, row, end);
+      if (given === undefined) this.#clock.passed(last);
+      this.#lastTimestamp = last;
+      this.#appended += end - row;
+      row = end;
     }
-    return to;
+    this.#scheduleCommit();
+    return row;
   }
 
   /** After an entry is staged: hands the batch over when full, else makes sure it goes soon. */
@@ -192,7 +213,16 @@ export class Recorder {
         this.#encoder.undoLastEntry();
         throw error;
       }
-    } else if (this.#timer === undefined) {
+    } else {
+      this.#scheduleCommit();
+    }
+    this.#lastTimestamp = timestamp;
+    this.#appended++;
+  }
+
+  /** Makes sure staged entries are handed over soon, if any are and no commit is scheduled. */
+  #scheduleCommit(): void {
+    if (this.#timer === undefined && this.#encoder.pendingEntries > 0) {
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
         if (this.#closed) return;
@@ -205,8 +235,6 @@ export class Recorder {
       }, COMMIT_DELAY_MS);
       this.#timer.unref();
     }
-    this.#lastTimestamp = timestamp;
-    this.#appended++;
   }
 
   /** Entries appended so far (each track append, each `appendColumns` row). */

@@ -189,12 +189,29 @@ export class TrackBuilder {
     // new one per row, without the fields a row leaves out. Columns of numbers go straight into
     // the batch once the first row has taught the topic their shape.
     const dense = fields.every((column) => ArrayBuffer.isView(column));
-    const numbers = dense && names.length > 0 && fields.every((c) => !(c instanceof BigInt64Array || c instanceof BigUint64Array));
     const row: Record<string, unknown> = {};
+    let bulk = dense && names.length > 0 && fields.every((c) => !(c instanceof BigInt64Array || c instanceof BigUint64Array));
     let i = 0;
     const before = this.#recorder.appended;
     try {
       while (i < rows) {
+        if (bulk && i > 0) {
+          // After the first row has taught the topic the columns' shape: the rest in bulk, up to a
+          // row whose timestamp is automatic or wrong, which goes on its own below.
+          const next = this.#recorder.appendNumberRows(
+            this.#id,
+            this.topic,
+            names,
+            fields as ArrayLike<number>[],
+            timestamps,
+            i,
+            rows,
+            this.#shape,
+          );
+          if (next < 0) bulk = false;
+          else i = next;
+          if (i === rows) break;
+        }
         const data = dense ? row : {};
         for (let f = 0; f < names.length; f++) {
           const value = (fields[f] as ArrayLike<unknown>)[i];
@@ -205,10 +222,6 @@ export class TrackBuilder {
         }
         this.append(data, timestamps === undefined ? undefined : (timestamps[i] as number));
         i++;
-        if (numbers && i === 1) {
-          const numberColumns = fields as ArrayLike<number>[];
-          i = this.#recorder.appendNumberRows(this.#id, this.topic, names, numberColumns, timestamps, i, rows, this.#shape);
-        }
       }
     } catch (error) {
       if (error instanceof Error) error.message = `appendColumns row ${this.#recorder.appended - before}: ${error.message}`;

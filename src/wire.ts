@@ -3,6 +3,7 @@
  * is the other half and documents the layout). The encoder reads fields in JS and writes them
  * into one staging buffer per experiment; the engine receives the buffer once per batch.
  */
+import { nextUp } from "./clock.js";
 import { dashRangeError, dashTypeError, describe } from "./errors.js";
 
 export const TAG_NULL = 0;
@@ -244,6 +245,7 @@ export class BatchEncoder {
   #buffer = new Uint8Array(INITIAL_CAPACITY);
   #view = new DataView(this.#buffer.buffer);
   #f64 = new Float64Array(this.#buffer.buffer);
+  #u32 = new Uint32Array(this.#buffer.buffer);
   /** Views of the staging buffer by element code, made on first use (see `#typedView`). */
   #typedViews: (TypedCopy | undefined)[] = [];
   #pos = 0;
@@ -315,6 +317,7 @@ export class BatchEncoder {
     this.#buffer = grown;
     this.#view = new DataView(grown.buffer);
     this.#f64 = new Float64Array(grown.buffer);
+    this.#u32 = new Uint32Array(grown.buffer);
     this.#typedViews = [];
   }
 
@@ -450,19 +453,48 @@ export class BatchEncoder {
 
   /**
    * The learned numeric shape whose keys are `keys`, in order, every slot a number; `undefined`
-   * if the topic has none (see `numberRow`).
+   * if the topic has none (see `numberRows`).
    */
   numberShape(keys: string[], shape: ShapeCache): NumericShape | undefined {
     return shape.numeric.find((s) => s.arrays === 0 && s.keys.length === keys.length && s.keys.every((k, i) => k === keys[i]));
   }
 
-  /** Writes row `row` of number `columns` as a numeric entry of `numeric` (see `numberShape`). */
-  numberRow(topic: number, timestamp: number, numeric: NumericShape, columns: ArrayLike<number>[], row: number): void {
-    this.#reserve(numeric.bytes);
+  /**
+   * Writes rows `from` to `to` of number `columns` as numeric entries of `numeric` (see
+   * `numberShape`) in one pass: timestamps from `timestamps` (finite numbers, checked by the
+   * caller), or else `first` and the doubles right after it, one per row. Returns the last row's
+   * timestamp.
+   */
+  numberRows(
+    topic: number,
+    numeric: NumericShape,
+    columns: ArrayLike<number>[],
+    timestamps: ArrayLike<number> | undefined,
+    first: number,
+    from: number,
+    to: number,
+  ): number {
+    const n = columns.length;
+    this.#reserve(numeric.bytes * (to - from));
     const f64 = this.#f64;
-    let at = this.#pos + 16;
-    for (let c = 0; c < columns.length; c++, at += 8) f64[at >> 3] = (columns[c] as ArrayLike<number>)[row] as number;
-    this.#endNumericEntry(topic, numeric.id, timestamp, at);
+    const u32 = this.#u32;
+    const word = (topic | NUMERIC_FLAG) >>> 0;
+    let at = this.#pos >> 3; // in doubles: entries start at multiples of 8 bytes
+    let timestamp = first;
+    for (let row = from; row < to; row++) {
+      if (timestamps !== undefined) timestamp = timestamps[row] as number;
+      else if (row > from) timestamp = nextUp(timestamp);
+      u32[at * 2] = word;
+      u32[at * 2 + 1] = numeric.id;
+      f64[at + 1] = timestamp;
+      for (let c = 0; c < n; c++) f64[at + 2 + c] = (columns[c] as ArrayLike<number>)[row] as number;
+      at += 2 + n;
+    }
+    this.#lastEntryStart = (at - 2 - n) * 8;
+    this.#pos = at * 8;
+    this.#entryStart = this.#pos;
+    this.#entries += to - from;
+    return timestamp;
   }
 
   /** Learns the shape of the entry just encoded in the general form. */

@@ -58,4 +58,22 @@ describe("benchmark scenarios", () => {
       await experiment.complete();
     });
   }
+
+  for (const scenario of scenarios.filter((s) => s.block !== undefined)) {
+    it(`${scenario.name}: its blocks of columns are its steps' entries`, async () => {
+      const entries: { topic: string; data: Record<string, unknown> }[] = [];
+      for (let i = 0; i < 2500; i++) await scenario.step(i, (topic, data) => void entries.push({ topic, data }));
+      for (const [from, to] of [
+        [0, 1000],
+        [1000, 2500],
+      ] as const) {
+        const { topic, columns } = scenario.block?.(from, to) ?? { topic: "", columns: {} };
+        const rows = entries.slice(from, to).map((entry) => ({ topic: entry.topic, ...entry.data }));
+        const fromColumns = Array.from({ length: to - from }, (_, r) =>
+          Object.fromEntries([["topic", topic], ...Object.entries(columns).map(([key, column]) => [key, column[r]])]),
+        );
+        expect(fromColumns).toEqual(rows);
+      }
+    });
+  }
 });

@@ -15,6 +15,8 @@ import type { Append } from "./scenarios.js";
 
 export interface Writer {
   append: Append;
+  /** Many rows at once, for a writer with `blocks`. */
+  appendColumns?(topic: string, columns: Record<string, Float64Array>): void;
   close(): Promise<void>;
 }
 
@@ -22,6 +24,11 @@ export interface Contender {
   name: string;
   /** Whether it can store the scenario's entries (the Arrow writer takes numbers only). */
   supports(numeric: boolean): boolean;
+  /**
+   * Whether it takes rows in blocks of columns (`Writer.appendColumns`): it runs the scenarios that
+   * have `Scenario.block`, and has no per-append latency to compare.
+   */
+  blocks?: boolean;
   open(dir: string): Promise<Writer>;
 }
 
@@ -66,6 +73,24 @@ const dashIngest: Contender = {
     const experiment = await new Experiment("bench/run", { dashRoot: dir }).start();
     return {
       append: (topic, data, timestamp) => void experiment.track(topic).append(data, timestamp),
+      close: () => experiment.complete(),
+    };
+  },
+};
+
+/**
+ * dash-ingest fed the way a harness that already holds its rows in columns feeds it: blocks of
+ * typed-array columns through `appendColumns` (see `Scenario.block`).
+ */
+const dashIngestColumns: Contender = {
+  name: "dash-ingest appendColumns (10,000-row blocks)",
+  supports: () => false,
+  blocks: true,
+  async open(dir) {
+    const experiment = await new Experiment("bench/run", { dashRoot: dir }).start();
+    return {
+      append: (topic, data, timestamp) => void experiment.track(topic).append(data, timestamp),
+      appendColumns: (topic, columns) => void experiment.track(topic).appendColumns(columns),
       close: () => experiment.complete(),
     };
   },
@@ -256,4 +281,4 @@ const arrowIpc: Contender = {
   },
 };
 
-export const contenders: Contender[] = [dashIngest, jsonLines, pinoFile, msgpackrFile, mcap, arrowIpc];
+export const contenders: Contender[] = [dashIngest, dashIngestColumns, jsonLines, pinoFile, msgpackrFile, mcap, arrowIpc];

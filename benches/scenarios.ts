@@ -15,7 +15,21 @@ export interface Scenario {
   /** Whether entries hold only numbers (and typed arrays of numbers). */
   numeric: boolean;
   step(i: number, append: Append): void | Promise<void>;
+  /**
+   * Steps `from` to `to` as columns, the same values `step` appends (for writers that take blocks
+   * of columns); views valid until the next call.
+   */
+  block?(from: number, to: number): { topic: string; columns: Record<string, Float64Array> };
 }
+
+/** The most rows `Scenario.block` is asked for at once. */
+export const BLOCK_ROWS = 10_000;
+const basicColumns = {
+  step: new Float64Array(BLOCK_ROWS),
+  x: new Float64Array(BLOCK_ROWS),
+  y: new Float64Array(BLOCK_ROWS),
+  z: new Float64Array(BLOCK_ROWS),
+};
 
 /**
  * The RL scenario's state at step i: `state[k] = sin(i * 1e-3 + k)`, the same values for every
@@ -63,6 +77,21 @@ export const scenarios: Scenario[] = [
     rowsPerStep: 1,
     numeric: true,
     step: (i, append) => append("robot/position", { step: i, x: Math.sin(i * 1e-3), y: Math.cos(i * 1e-3), z: 0.3 + i * 1e-7 }),
+    block(from, to) {
+      const { step, x, y, z } = basicColumns;
+      for (let i = from; i < to; i++) {
+        const r = i - from;
+        step[r] = i;
+        x[r] = Math.sin(i * 1e-3);
+        y[r] = Math.cos(i * 1e-3);
+        z[r] = 0.3 + i * 1e-7;
+      }
+      const rows = to - from;
+      return {
+        topic: "robot/position",
+        columns: { step: step.subarray(0, rows), x: x.subarray(0, rows), y: y.subarray(0, rows), z: z.subarray(0, rows) },
+      };
+    },
   },
   {
     name: "four-tracks",

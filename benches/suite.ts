@@ -34,6 +34,8 @@ interface Result {
   bytesPerRow: number;
   peakRssMiB: number | null;
   latencyNs: { p50: number; p99: number; p999: number } | null;
+  /** CPU per entry: the JS thread's and all other threads' of the process (Node writers only). */
+  cpuNsPerEntry?: { js: number; others: number };
 }
 
 /**
@@ -87,17 +89,18 @@ async function main(): Promise<void> {
   const tables: string[] = [];
   for (const scenario of scenarios) {
     const rows: Result[] = [];
-    for (const contender of contenders.filter((c) => c.supports(scenario.numeric))) rows.push(measure(scenario.name, contender.name));
+    const runs = contenders.filter((c) => (c.blocks ? scenario.block !== undefined : c.supports(scenario.numeric)));
+    for (const contender of runs) rows.push(measure(scenario.name, contender.name));
     const py = measurePython(scenario.name);
     if (py !== undefined) rows.push(py);
     results.push(...rows);
     const ours = rows.find((r) => r.contender === "dash-ingest") as Result;
-    const fastestPeer = Math.max(...rows.filter((r) => r !== ours).map((r) => r.entriesPerSecond));
+    const fastestPeer = Math.max(...rows.filter((r) => !r.contender.startsWith("dash-ingest")).map((r) => r.entriesPerSecond));
     const lines = [
       `### ${scenario.name}: ${scenario.description}`,
       "",
-      "| writer | entries/s (first append → durable) | vs fastest peer | bytes/row on disk | peak RSS MiB | append p50 / p99 / p99.9 ns |",
-      "|---|---:|---:|---:|---:|---:|",
+      "| writer | entries/s (first append → durable) | vs fastest peer | bytes/row on disk | peak RSS MiB | append p50 / p99 / p99.9 ns | CPU ns/entry: JS thread / other threads |",
+      "|---|---:|---:|---:|---:|---:|---:|",
       ...rows.map((r) => {
         const ratio =
           r === ours
@@ -105,7 +108,9 @@ async function main(): Promise<void> {
             : `${(r.entriesPerSecond / ours.entriesPerSecond).toFixed(2)}× ours`;
         const latency = r.latencyNs ? `${fmt(r.latencyNs.p50)} / ${fmt(r.latencyNs.p99)} / ${fmt(r.latencyNs.p999)}` : "n/a";
         const rss = r.peakRssMiB === null ? "n/a" : r.peakRssMiB.toFixed(0);
-        return `| ${r.contender} | ${fmt(r.entriesPerSecond)} | ${ratio} | ${r.bytesPerRow.toFixed(1)} | ${rss} | ${latency} |`;
+        const cpu = r.cpuNsPerEntry;
+        const threads = cpu ? `${fmt(cpu.js)} / ${fmt(cpu.others)}` : "n/a";
+        return `| ${r.contender} | ${fmt(r.entriesPerSecond)} | ${ratio} | ${r.bytesPerRow.toFixed(1)} | ${rss} | ${latency} | ${threads} |`;
       }),
       "",
     ];

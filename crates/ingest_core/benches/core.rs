@@ -146,6 +146,14 @@ fn main() {
     bench("segment: encode + fsync Parquet (4 columns)", ROWS, || {
         let _ = segment::write(&path, &table, "benchmark rows");
     });
+    let mut sensors = ingested.clone();
+    sensors.normalize();
+    bench("segment: encode + fsync Parquet ({step, sin, cos, 0.3})", ROWS, || {
+        let _ = segment::write(&path, &sensors, "benchmark rows");
+    });
+    let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+    println!("{:<48} {:>8.1} bytes/row", "  its size on disk", bytes as f64 / ROWS as f64);
+    let _ = segment::write(&path, &table, "benchmark rows");
     bench("segment: read back", ROWS, || {
         black_box(segment::read(&path).ok());
     });

@@ -154,6 +154,54 @@ describe("saveImage", () => {
 });
 
 describe("files", () => {
+  it("a burst of images (encoded on several threads) and other files is written in call order: the last save of a name wins, records keep call order, list and read wait for encodes", async () => {
+    const root = tempRoot();
+    const experiment = await new Experiment("img/burst", { dashRoot: root }).start();
+    const frames = experiment.files("frames");
+    const [width, height] = [320, 240];
+    // Frame i is a flat gray of level 10 * i: its stored level tells which save wrote it.
+    const gray = (i: number) => new Uint8Array(width * height * 3).fill(10 * i);
+    // Large images first and a small one last, so a later encode would finish before an earlier one.
+    const sizes = [4, 4, 1];
+    for (let i = 0; i < 24; i++) {
+      const scale = sizes[i % 3] as number;
+      const big = {
+        data: new Uint8Array(width * scale * height * scale * 3).fill(10 * i),
+        width: width * scale,
+        height: height * scale,
+        channels: 3,
+      };
+      frames.saveImage(scale === 1 ? { data: gray(i), width, height, channels: 3 } : big, {
+        to: `frame_${i % 6}.${i % 2 ? "png" : "jpg"}`,
+      });
+      frames.save(`note ${i}`, { to: `note_${i % 4}.txt` });
+    }
+    const records = await frames.list(); // no flush: the listing waits for every encode before it
+    expect(records).toHaveLength(10);
+    for (let k = 0; k < 6; k++) {
+      const last = 18 + k; // the last i with i % 6 === k
+      const bytes = await frames.read(`frame_${k}.${k % 2 ? "png" : "jpg"}`);
+      const pixels = k % 2 ? PNG.sync.read(bytes as Buffer).data : jpeg.decode(bytes, { useTArray: true }).data;
+      expect(Math.abs((pixels[0] as number) - 10 * last), `frame_${k}`).toBeLessThanOrEqual(2);
+    }
+    for (let j = 0; j < 4; j++) expect((await frames.read(`note_${j}.txt`)).toString()).toBe(`note ${20 + j}`);
+    await experiment.complete();
+    // The files' records in the order of their first save, as the SDK appends them.
+    const all = readJson(join(root, "img/burst/files/.files_metadata.json")).files as FileRecord[];
+    expect(all.map((r) => r.filename)).toEqual([
+      "frame_0.jpg",
+      "note_0.txt",
+      "frame_1.png",
+      "note_1.txt",
+      "frame_2.jpg",
+      "note_2.txt",
+      "frame_3.png",
+      "note_3.txt",
+      "frame_4.jpg",
+      "frame_5.png",
+    ]);
+  });
+
   it("save/list/read bytes, strings and objects; records carry the SDK's fields; same name replaces", async () => {
     const root = tempRoot();
     const experiment = await new Experiment("files/x", { dashRoot: root }).start();

@@ -152,7 +152,11 @@ fn main() {
         let _ = segment::write(&path, &sensors, "benchmark rows");
     });
     let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
-    println!("{:<48} {:>8.1} bytes/row", "  its size on disk", bytes as f64 / ROWS as f64);
+    println!(
+        "{:<48} {:>8.1} bytes/row",
+        "  its size on disk",
+        bytes as f64 / ROWS as f64
+    );
     let _ = segment::write(&path, &table, "benchmark rows");
     bench("segment: read back", ROWS, || {
         black_box(segment::read(&path).ok());

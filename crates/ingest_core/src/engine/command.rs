@@ -62,6 +62,8 @@ pub(crate) enum Command {
         reply: Reply<(Vec<String>, u64)>,
     },
     SaveFile(Box<SaveFile>),
+    /// An image's encode finished (sent by an encoder thread, so the writer writes it soon).
+    FileEncoded,
     ListFiles(Reply<Vec<Json>>),
     ReadFile {
         prefix: String,

@@ -361,7 +361,7 @@ impl Engine {
         records::parameters_text(&self.dir)
     }
 
-    /// Queues a file (encoded on the writer thread if it is an image) and returns at once; names
+    /// Queues a file (an image is encoded on an encoder thread) and returns at once; names
     /// and image sizes are checked here, so what is queued can be written. A failure to write is
     /// reported by the next flush or close.
     pub fn save_file(&self, file: SaveFile) -> Result<()> {

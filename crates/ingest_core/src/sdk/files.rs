@@ -2,8 +2,8 @@
 //! per file in `files/.files_metadata.json` (`{"files": [...]}`, the SDK's fields). Saving a file
 //! with the prefix and name of an existing one replaces it, as the SDK does.
 //!
-//! Images are encoded here (JPEG or PNG, by the file name's extension), on the writer thread, so
-//! the JS caller only copies its pixels.
+//! Images are encoded here (JPEG or PNG, by the file name's extension), off the JS thread (on the
+//! writer's encoder threads, see `engine/writer/files.rs`), so the JS caller only copies its pixels.
 
 use std::path::{Path, PathBuf};
 

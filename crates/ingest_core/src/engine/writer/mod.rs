@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::durability::wal::Wal;
 
 use crate::config::EngineConfig;
-use crate::engine::command::{Command, FileContent, ReadFormat, ReadQuery, SaveFile};
+use crate::engine::command::{Command, ReadFormat, ReadQuery};
 use crate::error::{IngestError, Result};
 use crate::ingest::wire::Shape;
 use crate::merge::table::{ColumnName, Table};
@@ -21,6 +21,7 @@ use crate::storage::track_store::{self, Staged, TrackStore, TrackSummary};
 use crate::{ingest::wire, storage::jsonl, storage::segment};
 
 mod compaction;
+mod files;
 mod recovery;
 
 pub use recovery::Recovery;
@@ -62,6 +63,8 @@ pub(crate) struct Writer {
     logs: Logs,
     metrics: Metrics,
     files: Files,
+    /// Saved files not written yet (images being encoded, and the files queued after them).
+    pending_files: files::PendingFiles,
     buffers: Arc<BufferPool>,
     queue: Arc<ByteQueue<Command>>,
     stats: Arc<Stats>,
@@ -107,6 +110,7 @@ impl Writer {
             logs: Logs::new(dir),
             metrics: Metrics::new(dir),
             files: Files::new(dir),
+            pending_files: files::PendingFiles::new(queue.clone()),
             buffers,
             queue,
             stats,
@@ -144,6 +148,7 @@ impl Writer {
                 Some(Command::DefineShape(keys)) => self.define_shape(keys),
                 Some(Command::Entries { batch, entries }) => self.accept(batch, entries),
                 Some(Command::Flush(reply)) => {
+                    self.pending_files.wait_all(&mut self.files, &mut self.failure);
                     let _ = reply.send(self.seal_all(SealReason::Request));
                 }
                 Some(Command::Logged(reply)) => match self.wal.as_mut().filter(|wal| wal.is_logging()) {
@@ -182,12 +187,10 @@ impl Writer {
                 }) => {
                     let _ = reply.send(self.metrics.read(&name, start, limit));
                 }
-                Some(Command::SaveFile(file)) => {
-                    if let Err(error) = self.save_file(*file) {
-                        self.fail(error);
-                    }
-                }
+                Some(Command::SaveFile(file)) => self.pending_files.add(*file, &mut self.files, &mut self.failure),
+                Some(Command::FileEncoded) => {}
                 Some(Command::ListFiles(reply)) => {
+                    self.pending_files.wait_all(&mut self.files, &mut self.failure);
                     if !self.writing {
                         self.files.forget();
                     }
@@ -198,6 +201,7 @@ impl Writer {
                     filename,
                     reply,
                 }) => {
+                    self.pending_files.wait_all(&mut self.files, &mut self.failure);
                     if !self.writing {
                         self.files.forget();
                     }
@@ -210,6 +214,7 @@ impl Writer {
                     let _ = reply.send(result);
                 }
                 Some(Command::Shutdown(reply)) => {
+                    self.pending_files.wait_all(&mut self.files, &mut self.failure);
                     let result = self.seal_all(SealReason::Shutdown);
                     self.close_wal();
                     self.queue.close();
@@ -221,6 +226,7 @@ impl Writer {
             if stop {
                 break;
             }
+            self.pending_files.write_ready(&mut self.files, &mut self.failure);
             if Instant::now() >= next_records {
                 self.write_records();
                 next_records = Instant::now() + RECORDS_INTERVAL;
@@ -376,16 +382,6 @@ impl Writer {
             self.seal(&chosen, SealReason::Size);
             self.reset_wal_if_sealed();
         }
-    }
-
-    fn save_file(&mut self, file: SaveFile) -> Result<()> {
-        let bytes = match file.content {
-            FileContent::Bytes(bytes) => bytes,
-            FileContent::Image(image, format) => image.encode(format)?,
-        };
-        self.files
-            .save(&file.experiment_id, &file.prefix, &file.filename, &bytes, file.metadata)
-            .map(|_| ())
     }
 
     fn unsealed_bytes(&self) -> usize {

@@ -1,7 +1,8 @@
 /**
  * Steady-state append rate (benny), in one process, of the seed's basic `{ step, x, y, z }` entry
- * with automatic timestamps: one benny op = 10,000 appends to an open writer. Every writer whose
- * append is synchronous takes part, on identical data. Run alone with `npm run bench:steady`
+ * with automatic timestamps: one benny op = 10,000 appends to an open writer (for a writer that takes
+ * blocks of columns, one `appendColumns` of 10,000 rows: the same values). Every writer whose append
+ * is synchronous takes part, on identical data. Run alone with `npm run bench:steady`
  * (`-- --quick` for short samples); `npm run bench` runs it after the per-process suite.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -9,9 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import b from "benny";
 import { contenders, type Writer } from "./peers.js";
-import { scenarios } from "./scenarios.js";
+import { BLOCK_ROWS, scenarios } from "./scenarios.js";
 
-const OP_ENTRIES = 10_000;
+const OP_ENTRIES = BLOCK_ROWS;
 
 /** Appends/s per writer name. */
 export async function runSteadyState(quick: boolean): Promise<Record<string, number>> {
@@ -29,6 +30,15 @@ export async function runSteadyState(quick: boolean): Promise<Record<string, num
         dirs.push(dir);
         writers.push(writer);
         let step = 0;
+        const { appendColumns } = writer;
+        if (contender.blocks && basic.block !== undefined && appendColumns !== undefined) {
+          const block = basic.block;
+          return () => {
+            const { topic, columns } = block(step, step + OP_ENTRIES);
+            appendColumns(topic, columns);
+            step += OP_ENTRIES;
+          };
+        }
         return () => {
           for (let i = 0; i < OP_ENTRIES; i++) void basic.step(step++, writer.append);
         };

@@ -4,7 +4,7 @@
  * one, the next representable double is used (about 0.24 µs apart at today's epoch seconds).
  *
  * "Now" comes from the engine's coarse clock while appends stream in fast: a one-element
- * Float64Array that a native thread rewrites every 100 µs while batches are committed at a high
+ * Float64Array that a native thread rewrites every millisecond while batches are committed at a high
  * rate, read here for ~1 ns instead of a clock call (60–130 ns, more than the rest of an append).
  * Otherwise the slot reads 0 and `performance` is read instead, so slow appends and the first
  * ones after a pause are exact. Each JS thread loading this module gets its own slot; where the runtime

@@ -9,7 +9,7 @@ use napi::Env;
 use napi_derive::napi;
 
 /// A `Float64Array` whose only element is wall-clock seconds, rewritten by the engine's clock
-/// thread every 100 µs while batches are committed at a high rate, and 0 otherwise (then JS reads
+/// thread every millisecond while batches are committed at a high rate, and 0 otherwise (then JS reads
 /// its own clock); `null` where the runtime cannot share memory with native code. Call once per
 /// JS thread: each gets its own slot.
 #[napi(catch_unwind, ts_return_type = "Float64Array | null")]

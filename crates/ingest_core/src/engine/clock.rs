@@ -6,8 +6,10 @@
 //! Contracts:
 //! - A slot holds either the seconds since the Unix epoch of the last tick, about one tick old
 //!   (more only if the ticker is not scheduled), or 0: "not ticking, read your own clock".
-//! - Ticking costs the ticker ~10,000 wake-ups per second (several percent of a core), which only
-//!   pays off when the clock calls it saves cost more: it ticks while at least [`BUSY_COMMITS`]
+//! - Ticking costs the ticker ~1,000 wake-ups per second, which only pays off when the clock calls
+//!   it saves cost more (each wake-up also takes a core from a busy thread for several µs on a
+//!   2-core VM: at 100 µs the ticker cost ~13% of a core and ~10% of the append rate, measured
+//!   with paired runs; a 1 ms tick leaves automatic timestamps at most ~1 ms old while fast): it ticks while at least [`BUSY_COMMITS`]
 //!   batches were committed ([`activity`]) in the last [`WINDOW`] (at 256 entries per batch, about
 //!   500,000 appends per second), and otherwise zeroes the slots and only counts commits, waking
 //!   every [`WINDOW`].
@@ -21,8 +23,8 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// How often the ticker rewrites the slots while appends stream in fast.
-pub const TICK: Duration = Duration::from_micros(100);
+/// How often the ticker rewrites the slots while appends stream in fast (see the module contracts).
+pub const TICK: Duration = Duration::from_millis(1);
 /// The window in which commits are counted (and how often an idle ticker wakes).
 pub const WINDOW: Duration = Duration::from_millis(10);
 /// Commits per window that make the ticker tick.

@@ -213,7 +213,7 @@ export class Recorder {
         this.#encoder.undoLastEntry();
         throw error;
       }
-    } else {
+    } else if (this.#timer === undefined) {
       this.#scheduleCommit();
     }
     this.#lastTimestamp = timestamp;

@@ -442,9 +442,10 @@ export class BatchEncoder {
 
   /** Writes the header of the numeric entry whose values were written up to `end`, and keeps it. */
   #endNumericEntry(topic: number, shapeId: number, timestamp: number, end: number): void {
-    this.#view.setUint32(this.#pos, (topic | NUMERIC_FLAG) >>> 0, true);
-    this.#view.setUint32(this.#pos + 4, shapeId, true);
-    this.#f64[(this.#pos >> 3) + 1] = timestamp;
+    const at = this.#pos >> 2; // entries start at multiples of 8 bytes
+    this.#u32[at] = (topic | NUMERIC_FLAG) >>> 0;
+    this.#u32[at + 1] = shapeId;
+    this.#f64[(at >> 1) + 1] = timestamp;
     this.#lastEntryStart = this.#pos;
     this.#pos = end;
     this.#entryStart = this.#pos;

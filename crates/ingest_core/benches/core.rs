@@ -106,7 +106,7 @@ fn main() {
     bench("decode numeric entries", ROWS, || {
         let mut fields = 0usize;
         let _ = wire::decode_batch(&batch, &shapes, |entry| {
-            fields += entry.fields.len() + entry.numbers.map_or(0, |n| n.bytes.len() / 8);
+            fields += entry.fields.len() + entry.numbers.map_or(0, |n| n.rows());
             Ok(())
         });
         black_box(fields);
@@ -114,9 +114,12 @@ fn main() {
 
     let names: Vec<ColumnName> = ["step", "x", "y", "z"].iter().map(|n| ColumnName::from(*n)).collect();
     let mut ingested = Table::new();
+    // In batches of 256 entries, as an append loop commits them.
     let ingest = |table: &mut Table| {
         table.clear();
-        let _ = wire::decode_batch(&batch, &shapes, |entry| table.push_entry(entry, &names, &shapes));
+        for chunk in batch.chunks(256 * 48) {
+            let _ = wire::decode_batch(chunk, &shapes, |entry| table.push_entry(entry, &names, &shapes));
+        }
     };
     ingest(&mut ingested);
     assert_eq!(ingested.len(), ROWS);

@@ -122,6 +122,15 @@ impl<'a> Reader<'a> {
         self.pos >= self.bytes.len()
     }
 
+    /// The next two words, without moving past them.
+    fn peek_words(&self) -> Option<(u32, u32)> {
+        let word = |at: usize| {
+            let bytes = self.bytes.get(at..at + 4)?;
+            Some(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+        };
+        Some((word(self.pos)?, word(self.pos + 4)?))
+    }
+
     fn malformed(&self, reason: impl Into<String>) -> IngestError {
         IngestError::Malformed {
             offset: self.pos,
@@ -253,20 +262,54 @@ pub struct Entry<'a> {
     pub numbers: Option<Numbers<'a>>,
 }
 
-/// The values of an entry of a [`Shape`] of numbers only, still in the batch: the writer copies
-/// them straight into their columns, with no [`Field`] per value.
+impl Entry<'_> {
+    /// How many batch entries this is (a run of numbers-only entries counts each).
+    pub fn count(&self) -> usize {
+        self.numbers.map_or(1, |numbers| numbers.rows())
+    }
+}
+
+/// A run of consecutive entries of one topic and one [`Shape`] of numbers only, still in the
+/// batch: each is its 16-byte header (topic word, shape id, timestamp) and one little-endian f64
+/// per key of the shape, in its order. The writer copies them straight into their columns, with
+/// no [`Field`] per value.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Numbers<'a> {
     pub shape: u32,
-    /// One little-endian f64 per key of the shape, in its order.
-    pub bytes: &'a [u8],
+    /// Values per entry (the shape's key count).
+    keys: usize,
+    bytes: &'a [u8],
 }
 
 impl Numbers<'_> {
-    pub fn values(&self) -> impl Iterator<Item = f64> + '_ {
-        self.bytes
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+    fn stride(&self) -> usize {
+        16 + 8 * self.keys
+    }
+
+    pub fn rows(&self) -> usize {
+        self.bytes.len() / self.stride()
+    }
+
+    fn f64_at(&self, offset: usize) -> f64 {
+        let mut word = [0u8; 8];
+        if let Some(bytes) = self.bytes.get(offset..offset + 8) {
+            word.copy_from_slice(bytes);
+        }
+        f64::from_le_bytes(word)
+    }
+
+    pub fn timestamp(&self, row: usize) -> f64 {
+        self.f64_at(row * self.stride() + 8)
+    }
+
+    /// The value of key `key` (by position in the shape) of entry `row`.
+    pub fn value(&self, row: usize, key: usize) -> f64 {
+        self.f64_at(row * self.stride() + 16 + 8 * key)
+    }
+
+    /// The values of entry `row`, in the shape's key order.
+    pub fn values(&self, row: usize) -> impl Iterator<Item = f64> + '_ {
+        (0..self.keys).map(move |key| self.value(row, key))
     }
 }
 
@@ -299,9 +342,17 @@ pub fn decode_batch<'a>(
                 });
             };
             if shape.numbers_only {
+                // This entry and every next one of the same topic word and shape, as one run.
+                let keys = shape.fields.len();
+                let start = reader.pos - 16;
+                reader.take(keys * 8)?;
+                while reader.peek_words() == Some((topic_word, count_or_shape)) {
+                    reader.take(16 + keys * 8)?;
+                }
                 entry.numbers = Some(Numbers {
                     shape: count_or_shape,
-                    bytes: reader.take(shape.fields.len() * 8)?,
+                    keys,
+                    bytes: bytes.get(start..reader.pos).unwrap_or_default(),
                 });
                 sink(&mut entry)?;
                 continue;
@@ -447,9 +498,10 @@ mod tests {
         decode_batch(&batch, &shapes, |e| {
             let mut fields = e.fields.clone();
             if let Some(numbers) = e.numbers {
+                assert_eq!(numbers.rows(), 1);
                 let keys = shapes[numbers.shape as usize].fields.iter().map(|(key, _)| *key);
                 fields = keys
-                    .zip(numbers.values())
+                    .zip(numbers.values(0))
                     .map(|(k, v)| (k, Field::Value(Value::F64(v))))
                     .collect();
             }

@@ -267,6 +267,28 @@ impl Column {
         self.set(row, Value::F64(value));
     }
 
+    /// Sets the cells of rows `first`, `first + 1`, … (new rows, after every row set so far) to
+    /// `values`: appended in one go to a number column, one by one (`set`) to another.
+    pub fn push_numbers(&mut self, first: usize, values: impl ExactSizeIterator<Item = f64>) {
+        if let Cells::Numbers {
+            values: numbers,
+            present,
+        } = &mut self.cells
+        {
+            if present.len() <= first {
+                let count = values.len();
+                numbers.resize(first, 0.0);
+                present.resize(first, false);
+                numbers.extend(values);
+                present.resize(first + count, true);
+                return;
+            }
+        }
+        for (row, value) in (first..).zip(values) {
+            self.set(row, Value::F64(value));
+        }
+    }
+
     /// Sets the cell of `row` to the value of packed kind `kind` whose run is `run` (copied
     /// straight into the column when it holds only values of that kind).
     pub fn set_packed(&mut self, row: usize, kind: Packed, run: &[u8]) {

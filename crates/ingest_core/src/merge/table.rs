@@ -145,7 +145,7 @@ impl Table {
     /// batch's field ids, `shapes` its shape ids.
     pub fn push_entry(&mut self, entry: &mut Entry<'_>, keys: &[ColumnName], shapes: &[Shape]) -> Result<()> {
         if let Some(numbers) = entry.numbers {
-            return self.push_numbers(entry.timestamp, numbers, keys, shapes);
+            return self.push_numbers(numbers, keys, shapes);
         }
         let row = self.begin_row(entry.timestamp);
         for (key, field) in entry.fields.drain(..) {
@@ -161,15 +161,11 @@ impl Table {
         Ok(())
     }
 
-    /// Appends an entry of a shape of numbers only: each value copied into its column, found
-    /// through the shape's cached column indices (no key lookup, no [`Value`] per field).
-    fn push_numbers(
-        &mut self,
-        timestamp: f64,
-        numbers: Numbers<'_>,
-        keys: &[ColumnName],
-        shapes: &[Shape],
-    ) -> Result<()> {
+    /// Appends a run of entries of a shape of numbers only: each value copied into its column,
+    /// found through the shape's cached column indices (no key lookup, no [`Value`] per field).
+    /// A run whose timestamps all follow the table's last, strictly increasing (a sensor's rows),
+    /// is appended column by column; any other goes row by row (see `begin_row`).
+    fn push_numbers(&mut self, numbers: Numbers<'_>, keys: &[ColumnName], shapes: &[Shape]) -> Result<()> {
         let id = numbers.shape as usize;
         if self.by_shape.get(id).is_none_or(|columns| columns.is_empty()) {
             let Some(shape) = shapes.get(id) else {
@@ -191,15 +187,45 @@ impl Table {
                 *slot = columns;
             }
         }
-        let row = self.begin_row(timestamp);
-        let columns = self.by_shape.get(id).map_or(&[][..], |c| &c[..]);
-        for (index, value) in columns.iter().zip(numbers.values()) {
-            if let Some(column) = self.columns.get_mut(*index as usize) {
-                column.set_number(row, value);
+        // Taken out while the rows go in (put back below), so the table can be changed meanwhile.
+        let columns = self.by_shape.get_mut(id).map(std::mem::take).unwrap_or_default();
+        self.push_numbers_into(&columns, numbers);
+        if let Some(slot) = self.by_shape.get_mut(id) {
+            *slot = columns;
+        }
+        Ok(())
+    }
+
+    /// `push_numbers` once the shape's column indices are known.
+    fn push_numbers_into(&mut self, columns: &[u32], numbers: Numbers<'_>) {
+        let rows = numbers.rows();
+        self.approx_bytes += rows * columns.len() * NUMBER_APPROX_BYTES;
+        let mut last = self.timestamps.last().copied().unwrap_or(f64::NEG_INFINITY);
+        let increasing = (0..rows).all(|row| {
+            let timestamp = numbers.timestamp(row);
+            let after = timestamp > last;
+            last = timestamp;
+            after
+        });
+        if increasing {
+            let first = self.timestamps.len();
+            self.timestamps.extend((0..rows).map(|row| numbers.timestamp(row)));
+            self.approx_bytes += rows * 8;
+            for (key, index) in columns.iter().enumerate() {
+                if let Some(column) = self.columns.get_mut(*index as usize) {
+                    column.push_numbers(first, (0..rows).map(|row| numbers.value(row, key)));
+                }
+            }
+            return;
+        }
+        for row in 0..rows {
+            let at = self.begin_row(numbers.timestamp(row));
+            for (index, value) in columns.iter().zip(numbers.values(row)) {
+                if let Some(column) = self.columns.get_mut(*index as usize) {
+                    column.set_number(at, value);
+                }
             }
         }
-        self.approx_bytes += columns.len() * NUMBER_APPROX_BYTES;
-        Ok(())
     }
 
     /// Appends one entry (see `begin_row`).
@@ -502,10 +528,11 @@ mod tests {
         }
     }
 
-    /// Seeded random batches mixing entries of numbers-only shapes (copied into their columns
-    /// without a field per value) with general entries of the same keys (strings, nulls, numbers),
-    /// at repeated and out-of-order timestamps, and a clear between batches: the table equals one
-    /// built by `push` of the same values.
+    /// Seeded random batches mixing runs of entries of numbers-only shapes (copied into their
+    /// columns without a field per value, column by column when in time order) with general
+    /// entries of the same keys (strings, nulls, numbers), at increasing, repeated and
+    /// out-of-order timestamps, and a clear between batches: the table equals one built by `push`
+    /// of the same values.
     #[test]
     fn numbers_only_entries_equal_general_ones() {
         use crate::ingest::wire::{decode_batch, encode_value, Shape, NUMERIC_FLAG};
@@ -519,15 +546,26 @@ mod tests {
             (seed >> 33) % n
         };
         let mut table = Table::new();
-        for case in 0..400 {
+        for case in 0..600 {
             table.clear();
             let mut batch = Vec::new();
             let mut model = Table::new();
-            for _ in 0..1 + next(10) {
-                let ts = next(5) as f64;
+            // Half the cases in time order (runs of one shape then go in column by column, unless
+            // a timestamp repeats), half at random timestamps.
+            let ordered = next(2) == 0;
+            let (mut ts, mut id) = (0.0, 0_u32);
+            for _ in 0..1 + next(30) {
+                ts = match (ordered, next(8)) {
+                    (true, 0) => ts,
+                    (true, _) => ts + 1.0,
+                    (false, _) => next(5) as f64,
+                };
                 let mut fields: Vec<(usize, Value)> = Vec::new();
-                if next(2) == 0 {
-                    let id = next(shapes.len() as u64) as u32;
+                if next(3) > 0 {
+                    // Mostly the shape before, so runs of one shape form.
+                    if next(4) == 0 {
+                        id = next(shapes.len() as u64) as u32;
+                    }
                     batch.extend_from_slice(&NUMERIC_FLAG.to_le_bytes());
                     batch.extend_from_slice(&id.to_le_bytes());
                     batch.extend_from_slice(&ts.to_le_bytes());

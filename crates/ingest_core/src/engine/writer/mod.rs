@@ -347,8 +347,9 @@ impl Writer {
                     id: entry.topic,
                 });
             };
+            let count = entry.count() as u64;
             track.pending.push_entry(entry, keys, shapes)?;
-            track.pending_entries += 1;
+            track.pending_entries += count;
             Ok(())
         });
         if let Err(error) = result {

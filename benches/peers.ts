@@ -11,7 +11,7 @@ import { Float32, Field, FixedSizeList, makeData, makeVector, Table, tableToIPC,
 import { Packr } from "msgpackr";
 import pino from "pino";
 import { Experiment } from "../src/index.js";
-import type { Append } from "./scenarios.js";
+import type { Append, Scenario } from "./scenarios.js";
 
 export interface Writer {
   append: Append;
@@ -22,11 +22,11 @@ export interface Writer {
 
 export interface Contender {
   name: string;
-  /** Whether it can store the scenario's entries (the Arrow writer takes numbers only). */
-  supports(numeric: boolean): boolean;
+  /** Whether it can run the scenario (the Arrow writer takes numbers only). */
+  supports(scenario: Scenario): boolean;
   /**
-   * Whether it takes rows in blocks of columns (`Writer.appendColumns`): it runs the scenarios that
-   * have `Scenario.block`, and has no per-append latency to compare.
+   * Whether it takes rows in blocks of columns (`Writer.appendColumns`, fed from `Scenario.block`),
+   * so it has no per-append latency to compare.
    */
   blocks?: boolean;
   open(dir: string): Promise<Writer>;
@@ -84,7 +84,7 @@ const dashIngest: Contender = {
  */
 const dashIngestColumns: Contender = {
   name: "dash-ingest appendColumns (10,000-row blocks)",
-  supports: () => false,
+  supports: (scenario) => scenario.block !== undefined,
   blocks: true,
   async open(dir) {
     const experiment = await new Experiment("bench/run", { dashRoot: dir }).start();
@@ -238,7 +238,7 @@ class GrowableColumn {
 
 const arrowIpc: Contender = {
   name: "apache-arrow IPC (columnar, in memory)",
-  supports: (numeric) => numeric,
+  supports: (scenario) => scenario.numeric,
   async open(dir) {
     const topics = new Map<string, Map<string, GrowableColumn>>();
     return {

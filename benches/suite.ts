@@ -89,8 +89,7 @@ async function main(): Promise<void> {
   const tables: string[] = [];
   for (const scenario of scenarios) {
     const rows: Result[] = [];
-    const runs = contenders.filter((c) => (c.blocks ? scenario.block !== undefined : c.supports(scenario.numeric)));
-    for (const contender of runs) rows.push(measure(scenario.name, contender.name));
+    for (const contender of contenders.filter((c) => c.supports(scenario))) rows.push(measure(scenario.name, contender.name));
     const py = measurePython(scenario.name);
     if (py !== undefined) rows.push(py);
     results.push(...rows);

@@ -186,12 +186,12 @@ export class Recorder {
       let end = Math.min(to, row + batch - this.#encoder.pendingEntries);
       if (timestamps !== undefined) {
         for (let r = row; r < end; r++) {
-          const given = timestamps[r];
-          if (typeof given !== "number" || !Number.isFinite(given)) end = r;
+          const timestamp = timestamps[r];
+          if (typeof timestamp !== "number" || !Number.isFinite(timestamp)) end = r;
         }
         if (end === row) break;
       }
-      const given = timestamps as ArrayLike<number> | undefined;
+      const given = timestamps as ArrayLike<number> | undefined; // every one in [row, end) checked
       const last = this.#encoder.numberRows(topic, numeric, columns, given, given === undefined ? this.#clock.now() : 0, row, end);
       if (given === undefined) this.#clock.passed(last);
       this.#lastTimestamp = last;

@@ -393,7 +393,6 @@ export class BatchEncoder {
     let keys: string[] = [];
     let slots: number[] = [];
     let arrays = 0;
-    let shapeId = -1;
     let matched: NumericShape | undefined;
     let n = 0;
     let i = 0;
@@ -407,10 +406,9 @@ export class BatchEncoder {
             keys = candidate.keys;
             slots = candidate.slots;
             arrays = candidate.arrays;
-            shapeId = candidate.id;
           }
         }
-        if (shapeId < 0) return false;
+        if (matched === undefined) return false;
         n = keys.length;
       }
       if (i === n || key !== keys[i]) return false;
@@ -434,22 +432,26 @@ export class BatchEncoder {
       }
       i++;
     }
-    if (i === 0 || i !== n) return false;
-    this.#endNumericEntry(topic, shapeId, timestamp, at);
-    if (matched?.write !== undefined) shape.last = matched;
+    if (matched === undefined || i !== n) return false;
+    this.#endNumericEntry(topic, matched.id, timestamp, at);
+    if (matched.write !== undefined) shape.last = matched;
     return true;
   }
 
   /** Writes the header of the numeric entry whose values were written up to `end`, and keeps it. */
   #endNumericEntry(topic: number, shapeId: number, timestamp: number, end: number): void {
-    const at = this.#pos >> 2; // entries start at multiples of 8 bytes
-    this.#u32[at] = (topic | NUMERIC_FLAG) >>> 0;
-    this.#u32[at + 1] = shapeId;
-    this.#f64[(at >> 1) + 1] = timestamp;
+    this.#numericHeader(this.#pos >> 3, (topic | NUMERIC_FLAG) >>> 0, shapeId, timestamp);
     this.#lastEntryStart = this.#pos;
     this.#pos = end;
     this.#entryStart = this.#pos;
     this.#entries++;
+  }
+
+  /** The header of a numeric entry starting at double `at` of the buffer; `word` has NUMERIC_FLAG. */
+  #numericHeader(at: number, word: number, shapeId: number, timestamp: number): void {
+    this.#u32[at * 2] = word;
+    this.#u32[at * 2 + 1] = shapeId;
+    this.#f64[at + 1] = timestamp;
   }
 
   /**
@@ -478,16 +480,13 @@ export class BatchEncoder {
     const n = columns.length;
     this.#reserve(numeric.bytes * (to - from));
     const f64 = this.#f64;
-    const u32 = this.#u32;
     const word = (topic | NUMERIC_FLAG) >>> 0;
     let at = this.#pos >> 3; // in doubles: entries start at multiples of 8 bytes
     let timestamp = first;
     for (let row = from; row < to; row++) {
       if (timestamps !== undefined) timestamp = timestamps[row] as number;
       else if (row > from) timestamp = nextUp(timestamp);
-      u32[at * 2] = word;
-      u32[at * 2 + 1] = numeric.id;
-      f64[at + 1] = timestamp;
+      this.#numericHeader(at, word, numeric.id, timestamp);
       for (let c = 0; c < n; c++) f64[at + 2 + c] = (columns[c] as ArrayLike<number>)[row] as number;
       at += 2 + n;
     }

@@ -441,6 +441,16 @@ mod tests {
         ColumnName::from(s)
     }
 
+    /// A deterministic pseudo-random sequence (an LCG): `next(n)` is in `0..n`.
+    fn seeded(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        }
+    }
+
     fn rows(table: &Table) -> Vec<(f64, Vec<(String, Value)>)> {
         (0..table.len())
             .map(|i| {
@@ -538,13 +548,7 @@ mod tests {
         use crate::ingest::wire::{decode_batch, encode_value, Shape, NUMERIC_FLAG};
         let keys = [name("a"), name("b"), name("c")];
         let shapes = [Shape::numbers(&[0, 1]), Shape::numbers(&[2, 0]), Shape::numbers(&[1])];
-        let mut seed = 20_261_203_u64;
-        let mut next = |n: u64| {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (seed >> 33) % n
-        };
+        let mut next = seeded(20_261_203);
         let mut table = Table::new();
         for case in 0..600 {
             table.clear();
@@ -606,13 +610,7 @@ mod tests {
     #[test]
     fn absorbing_random_parts_equals_one_table() {
         let names = [name("a"), name("b"), name("c")];
-        let mut seed = 20_261_202_u64;
-        let mut next = |n: u64| {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (seed >> 33) % n
-        };
+        let mut next = seeded(20_261_202);
         for case in 0..500 {
             let count = 1 + next(12);
             let ordered = next(2) == 0;
